@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ferry-proxy/ferry/connect"
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/config"
+	"github.com/ferry-proxy/ferry/internal/front"
+	"github.com/ferry-proxy/ferry/socks"
+	"github.com/ferry-proxy/ferry/tunnel"
+	"github.com/rs/zerolog"
+)
+
+// app is one running ferry: the engine, the front ends and the mux.
+type app struct {
+	log    zerolog.Logger
+	engine *tunnel.Engine
+	http   *connect.Server
+	mux    *front.Mux
+}
+
+func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
+	if cfg.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	level, err := zerolog.ParseLevel(cfg.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+func newApp(cfg *config.File, logger zerolog.Logger) *app {
+	lim := cfg.Limits
+	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, policyOf(cfg))
+	sink := accesslog.Zerolog{Log: logger}
+	httpSrv := connect.New(connect.Config{
+		HandshakeTimeout: lim.HandshakeTimeout,
+		KeepAliveTimeout: lim.KeepAliveTimeout,
+		MaxHeaderBytes:   lim.MaxHeaderBytes,
+		ResponseTimeout:  lim.ResponseTimeout,
+		Forwarded:        cfg.HTTP.Forwarded,
+		ViaName:          cfg.HTTP.Via,
+	}, engine, sink, logger)
+	mux := &front.Mux{
+		HTTP:             httpSrv,
+		SOCKS:            socks.New(engine, sink, logger),
+		HandshakeTimeout: lim.HandshakeTimeout,
+		MaxConns:         lim.MaxConns,
+		Log:              logger,
+	}
+	return &app{log: logger, engine: engine, http: httpSrv, mux: mux}
+}
+
+// policyOf builds what a reload may swap.
+func policyOf(cfg *config.File) *tunnel.Policy {
+	return &tunnel.Policy{}
+}
+
+// serve runs ferry until SIGINT or SIGTERM, then drains.
+func serve(cfg *config.File, path string, listens []string, stderr io.Writer) int {
+	logger := newLogger(cfg.Log, stderr)
+	a := newApp(cfg, logger)
+
+	// Bind every listener before serving any, so a bad one fails the start.
+	lns := make([]net.Listener, 0, len(cfg.Listeners))
+	for _, l := range cfg.Listeners {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			logger.Error().Err(err).Str("listener", l.Name).Msg("listen")
+			for _, ln := range lns {
+				ln.Close()
+			}
+			return exitFailed
+		}
+		lns = append(lns, ln)
+	}
+	var wg sync.WaitGroup
+	for i, ln := range lns {
+		l := cfg.Listeners[i]
+		logger.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Str("protocol", l.Protocol).Msg("listening")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.mux.Serve(ln, front.Protocol(l.Protocol)); err != nil && err != front.ErrClosed {
+				logger.Error().Err(err).Str("listener", l.Name).Msg("accept")
+			}
+		}()
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			a.reload(path, listens, cfg)
+			continue
+		}
+		logger.Info().Str("signal", sig.String()).Dur("grace", cfg.Limits.ShutdownGrace).Msg("shutdown")
+		break
+	}
+	a.shutdown(cfg.Limits.ShutdownGrace, sigs)
+	wg.Wait()
+	return exitOK
+}
+
+// reload re-reads the config; a bad one is refused and the old one stays.
+func (a *app) reload(path string, listens []string, old *config.File) {
+	if path == "" {
+		a.log.Info().Bool("ok", true).Str("note", "embedded config: nothing to re-read").Msg("reload")
+		return
+	}
+	cfg, err := loadConfig(path, listens)
+	if err != nil {
+		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
+		return
+	}
+	a.engine.SetPolicy(policyOf(cfg))
+	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
+}
+
+// shutdown stops accepting, lets open connections finish within grace (a
+// second signal cuts it short), then closes what is left.
+func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
+	a.mux.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	go a.http.Shutdown(ctx)
+	start := time.Now()
+	clean := a.mux.Drain(ctx)
+	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
+}

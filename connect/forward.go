@@ -1,0 +1,282 @@
+package connect
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
+)
+
+// forward is the state of one plain-HTTP request while the transport works
+// on it; the transport may dial on its own goroutine, hence the lock.
+type forward struct {
+	req *tunnel.Request
+
+	mu     sync.Mutex
+	dialed string
+	rule   string
+	allow  bool
+	dial   time.Duration
+}
+
+type forwardKey struct{}
+
+func (s *Server) newTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           s.dialOrigin,
+		MaxIdleConns:          s.cfg.MaxIdleConns,
+		MaxIdleConnsPerHost:   s.cfg.MaxIdlePerHost,
+		IdleConnTimeout:       s.cfg.OriginIdleTimeout,
+		ResponseHeaderTimeout: s.cfg.ResponseTimeout,
+		ExpectContinueTimeout: time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		// A proxy passes bodies as they are: no Accept-Encoding of its own.
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 1 << 20,
+	}
+}
+
+var copyBuffers = &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+// bufferPool lends ReverseProxy its body copy buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+func (s *Server) newReverseProxy() http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite:        s.rewrite,
+		Transport:      s.transport,
+		BufferPool:     copyBuffers,
+		ErrorHandler:   s.proxyError,
+		ModifyResponse: s.modifyResponse,
+	}
+}
+
+// serveForward forwards an absolute-form request to its origin.
+func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
+	req := &tunnel.Request{Proto: tunnel.ProtoHTTP, Client: clientAddr(r), Method: r.Method}
+	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, req.Client)
+	req.Log = rec
+	defer rec.Finish()
+	rec.Method, rec.URL = r.Method, r.URL.Redacted()
+
+	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
+		fail(w, rec, tunnel.Errorf(tunnel.BadRequest, "unsupported scheme %q", r.URL.Scheme))
+		return
+	}
+	port := r.URL.Port()
+	if port == "" {
+		port = "80"
+		if r.URL.Scheme == "https" {
+			port = "443"
+		}
+	}
+	rec.Target = net.JoinHostPort(r.URL.Hostname(), port)
+	host, p, err := tunnel.SplitTarget(rec.Target)
+	if err != nil {
+		fail(w, rec, err)
+		return
+	}
+	req.Host, req.Port = host, p
+	if err := s.engine.Authorize(req); err != nil {
+		fail(w, rec, err)
+		return
+	}
+
+	fw := &forward{req: req}
+	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), forwardKey{}, fw))
+	defer cancel(nil)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { s.gotConn(fw, info, cancel) },
+	})
+	var body *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &countingBody{ReadCloser: r.Body}
+		r.Body = body
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	s.proxy.ServeHTTP(cw, r.WithContext(ctx))
+
+	if body != nil {
+		rec.BytesUp = body.n
+	}
+	rec.BytesDown = cw.n
+	if rec.Status == 0 {
+		rec.Status = cw.status
+	}
+	fw.mu.Lock()
+	rec.Dialed, rec.Dial = fw.dialed, fw.dial
+	if fw.rule != "" && rec.Rule == "" {
+		rec.Rule = fw.rule
+		rec.Decision = "deny"
+		if fw.allow {
+			rec.Decision = "allow"
+		}
+	}
+	fw.mu.Unlock()
+	rec.Route = "direct"
+}
+
+// dialOrigin is the transport's dialer: every origin connection goes
+// through the engine, so the ACL sees each address dialed.
+func (s *Server) dialOrigin(ctx context.Context, network, addr string) (net.Conn, error) {
+	fw, ok := ctx.Value(forwardKey{}).(*forward)
+	if !ok {
+		return nil, tunnel.Errorf(tunnel.Internal, "dial %s: no request in context", addr)
+	}
+	host, port, err := tunnel.SplitTarget(addr)
+	if err != nil {
+		return nil, err
+	}
+	// The transport may finish this dial after the request is gone and
+	// pool the conn, so the engine writes into a scratch record.
+	d := *fw.req
+	d.Host, d.Port = host, port
+	scratch := &accesslog.Record{}
+	d.Log = scratch
+	c, err := s.engine.Dial(ctx, &d)
+	fw.mu.Lock()
+	fw.dial = scratch.Dial
+	if scratch.Rule != "" {
+		fw.rule, fw.allow = scratch.Rule, scratch.Decision == "allow"
+	}
+	fw.mu.Unlock()
+	return c, err
+}
+
+// gotConn records the address served from, and asks the ACL again when the
+// transport reuses a pooled conn that was dialed for another request.
+func (s *Server) gotConn(fw *forward, info httptrace.GotConnInfo, cancel context.CancelCauseFunc) {
+	remote := info.Conn.RemoteAddr().String()
+	fw.mu.Lock()
+	fw.dialed = remote
+	fw.mu.Unlock()
+	if !info.Reused {
+		return
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return
+	}
+	if err := s.engine.CheckIP(fw.req, ap.Addr()); err != nil {
+		cancel(err)
+	}
+}
+
+// rewrite builds the outbound request. ReverseProxy has already removed
+// the hop-by-hop headers (RFC 9110 §7.6.1, and those named in Connection)
+// and the client's X-Forwarded-* and Forwarded.
+func (s *Server) rewrite(pr *httputil.ProxyRequest) {
+	out, in := pr.Out, pr.In
+	out.Host = ""
+	for k := range out.Header {
+		if strings.HasPrefix(k, "Proxy-") {
+			delete(out.Header, k)
+		}
+	}
+	switch s.cfg.Forwarded {
+	case ForwardedOff:
+		// Pass on what earlier proxies said, add nothing about this client.
+		for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+			if v, ok := in.Header[k]; ok {
+				out.Header[k] = v
+			}
+		}
+	case ForwardedAdd:
+		if v, ok := in.Header["Forwarded"]; ok {
+			out.Header["Forwarded"] = v
+		}
+		pr.SetXForwarded()
+		client := clientAddr(in).Addr().String()
+		if strings.Contains(client, ":") {
+			client = `"[` + client + `]"`
+		}
+		out.Header.Add("Forwarded", "for="+client+";proto=http")
+	case ForwardedStrip:
+		// ReverseProxy already removed them.
+	}
+	out.Header.Add("Via", s.via(in.ProtoMajor, in.ProtoMinor))
+}
+
+func (s *Server) via(major, minor int) string {
+	return strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + s.cfg.ViaName
+}
+
+func (s *Server) modifyResponse(resp *http.Response) error {
+	resp.Header.Add("Via", s.via(resp.ProtoMajor, resp.ProtoMinor))
+	if fw, ok := resp.Request.Context().Value(forwardKey{}).(*forward); ok && fw.req.Log != nil {
+		fw.req.Log.Status = resp.StatusCode
+	}
+	return nil
+}
+
+// proxyError is ReverseProxy's one error path: the transport failed
+// before a response head arrived.
+func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	var rec *accesslog.Record
+	if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok {
+		rec = fw.req.Log
+	}
+	var te *tunnel.Error
+	if cause := context.Cause(r.Context()); errors.As(cause, &te) {
+		err = cause
+	} else if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client left; nobody reads an answer.
+		if rec != nil {
+			rec.Err = errClientGone
+		}
+		return
+	}
+	fail(w, rec, err)
+}
+
+// countingBody counts request body bytes sent to the origin.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// countingWriter counts response bytes and keeps the final status; Unwrap
+// lets http.ResponseController reach Flush and Hijack for upgrades.
+type countingWriter struct {
+	http.ResponseWriter
+	n      int64
+	status int
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

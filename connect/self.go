@@ -1,0 +1,27 @@
+package connect
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
+)
+
+// serveSelf answers origin-form requests, which are addressed to ferry
+// itself and are never forwarded: a small status page at /, 400 elsewhere.
+func (s *Server) serveSelf(w http.ResponseWriter, r *http.Request) {
+	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, clientAddr(r))
+	defer rec.Finish()
+	rec.Method, rec.URL = r.Method, r.URL.Redacted()
+	if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		rec.Status = http.StatusOK
+		fmt.Fprint(w, "ferry: a forward proxy for HTTP CONNECT, plain HTTP and SOCKS.\n"+
+			"Set it as your proxy; requests sent to it directly are not forwarded.\n")
+		return
+	}
+	fail(w, rec, tunnel.Errorf(tunnel.BadRequest,
+		"this is a proxy: send absolute-form requests (GET http://host/path) or CONNECT host:port"))
+}

@@ -1,0 +1,233 @@
+package connect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
+	"github.com/rs/zerolog"
+)
+
+// Forwarded modes: what ferry tells origins about the client.
+const (
+	ForwardedOff   = "off"   // add nothing; pass on what the client sent (default)
+	ForwardedAdd   = "add"   // append the client address to X-Forwarded-For and Forwarded
+	ForwardedStrip = "strip" // remove Forwarded and X-Forwarded-* the client sent; add nothing
+)
+
+// Config holds the HTTP front end's settings.
+type Config struct {
+	HandshakeTimeout  time.Duration // reading a request head; default 10s
+	KeepAliveTimeout  time.Duration // idle client connection between requests; default 60s
+	MaxHeaderBytes    int           // request head size; larger gets 431; default 64 KiB
+	Forwarded         string        // ForwardedOff, ForwardedAdd or ForwardedStrip
+	ViaName           string        // pseudonym in Via; default "ferry"
+	MaxIdleConns      int           // pooled origin connections in all; default 1024
+	MaxIdlePerHost    int           // pooled origin connections per host; default 256
+	ResponseTimeout   time.Duration // wait for an origin's response head; 0 is none
+	OriginIdleTimeout time.Duration // pooled origin connection idle; default 90s
+}
+
+func (c *Config) setDefaults() {
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.KeepAliveTimeout <= 0 {
+		c.KeepAliveTimeout = 60 * time.Second
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 64 << 10
+	}
+	if c.Forwarded == "" {
+		c.Forwarded = ForwardedOff
+	}
+	if c.ViaName == "" {
+		c.ViaName = "ferry"
+	}
+	if c.MaxIdleConns <= 0 {
+		c.MaxIdleConns = 1024
+	}
+	if c.MaxIdlePerHost <= 0 {
+		c.MaxIdlePerHost = 256
+	}
+	if c.OriginIdleTimeout <= 0 {
+		c.OriginIdleTimeout = 90 * time.Second
+	}
+}
+
+// Server is the HTTP proxy front end. It satisfies front.Handler.
+type Server struct {
+	cfg       Config
+	engine    *tunnel.Engine
+	sink      accesslog.Sink
+	log       zerolog.Logger
+	http      *http.Server
+	transport *http.Transport
+	proxy     http.Handler
+	ln        *connListener
+	conns     sync.Map // net.Conn → *connEntry
+	serveOnce sync.Once
+}
+
+// New returns a Server dialing through engine and logging to sink.
+func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger, ln: newConnListener()}
+	s.transport = s.newTransport()
+	s.proxy = s.newReverseProxy()
+	s.http = &http.Server{
+		Handler:                      http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout:            cfg.HandshakeTimeout,
+		IdleTimeout:                  cfg.KeepAliveTimeout,
+		MaxHeaderBytes:               cfg.MaxHeaderBytes,
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     log.New(io.Discard, "", 0),
+		ConnContext:                  s.connContext,
+		ConnState:                    s.connState,
+	}
+	return s
+}
+
+// connEntry tracks one client connection while net/http serves it, so
+// ServeConn can block until it is done (for drain and the conn limit).
+type connEntry struct {
+	ctx      context.Context
+	hijacked atomic.Bool
+	doneOnce sync.Once
+	done     chan struct{}
+}
+
+func (e *connEntry) finish() { e.doneOnce.Do(func() { close(e.done) }) }
+
+type entryKey struct{}
+
+// ServeConn serves HTTP on c until the client is done with it.
+func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
+	s.serveOnce.Do(func() { go s.http.Serve(s.ln) })
+	e := &connEntry{ctx: ctx, done: make(chan struct{})}
+	s.conns.Store(c, e)
+	defer s.conns.Delete(c)
+	if !s.ln.push(ctx, c) {
+		return
+	}
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+	}
+}
+
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	v, ok := s.conns.Load(c)
+	if !ok {
+		return ctx
+	}
+	e := v.(*connEntry)
+	// The request context ends when ferry drains (the mux's conn context)
+	// as well as when net/http is done with the request.
+	ctx, cancel := context.WithCancel(context.WithValue(ctx, entryKey{}, e))
+	context.AfterFunc(e.ctx, cancel)
+	return ctx
+}
+
+func (s *Server) connState(c net.Conn, st http.ConnState) {
+	v, ok := s.conns.Load(c)
+	if !ok {
+		return
+	}
+	e := v.(*connEntry)
+	switch st {
+	case http.StateHijacked:
+		e.hijacked.Store(true)
+	case http.StateClosed:
+		e.finish()
+	}
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if e, ok := r.Context().Value(entryKey{}).(*connEntry); ok && e.hijacked.Load() {
+			e.finish()
+		}
+	}()
+	switch {
+	case r.Method == http.MethodConnect:
+		s.serveConnect(w, r)
+	case r.URL.IsAbs():
+		s.serveForward(w, r)
+	default:
+		s.serveSelf(w, r)
+	}
+}
+
+// Shutdown closes idle keep-alive connections and stops the HTTP server;
+// tunnels are left to the mux's drain.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	s.transport.CloseIdleConnections()
+	return err
+}
+
+// Refuse answers a connection over the limit with 503 and closes it.
+func (s *Server) Refuse(c net.Conn) {
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	const body = "ferry: too many connections, try again later\n"
+	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"+
+		"Proxy-Status: ferry; error=proxy_internal_error; details=\"connection limit\"\r\n"+
+		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+func clientAddr(r *http.Request) netip.AddrPort {
+	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+	return ap
+}
+
+// connListener is the net.Listener net/http serves: the mux pushes
+// sniffed connections into it.
+type connListener struct {
+	ch        chan net.Conn
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func newConnListener() *connListener {
+	return &connListener{ch: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *connListener) push(ctx context.Context, c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.closed:
+	case <-ctx.Done():
+	}
+	c.Close()
+	return false
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+var errNoRequest = errors.New("connect: no request in dial context")

@@ -1,0 +1,97 @@
+// Package accesslog holds the one access-log schema: a Record per plain-HTTP
+// request or per tunnel, filled in as the request goes and written once by
+// Finish (flow step 7).
+package accesslog
+
+import (
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Record is one access event. Front ends create it, the engine fills in the
+// decision and the dial, and Finish writes it.
+type Record struct {
+	ID          string
+	Start       time.Time
+	Proto       string // connect, http, socks5, socks4, tcp, tls
+	Client      netip.AddrPort
+	User        string
+	Method      string
+	Target      string // host:port asked for
+	URL         string // plain HTTP only
+	Rule        string
+	Decision    string // allow or deny
+	Route       string // direct, or the route's name
+	Upstream    string // upstream that served, "" when direct
+	Dialed      string // ip:port actually dialed
+	Status      int    // HTTP status, or SOCKS reply code
+	ProxyStatus string // RFC 9209 error type
+	Cache       string
+	BytesUp     int64
+	BytesDown   int64
+	Dial        time.Duration
+	Err         error
+
+	sink Sink
+	done atomic.Bool
+}
+
+// Sink writes finished records.
+type Sink interface{ Write(r *Record) }
+
+var nextID atomic.Uint64
+
+// Start opens a record for a request from client.
+func Start(sink Sink, proto string, client netip.AddrPort) *Record {
+	return &Record{
+		ID:     strconv.FormatUint(nextID.Add(1), 36),
+		Start:  time.Now(),
+		Proto:  proto,
+		Client: client,
+		sink:   sink,
+	}
+}
+
+// Finish writes the record once; later calls do nothing.
+func (r *Record) Finish() {
+	if r == nil || r.sink == nil || r.done.Swap(true) {
+		return
+	}
+	r.sink.Write(r)
+}
+
+// Zerolog writes records as zerolog events with message "access".
+type Zerolog struct{ Log zerolog.Logger }
+
+// Write emits the fixed field set.
+func (z Zerolog) Write(r *Record) {
+	level := zerolog.InfoLevel
+	e := z.Log.WithLevel(level).
+		Str("id", r.ID).
+		Str("proto", r.Proto).
+		Str("client", r.Client.String()).
+		Str("user", r.User).
+		Str("method", r.Method).
+		Str("target", r.Target).
+		Str("url", r.URL).
+		Str("rule", r.Rule).
+		Str("decision", r.Decision).
+		Str("route", r.Route).
+		Str("upstream", r.Upstream).
+		Str("dialed", r.Dialed).
+		Int("status", r.Status).
+		Str("proxy_status", r.ProxyStatus).
+		Str("cache", r.Cache).
+		Int64("bytes_up", r.BytesUp).
+		Int64("bytes_down", r.BytesDown).
+		Int64("dial_ms", r.Dial.Milliseconds()).
+		Int64("dur_ms", time.Since(r.Start).Milliseconds())
+	if r.Err != nil {
+		e = e.Str("err", r.Err.Error())
+	}
+	e.Msg("access")
+}

@@ -1,0 +1,101 @@
+package config
+
+import (
+	"strconv"
+	"time"
+)
+
+// File is a whole ferry configuration. Zero values are filled with the
+// defaults documented in config.toml.example.
+type File struct {
+	Listeners []Listener `toml:"listener"`
+	Limits    Limits     `toml:"limits"`
+	HTTP      HTTP       `toml:"http"`
+	Log       Log        `toml:"log"`
+
+	// Path is the file this was loaded from ("" for the embedded default).
+	Path string `toml:"-"`
+}
+
+// Listener is one front listener.
+type Listener struct {
+	Name     string `toml:"name"`     // for logs and metrics; default "listener<i>"
+	Address  string `toml:"address"`  // host:port; default 127.0.0.1:8080
+	Protocol string `toml:"protocol"` // auto | http | socks; default auto
+}
+
+// Limits bound what a client can hold.
+type Limits struct {
+	HandshakeTimeout time.Duration `toml:"handshake_timeout"` // default 10s
+	DialTimeout      time.Duration `toml:"dial_timeout"`      // default 10s
+	IdleTimeout      time.Duration `toml:"idle_timeout"`      // default 5m; 0 disables
+	KeepAliveTimeout time.Duration `toml:"keepalive_timeout"` // default 60s
+	ResponseTimeout  time.Duration `toml:"response_timeout"`  // default 0: none
+	MaxHeaderBytes   int           `toml:"max_header_bytes"`  // default 65536
+	MaxConns         int           `toml:"max_conns"`         // default 10000; 0 is unlimited
+	ShutdownGrace    time.Duration `toml:"shutdown_grace"`    // default 30s
+}
+
+// HTTP shapes what plain-HTTP forwarding tells origins.
+type HTTP struct {
+	Forwarded string `toml:"forwarded"` // off | add | strip; default off
+	Via       string `toml:"via"`       // pseudonym in Via; default "ferry"
+}
+
+// Log configures the logger.
+type Log struct {
+	Level  string `toml:"level"`  // debug | info | warn | error; default info
+	Format string `toml:"format"` // json | console; default json
+}
+
+// DefaultAddress is where a fresh ferry listens: loopback only.
+const DefaultAddress = "127.0.0.1:8080"
+
+func defaults() File {
+	return File{
+		Limits: Limits{
+			HandshakeTimeout: 10 * time.Second,
+			DialTimeout:      10 * time.Second,
+			IdleTimeout:      5 * time.Minute,
+			KeepAliveTimeout: 60 * time.Second,
+			MaxHeaderBytes:   64 << 10,
+			MaxConns:         10000,
+			ShutdownGrace:    30 * time.Second,
+		},
+		HTTP: HTTP{Forwarded: "off", Via: "ferry"},
+		Log:  Log{Level: "info", Format: "json"},
+	}
+}
+
+func (f *File) fillDefaults() {
+	if len(f.Listeners) == 0 {
+		f.Listeners = []Listener{{Address: DefaultAddress}}
+	}
+	for i := range f.Listeners {
+		l := &f.Listeners[i]
+		if l.Protocol == "" {
+			l.Protocol = "auto"
+		}
+		if l.Address == "" {
+			l.Address = DefaultAddress
+		}
+	}
+}
+
+// OverrideListeners replaces the listeners with one auto listener per
+// address, as the -listen flag does.
+func (f *File) OverrideListeners(addrs []string) error {
+	ls := make([]Listener, len(addrs))
+	var errs Errors
+	for i, a := range addrs {
+		if err := checkHostPort(a); err != nil {
+			errs = append(errs, &Error{File: "-listen", Msg: err.Error()})
+		}
+		ls[i] = Listener{Name: "listen" + strconv.Itoa(i), Address: a, Protocol: "auto"}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	f.Listeners = ls
+	return nil
+}

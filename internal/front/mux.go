@@ -1,0 +1,198 @@
+package front
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Handler serves one connection of its protocol until it is done with it.
+// The conn arrives with the handshake read deadline already set.
+type Handler interface {
+	ServeConn(ctx context.Context, c net.Conn)
+}
+
+// Refuser is implemented by a Handler that can turn a connection away
+// politely (an HTTP 503, say) when the mux is over its connection limit.
+type Refuser interface {
+	Refuse(c net.Conn)
+}
+
+// Mux accepts on any number of listeners and dispatches each connection.
+type Mux struct {
+	HTTP             Handler
+	SOCKS            Handler
+	HandshakeTimeout time.Duration // read deadline until the handler clears it; default 10s
+	MaxConns         int           // concurrent connections; 0 is unlimited
+	Log              zerolog.Logger
+
+	active    atomic.Int64
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	conns     map[net.Conn]context.CancelFunc
+	listeners map[net.Listener]struct{}
+	closed    bool
+}
+
+// ErrClosed is returned by Serve after Close.
+var ErrClosed = errors.New("front: mux closed")
+
+// Active reports the connections being served now.
+func (m *Mux) Active() int64 { return m.active.Load() }
+
+// Serve accepts on ln until Close, serving proto there.
+func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
+	if !m.trackListener(ln) {
+		ln.Close()
+		return ErrClosed
+	}
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if m.isClosed() {
+				return ErrClosed
+			}
+			// Out of fds or similar: wait a little and try again, as
+			// net/http does, instead of spinning or giving up.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				m.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept")
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		ctx, cancel := context.WithCancel(context.Background())
+		if !m.trackConn(c, cancel) {
+			cancel()
+			c.Close()
+			continue
+		}
+		go m.serveConn(ctx, c, proto)
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol) {
+	defer m.wg.Done()
+	defer m.untrackConn(c)
+	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
+	defer m.active.Add(-1)
+
+	timeout := m.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	c.SetReadDeadline(time.Now().Add(timeout))
+	if proto == Auto || proto == "" {
+		b, pc, err := peekByte(c)
+		if err != nil {
+			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")
+			c.Close()
+			return
+		}
+		c, proto = pc, classify(b)
+	}
+	h := m.HTTP
+	if proto == SOCKS {
+		h = m.SOCKS
+	}
+	if over || h == nil {
+		if r, ok := h.(Refuser); ok {
+			r.Refuse(c)
+		}
+		m.Log.Warn().Str("client", c.RemoteAddr().String()).Int("max_conns", m.MaxConns).Msg("connection refused: over limit")
+		c.Close()
+		return
+	}
+	h.ServeConn(ctx, c)
+	c.Close()
+}
+
+func (m *Mux) trackListener(ln net.Listener) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	if m.listeners == nil {
+		m.listeners = map[net.Listener]struct{}{}
+	}
+	m.listeners[ln] = struct{}{}
+	return true
+}
+
+func (m *Mux) trackConn(c net.Conn, cancel context.CancelFunc) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	if m.conns == nil {
+		m.conns = map[net.Conn]context.CancelFunc{}
+	}
+	m.conns[c] = cancel
+	m.wg.Add(1)
+	return true
+}
+
+func (m *Mux) untrackConn(c net.Conn) {
+	m.mu.Lock()
+	cancel := m.conns[c]
+	delete(m.conns, c)
+	m.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func (m *Mux) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
+// Close stops accepting on every listener; open connections go on.
+func (m *Mux) Close() {
+	m.mu.Lock()
+	m.closed = true
+	lns := m.listeners
+	m.listeners = nil
+	m.mu.Unlock()
+	for ln := range lns {
+		ln.Close()
+	}
+}
+
+// Drain waits for open connections to finish until ctx ends, then cancels
+// and closes the rest and waits for their goroutines. It reports whether
+// every connection finished on its own.
+func (m *Mux) Drain(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+	}
+	m.mu.Lock()
+	for c, cancel := range m.conns {
+		cancel()
+		c.Close()
+	}
+	m.mu.Unlock()
+	<-done
+	return false
+}

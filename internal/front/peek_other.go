@@ -1,0 +1,7 @@
+//go:build !linux
+
+package front
+
+import "net"
+
+func peekTCP(c *net.TCPConn) (byte, error, bool) { return 0, nil, false }

@@ -1,0 +1,189 @@
+package socks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
+	"github.com/rs/zerolog"
+)
+
+// Server is the SOCKS front end. It satisfies front.Handler.
+type Server struct {
+	engine *tunnel.Engine
+	sink   accesslog.Sink
+	log    zerolog.Logger
+}
+
+// New returns a Server dialing through engine and logging to sink.
+func New(engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {
+	return &Server{engine: engine, sink: sink, log: logger}
+}
+
+// ServeConn serves one SOCKS4, 4a or 5 connection. The caller has set the
+// handshake read deadline; it is cleared once the tunnel is up.
+func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
+	var v [1]byte
+	if _, err := io.ReadFull(c, v[:]); err != nil {
+		return
+	}
+	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	var err error
+	switch v[0] {
+	case version5:
+		err = s.serve5(ctx, c, client)
+	case version4:
+		err = s.serve4(ctx, c, client)
+	default:
+		err = fmt.Errorf("%w: version %d", errMalformed, v[0])
+	}
+	if err != nil {
+		s.log.Debug().Err(err).Str("client", client.String()).Msg("socks handshake")
+	}
+}
+
+func (s *Server) serve5(ctx context.Context, c net.Conn, client netip.AddrPort) error {
+	methods, err := readGreeting(c)
+	if err != nil {
+		return err
+	}
+	if !hasMethod(methods, methodNoAuth) {
+		c.Write([]byte{version5, methodNoAcceptable})
+		return errors.New("socks5: client offers no acceptable method")
+	}
+	if _, err := c.Write([]byte{version5, methodNoAuth}); err != nil {
+		return err
+	}
+	r, rep, err := readRequest5(c)
+	if err != nil {
+		return err
+	}
+	rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
+	defer rec.Finish()
+	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS5, Client: client, Log: rec}
+	if rep != repSucceeded {
+		return s.refuse5(c, rec, rep, tunnel.Errorf(tunnel.BadRequest, "address type not supported"))
+	}
+	rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
+	switch r.cmd {
+	case cmdConnect:
+	case cmdBind, cmdAssociate:
+		rec.Method = map[byte]string{cmdBind: "BIND", cmdAssociate: "UDP_ASSOCIATE"}[r.cmd]
+		return s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "command not supported"))
+	default:
+		return s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "unknown command %d", r.cmd))
+	}
+	rec.Method = "CONNECT"
+	host, err := tunnel.CanonicalHost(r.host)
+	if err != nil || r.port == 0 {
+		if err == nil {
+			err = tunnel.Errorf(tunnel.BadRequest, "port 0")
+		}
+		return s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
+	}
+	req.Host, req.Port = host, r.port
+	server, err := s.open(ctx, req)
+	if err != nil {
+		return s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
+	}
+	bnd, _ := netip.ParseAddrPort(server.LocalAddr().String())
+	if _, err := c.Write(appendReply5(make([]byte, 0, 22), repSucceeded, bnd)); err != nil {
+		server.Close()
+		rec.Err = err
+		return nil
+	}
+	s.relay(ctx, c, server, rec)
+	return nil
+}
+
+func (s *Server) refuse5(c net.Conn, rec *accesslog.Record, rep byte, err error) error {
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write(appendReply5(make([]byte, 0, 22), rep, netip.AddrPort{}))
+	s.recordFailure(rec, rep, err)
+	return nil
+}
+
+func (s *Server) serve4(ctx context.Context, c net.Conn, client netip.AddrPort) error {
+	r, err := readRequest4(c)
+	if err != nil {
+		return err
+	}
+	rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS4, client)
+	defer rec.Finish()
+	rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
+	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS4, Client: client, Log: rec}
+	if r.cmd != cmdConnect {
+		rec.Method = "BIND"
+		return s.refuse4(c, rec, tunnel.Errorf(tunnel.BadRequest, "command not supported"))
+	}
+	rec.Method = "CONNECT"
+	host, err := tunnel.CanonicalHost(r.host)
+	if err != nil || r.port == 0 {
+		if err == nil {
+			err = tunnel.Errorf(tunnel.BadRequest, "port 0")
+		}
+		return s.refuse4(c, rec, err)
+	}
+	req.Host, req.Port = host, r.port
+	server, err := s.open(ctx, req)
+	if err != nil {
+		return s.refuse4(c, rec, err)
+	}
+	if _, err := c.Write(reply4(socks4Granted)); err != nil {
+		server.Close()
+		rec.Err = err
+		return nil
+	}
+	s.relay(ctx, c, server, rec)
+	return nil
+}
+
+func (s *Server) refuse4(c net.Conn, rec *accesslog.Record, err error) error {
+	cd := tunnel.KindOf(err).SOCKS4Reply()
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write(reply4(cd))
+	s.recordFailure(rec, cd, err)
+	return nil
+}
+
+// open authorizes and dials.
+func (s *Server) open(ctx context.Context, req *tunnel.Request) (net.Conn, error) {
+	if err := s.engine.Authorize(req); err != nil {
+		return nil, err
+	}
+	return s.engine.Dial(ctx, req)
+}
+
+func (s *Server) relay(ctx context.Context, c, server net.Conn, rec *accesslog.Record) {
+	c.SetReadDeadline(time.Time{})
+	st, err := tunnel.Relay(ctx, c, server, s.engine.IdleTimeout())
+	rec.BytesUp, rec.BytesDown, rec.Err = st.Up, st.Down, err
+}
+
+func (s *Server) recordFailure(rec *accesslog.Record, code byte, err error) {
+	kind := tunnel.KindOf(err)
+	rec.Status = int(code)
+	rec.ProxyStatus = kind.ProxyStatus()
+	rec.Err = err
+	if kind == tunnel.Denied || kind == tunnel.DeniedIP {
+		rec.Decision = "deny"
+		if rule := tunnel.RuleOf(err); rule != "" {
+			rec.Rule = rule
+		}
+	}
+}
+
+func hasMethod(methods []byte, m byte) bool {
+	for _, x := range methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,184 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ferry-proxy/ferry/acl"
+)
+
+// Dialer is the x/net/proxy.ContextDialer method set; *net.Dialer fits.
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Config holds the engine's limits.
+type Config struct {
+	DialTimeout time.Duration `toml:"dial_timeout"` // default 10s
+	IdleTimeout time.Duration `toml:"idle_timeout"` // default 5m; 0 disables
+}
+
+// Policy is everything a reload may replace at once.
+type Policy struct {
+	ACL acl.Decider
+}
+
+// Engine authorizes, dials and relays for every front end.
+type Engine struct {
+	cfg    Config
+	policy atomic.Pointer[Policy]
+	now    func() time.Time
+}
+
+// New returns an engine with policy p (nil: allow all).
+func New(cfg Config, p *Policy) *Engine {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	e := &Engine{cfg: cfg, now: time.Now}
+	e.SetPolicy(p)
+	return e
+}
+
+// SetPolicy swaps the policy; requests already past Authorize keep the old.
+func (e *Engine) SetPolicy(p *Policy) {
+	if p == nil {
+		p = &Policy{}
+	}
+	if p.ACL == nil {
+		p.ACL = acl.AllowAll{}
+	}
+	e.policy.Store(p)
+}
+
+// IdleTimeout is the relay idle timeout front ends pass to Relay.
+func (e *Engine) IdleTimeout() time.Duration { return e.cfg.IdleTimeout }
+
+func (e *Engine) query(req *Request) acl.Query {
+	q := acl.Query{
+		Port:   req.Port,
+		Proto:  aclProto(req.Proto),
+		Method: req.Method,
+		User:   req.User,
+		Client: req.Client.Addr().Unmap(),
+		Time:   e.now(),
+	}
+	if ip, err := netip.ParseAddr(req.Host); err == nil {
+		q.IP = ip.Unmap()
+	} else {
+		q.Host = req.Host
+	}
+	return q
+}
+
+func aclProto(p string) string {
+	if p == ProtoSOCKS4 || p == ProtoSOCKS5 {
+		return "socks"
+	}
+	return p
+}
+
+// Authorize asks the ACL with what is known before any DNS lookup. A
+// verdict that needs the address is left to Dial.
+func (e *Engine) Authorize(req *Request) error {
+	q := e.query(req)
+	v := e.policy.Load().ACL.Decide(&q)
+	if v.NeedIP {
+		return nil
+	}
+	e.logVerdict(req, v)
+	if !v.Allow {
+		kind := Denied
+		if q.Host == "" {
+			kind = DeniedIP
+		}
+		return &Error{Kind: kind, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", req.Target(), v.Rule)}
+	}
+	return nil
+}
+
+func (e *Engine) logVerdict(req *Request, v acl.Verdict) {
+	if req.Log == nil {
+		return
+	}
+	req.Log.Rule = v.Rule
+	req.Log.Decision = "deny"
+	if v.Allow {
+		req.Log.Decision = "allow"
+	}
+}
+
+// Dial connects to the request's target. The name is resolved by the
+// dialer (Happy Eyeballs across families) and the ACL is asked again in the
+// dialer's Control hook with each address exactly as it is about to be
+// connected, so there is no second lookup a rebinding DNS could change.
+func (e *Engine) Dial(ctx context.Context, req *Request) (net.Conn, error) {
+	start := time.Now()
+	if req.Log != nil {
+		req.Log.Route = "direct"
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
+	defer cancel()
+
+	p := e.policy.Load()
+	q := e.query(req)
+	// Happy Eyeballs may call Control from two goroutines at once.
+	var mu sync.Mutex
+	var ipVerdict acl.Verdict
+	d := net.Dialer{
+		ControlContext: func(_ context.Context, network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return err
+			}
+			q := q
+			q.IP = ap.Addr().Unmap()
+			v := p.ACL.Decide(&q)
+			mu.Lock()
+			ipVerdict = v
+			mu.Unlock()
+			if !v.Allow {
+				return &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", address, v.Rule)}
+			}
+			return nil
+		},
+	}
+	c, err := d.DialContext(ctx, "tcp", req.Target())
+	mu.Lock()
+	defer mu.Unlock()
+	if req.Log != nil {
+		req.Log.Dial = time.Since(start)
+		if ipVerdict.Rule != "" {
+			e.logVerdict(req, ipVerdict)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return nil, &Error{Kind: Timeout, Err: fmt.Errorf("dial %s: no answer within %v", req.Target(), e.cfg.DialTimeout)}
+		}
+		return nil, fmt.Errorf("dial %s: %w", req.Target(), err)
+	}
+	if req.Log != nil {
+		req.Log.Dialed = c.RemoteAddr().String()
+	}
+	return c, nil
+}
+
+// CheckIP asks the ACL whether req may reach ip, for a connection that was
+// dialed for another request and is being reused.
+func (e *Engine) CheckIP(req *Request, ip netip.Addr) error {
+	q := e.query(req)
+	q.IP = ip.Unmap()
+	v := e.policy.Load().ACL.Decide(&q)
+	if !v.Allow {
+		return &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", ip, v.Rule)}
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrIdle ends a tunnel on which no byte moved for the idle timeout.
+var ErrIdle = errors.New("idle timeout")
+
+// Stats counts what a relay moved.
+type Stats struct {
+	Up   int64 // client → server
+	Down int64 // server → client
+}
+
+// relay is one tunnel: two copy directions sharing an activity clock.
+type relay struct {
+	client, server net.Conn
+	idle           time.Duration
+	lastActive     atomic.Int64 // unix nanoseconds of the last byte moved
+	closeOnce      sync.Once
+}
+
+// Relay copies between client and server until both directions have ended
+// (each EOF is passed on as a half-close) or one fails, then closes both.
+// Between two *net.TCPConn it uses splice(2) on Linux; it never wraps the
+// conns. idle > 0 ends the tunnel when no byte moved either way for that
+// long; cancelling ctx ends it at once. The error is the first failure, or
+// nil when both sides closed cleanly.
+func Relay(ctx context.Context, client, server net.Conn, idle time.Duration) (Stats, error) {
+	r := &relay{client: client, server: server, idle: idle}
+	r.touch()
+	stop := context.AfterFunc(ctx, r.closeBoth)
+	defer stop()
+
+	var st Stats
+	var downErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.Down, downErr = r.copyServerToClient()
+	}()
+	var upErr error
+	st.Up, upErr = r.copyClientToServer()
+	<-done
+	r.closeBoth()
+	if upErr != nil {
+		return st, upErr
+	}
+	if downErr == nil && ctx.Err() != nil {
+		return st, context.Cause(ctx)
+	}
+	return st, downErr
+}
+
+// The two directions are named funcs so a goroutine dump reads as a tunnel.
+func (r *relay) copyClientToServer() (int64, error) { return r.half(r.server, r.client) }
+func (r *relay) copyServerToClient() (int64, error) { return r.half(r.client, r.server) }
+
+func (r *relay) half(dst, src net.Conn) (int64, error) {
+	n, err := r.pump(dst, src)
+	if err != nil {
+		r.closeBoth() // unblock the other direction
+		return n, err
+	}
+	// EOF: pass the half-close on so protocols that shut down one side work.
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	return n, nil
+}
+
+func (r *relay) pump(dst, src net.Conn) (int64, error) {
+	if d, ok := dst.(*net.TCPConn); ok {
+		if s, ok := src.(*net.TCPConn); ok {
+			if n, err, handled := r.splicePump(d, s); handled {
+				return n, err
+			}
+		}
+	}
+	return r.copyPump(dst, src)
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyPump is the portable path (TLS, wrapped conns): a pooled buffer.
+func (r *relay) copyPump(dst, src net.Conn) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var total int64
+	if err := r.arm(src); err != nil {
+		return 0, err
+	}
+	for {
+		nr, er := src.Read(buf)
+		if nr > 0 {
+			r.touch()
+			nw, ew := dst.Write(buf[:nr])
+			total += int64(nw)
+			if ew != nil {
+				return total, ew
+			}
+			r.touch()
+		}
+		if er == io.EOF {
+			return total, nil
+		}
+		if er != nil {
+			if er = r.rearm(src, er); er != nil {
+				return total, er
+			}
+		}
+	}
+}
+
+func (r *relay) touch() {
+	if r.idle > 0 {
+		r.lastActive.Store(time.Now().UnixNano())
+	}
+}
+
+// arm sets the first read deadline of a direction.
+func (r *relay) arm(src net.Conn) error {
+	if r.idle <= 0 {
+		return nil
+	}
+	return src.SetReadDeadline(time.Now().Add(r.idle))
+}
+
+// rearm decides what a read error means. A deadline that fired while the
+// other direction (or a slow write on this one) kept the tunnel busy is
+// pushed to lastActive+idle; only a tunnel silent both ways for the whole
+// idle period gets ErrIdle. Other errors are returned as they are.
+func (r *relay) rearm(src net.Conn, err error) error {
+	if r.idle <= 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	next := time.Unix(0, r.lastActive.Load()).Add(r.idle)
+	if !time.Now().Before(next) {
+		return ErrIdle
+	}
+	if e := src.SetReadDeadline(next); e != nil {
+		return e
+	}
+	return nil
+}
+
+func (r *relay) closeBoth() {
+	r.closeOnce.Do(func() {
+		r.client.Close()
+		r.server.Close()
+	})
+}

@@ -1,0 +1,71 @@
+package tunnel
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+)
+
+// Protocols a Request can arrive by.
+const (
+	ProtoConnect = "connect"
+	ProtoHTTP    = "http"
+	ProtoSOCKS5  = "socks5"
+	ProtoSOCKS4  = "socks4"
+)
+
+// Request is one thing a client asked for: a tunnel or a plain-HTTP fetch.
+type Request struct {
+	Proto  string // one of the Proto constants
+	Client netip.AddrPort
+	User   string // authenticated user, "" when anonymous
+	Host   string // target name or IP literal, without brackets
+	Port   uint16
+	Method string            // HTTP method (plain HTTP only)
+	Log    *accesslog.Record // filled in as the request goes; may be nil
+}
+
+// Target is host:port as asked for.
+func (r *Request) Target() string {
+	return net.JoinHostPort(r.Host, strconv.Itoa(int(r.Port)))
+}
+
+// SplitTarget parses "host:port" into a canonical host (lower case, no
+// brackets, no trailing dot) and a non-zero port.
+func SplitTarget(hostport string) (string, uint16, error) {
+	host, ps, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", 0, Errorf(BadRequest, "bad target %q: %v", hostport, err)
+	}
+	port, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || port == 0 {
+		return "", 0, Errorf(BadRequest, "bad port in %q", hostport)
+	}
+	host, err = CanonicalHost(host)
+	if err != nil {
+		return "", 0, err
+	}
+	return host, uint16(port), nil
+}
+
+// CanonicalHost lower-cases a name and drops one trailing dot; it rejects
+// empty names and characters that cannot appear in a host.
+func CanonicalHost(host string) (string, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.WithZone("").String(), nil
+	}
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if h == "" || len(h) > 253 {
+		return "", Errorf(BadRequest, "bad host %q", host)
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return "", Errorf(BadRequest, "bad host %q", host)
+		}
+	}
+	return h, nil
+}

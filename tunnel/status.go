@@ -1,0 +1,70 @@
+package tunnel
+
+import "net/http"
+
+// Kind classifies why a request failed. Front ends map it to a reply with
+// the methods below and never choose a code themselves.
+type Kind uint8
+
+// The kinds of failure. OK is the zero value: no failure.
+const (
+	OK              Kind = iota
+	Denied               // the ACL denied the name, port, user or client
+	DeniedIP             // the ACL denied every address the name resolved to
+	AuthNeeded           // credentials missing or wrong
+	DNSFailed            // the name did not resolve
+	Refused              // the target refused the connection
+	NetUnreachable       // no route to the network
+	HostUnreachable      // no route to the host
+	Timeout              // the dial (or the upstream) did not answer in time
+	BadRequest           // the client sent something we cannot parse or serve
+	BadGateway           // the origin or upstream answered something unusable
+	Internal             // a bug in ferry
+)
+
+type statusRow struct {
+	name        string
+	http        int
+	socks5      byte
+	socks4      byte
+	proxyStatus string // RFC 9209 error type; "" when none applies
+}
+
+// status is the only table of replies in ferry.
+var status = [...]statusRow{
+	OK:              {"ok", http.StatusOK, 0x00, 90, ""},
+	Denied:          {"denied", http.StatusForbidden, 0x02, 91, "http_request_denied"},
+	DeniedIP:        {"denied", http.StatusForbidden, 0x02, 91, "destination_ip_prohibited"},
+	AuthNeeded:      {"auth_needed", http.StatusProxyAuthRequired, 0x02, 93, ""},
+	DNSFailed:       {"dns_failed", http.StatusBadGateway, 0x04, 91, "dns_error"},
+	Refused:         {"refused", http.StatusBadGateway, 0x05, 91, "connection_refused"},
+	NetUnreachable:  {"unreachable", http.StatusBadGateway, 0x03, 91, "destination_ip_unroutable"},
+	HostUnreachable: {"unreachable", http.StatusBadGateway, 0x04, 91, "destination_ip_unroutable"},
+	Timeout:         {"timeout", http.StatusGatewayTimeout, 0x04, 91, "connection_timeout"},
+	BadRequest:      {"bad_request", http.StatusBadRequest, 0x01, 91, "http_request_error"},
+	BadGateway:      {"bad_gateway", http.StatusBadGateway, 0x01, 91, "http_protocol_error"},
+	Internal:        {"internal", http.StatusInternalServerError, 0x01, 91, "proxy_internal_error"},
+}
+
+func (k Kind) row() statusRow {
+	if int(k) < len(status) {
+		return status[k]
+	}
+	return status[Internal]
+}
+
+// String names the kind for logs.
+func (k Kind) String() string { return k.row().name }
+
+// HTTPStatus is the status code an HTTP front end answers with.
+func (k Kind) HTTPStatus() int { return k.row().http }
+
+// SOCKS5Reply is the REP field of a SOCKS5 reply (RFC 1928 §6).
+func (k Kind) SOCKS5Reply() byte { return k.row().socks5 }
+
+// SOCKS4Reply is the CD field of a SOCKS4 reply: 90 granted, 91 rejected,
+// 93 rejected because the user id did not authenticate.
+func (k Kind) SOCKS4Reply() byte { return k.row().socks4 }
+
+// ProxyStatus is the RFC 9209 error type, or "" when none applies.
+func (k Kind) ProxyStatus() string { return k.row().proxyStatus }
