@@ -270,3 +270,25 @@ func portOf(t testing.TB, hostport string) int {
 	}
 	return p
 }
+
+// tunnelKinds are the ways a client opens a raw tunnel through ferry; tests
+// that hold for every tunnel run once per kind.
+var tunnelKinds = []struct {
+	name string // also the access event's proto
+	open func(t testing.TB, proxy, target string) *net.TCPConn
+}{
+	{"connect", connectTunnel},
+	{"socks5", socks5Tunnel},
+}
+
+// recv takes one value from ch, failing the test after ioTimeout.
+func recv[T any](t testing.TB, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(ioTimeout):
+		t.Fatalf("nothing received within %v", ioTimeout)
+		panic("unreachable")
+	}
+}
