@@ -106,3 +106,19 @@ shutdown_grace = "2s"
 		})
 	}
 }
+
+// TestSOCKS4Refused: a SOCKS4 CONNECT that fails gets CD 91 (rejected).
+func TestSOCKS4Refused(t *testing.T) {
+	f := startFerry(t, minimalConfig)
+	port := portOf(t, closedPort(t))
+	c := dial(t, f.Addr)
+	c.Write([]byte{4, 1, byte(port >> 8), byte(port), 127, 0, 0, 1, 0})
+	var rep [8]byte
+	if _, err := io.ReadFull(c, rep[:]); err != nil || rep[0] != 0 || rep[1] != 91 {
+		t.Fatalf("reply % x, %v; want 00 5b ...", rep, err)
+	}
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("client") == c.LocalAddr().String() })
+	if ev.Str("proto") != "socks4" || ev.Int("status") != 91 || ev.Str("proxy_status") != "connection_refused" {
+		t.Errorf("access event %v, want socks4 status 91 connection_refused", ev)
+	}
+}
