@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -242,5 +243,35 @@ func TestFlags(t *testing.T) {
 	_, version, _ := runFerry(t, "-version")
 	if !strings.Contains(version, "go1.") {
 		t.Errorf("-version %q does not name the Go version", version)
+	}
+}
+
+// TestReload: SIGHUP re-reads the config; a bad file is refused with a
+// reload event naming the reason and ferry keeps serving.
+func TestReload(t *testing.T) {
+	f := startFerry(t, minimalConfig)
+	origin := echoOrigin(t)
+	tests := []struct {
+		name, config string
+		ok           bool
+	}{
+		{"bad file refused", minimalConfig + "\n[limits]\nmax_conns = -1\n", false},
+		{"good file accepted", minimalConfig + "\n[limits]\nmax_conns = 5\n", true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(f.Config, []byte(tt.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f.Signal(syscall.SIGHUP)
+			ev := f.WaitEvents("reload", nil, i+1)[i]
+			if ev["ok"] != tt.ok {
+				t.Errorf("reload event %v, want ok %v", ev, tt.ok)
+			}
+			if !tt.ok && !strings.Contains(ev.Str("err"), "max_conns") {
+				t.Errorf("reload event %v does not name the bad key", ev)
+			}
+			echoRoundTrip(t, connectTunnel(t, f.Addr, origin), "still serving")
+		})
 	}
 }
