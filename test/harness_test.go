@@ -100,7 +100,6 @@ type Ferry struct {
 	grew   chan struct{} // closed (and replaced) when a line arrives
 	exited chan struct{} // closed once the process exited and stderr is drained
 	code   int           // exit status, valid after exited
-	stdout bytes.Buffer  // what ferry wrote on stdout
 	stop   sync.Once
 }
 
@@ -140,7 +139,6 @@ func launch(t testing.TB, args ...string) *Ferry {
 	t.Helper()
 	f := &Ferry{t: t, grew: make(chan struct{}), exited: make(chan struct{})}
 	f.Cmd = exec.Command(ferryBin, args...)
-	f.Cmd.Stdout = &f.stdout
 	stderr, err := f.Cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -292,12 +290,6 @@ func (f *Ferry) WaitExit() int {
 		f.t.Fatalf("ferry still running after %v", stopTimeout)
 		return -1
 	}
-}
-
-// Stdout is what ferry wrote on stdout; complete once it exited.
-func (f *Ferry) Stdout() string {
-	<-f.exited
-	return f.stdout.String()
 }
 
 func (f *Ferry) dumpTail(n int) {
