@@ -135,6 +135,7 @@ func (s *Server) serve4(ctx context.Context, c net.Conn, client netip.AddrPort) 
 	if err != nil {
 		return s.refuse4(c, rec, err)
 	}
+	rec.Status = socks4Granted // the reply code, as for failures (SOCKS5's is 0)
 	if _, err := c.Write(reply4(socks4Granted)); err != nil {
 		server.Close()
 		rec.Err = err

@@ -78,25 +78,28 @@ func Parse(name string, data []byte) (*File, error) {
 func decodeError(name string, err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return &Error{File: name, Line: pe.Position.Line, Msg: pe.Message}
+		return &Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
 	}
 	var ppe *toml.ParseError
 	if errors.As(err, &ppe) {
-		return &Error{File: name, Line: ppe.Position.Line, Msg: ppe.Message}
+		return &Error{File: name, Line: ppe.Position.Line, Key: ppe.LastKey, Msg: ppe.Message}
 	}
 	// Type mismatches come as "toml: line N (last key "k"): msg".
 	msg := strings.TrimPrefix(err.Error(), "toml: ")
-	line := 0
+	line, key := 0, ""
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		n := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
 		if n > 0 {
 			line, _ = strconv.Atoi(rest[:n])
 			if i := strings.Index(rest, "): "); i >= 0 {
 				msg = rest[i+3:]
+				if k, ok := strings.CutPrefix(rest[n:i], ` (last key "`); ok {
+					key = strings.TrimSuffix(k, `"`)
+				}
 			}
 		}
 	}
-	return &Error{File: name, Line: line, Msg: msg}
+	return &Error{File: name, Line: line, Key: key, Msg: msg}
 }
 
 type problem struct{ key, msg string }
