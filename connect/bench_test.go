@@ -1,0 +1,54 @@
+package connect_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"testing"
+)
+
+// BenchmarkHandshake is one short connection per op: "direct" dials the
+// echo target, sends one byte, reads it back and closes; "connect" does the
+// same through ferry (CONNECT head, 200, then the byte). The ratio of the
+// two ns/op figures of one run is what the handshake costs.
+func BenchmarkHandshake(b *testing.B) {
+	target := echoTarget(b)
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c, err := net.Dial("tcp", target)
+			if err != nil {
+				b.Fatal(err)
+			}
+			echoByte(b, c, c)
+		}
+	})
+	b.Run("connect", func(b *testing.B) {
+		w := newWorld(b, options{})
+		head := "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n"
+		b.ReportAllocs()
+		for b.Loop() {
+			c, err := net.Dial("tcp", w.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.WriteString(c, head); err != nil {
+				b.Fatal(err)
+			}
+			r := &raw{TCPConn: c.(*net.TCPConn), br: bufio.NewReader(c)}
+			r.connected(b)
+			echoByte(b, c, r.br)
+		}
+	})
+}
+
+func echoByte(b *testing.B, c net.Conn, r io.Reader) {
+	defer c.Close()
+	if _, err := c.Write([]byte{'x'}); err != nil {
+		b.Fatal(err)
+	}
+	var one [1]byte
+	if _, err := io.ReadFull(r, one[:]); err != nil || one[0] != 'x' {
+		b.Fatalf("echo: %q, %v", one[:], err)
+	}
+}
