@@ -184,14 +184,6 @@ func (s *Server) Refuse(c net.Conn) {
 	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"+
 		"Proxy-Status: ferry; error=proxy_internal_error; details=\"connection limit\"\r\n"+
 		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	// Closing with the request unread would send RST, which can destroy
-	// the answer in flight: half-close, then drain briefly (bounded) as
-	// net/http does for its own early closes.
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		io.Copy(io.Discard, io.LimitReader(c, 256<<10))
-	}
 }
 
 func clientAddr(r *http.Request) netip.AddrPort {

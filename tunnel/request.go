@@ -52,13 +52,15 @@ func SplitTarget(hostport string) (string, uint16, error) {
 }
 
 // CanonicalHost lower-cases a name and drops one trailing dot; it rejects
-// empty names and characters that cannot appear in a host.
+// empty names, empty labels and characters that cannot appear in a host.
 func CanonicalHost(host string) (string, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return ip.WithZone("").String(), nil
 	}
 	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	if h == "" || len(h) > 253 {
+	// No empty label: "example.com.." would keep a trailing dot that an
+	// ACL name rule does not match, yet DNS resolves it.
+	if h == "" || len(h) > 253 || h[0] == '.' || h[len(h)-1] == '.' || strings.Contains(h, "..") {
 		return "", Errorf(BadRequest, "bad host %q", host)
 	}
 	for i := 0; i < len(h); i++ {

@@ -26,10 +26,14 @@ func (e *Error) Error() string {
 		loc += ":" + strconv.Itoa(e.Line)
 	}
 	if e.Key != "" {
-		return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+		return controls.Replace(fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg))
 	}
-	return fmt.Sprintf("%s: %s", loc, e.Msg)
+	return controls.Replace(fmt.Sprintf("%s: %s", loc, e.Msg))
 }
+
+// controls escapes the line breaks toml quotes from the input, so that
+// Errors stays one problem per line.
+var controls = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // Errors is every problem found in one file.
 type Errors []*Error
@@ -63,6 +67,13 @@ func Parse(name string, data []byte) (*File, error) {
 	var errs Errors
 	for _, k := range md.Undecoded() {
 		errs = append(errs, &Error{File: name, Line: lines.find(k.String()), Key: k.String(), Msg: "unknown key"})
+	}
+	// toml reads a bare integer into a time.Duration as nanoseconds:
+	// dial_timeout = 10 would be 10ns. Only a duration string is clear.
+	for _, k := range durationKeys {
+		if md.Type(strings.Split(k, ".")...) == "Integer" {
+			errs = append(errs, &Error{File: name, Line: lines.find(k), Key: k, Msg: `must be a duration string such as "10s", not a bare number`})
+		}
 	}
 	f.fillDefaults()
 	for _, p := range f.validate() {
@@ -103,6 +114,12 @@ func decodeError(name string, err error) *Error {
 }
 
 type problem struct{ key, msg string }
+
+// durationKeys are the keys decoded into a time.Duration.
+var durationKeys = []string{
+	"limits.handshake_timeout", "limits.dial_timeout", "limits.idle_timeout",
+	"limits.keepalive_timeout", "limits.response_timeout", "limits.shutdown_grace",
+}
 
 func (f *File) validate() []problem {
 	var ps []problem

@@ -3,6 +3,7 @@ package front
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -114,7 +115,7 @@ func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol) {
 			r.Refuse(c)
 		}
 		m.Log.Warn().Str("client", c.RemoteAddr().String()).Int("max_conns", m.MaxConns).Msg("connection refused: over limit")
-		c.Close()
+		lingerClose(c)
 		return
 	}
 	h.ServeConn(ctx, c)
@@ -195,4 +196,16 @@ func (m *Mux) Drain(ctx context.Context) bool {
 	m.mu.Unlock()
 	<-done
 	return false
+}
+
+// lingerClose closes a conn whose input was not read. Closing a socket
+// with unread data sends RST, and a client that gets RST may drop the
+// refusal it has not read yet; so send FIN first and discard what the
+// client still sends until it closes (RFC 9112 §9.6), bounded by the
+// handshake read deadline already set and by size.
+func lingerClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		io.CopyN(io.Discard, c, 64<<10)
+	}
+	c.Close()
 }
