@@ -3,8 +3,10 @@ package front
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +93,15 @@ func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol) {
 	defer m.untrackConn(c)
 	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
 	defer m.active.Add(-1)
+	defer func() {
+		// Input must never panic ferry; if it does, that is a bug: log
+		// it with its stack and drop only this connection.
+		if v := recover(); v != nil {
+			m.Log.Error().Str("proxy_status", "proxy_internal_error").Str("client", c.RemoteAddr().String()).
+				Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("panic")
+			c.Close()
+		}
+	}()
 
 	timeout := m.HandshakeTimeout
 	if timeout <= 0 {
