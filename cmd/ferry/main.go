@@ -33,6 +33,9 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if code, ok := runSubcommand(args, stdout, stderr); ok {
+		return code
+	}
 	fs := flag.NewFlagSet("ferry", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "TOML config `file` (default: the embedded config.toml.example)")
@@ -40,7 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&listens, "listen", "listen `address` (host:port), repeatable; replaces the config's listeners")
 	showVersion := fs.Bool("version", false, "print version, commit and Go version, then exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ferry [-config file] [-listen addr]...\n\n"+
+		fmt.Fprintf(stderr, "Usage: ferry [-config file] [-listen addr]...\n"+
+			"       ferry check [-config file]   (validate; print the effective config)\n\n"+
 			"ferry is a forward proxy: HTTP CONNECT, plain HTTP and SOCKS4/4a/5 on one port.\n"+
 			"Every config key is documented in config.toml.example.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -90,7 +94,14 @@ func loadConfig(path string, listens []string) (*config.File, error) {
 }
 
 func versionString() string {
-	version, commit := "(devel)", "unknown"
+	version, commit := buildInfo()
+	return fmt.Sprintf("ferry %s commit %s %s", version, commit, runtime.Version())
+}
+
+// buildInfo is the module version and VCS commit the binary was built
+// from, as far as the build recorded them.
+func buildInfo() (version, commit string) {
+	version, commit = "(devel)", "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" {
 			version = bi.Main.Version
@@ -101,5 +112,5 @@ func versionString() string {
 			}
 		}
 	}
-	return fmt.Sprintf("ferry %s commit %s %s", version, commit, runtime.Version())
+	return version, commit
 }

@@ -25,6 +25,8 @@ type app struct {
 	engine *tunnel.Engine
 	http   *connect.Server
 	mux    *front.Mux
+	sink   accesslog.Sink // every front end's access log (and metrics)
+	ops    *ops           // metrics, admin, PAC, log files, sd_notify (ops.go)
 }
 
 func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
@@ -38,10 +40,9 @@ func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-func newApp(cfg *config.File, logger zerolog.Logger) *app {
+func newApp(cfg *config.File, logger zerolog.Logger, sink accesslog.Sink) *app {
 	lim := cfg.Limits
 	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, policyOf(cfg))
-	sink := accesslog.Zerolog{Log: logger}
 	httpSrv := connect.New(connect.Config{
 		HandshakeTimeout: lim.HandshakeTimeout,
 		KeepAliveTimeout: lim.KeepAliveTimeout,
@@ -57,7 +58,7 @@ func newApp(cfg *config.File, logger zerolog.Logger) *app {
 		MaxConns:         lim.MaxConns,
 		Log:              logger,
 	}
-	return &app{log: logger, engine: engine, http: httpSrv, mux: mux}
+	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, sink: sink}
 }
 
 // policyOf builds what a reload may swap.
@@ -70,10 +71,16 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	// Catch signals before the listening events: a supervisor may signal
 	// as soon as it sees them, and the default action would kill ferry.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	logger := newLogger(cfg.Log, stderr)
-	a := newApp(cfg, logger)
+	o, err := newOps(cfg, logger, stderr)
+	if err != nil {
+		logger.Error().Err(err).Msg("start")
+		return exitFailed
+	}
+	a := newApp(cfg, logger, o.sink)
+	a.attach(o)
 
 	// Bind every listener before serving any, so a bad one fails the start.
 	lns := make([]net.Listener, 0, len(cfg.Listeners))
@@ -88,6 +95,13 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		}
 		lns = append(lns, ln)
 	}
+	if err := a.ops.start(cfg, lns, a.http); err != nil {
+		logger.Error().Err(err).Msg("listen")
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return exitFailed
+	}
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		l := cfg.Listeners[i]
@@ -100,33 +114,43 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 			}
 		}()
 	}
+	a.ops.ready(lns)
 
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			a.reload(path, listens, cfg)
+			a.ops.reloading()
+			a.ops.reloaded(a.reload(path, listens, cfg))
+			continue
+		}
+		if sig == syscall.SIGUSR1 {
+			a.ops.reopen()
 			continue
 		}
 		logger.Info().Str("signal", sig.String()).Dur("grace", cfg.Limits.ShutdownGrace).Msg("shutdown")
 		break
 	}
+	a.ops.draining()
 	a.shutdown(cfg.Limits.ShutdownGrace, sigs)
 	wg.Wait()
+	a.ops.close()
 	return exitOK
 }
 
-// reload re-reads the config; a bad one is refused and the old one stays.
-func (a *app) reload(path string, listens []string, old *config.File) {
+// reload re-reads the config and returns it; a bad one is refused (nil)
+// and the old one stays.
+func (a *app) reload(path string, listens []string, old *config.File) *config.File {
 	if path == "" {
 		a.log.Info().Bool("ok", true).Str("note", "embedded config: nothing to re-read").Msg("reload")
-		return
+		return old
 	}
 	cfg, err := loadConfig(path, listens)
 	if err != nil {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
-		return
+		return nil
 	}
 	a.engine.SetPolicy(policyOf(cfg))
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
+	return cfg
 }
 
 // shutdown stops accepting, lets open connections finish within grace (a

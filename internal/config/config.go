@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/pac"
 )
 
 // File is a whole ferry configuration. Zero values are filled with the
@@ -12,6 +14,8 @@ type File struct {
 	Limits    Limits     `toml:"limits"`
 	HTTP      HTTP       `toml:"http"`
 	Log       Log        `toml:"log"`
+	Admin     Admin      `toml:"admin"` // see ops.go
+	PAC       pac.Config `toml:"pac"`   // see ops.go
 
 	// Path is the file this was loaded from ("" for the embedded default).
 	Path string `toml:"-"`
@@ -46,6 +50,9 @@ type HTTP struct {
 type Log struct {
 	Level  string `toml:"level"`  // debug | info | warn | error; default info
 	Format string `toml:"format"` // json | console; default json
+
+	Access       string `toml:"access"`        // stderr | a file path; default stderr (see ops.go)
+	AccessFormat string `toml:"access_format"` // json | console | squid; default: format
 }
 
 // DefaultAddress is where a fresh ferry listens: loopback only.
@@ -68,6 +75,7 @@ func defaults() File {
 }
 
 func (f *File) fillDefaults() {
+	f.fillOpsDefaults()
 	if len(f.Listeners) == 0 {
 		f.Listeners = []Listener{{Address: DefaultAddress}}
 	}

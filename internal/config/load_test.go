@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry"
+	"github.com/ferry-proxy/ferry/internal/pac"
 )
 
 // parseErrorTests: each want is one reported problem, in order, as
@@ -104,9 +105,11 @@ func documented(path string) *File {
 			MaxConns:         10000,
 			ShutdownGrace:    30 * time.Second,
 		},
-		HTTP: HTTP{Forwarded: "off", Via: "ferry"},
-		Log:  Log{Level: "info", Format: "json"},
-		Path: path,
+		HTTP:  HTTP{Forwarded: "off", Via: "ferry"},
+		Log:   Log{Level: "info", Format: "json", Access: "stderr", AccessFormat: "json"},
+		Admin: Admin{Pprof: boolPtr(true)},
+		PAC:   pac.Config{Direct: []string{}, PlainHostsDirect: boolPtr(true)},
+		Path:  path,
 	}
 }
 

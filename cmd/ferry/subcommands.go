@@ -1,0 +1,21 @@
+package main
+
+import "io"
+
+// subcommands are chosen by the first argument; anything else is the
+// proxy itself and its flags. Each gets the arguments after its name.
+var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
+	"check": check,
+}
+
+// runSubcommand runs the subcommand args[0] names, if any.
+func runSubcommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	cmd, ok := subcommands[args[0]]
+	if !ok {
+		return 0, false
+	}
+	return cmd(args[1:], stdout, stderr), true
+}
