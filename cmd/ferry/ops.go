@@ -49,7 +49,8 @@ func newOps(cfg *config.File, logger zerolog.Logger, stderr io.Writer) (*ops, er
 		return nil, err
 	}
 	o.file = file
-	o.sink = accesslog.Tee{logSink, o.metrics}
+	// Metrics first: once a request's log line can be seen, it is counted.
+	o.sink = accesslog.Tee{o.metrics, logSink}
 	return o, nil
 }
 
