@@ -118,9 +118,16 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		f.Signal(syscall.SIGHUP)
 		f.WaitEvents("reload", nil, i+1)
 	}
-	ms = scrape(t, admin)
-	if s, fl, last := ms.val("ferry_config_reloads_total", "result", "success"), ms.val("ferry_config_reloads_total", "result", "failure"),
-		ms.val("ferry_config_last_reload_successful"); s != 1 || fl != 1 || last != 0 {
+	// The counters move just after the reload event is logged.
+	reloads := func(ms metrics) (float64, float64, float64) {
+		return ms.val("ferry_config_reloads_total", "result", "success"), ms.val("ferry_config_reloads_total", "result", "failure"),
+			ms.val("ferry_config_last_reload_successful")
+	}
+	ms, _ = waitMetrics(t, admin, eventTimeout, func(ms metrics) bool {
+		s, fl, last := reloads(ms)
+		return s == 1 && fl == 1 && last == 0
+	})
+	if s, fl, last := reloads(ms); s != 1 || fl != 1 || last != 0 {
 		t.Errorf("reloads: %v successes, %v failures, last successful %v; want 1, 1, 0", s, fl, last)
 	}
 }

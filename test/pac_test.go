@@ -123,7 +123,13 @@ direct = [".corp.example", "10.0.0.0/8", "localhost", "*.lab.example"]
 	if ev := f.WaitEvent("reload", nil); ev["ok"] != true {
 		t.Fatalf("reload %v", ev)
 	}
-	_, _, pac = adminGet(t, f.Addr, "/proxy.pac")
+	// The PAC is swapped just after the reload event is logged.
+	if !waitUntil(eventTimeout, func() bool {
+		_, _, pac = adminGet(t, f.Addr, "/proxy.pac")
+		return strings.Contains(pac, "other.example")
+	}) {
+		t.Fatalf("the PAC did not change on reload:\n%s", pac)
+	}
 	got = findProxy(t, pac, [][2]string{{"https://corp.example/", "corp.example"}, {"https://a.other.example/", "a.other.example"}, {"http://intranet/", "intranet"}})
 	if want := []string{proxied, "DIRECT", proxied}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("after the reload: %q, want %q", got, want)

@@ -87,17 +87,17 @@ func TestObserver(t *testing.T) {
 // holding the slot is closed when its handler returns.
 func TestObserverRefused(t *testing.T) {
 	o := newObserver(t)
-	w := newWorld(t, Auto, &Mux{Observer: o, MaxConns: 1}, 0)
 	release := make(chan struct{})
-	w.http.then = func(ctx context.Context, c net.Conn) {
+	holder := &recorder{proto: HTTP, ch: make(chan served, 16), then: func(ctx context.Context, c net.Conn) {
 		select {
 		case <-release:
 		case <-ctx.Done():
 		}
-	}
+	}}
+	w := newWorld(t, Auto, &Mux{Observer: o, MaxConns: 1, HTTP: holder}, 0)
 	held := w.dial(t)
 	held.Write([]byte("GET /held HTTP/1.1\r\n"))
-	next(t, w.http.ch)
+	next(t, holder.ch)
 	o.expect(t, event{"opened", HTTP})
 
 	c := w.dial(t)
