@@ -24,6 +24,14 @@ import (
 // ops is what running ferry for months needs beside the proxy: the access
 // log's sink, the metrics, the PAC file, the admin listener and the
 // service manager's notifications.
+//
+// Hooks for other features, each one line where they are wired:
+//   - a front end logs to a.sink (access log and metrics in one);
+//   - upstream health: a.ops.metrics.SetUpstreams(func() []metrics.Health);
+//   - reverse backends' health: a.ops.metrics.SetBackends(...), Group the
+//     route, Name the backend address;
+//   - a collector of its own (cache sizes): a.ops.metrics.Registry().
+//     MustRegister(prometheus.NewGaugeFunc(...)).
 type ops struct {
 	log     zerolog.Logger
 	sink    accesslog.Sink   // the access log tee'd with the metrics
@@ -42,9 +50,12 @@ type ops struct {
 // access-log file cannot be opened.
 func newOps(cfg *config.File, logger zerolog.Logger, stderr io.Writer) (*ops, error) {
 	o := &ops{log: logger, cfg: cfg, served: make(chan struct{})}
+	for _, w := range opsWarnings(cfg) {
+		logger.Warn().Msg(w)
+	}
 	version, commit := buildInfo()
 	o.metrics = metrics.New(version, commit)
-	logSink, file, err := accessSink(cfg.Log, logger, stderr)
+	logSink, file, err := accessSink(cfg.Log, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +65,10 @@ func newOps(cfg *config.File, logger zerolog.Logger, stderr io.Writer) (*ops, er
 	return o, nil
 }
 
-// accessSink is where access events go: the server log itself when the
-// access log is on stderr in the same format, else a writer of its own.
-func accessSink(cfg config.Log, logger zerolog.Logger, stderr io.Writer) (accesslog.Sink, *accesslog.File, error) {
+// accessSink is where access events go: stderr or a file, in the format
+// asked for. It has no level: log.level filters server events only, and
+// the access log is complete.
+func accessSink(cfg config.Log, stderr io.Writer) (accesslog.Sink, *accesslog.File, error) {
 	w := stderr
 	var file *accesslog.File
 	if cfg.Access != config.AccessStderr {
@@ -66,16 +78,12 @@ func accessSink(cfg config.Log, logger zerolog.Logger, stderr io.Writer) (access
 		}
 		w, file = f, f
 	}
-	switch {
-	case cfg.AccessFormat == config.FormatSquid:
+	switch cfg.AccessFormat {
+	case config.FormatSquid:
 		return &accesslog.Squid{W: w, HTTPStatus: tunnel.HTTPStatusFor}, file, nil
-	case file == nil && cfg.AccessFormat == cfg.Format:
-		return accesslog.Zerolog{Log: logger}, nil, nil
-	case cfg.AccessFormat == "console":
+	case "console":
 		w = zerolog.ConsoleWriter{Out: w, NoColor: file != nil, TimeFormat: time.RFC3339}
 	}
-	// Its own logger, with no level: the access log is complete whatever
-	// log.level says about server events.
 	return accesslog.Zerolog{Log: zerolog.New(w).With().Timestamp().Logger()}, file, nil
 }
 
@@ -118,7 +126,6 @@ func (o *ops) start(cfg *config.File, lns []net.Listener, pages interface{ Handl
 		close(o.served)
 		return nil
 	}
-	o.warnPAC(p)
 	o.admin = admin.New(admin.Options{Metrics: o.metrics.Handler(), PAC: o.pac, Pprof: *cfg.Admin.Pprof})
 	go func() {
 		defer close(o.served)
@@ -127,15 +134,6 @@ func (o *ops) start(cfg *config.File, lns []net.Listener, pages interface{ Handl
 		}
 	}()
 	return nil
-}
-
-// warnPAC: a PAC pointing at loopback, served to other machines, sends
-// their browsers to themselves.
-func (o *ops) warnPAC(p *pac.PAC) {
-	ap, err := netip.ParseAddrPort(o.adminLn.Addr().String())
-	if err == nil && !ap.Addr().IsLoopback() && p.Loopback() {
-		o.log.Warn().Msg("pac: the admin listener is reachable from other machines but the PAC points at a loopback address; set pac.proxy_address")
-	}
 }
 
 // ready says start-up is done: /readyz answers 200 and systemd hears
@@ -223,7 +221,7 @@ func (o *ops) notify(err error) {
 }
 
 // opsWarnings are things that are valid but probably not meant; ferry
-// check prints them.
+// check prints them and ferry logs them at start.
 func opsWarnings(cfg *config.File) []string {
 	var ws []string
 	if cfg.Log.Access != config.AccessStderr {
@@ -231,8 +229,30 @@ func opsWarnings(cfg *config.File) []string {
 			ws = append(ws, fmt.Sprintf("log.access: the directory of %q: %v", cfg.Log.Access, err))
 		}
 	}
-	if a := cfg.Admin.Address; a != "" && cfg.Admin.AllowNonLoopback {
+	if a := cfg.Admin.Address; a != "" && !loopbackHost(a) {
 		ws = append(ws, fmt.Sprintf("admin.address %q may be reachable from other machines: /metrics and /debug/pprof/ are served there without authentication", a))
+		// A PAC pointing at loopback sends other machines' browsers to
+		// themselves.
+		proxy := cfg.PAC.ProxyAddress
+		if proxy == "" {
+			proxy = cfg.Listeners[0].Address
+		}
+		if loopbackHost(proxy) {
+			ws = append(ws, fmt.Sprintf("pac: the admin listener serves the PAC to other machines, but it points at %s, a loopback address; set pac.proxy_address", proxy))
+		}
 	}
 	return ws
+}
+
+// loopbackHost: the host of addr is a loopback IP or localhost.
+func loopbackHost(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

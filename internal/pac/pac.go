@@ -46,16 +46,6 @@ func New(cfg Config, listenerAddr, protocol string) (*PAC, error) {
 	return p, nil
 }
 
-// Loopback reports whether the PAC sends browsers to a loopback address,
-// which works only for browsers on ferry's own machine.
-func (p *PAC) Loopback() bool {
-	if p.host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(p.host)
-	return err == nil && ip.IsLoopback()
-}
-
 // ProxyAddress is host:port the PAC points at; requestHost fills in the
 // host when the listener's is unspecified. It fails when neither gives a
 // usable host.
