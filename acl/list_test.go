@@ -114,7 +114,7 @@ func TestDomainSetGrowAndKinds(t *testing.T) {
 			t.Fatalf("lost %s", genName(i))
 		}
 	}
-	if !s.Contains("x." + genName(7)) || s.Contains("x."+genName(8)) {
+	if !s.Contains("x."+genName(7)) || s.Contains("x."+genName(8)) {
 		t.Fatal("subdomain kinds wrong")
 	}
 	if s.Contains("absent.example") || s.Contains("") {
