@@ -171,7 +171,11 @@ func (s *Server) gotConn(fw *forward, info httptrace.GotConnInfo, cancel context
 	if err != nil {
 		return
 	}
-	if err := s.engine.CheckIP(fw.req, ap.Addr()); err != nil {
+	v, err := s.engine.CheckIP(fw.req, ap.Addr())
+	fw.mu.Lock()
+	fw.rule, fw.allow = v.Rule, v.Allow
+	fw.mu.Unlock()
+	if err != nil {
 		cancel(err)
 	}
 }

@@ -27,7 +27,9 @@ type Config struct {
 
 // Policy is everything a reload may replace at once.
 type Policy struct {
-	ACL acl.Decider
+	ACL       acl.Decider
+	Users     Authenticator             // nil: no users; credentials are ignored
+	Listeners map[string]ListenerPolicy // by listener name
 }
 
 // Engine authorizes, dials and relays for every front end.
@@ -35,6 +37,7 @@ type Engine struct {
 	cfg    Config
 	policy atomic.Pointer[Policy]
 	now    func() time.Time
+	fails  *failLimiter // survives reloads: a new policy is no fresh start
 }
 
 // New returns an engine with policy p (nil: allow all).
@@ -42,7 +45,7 @@ func New(cfg Config, p *Policy) *Engine {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
 	}
-	e := &Engine{cfg: cfg, now: time.Now}
+	e := &Engine{cfg: cfg, now: time.Now, fails: newFailLimiter()}
 	e.SetPolicy(p)
 	return e
 }
@@ -172,13 +175,14 @@ func (e *Engine) Dial(ctx context.Context, req *Request) (net.Conn, error) {
 }
 
 // CheckIP asks the ACL whether req may reach ip, for a connection that was
-// dialed for another request and is being reused.
-func (e *Engine) CheckIP(req *Request, ip netip.Addr) error {
+// dialed for another request and is being reused. The verdict is returned
+// for the access log.
+func (e *Engine) CheckIP(req *Request, ip netip.Addr) (acl.Verdict, error) {
 	q := e.query(req)
 	q.IP = ip.Unmap()
 	v := e.policy.Load().ACL.Decide(&q)
 	if !v.Allow {
-		return &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", ip, v.Rule)}
+		return v, &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", ip, v.Rule)}
 	}
-	return nil
+	return v, nil
 }
