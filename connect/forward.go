@@ -91,8 +91,12 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Host, req.Port = host, p
+	if err := s.engine.Authenticate(r.Context(), req, proxyCredentials(r.Header)); err != nil {
+		s.refuse(w, r, rec, err)
+		return
+	}
 	if err := s.engine.Authorize(req); err != nil {
-		fail(w, rec, err)
+		s.refuse(w, r, rec, err)
 		return
 	}
 
@@ -244,7 +248,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		return
 	}
-	fail(w, rec, err)
+	s.refuse(w, r, rec, err)
 }
 
 // countingBody counts request body bytes sent to the origin.
