@@ -213,4 +213,3 @@ func socks4Connect(target, userID string) []byte {
 	b = append(b, userID...)
 	return append(b, 0)
 }
-
