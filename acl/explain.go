@@ -3,7 +3,7 @@ package acl
 // Check is one matcher of a rule as Explain saw it.
 type Check struct {
 	Matcher string // what it checks, as configured ("port 443")
-	Not     bool   // under not: the rule needs it not to hold
+	Not     bool   // under not: Result is for "not (Matcher)"
 	Result  string // "yes", "no" or "needs the address"
 }
 
@@ -27,7 +27,14 @@ func (p *Policy) Explain(q *Query) ([]Step, Verdict) {
 			st.Checks = append(st.Checks, Check{Matcher: m.String(), Result: m.match(q).String()})
 		}
 		for _, m := range r.not {
-			st.Checks = append(st.Checks, Check{Matcher: m.String(), Not: true, Result: m.match(q).String()})
+			res := m.match(q)
+			switch res {
+			case yes:
+				res = no
+			case no:
+				res = yes
+			}
+			st.Checks = append(st.Checks, Check{Matcher: m.String(), Not: true, Result: res.String()})
 		}
 		res := r.eval(q)
 		st.Result = [...]string{"no match", "match", "needs the address"}[res]

@@ -65,6 +65,9 @@ func Parse(name string, data []byte) (*File, error) {
 		errs = append(errs, &Error{File: name, Line: lines.find(k.String()), Key: k.String(), Msg: "unknown key"})
 	}
 	f.fillDefaults()
+	if !md.IsDefined("acl") {
+		f.ACL, f.ACLFromDefault = defaultACL(), true
+	}
 	for _, p := range f.validate() {
 		errs = append(errs, &Error{File: name, Line: lines.find(p.key), Key: p.key, Msg: p.msg})
 	}
@@ -172,7 +175,7 @@ func (f *File) validate() []problem {
 	default:
 		add("log.format", "must be json or console, not %q", f.Log.Format)
 	}
-	return ps
+	return append(ps, f.validateACL()...)
 }
 
 func checkHostPort(addr string) error {
