@@ -11,12 +11,13 @@ import (
 // File is a whole ferry configuration. Zero values are filled with the
 // defaults documented in config.toml.example.
 type File struct {
-	Listeners []Listener  `toml:"listener"`
-	Limits    Limits      `toml:"limits"`
-	HTTP      HTTP        `toml:"http"`
-	Log       Log         `toml:"log"`
-	ACL       acl.Config  `toml:"acl"`  // see acl.go
-	Auth      auth.Config `toml:"auth"` // see acl.go
+	Listeners []Listener `toml:"listener"`
+	Limits    Limits     `toml:"limits"`
+	HTTP      HTTP       `toml:"http"`
+	Log       Log        `toml:"log"`
+
+	ACL  acl.Config  `toml:"acl"`  // see acl.go
+	Auth auth.Config `toml:"auth"` // see acl.go
 
 	// ACLFromDefault is set when the file has no [acl] table: the rules of
 	// the embedded config.toml.example apply (see acl.go).
