@@ -105,12 +105,13 @@ func TestAuthenticateDelayEndsWithContext(t *testing.T) {
 
 func TestFailTableBounded(t *testing.T) {
 	l := newFailLimiter()
+	l.max = 100
 	now := time.Unix(0, 0)
 	l.now = func() time.Time { return now }
-	for i := range failTable + 500 {
+	for i := range l.max + 500 {
 		now = now.Add(time.Millisecond)
 		l.failed(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
-		if len(l.m) > failTable {
+		if len(l.m) > l.max {
 			t.Fatalf("table grew to %d", len(l.m))
 		}
 	}
@@ -118,7 +119,7 @@ func TestFailTableBounded(t *testing.T) {
 	if l.m[clientKey(netip.AddrFrom4([4]byte{10, 0, 0, 0}))] != nil {
 		t.Fatal("stalest entry kept")
 	}
-	last := failTable + 499
+	last := l.max + 499
 	if l.m[clientKey(netip.AddrFrom4([4]byte{10, byte(last >> 16), byte(last >> 8), byte(last)}))] == nil {
 		t.Fatal("newest entry lost")
 	}

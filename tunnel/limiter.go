@@ -12,6 +12,7 @@ import (
 // waits on its own goroutine), and the table is bounded.
 type failLimiter struct {
 	now func() time.Time
+	max int // entries; failTable
 
 	mu sync.Mutex
 	m  map[netip.Prefix]*failures
@@ -30,7 +31,7 @@ const (
 )
 
 func newFailLimiter() *failLimiter {
-	return &failLimiter{now: time.Now, m: map[netip.Prefix]*failures{}}
+	return &failLimiter{now: time.Now, max: failTable, m: map[netip.Prefix]*failures{}}
 }
 
 // clientKey groups an IPv6 client by its /64, the smallest block one
@@ -53,7 +54,7 @@ func (l *failLimiter) failed(a netip.Addr) time.Duration {
 	defer l.mu.Unlock()
 	f := l.m[k]
 	if f == nil || now.Sub(f.last) > failForget {
-		if f == nil && len(l.m) >= failTable {
+		if f == nil && len(l.m) >= l.max {
 			l.evict(now)
 		}
 		f = &failures{}
@@ -90,7 +91,7 @@ func (l *failLimiter) evict(now time.Time) {
 			stalest, oldest = k, f.last
 		}
 	}
-	if len(l.m) >= failTable {
+	if len(l.m) >= l.max {
 		delete(l.m, stalest)
 	}
 }
