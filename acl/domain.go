@@ -49,6 +49,9 @@ func NormalizeName(name string) (string, error) {
 			return "", fmt.Errorf("%w: %q: label longer than 63 bytes", ErrBadName, name)
 		}
 	}
+	if label == 0 { // "example.com.." ends in an empty label
+		return "", fmt.Errorf("%w: %q: empty label", ErrBadName, name)
+	}
 	return n, nil
 }
 

@@ -7,7 +7,7 @@ type Config struct {
 	Htpasswd string              `toml:"htpasswd"`  // file of user:bcrypt-hash lines; default "" (none)
 	Users    []UserConfig        `toml:"user"`      // users written inline
 	Groups   map[string][]string `toml:"groups"`    // group name → user names, for acl group matchers
-	CacheTTL time.Duration       `toml:"cache_ttl"` // how long a successful check is remembered; default 5m
+	CacheTTL time.Duration       `toml:"cache_ttl"` // how long a successful check is remembered; default 5m, 0 never
 }
 
 // UserConfig is one [[auth.user]].

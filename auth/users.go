@@ -56,11 +56,7 @@ func Load(cfg Config, htpasswdPath string) (*Users, error) {
 		}
 		hashes[u.Name] = []byte(u.Bcrypt)
 	}
-	ttl := cfg.CacheTTL
-	if ttl == 0 {
-		ttl = DefaultCacheTTL
-	}
-	return New(hashes, ttl), nil
+	return New(hashes, cfg.CacheTTL), nil
 }
 
 // New returns Users over name → bcrypt hash, remembering successful

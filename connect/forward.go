@@ -72,6 +72,12 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 	req.Log = rec
 	defer rec.Finish()
 	rec.Method, rec.URL = r.Method, r.URL.Redacted()
+	// ReverseProxy may write the response while it still copies the
+	// request body to the origin. Without full duplex, net/http reads and
+	// discards the unread request body itself before sending the response
+	// head: the head waits for the whole upload, and the body is read from
+	// two places at once.
+	http.NewResponseController(w).EnableFullDuplex()
 
 	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
 		fail(w, rec, tunnel.Errorf(tunnel.BadRequest, "unsupported scheme %q", r.URL.Scheme))
@@ -204,8 +210,12 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 			}
 		}
 	case ForwardedAdd:
-		if v, ok := in.Header["Forwarded"]; ok {
-			out.Header["Forwarded"] = v
+		// SetXForwarded appends to the outbound X-Forwarded-For, which
+		// ReverseProxy has emptied: copy the client's first.
+		for _, k := range []string{"Forwarded", "X-Forwarded-For"} {
+			if v, ok := in.Header[k]; ok {
+				out.Header[k] = v
+			}
 		}
 		pr.SetXForwarded()
 		client := clientAddr(in).Addr().String()

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,11 +93,25 @@ func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.
 		IdleTimeout:                  cfg.KeepAliveTimeout,
 		MaxHeaderBytes:               cfg.MaxHeaderBytes,
 		DisableGeneralOptionsHandler: true,
-		ErrorLog:                     log.New(io.Discard, "", 0),
+		ErrorLog:                     log.New(serverErrors{logger}, "", 0),
 		ConnContext:                  s.connContext,
 		ConnState:                    s.connState,
 	}
 	return s
+}
+
+// serverErrors sends net/http's own error log (TLS handshake errors,
+// recovered handler panics) to zerolog; a panic there is a ferry bug.
+type serverErrors struct{ log zerolog.Logger }
+
+func (w serverErrors) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "panic") {
+		w.log.Error().Str("proxy_status", "proxy_internal_error").Str("err", msg).Msg("panic")
+	} else {
+		w.log.Debug().Str("err", msg).Msg("http server")
+	}
+	return len(p), nil
 }
 
 // connEntry tracks one client connection while net/http serves it, so

@@ -85,9 +85,9 @@ type records struct{ ch chan *accesslog.Record }
 
 func (r records) Write(rec *accesslog.Record) { r.ch <- rec }
 
-// world is a SOCKS server on loopback whose listener requires auth
+// authWorld is a SOCKS server on loopback whose listener requires auth
 // (SOCKS4 by user:password), and an echo target.
-func world(t *testing.T) (proxyAddr, target string, log chan *accesslog.Record) {
+func authWorld(t *testing.T) (proxyAddr, target string, log chan *accesslog.Record) {
 	t.Helper()
 	engine := tunnel.New(tunnel.Config{}, &tunnel.Policy{Users: fakeUsers{},
 		Listeners: map[string]tunnel.ListenerPolicy{"l": {Auth: true, SOCKS4Auth: true}}})
@@ -130,7 +130,7 @@ func world(t *testing.T) (proxyAddr, target string, log chan *accesslog.Record) 
 }
 
 func TestSOCKS5Auth(t *testing.T) {
-	addr, target, log := world(t)
+	addr, target, log := authWorld(t)
 	t.Run("right password", func(t *testing.T) {
 		d, _ := proxy.SOCKS5("tcp", addr, &proxy.Auth{User: "alice", Password: "right"}, proxy.Direct)
 		c, err := d.Dial("tcp", target)

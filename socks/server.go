@@ -47,6 +47,9 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	if err != nil {
 		s.log.Debug().Err(err).Str("client", client.String()).Msg("socks handshake")
 	}
+	// After a refusal (its access record already written) or a broken
+	// handshake; after a relay c is closed and this returns at once.
+	lingerClose(c)
 }
 
 func (s *Server) serve5(ctx context.Context, c net.Conn, client netip.AddrPort) error {
@@ -145,6 +148,7 @@ func (s *Server) serve4(ctx context.Context, c net.Conn, client netip.AddrPort) 
 	if err != nil {
 		return s.refuse4(c, rec, err)
 	}
+	rec.Status = socks4Granted // the reply code, as for failures (SOCKS5's is 0)
 	if _, err := c.Write(reply4(socks4Granted)); err != nil {
 		server.Close()
 		rec.Err = err
@@ -160,6 +164,18 @@ func (s *Server) refuse4(c net.Conn, rec *accesslog.Record, err error) error {
 	c.Write(reply4(cd))
 	s.recordFailure(rec, cd, err)
 	return nil
+}
+
+// lingerClose ends a handshake that did not become a tunnel. The client
+// may have sent more than was read (an address of an unknown type, data sent optimistically
+// after the request); closing with unread input sends RST, which can
+// destroy the reply before the client reads it. So half-close, then
+// discard until the client closes, bounded by the handshake read deadline
+// still in force and by size. The caller closes c.
+func lingerClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		io.CopyN(io.Discard, c, 64<<10)
+	}
 }
 
 // open authorizes and dials.

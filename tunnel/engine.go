@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -163,7 +164,10 @@ func (e *Engine) Dial(ctx context.Context, req *Request) (net.Conn, error) {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		// The socket deadline net sets from ctx ("i/o timeout",
+		// os.ErrDeadlineExceeded) may fire before ctx's own timer, so
+		// ctx.Err() alone cannot tell that the dial timed out.
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, &Error{Kind: Timeout, Err: fmt.Errorf("dial %s: no answer within %v", req.Target(), e.cfg.DialTimeout)}
 		}
 		return nil, fmt.Errorf("dial %s: %w", req.Target(), err)

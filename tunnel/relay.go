@@ -26,6 +26,7 @@ type relay struct {
 	idle           time.Duration
 	lastActive     atomic.Int64 // unix nanoseconds of the last byte moved
 	closeOnce      sync.Once
+	err            error // the first failure; it caused the close
 }
 
 // Relay copies between client and server until both directions have ended
@@ -37,44 +38,38 @@ type relay struct {
 func Relay(ctx context.Context, client, server net.Conn, idle time.Duration) (Stats, error) {
 	r := &relay{client: client, server: server, idle: idle}
 	r.touch()
-	stop := context.AfterFunc(ctx, r.closeBoth)
+	stop := context.AfterFunc(ctx, func() { r.fail(context.Cause(ctx)) })
 	defer stop()
 
 	var st Stats
-	var downErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		st.Down, downErr = r.copyServerToClient()
+		st.Down = r.copyServerToClient()
 	}()
-	var upErr error
-	st.Up, upErr = r.copyClientToServer()
+	st.Up = r.copyClientToServer()
 	<-done
-	r.closeBoth()
-	if upErr != nil {
-		return st, upErr
-	}
-	if downErr == nil && ctx.Err() != nil {
-		return st, context.Cause(ctx)
-	}
-	return st, downErr
+	r.fail(nil)
+	// The error that closed the conns (idle, cancel), not what the other
+	// direction saw next ("use of closed network connection").
+	return st, r.err
 }
 
 // The two directions are named funcs so a goroutine dump reads as a tunnel.
-func (r *relay) copyClientToServer() (int64, error) { return r.half(r.server, r.client) }
-func (r *relay) copyServerToClient() (int64, error) { return r.half(r.client, r.server) }
+func (r *relay) copyClientToServer() int64 { return r.half(r.server, r.client) }
+func (r *relay) copyServerToClient() int64 { return r.half(r.client, r.server) }
 
-func (r *relay) half(dst, src net.Conn) (int64, error) {
+func (r *relay) half(dst, src net.Conn) int64 {
 	n, err := r.pump(dst, src)
 	if err != nil {
-		r.closeBoth() // unblock the other direction
-		return n, err
+		r.fail(err) // and unblock the other direction
+		return n
 	}
 	// EOF: pass the half-close on so protocols that shut down one side work.
 	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	return n, nil
+	return n
 }
 
 func (r *relay) pump(dst, src net.Conn) (int64, error) {
@@ -153,8 +148,11 @@ func (r *relay) rearm(src net.Conn, err error) error {
 	return nil
 }
 
-func (r *relay) closeBoth() {
+// fail closes both conns once, keeping err (nil for a clean end) as the
+// tunnel's result when it is the first.
+func (r *relay) fail(err error) {
 	r.closeOnce.Do(func() {
+		r.err = err
 		r.client.Close()
 		r.server.Close()
 	})

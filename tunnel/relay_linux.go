@@ -49,7 +49,13 @@ func (r *relay) splicePump(dst, src *net.TCPConn) (total int64, err error, handl
 		total += n
 		splicedChunks.Add(1)
 		if err != nil {
-			return total, err, true
+			// The read deadline may pass between waitReadable and the
+			// splice, which then fails before reading anything: that is
+			// the idle check, not a broken tunnel.
+			if err = r.rearm(src, err); err != nil {
+				return total, err, true
+			}
+			continue
 		}
 		r.touch()
 	}

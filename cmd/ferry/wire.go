@@ -63,6 +63,11 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy) *app {
 
 // serve runs ferry until SIGINT or SIGTERM, then drains.
 func serve(cfg *config.File, path string, listens []string, stderr io.Writer) int {
+	// Catch signals before the listening events: a supervisor may signal
+	// as soon as it sees them, and the default action would kill ferry.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	logger := newLogger(cfg.Log, stderr)
 	pol, err := buildPolicy(cfg, logger)
 	if err != nil {
@@ -98,9 +103,6 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		}()
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			a.reload(path, listens, cfg)

@@ -78,6 +78,7 @@ func defaults() File {
 		},
 		HTTP: HTTP{Forwarded: "off", Via: "ferry"},
 		Log:  Log{Level: "info", Format: "json"},
+		Auth: auth.Config{CacheTTL: auth.DefaultCacheTTL},
 	}
 }
 

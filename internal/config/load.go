@@ -26,10 +26,14 @@ func (e *Error) Error() string {
 		loc += ":" + strconv.Itoa(e.Line)
 	}
 	if e.Key != "" {
-		return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+		return controls.Replace(fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg))
 	}
-	return fmt.Sprintf("%s: %s", loc, e.Msg)
+	return controls.Replace(fmt.Sprintf("%s: %s", loc, e.Msg))
 }
+
+// controls escapes the line breaks toml quotes from the input, so that
+// Errors stays one problem per line.
+var controls = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // Errors is every problem found in one file.
 type Errors []*Error
@@ -64,6 +68,13 @@ func Parse(name string, data []byte) (*File, error) {
 	for _, k := range md.Undecoded() {
 		errs = append(errs, &Error{File: name, Line: lines.find(k.String()), Key: k.String(), Msg: "unknown key"})
 	}
+	// toml reads a bare integer into a time.Duration as nanoseconds:
+	// dial_timeout = 10 would be 10ns. Only a duration string is clear.
+	for _, k := range durationKeys {
+		if md.Type(strings.Split(k, ".")...) == "Integer" {
+			errs = append(errs, &Error{File: name, Line: lines.find(k), Key: k, Msg: `must be a duration string such as "10s", not a bare number`})
+		}
+	}
 	f.fillDefaults()
 	if !md.IsDefined("acl") {
 		f.ACL, f.ACLFromDefault = defaultACL(), true
@@ -81,28 +92,37 @@ func Parse(name string, data []byte) (*File, error) {
 func decodeError(name string, err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return &Error{File: name, Line: pe.Position.Line, Msg: pe.Message}
+		return &Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
 	}
 	var ppe *toml.ParseError
 	if errors.As(err, &ppe) {
-		return &Error{File: name, Line: ppe.Position.Line, Msg: ppe.Message}
+		return &Error{File: name, Line: ppe.Position.Line, Key: ppe.LastKey, Msg: ppe.Message}
 	}
 	// Type mismatches come as "toml: line N (last key "k"): msg".
 	msg := strings.TrimPrefix(err.Error(), "toml: ")
-	line := 0
+	line, key := 0, ""
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		n := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
 		if n > 0 {
 			line, _ = strconv.Atoi(rest[:n])
 			if i := strings.Index(rest, "): "); i >= 0 {
 				msg = rest[i+3:]
+				if k, ok := strings.CutPrefix(rest[n:i], ` (last key "`); ok {
+					key = strings.TrimSuffix(k, `"`)
+				}
 			}
 		}
 	}
-	return &Error{File: name, Line: line, Msg: msg}
+	return &Error{File: name, Line: line, Key: key, Msg: msg}
 }
 
 type problem struct{ key, msg string }
+
+// durationKeys are the keys decoded into a time.Duration.
+var durationKeys = []string{
+	"limits.handshake_timeout", "limits.dial_timeout", "limits.idle_timeout",
+	"limits.keepalive_timeout", "limits.response_timeout", "limits.shutdown_grace",
+}
 
 func (f *File) validate() []problem {
 	var ps []problem

@@ -3,7 +3,10 @@ package front
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +101,15 @@ func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol) {
 	defer m.untrackConn(c)
 	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
 	defer m.active.Add(-1)
+	defer func() {
+		// Input must never panic ferry; if it does, that is a bug: log
+		// it with its stack and drop only this connection.
+		if v := recover(); v != nil {
+			m.Log.Error().Str("proxy_status", "proxy_internal_error").Str("client", c.RemoteAddr().String()).
+				Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("panic")
+			c.Close()
+		}
+	}()
 
 	timeout := m.HandshakeTimeout
 	if timeout <= 0 {
@@ -122,7 +134,7 @@ func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol) {
 			r.Refuse(c)
 		}
 		m.Log.Warn().Str("client", c.RemoteAddr().String()).Int("max_conns", m.MaxConns).Msg("connection refused: over limit")
-		c.Close()
+		lingerClose(c)
 		return
 	}
 	h.ServeConn(ctx, c)
@@ -203,4 +215,16 @@ func (m *Mux) Drain(ctx context.Context) bool {
 	m.mu.Unlock()
 	<-done
 	return false
+}
+
+// lingerClose closes a conn whose input was not read. Closing a socket
+// with unread data sends RST, and a client that gets RST may drop the
+// refusal it has not read yet; so send FIN first and discard what the
+// client still sends until it closes (RFC 9112 §9.6), bounded by the
+// handshake read deadline already set and by size.
+func lingerClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		io.CopyN(io.Discard, c, 64<<10)
+	}
+	c.Close()
 }

@@ -1,0 +1,375 @@
+package front
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const bound = 10 * time.Second
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name string
+		b    byte
+		want Protocol
+	}{
+		{"socks5", 0x05, SOCKS},
+		{"socks4", 0x04, SOCKS},
+		{"GET", 'G', HTTP},
+		{"CONNECT", 'C', HTTP},
+		{"POST/PUT/PATCH", 'P', HTTP},
+		{"HEAD", 'H', HTTP},
+		{"OPTIONS", 'O', HTTP},
+		{"DELETE", 'D', HTTP},
+		{"nul", 0x00, HTTP},
+		{"socks version 3", 0x03, HTTP},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := classify(tt.b); got != tt.want {
+				t.Errorf("classify(%#x) = %q, want %q", tt.b, got, tt.want)
+			}
+		})
+	}
+}
+
+// served is what a recording handler saw of one connection.
+type served struct {
+	proto   Protocol
+	connT   string
+	data    []byte
+	readErr error
+	ctx     context.Context
+}
+
+// recorder is a Handler that reports each conn it serves, then runs then.
+type recorder struct {
+	proto Protocol
+	ch    chan served
+	then  func(ctx context.Context, c net.Conn)
+	// read, when > 0, is how many bytes to read before reporting.
+	read int
+}
+
+func (r *recorder) ServeConn(ctx context.Context, c net.Conn) {
+	s := served{proto: r.proto, connT: typeName(c), ctx: ctx}
+	if r.read > 0 {
+		s.data = make([]byte, r.read)
+		var n int
+		n, s.readErr = io.ReadFull(c, s.data)
+		s.data = s.data[:n]
+	}
+	r.ch <- s
+	if r.then != nil {
+		r.then(ctx, c)
+	}
+}
+
+// refusingRecorder also implements Refuser.
+type refusingRecorder struct{ *recorder }
+
+func (r refusingRecorder) Refuse(c net.Conn) { c.Write([]byte("refused\n")) }
+
+func typeName(c net.Conn) string {
+	switch c.(type) {
+	case *net.TCPConn:
+		return "*net.TCPConn"
+	case *PeekedConn:
+		return "*front.PeekedConn"
+	}
+	return "other"
+}
+
+// world is a Mux serving one loopback listener.
+type world struct {
+	mux   *Mux
+	addr  string
+	http  *recorder
+	socks *recorder
+	serve chan error
+}
+
+func newWorld(t *testing.T, proto Protocol, m *Mux, read int) *world {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{
+		mux:   m,
+		addr:  ln.Addr().String(),
+		http:  &recorder{proto: HTTP, ch: make(chan served, 16), read: read},
+		socks: &recorder{proto: SOCKS, ch: make(chan served, 16), read: read},
+		serve: make(chan error, 1),
+	}
+	if m.HTTP == nil {
+		m.HTTP = w.http
+	}
+	if m.SOCKS == nil {
+		m.SOCKS = w.socks
+	}
+	go func() { w.serve <- m.Serve(ln, proto) }()
+	t.Cleanup(func() {
+		m.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		m.Drain(ctx)
+		select {
+		case <-w.serve:
+		case <-time.After(bound):
+			t.Error("Serve did not return after Close")
+		}
+	})
+	return w
+}
+
+func (w *world) dial(t *testing.T) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", w.addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(bound))
+	return c.(*net.TCPConn)
+}
+
+func next(t *testing.T, ch <-chan served) served {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(bound):
+		t.Fatal("no connection reached a handler")
+		return served{}
+	}
+}
+
+// The first byte picks the handler, the handler still reads it, and on
+// Linux it gets the accepted *net.TCPConn itself (MSG_PEEK, no wrapper),
+// which the relay needs to splice.
+func TestMuxSniffKeepsFirstByte(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want Protocol
+	}{
+		{"socks5 greeting", "\x05\x01\x00", SOCKS},
+		{"socks4 request", "\x04\x01\x00\x50\x7f\x00\x00\x01\x00", SOCKS},
+		{"GET", "GET / HTTP/1.1\r\n", HTTP},
+		{"CONNECT", "CONNECT a:1 HTTP/1.1\r\n", HTTP},
+		{"POST", "POST http://a/ HTTP/1.1\r\n", HTTP},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, Auto, &Mux{}, len(tt.in))
+			c := w.dial(t)
+			if _, err := c.Write([]byte(tt.in)); err != nil {
+				t.Fatal(err)
+			}
+			var s served
+			select {
+			case s = <-w.http.ch:
+			case s = <-w.socks.ch:
+			case <-time.After(bound):
+				t.Fatal("no handler called")
+			}
+			if s.proto != tt.want {
+				t.Errorf("served by %q, want %q", s.proto, tt.want)
+			}
+			if string(s.data) != tt.in || s.readErr != nil {
+				t.Errorf("handler read %q (%v), want all of %q: the peeked byte was lost", s.data, s.readErr, tt.in)
+			}
+			if s.connT != "*net.TCPConn" && onLinux {
+				t.Errorf("handler got %s, want *net.TCPConn", s.connT)
+			}
+		})
+	}
+}
+
+// A listener with a fixed protocol does not sniff.
+func TestMuxFixedProtocol(t *testing.T) {
+	w := newWorld(t, SOCKS, &Mux{}, 3)
+	c := w.dial(t)
+	c.Write([]byte("GET"))
+	if s := next(t, w.socks.ch); string(s.data) != "GET" {
+		t.Errorf("socks handler read %q, want GET", s.data)
+	}
+}
+
+func TestMuxHandshakeDeadline(t *testing.T) {
+	t.Run("silent client is closed", func(t *testing.T) {
+		w := newWorld(t, Auto, &Mux{HandshakeTimeout: 100 * time.Millisecond}, 0)
+		c := w.dial(t)
+		n, err := c.Read(make([]byte, 1))
+		if err != io.EOF {
+			t.Fatalf("client read %d bytes, %v; want EOF from the mux closing", n, err)
+		}
+		select {
+		case s := <-w.http.ch:
+			t.Errorf("a handler (%s) was called for a client that sent nothing", s.proto)
+		case s := <-w.socks.ch:
+			t.Errorf("a handler (%s) was called for a client that sent nothing", s.proto)
+		default:
+		}
+	})
+	t.Run("handler inherits the deadline", func(t *testing.T) {
+		w := newWorld(t, Auto, &Mux{HandshakeTimeout: 100 * time.Millisecond}, 2)
+		c := w.dial(t)
+		c.Write([]byte{0x05}) // one byte of a greeting, then silence
+		s := next(t, w.socks.ch)
+		if !errors.Is(s.readErr, errDeadline) {
+			t.Errorf("handler's read of a stalled greeting = %v, want a deadline error", s.readErr)
+		}
+	})
+}
+
+var errDeadline = os.ErrDeadlineExceeded
+
+const onLinux = runtime.GOOS == "linux"
+
+func TestMuxMaxConnsRefuses(t *testing.T) {
+	release := make(chan struct{})
+	holding := &recorder{proto: HTTP, ch: make(chan served, 4), then: func(ctx context.Context, c net.Conn) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}}
+	w := newWorld(t, Auto, &Mux{MaxConns: 1, HTTP: refusingRecorder{holding}}, 0)
+	t.Cleanup(func() { close(release) })
+	first := w.dial(t)
+	first.Write([]byte("G"))
+	next(t, holding.ch) // the first conn is being served
+
+	second := w.dial(t)
+	second.Write([]byte("G"))
+	got, err := io.ReadAll(second)
+	if err != nil || string(got) != "refused\n" {
+		t.Fatalf("second conn got %q, %v; want the Refuser's answer then EOF", got, err)
+	}
+}
+
+func TestMuxCloseStopsServe(t *testing.T) {
+	w := newWorld(t, Auto, &Mux{}, 0)
+	w.mux.Close()
+	select {
+	case err := <-w.serve:
+		w.serve <- err // for the cleanup
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Serve = %v, want ErrClosed", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("Serve did not return after Close")
+	}
+	if _, err := net.DialTimeout("tcp", w.addr, bound); err == nil {
+		t.Error("listener still accepts after Close")
+	}
+}
+
+func TestDrainWaitsForOpenConns(t *testing.T) {
+	release := make(chan struct{})
+	var finished atomic.Bool
+	h := &recorder{proto: HTTP, ch: make(chan served, 1), then: func(ctx context.Context, c net.Conn) {
+		<-release
+		finished.Store(true)
+	}}
+	w := newWorld(t, Auto, &Mux{HTTP: h}, 0)
+	c := w.dial(t)
+	c.Write([]byte("G"))
+	next(t, h.ch)
+
+	w.mux.Close()
+	drained := make(chan bool, 1)
+	go func() { drained <- w.mux.Drain(context.Background()) }()
+	select {
+	case <-drained:
+		t.Fatal("Drain returned while a connection was still being served")
+	case <-time.After(100 * time.Millisecond): // a negative check: any return here is a bug
+	}
+	close(release)
+	select {
+	case clean := <-drained:
+		if !clean || !finished.Load() {
+			t.Errorf("Drain = %v with handler finished=%v, want true after the handler returned", clean, finished.Load())
+		}
+	case <-time.After(bound):
+		t.Fatal("Drain did not return after the last connection ended")
+	}
+}
+
+func TestDrainForceClosesAfterCtx(t *testing.T) {
+	handlerErr := make(chan error, 1)
+	h := &recorder{proto: HTTP, ch: make(chan served, 1), then: func(ctx context.Context, c net.Conn) {
+		// A tunnel that would run for ever: a read with no deadline.
+		c.SetReadDeadline(time.Time{})
+		_, err := io.Copy(io.Discard, c) // "G", then nothing until closed
+		if ctx.Err() == nil {
+			err = errors.New("conn context not cancelled")
+		}
+		handlerErr <- err
+	}}
+	w := newWorld(t, Auto, &Mux{HTTP: h}, 0)
+	c := w.dial(t)
+	c.Write([]byte("G"))
+	next(t, h.ch)
+	w.mux.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if clean := w.mux.Drain(ctx); clean {
+		t.Error("Drain = true, want false: a connection had to be closed")
+	}
+	// Drain returned, so the handler has returned too.
+	select {
+	case err := <-handlerErr:
+		if err == nil {
+			t.Error("handler's read succeeded; want it ended by the drain")
+		} else if err.Error() == "conn context not cancelled" {
+			t.Error(err)
+		}
+	default:
+		t.Error("Drain returned before the handler did")
+	}
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("client read %d, %v after drain; want EOF", n, err)
+	}
+	if n := w.mux.Active(); n != 0 {
+		t.Errorf("Active = %d after Drain, want 0", n)
+	}
+}
+
+// A conn that is not a *net.TCPConn (TLS, a pipe) is wrapped, and the
+// wrapper still gives the peeked byte first and passes CloseWrite on.
+func TestPeekByteWrapsOtherConns(t *testing.T) {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	go a.Write([]byte("Hi"))
+	b.SetDeadline(time.Now().Add(bound))
+	first, pc, err := peekByte(b)
+	if err != nil || first != 'H' {
+		t.Fatalf("peekByte = %q, %v; want 'H'", first, err)
+	}
+	if _, ok := pc.(*PeekedConn); !ok {
+		t.Fatalf("peekByte returned %T, want *PeekedConn", pc)
+	}
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(pc, got); err != nil || string(got) != "Hi" {
+		t.Errorf("read %q, %v after peek; want Hi", got, err)
+	}
+	// Peeking an already wrapped conn does not wrap it twice.
+	go a.Write([]byte("!"))
+	if _, pc2, _ := peekByte(pc); pc2 != pc {
+		t.Errorf("peekByte wrapped a PeekedConn again")
+	}
+	if err := pc.(*PeekedConn).CloseWrite(); err != nil {
+		t.Errorf("CloseWrite on a pipe (no half-close) = %v, want nil", err)
+	}
+}

@@ -1,0 +1,277 @@
+package test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// echoRoundTrip writes msg to an echo tunnel and reads it back.
+func echoRoundTrip(t testing.TB, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatalf("tunnel write: %v", err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+		t.Fatalf("tunnel echo %q, %v; want %q", got, err, msg)
+	}
+}
+
+// notServed checks that a new connection to addr is not served: either
+// the dial fails, or the conn ends without an answer to a CONNECT.
+func notServed(t testing.TB, addr, target string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		return // refused: the listener is closed
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	fmt.Fprint(c, connectReq(target))
+	b, err := io.ReadAll(c)
+	var ne net.Error
+	if len(b) > 0 || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("a connection after SIGTERM got %q, %v; want it refused or closed", b, err)
+	}
+}
+
+// TestDrainOnSIGTERM: on SIGTERM ferry stops accepting, open tunnels keep
+// working during the grace period, and ferry exits 0 once they end.
+func TestDrainOnSIGTERM(t *testing.T) {
+	f := startFerry(t, minimalConfig+`
+[limits]
+shutdown_grace = "60s"
+`)
+	origin := echoOrigin(t)
+	c := connectTunnel(t, f.Addr, origin)
+	echoRoundTrip(t, c, "before")
+
+	f.Signal(syscall.SIGTERM)
+	f.WaitEvent("shutdown", nil)
+	echoRoundTrip(t, c, "during the grace period")
+	notServed(t, f.Addr, origin)
+	echoRoundTrip(t, c, "still during the grace period")
+	select {
+	case <-f.Exited():
+		t.Fatal("ferry exited with a tunnel still open inside the grace period")
+	default:
+	}
+
+	c.CloseWrite()
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Fatalf("after the half-close read %q, %v; want EOF", b, err)
+	}
+	c.Close()
+	if code := f.WaitExit(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if ev := f.WaitEvent("stopped", nil); ev["clean"] != true {
+		t.Errorf("stopped event %v, want clean", ev)
+	}
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("client") == c.LocalAddr().String() })
+	if want := int64(len("before") + len("during the grace period") + len("still during the grace period")); ev.Int("bytes_up") != want || ev.Int("bytes_down") != want {
+		t.Errorf("access event %v, want %d bytes each way", ev, want)
+	}
+}
+
+// TestGraceExpires: a tunnel still open when the grace period ends is
+// closed, and ferry exits 0.
+func TestGraceExpires(t *testing.T) {
+	f := startFerry(t, minimalConfig+`
+[limits]
+shutdown_grace = "300ms"
+`)
+	c := connectTunnel(t, f.Addr, echoOrigin(t))
+	echoRoundTrip(t, c, "ping")
+	f.Signal(syscall.SIGTERM)
+	if code := f.WaitExit(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if ev := f.WaitEvent("stopped", nil); ev["clean"] != false {
+		t.Errorf("stopped event %v, want clean false", ev)
+	}
+	if b, err := io.ReadAll(c); len(b) != 0 || isTimeout(err) {
+		t.Errorf("tunnel after the grace: read %q, %v; want it closed", b, err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestMaxConns: with max_conns open, the next connection gets a clean
+// refusal (HTTP 503, or a closed conn for SOCKS), not a hang.
+func TestMaxConns(t *testing.T) {
+	const maxConns = 2
+	f := startFerry(t, minimalConfig+fmt.Sprintf(`
+[limits]
+max_conns = %d
+shutdown_grace = "2s"
+`, maxConns))
+	origin := echoOrigin(t)
+	for i := range maxConns {
+		echoRoundTrip(t, connectTunnel(t, f.Addr, origin), fmt.Sprint("tunnel ", i))
+	}
+
+	t.Run("HTTP gets 503", func(t *testing.T) {
+		c := dial(t, f.Addr)
+		fmt.Fprint(c, connectReq(origin))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("over the limit: %v, want a 503", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" ||
+			!strings.HasPrefix(resp.Header.Get("Proxy-Status"), "ferry; error=") || !strings.Contains(string(body), "too many connections") {
+			t.Errorf("over the limit got %d %v %q", resp.StatusCode, resp.Header, body)
+		}
+	})
+	t.Run("SOCKS is closed", func(t *testing.T) {
+		c := dial(t, f.Addr)
+		c.Write([]byte{5, 1, 0})
+		b, err := io.ReadAll(c)
+		if len(b) != 0 || isTimeout(err) {
+			t.Errorf("over the limit got %q, %v; want the conn closed", b, err)
+		}
+	})
+	if n := len(f.WaitEvents("connection refused: over limit", nil, 2)); n != 2 {
+		t.Errorf("%d over-limit events, want 2", n)
+	}
+}
+
+// TestBadConfig: a bad config file is refused at start with exit status 2
+// and a message naming file:line and the reason.
+func TestBadConfig(t *testing.T) {
+	tests := []struct {
+		name, config string
+		line         int
+		reason       string
+	}{
+		{"unknown key", "[[listener]]\naddress = \"127.0.0.1:0\"\n\n[limits]\ndial_timout = \"1s\"\n", 5, "unknown key"},
+		{"wrong type", "[limits]\nmax_conns = \"many\"\n", 2, "max_conns"},
+		{"negative timeout", "[limits]\nhandshake_timeout = \"5s\"\nidle_timeout = \"-1s\"\n", 3, "must not be negative"},
+		{"bad address", "[[listener]]\nname = \"a\"\naddress = \"localhost\"\n", 3, "bad address"},
+		{"bad protocol", "[[listener]]\naddress = \"127.0.0.1:0\"\nprotocol = \"gopher\"\n", 3, "must be auto, http or socks"},
+		{"TOML syntax", "[limits]\ndial_timeout = 10s\n", 2, "expected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.config)
+			code, _, stderr := runFerry(t, "-config", path)
+			if code != 2 {
+				t.Errorf("exit status %d, want 2", code)
+			}
+			if loc := fmt.Sprintf("%s:%d", path, tt.line); !strings.Contains(stderr, loc) || !strings.Contains(stderr, tt.reason) {
+				t.Errorf("stderr %q does not name %s and %q", stderr, loc, tt.reason)
+			}
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		code, _, stderr := runFerry(t, "-config", "/nonexistent/ferry.toml")
+		if code != 2 || !strings.Contains(stderr, "/nonexistent/ferry.toml") {
+			t.Errorf("exit %d, stderr %q", code, stderr)
+		}
+	})
+}
+
+// TestListenFlag: -listen replaces the config's listeners, and is
+// repeatable.
+func TestListenFlag(t *testing.T) {
+	f := startFerry(t, minimalConfig, "-listen", "127.0.0.1:0", "-listen", "127.0.0.1:0")
+	if n := len(f.WaitEvents("listening", nil, 2)); n != 2 {
+		t.Fatalf("%d listening events", n)
+	}
+	for _, name := range []string{"listen0", "listen1"} {
+		addr := f.AddrOf(name)
+		resp, err := (&http.Client{Timeout: ioTimeout}).Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatalf("%s at %s: %v", name, addr, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s status page: %d", name, resp.StatusCode)
+		}
+	}
+	for _, ev := range f.Events("listening") {
+		if ev.Str("listener") == "main" {
+			t.Errorf("the config's listener still listens: %v", ev)
+		}
+	}
+	code, _, stderr := runFerry(t, "-listen", "nope")
+	if code != 2 || !strings.Contains(stderr, "-listen") || !strings.Contains(stderr, "nope") {
+		t.Errorf("-listen nope: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"-version", []string{"-version"}, 0, "ferry ", ""},
+		{"-h", []string{"-h"}, 0, "", "Usage: ferry"},
+		{"unknown flag", []string{"-bogus"}, 2, "", "flag provided but not defined"},
+		{"stray argument", []string{"extra"}, 2, "", `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runFerry(t, tt.args...)
+			if code != tt.code || !strings.HasPrefix(stdout, tt.stdout) || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q..., ...%q...", code, stdout, stderr, tt.code, tt.stdout, tt.stderr)
+			}
+		})
+	}
+	_, _, usage := runFerry(t, "-h")
+	for _, flag := range []string{"-config", "-listen", "-version"} {
+		if !strings.Contains(usage, flag) {
+			t.Errorf("-h does not document %s", flag)
+		}
+	}
+	_, version, _ := runFerry(t, "-version")
+	if !strings.Contains(version, "go1.") {
+		t.Errorf("-version %q does not name the Go version", version)
+	}
+}
+
+// TestReload: SIGHUP re-reads the config; a bad file is refused with a
+// reload event naming the reason and ferry keeps serving.
+func TestReload(t *testing.T) {
+	f := startFerry(t, minimalConfig)
+	origin := echoOrigin(t)
+	tests := []struct {
+		name, config string
+		ok           bool
+	}{
+		{"bad file refused", minimalConfig + "\n[limits]\nmax_conns = -1\n", false},
+		{"good file accepted", minimalConfig + "\n[limits]\nmax_conns = 5\n", true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(f.Config, []byte(tt.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f.Signal(syscall.SIGHUP)
+			ev := f.WaitEvents("reload", nil, i+1)[i]
+			if ev["ok"] != tt.ok {
+				t.Errorf("reload event %v, want ok %v", ev, tt.ok)
+			}
+			if !tt.ok && !strings.Contains(ev.Str("err"), "max_conns") {
+				t.Errorf("reload event %v does not name the bad key", ev)
+			}
+			echoRoundTrip(t, connectTunnel(t, f.Addr, origin), "still serving")
+		})
+	}
+}
