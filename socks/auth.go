@@ -13,19 +13,16 @@ const (
 )
 
 // chooseMethod picks the SOCKS5 method (RFC 1928 §3) for what the client
-// offers. A listener that requires auth takes only username/password; one
-// that does not prefers no auth, and takes username/password from a
-// client that offers nothing else, when there are users to check against.
+// offers. A listener that requires auth takes only username/password.
+// Elsewhere a client that offers username/password, when there are users,
+// gets it, so its user rules apply (as HTTP credentials sent unasked are
+// checked); otherwise no auth.
 func chooseMethod(offered []byte, required, haveUsers bool) byte {
 	switch {
-	case required:
-		if hasMethod(offered, methodUserPass) {
-			return methodUserPass
-		}
-	case hasMethod(offered, methodNoAuth):
-		return methodNoAuth
-	case haveUsers && hasMethod(offered, methodUserPass):
+	case (required || haveUsers) && hasMethod(offered, methodUserPass):
 		return methodUserPass
+	case !required && hasMethod(offered, methodNoAuth):
+		return methodNoAuth
 	}
 	return methodNoAcceptable
 }

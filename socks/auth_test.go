@@ -26,7 +26,9 @@ func TestChooseMethod(t *testing.T) {
 	}{
 		{"required, offers userpass", []byte{0x00, 0x02}, true, true, methodUserPass},
 		{"required, only no-auth", []byte{0x00}, true, true, methodNoAcceptable},
-		{"optional, both", []byte{0x02, 0x00}, false, true, methodNoAuth},
+		{"optional, both, with users", []byte{0x00, 0x02}, false, true, methodUserPass},
+		{"optional, both, no users", []byte{0x00, 0x02}, false, false, methodNoAuth},
+		{"optional, only no-auth", []byte{0x00}, false, true, methodNoAuth},
 		{"optional, only userpass with users", []byte{0x02}, false, true, methodUserPass},
 		{"optional, only userpass, no users", []byte{0x02}, false, false, methodNoAcceptable},
 		{"gssapi only", []byte{0x01}, false, true, methodNoAcceptable},

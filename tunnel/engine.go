@@ -92,8 +92,12 @@ func aclProto(p string) string {
 // Authorize asks the ACL with what is known before any DNS lookup. A
 // verdict that needs the address is left to Dial.
 func (e *Engine) Authorize(req *Request) error {
-	q := e.query(req)
-	v := e.policy.Load().ACL.Decide(&q)
+	// The query lives in the request, already on the heap: one on the
+	// stack would escape through the Decider interface, an allocation
+	// per request.
+	q := &req.query
+	*q = e.query(req)
+	v := e.policy.Load().ACL.Decide(q)
 	if v.NeedIP {
 		return nil
 	}
@@ -182,9 +186,10 @@ func (e *Engine) Dial(ctx context.Context, req *Request) (net.Conn, error) {
 // dialed for another request and is being reused. The verdict is returned
 // for the access log.
 func (e *Engine) CheckIP(req *Request, ip netip.Addr) (acl.Verdict, error) {
-	q := e.query(req)
+	q := &req.query // as in Authorize: no allocation
+	*q = e.query(req)
 	q.IP = ip.Unmap()
-	v := e.policy.Load().ACL.Decide(&q)
+	v := e.policy.Load().ACL.Decide(q)
 	if !v.Allow {
 		return v, &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", ip, v.Rule)}
 	}

@@ -26,6 +26,8 @@ type Request struct {
 	Port   uint16
 	Method string            // HTTP method (plain HTTP only)
 	Log    *accesslog.Record // filled in as the request goes; may be nil
+
+	query acl.Query // Authorize's scratch
 }
 
 // Target is host:port as asked for.
