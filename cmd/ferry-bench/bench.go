@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,14 +10,15 @@ import (
 
 // bench holds what every test of a run shares.
 type bench struct {
-	o        *origins
-	warmup   time.Duration
-	duration time.Duration
-	conc     int // setup and http concurrency
-	p        *progress
-	http     string // CONNECT and plain-HTTP proxy; "" skips those figures
-	socks    string // SOCKS5 proxy; "" skips
-	tcp      string // plain TCP forwarder to the echo origin; "" skips
+	o      *origins
+	warmup time.Duration // before each round, not measured
+	round  time.Duration // measured window of one round
+	rounds int           // rounds per figure, direct and proxy alternating
+	conc   int           // setup and http concurrency
+	p      *progress
+	http   string // CONNECT and plain-HTTP proxy; "" skips those figures
+	socks  string // SOCKS5 proxy; "" skips
+	tcp    string // plain TCP forwarder to the echo origin; "" skips
 }
 
 // failures counts errors and keeps the first for the report.
@@ -70,6 +72,16 @@ func (b *bench) proxyAddr(v via) string {
 func (b *bench) route(v via, origin netip.AddrPort) *route {
 	return newRoute(v, b.proxyAddr(v), origin)
 }
+
+// label names a measurement in the progress line.
+func (b *bench) label(what string, round int) string {
+	if b.rounds == 1 {
+		return what
+	}
+	return what + " [" + itoa(round+1) + "/" + itoa(b.rounds) + "]"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
 
 func viaID(v via) string {
 	switch v {

@@ -12,11 +12,19 @@ func (b *bench) runHTTP() []Metric {
 		return nil
 	}
 	origin := b.o.http.addr()
-	direct, _ := b.httpLoad(newHTTPTarget("", origin))
-	p, dials := b.httpLoad(newHTTPTarget(b.http, origin))
-	rate := pair("http.rate", "http GET 1 KiB keep-alive req/s", unitPerSec, direct.rate, p.rate)
+	targets := []*httpTarget{newHTTPTarget("", origin), newHTTPTarget(b.http, origin)}
+	var dials int64
+	res := b.takeTurns(2, func(i, round int) loopResult {
+		r, d := b.httpLoad(targets[i], round)
+		if i == 1 {
+			dials += d
+		}
+		return r
+	})
+	direct, p := &res[0], &res[1]
+	rate := pair("http.rate", "http GET 1 KiB keep-alive req/s", unitPerSec, direct.rate(), p.rate())
 	rate.Errors, rate.Note = p.errors, p.note
-	if extra := dials - int64(b.conc); extra > 0 {
+	if extra := dials - int64(b.conc*b.rounds); extra > 0 {
 		// The proxy closed client connections: keep-alive was not held.
 		rate.Note = joinNote(rate.Note, fmt.Sprintf("%d reconnects", extra))
 	}
@@ -33,13 +41,13 @@ func joinNote(a, b string) string {
 	return a + "; " + b
 }
 
-func (b *bench) httpLoad(t *httpTarget) (loopResult, int64) {
+func (b *bench) httpLoad(t *httpTarget, round int) (loopResult, int64) {
 	name := "proxy"
 	if t.addr != b.http {
 		name = "direct"
 	}
 	conns := make([]*httpConn, 0, b.conc)
-	r := b.loop(fmt.Sprintf("http %s ×%d", name, b.conc), b.conc, func() func() (time.Duration, error) {
+	r := b.loop(b.label(fmt.Sprintf("http %s ×%d", name, b.conc), round), b.conc, func() func() (time.Duration, error) {
 		h := newHTTPConn(t)
 		conns = append(conns, h) // newOp runs on one goroutine, before the workers
 		return func() (time.Duration, error) {

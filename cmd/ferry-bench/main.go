@@ -42,6 +42,7 @@ type options struct {
 	only             []string
 	duration         time.Duration
 	conc             int
+	rounds           int
 	jsonOut, quiet   bool
 	name             string
 	pid              int
@@ -61,7 +62,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tcp, "tcp-proxy", "", "plain TCP forwarder `host:port` to the echo origin (e.g. haproxy mode tcp), setup only; needs -echo-addr")
 	fs.StringVar(&o.echoAddr, "echo-addr", "", "listen `address` of the echo origin (default: a free loopback port)")
 	only := fs.String("only", strings.Join(testNames, ","), "tests to run, comma-separated: "+strings.Join(testNames, ","))
-	fs.DurationVar(&o.duration, "duration", 3*time.Second, "measured window of each figure (after a warm-up of a fifth of it, 100ms–1s)")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each figure, split over the rounds")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds per figure: direct and proxy take turns, so load changes on a shared machine hit both (each round has an unmeasured warm-up of a fifth of it, 100ms–1s)")
 	fs.IntVar(&o.conc, "c", 64, "concurrency of the setup and http tests")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON instead of the table")
 	fs.BoolVar(&o.quiet, "q", false, "no progress line on stderr")
@@ -109,8 +111,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("nothing to measure: give -http-proxy, -socks-proxy or -tcp-proxy")
 	case o.tcp != "" && o.echoAddr == "":
 		return nil, errors.New("-tcp-proxy needs -echo-addr (the forwarder's fixed target)")
-	case o.duration <= 0 || o.conc <= 0 || o.idleMax < 0:
-		return nil, errors.New("-duration, -c and -idle-max must be positive")
+	case o.duration <= 0 || o.conc <= 0 || o.rounds <= 0 || o.idleMax < 0:
+		return nil, errors.New("-duration, -c, -rounds and -idle-max must be positive")
 	}
 	return o, nil
 }
@@ -175,14 +177,15 @@ func measure(o *options) (*Report, error) {
 	}
 	defer orig.close()
 	b := &bench{
-		o:        orig,
-		warmup:   min(max(o.duration/5, 100*time.Millisecond), time.Second),
-		duration: o.duration,
-		conc:     o.conc,
-		p:        newProgress(os.Stderr, o.quiet),
-		http:     o.http,
-		socks:    o.socks,
-		tcp:      o.tcp,
+		o:      orig,
+		warmup: min(max(o.duration/time.Duration(5*o.rounds), 100*time.Millisecond), time.Second),
+		round:  o.duration / time.Duration(o.rounds),
+		rounds: o.rounds,
+		conc:   o.conc,
+		p:      newProgress(os.Stderr, o.quiet),
+		http:   o.http,
+		socks:  o.socks,
+		tcp:    o.tcp,
 	}
 	r := &Report{Name: o.name, Time: time.Now().UTC().Truncate(time.Second),
 		HTTPProxy: o.http, SOCKSProxy: o.socks, TCPProxy: o.tcp, Duration: o.duration.Seconds()}

@@ -10,16 +10,52 @@ import (
 	"time"
 )
 
-// loopResult is what a closed-loop test (setup, http) measured.
+// loopResult is what a closed-loop test (setup, http) measured, over one
+// round or added up over several.
 type loopResult struct {
-	rate   float64         // completed operations per second in the window
-	lat    []time.Duration // sorted latencies of those operations
+	parts  []latencies // per worker and round: the operations in the windows
+	secs   float64     // the windows' total length
 	errors int64
 	note   string
+	lat    []time.Duration // parts merged and sorted, by finish
+}
+
+func (l *loopResult) add(r loopResult) {
+	l.parts = append(l.parts, r.parts...)
+	l.secs += r.secs
+	l.errors += r.errors
+	if l.note == "" {
+		l.note = r.note
+	}
+}
+
+// finish merges the samples; rate and micros read the result.
+func (l *loopResult) finish() { l.lat = merge(l.parts) }
+
+func (l *loopResult) rate() float64 {
+	if l.secs == 0 {
+		return 0
+	}
+	return float64(len(l.lat)) / l.secs
 }
 
 func (l *loopResult) micros(p float64) float64 {
 	return float64(percentile(l.lat, p)) / float64(time.Microsecond)
+}
+
+// takeTurns runs measure for each of n subjects, taking turns round after
+// round, and returns each subject's added-up result.
+func (b *bench) takeTurns(n int, measure func(subject, round int) loopResult) []loopResult {
+	res := make([]loopResult, n)
+	for round := range b.rounds {
+		for i := range n {
+			res[i].add(measure(i, round))
+		}
+	}
+	for i := range res {
+		res[i].finish()
+	}
+	return res
 }
 
 // loop runs conc workers, each calling op back to back until the window
@@ -27,7 +63,7 @@ func (l *loopResult) micros(p float64) float64 {
 // inside the window count, so warm-up and the stragglers at the end do not.
 // Each worker appends to its own preallocated sample slice.
 func (b *bench) loop(label string, conc int, newOp func() func() (time.Duration, error)) loopResult {
-	w := newWindow(b.warmup, b.duration)
+	w := newWindow(b.warmup, b.round)
 	parts := make([]latencies, conc)
 	var done atomic.Int64
 	var fail failures
@@ -60,38 +96,35 @@ func (b *bench) loop(label string, conc int, newOp func() func() (time.Duration,
 	}
 	b.p.watch(w.end, label, &done, func(r float64) string { return format(r, unitPerSec) })
 	wg.Wait()
-	all := merge(parts)
-	r := loopResult{
-		rate:   float64(len(all)) / w.end.Sub(w.start).Seconds(),
-		lat:    all,
-		errors: fail.n.Load(),
-		note:   fail.note(),
-	}
-	b.p.done(label, fmt.Sprintf("%s  p50 %s  p99 %s  errors %d", format(r.rate, unitPerSec),
-		format(r.micros(50), unitMicros), format(r.micros(99), unitMicros), r.errors))
+	r := loopResult{parts: parts, secs: w.end.Sub(w.start).Seconds(), errors: fail.n.Load(), note: fail.note()}
+	shown := r
+	shown.finish()
+	b.p.done(label, fmt.Sprintf("%s  p50 %s  p99 %s  errors %d", format(shown.rate(), unitPerSec),
+		format(shown.micros(50), unitMicros), format(shown.micros(99), unitMicros), r.errors))
 	return r
 }
 
 // runSetup measures tunnels per second at b.conc: open a tunnel to the
 // echo origin, send a byte, read it back, and close when the origin does.
 func (b *bench) runSetup() []Metric {
-	vs := b.proxied()
+	vs := append([]via{viaDirect}, b.proxied()...)
 	if b.tcp != "" {
 		vs = append(vs, viaTCP)
 	}
-	if len(vs) == 0 {
+	if len(vs) == 1 {
 		return nil
 	}
-	direct := b.setup(viaDirect)
+	res := b.takeTurns(len(vs), func(i, round int) loopResult { return b.setup(vs[i], round) })
+	direct := &res[0]
 	var ms []Metric
-	for _, v := range vs {
-		p := b.setup(v)
+	for i, v := range vs[1:] {
+		p := &res[i+1]
 		id := "setup." + viaID(v)
 		name := "setup " + v.String()
 		if v == viaTCP {
 			name += " (no handshake)"
 		}
-		rate := pair(id+".rate", name+" tunnels/s", unitPerSec, direct.rate, p.rate)
+		rate := pair(id+".rate", name+" tunnels/s", unitPerSec, direct.rate(), p.rate())
 		rate.Errors, rate.Note = p.errors, p.note
 		ms = append(ms, rate,
 			pair(id+".p50", name+" p50", unitMicros, direct.micros(50), p.micros(50)),
@@ -101,9 +134,9 @@ func (b *bench) runSetup() []Metric {
 	return ms
 }
 
-func (b *bench) setup(v via) loopResult {
+func (b *bench) setup(v via, round int) loopResult {
 	r := b.route(v, b.o.echo.addr())
-	return b.loop(fmt.Sprintf("setup %s ×%d", v, b.conc), b.conc, func() func() (time.Duration, error) {
+	return b.loop(b.label(fmt.Sprintf("setup %s ×%d", v, b.conc), round), b.conc, func() func() (time.Duration, error) {
 		buf := make([]byte, 512)
 		return func() (time.Duration, error) { return echoOnce(r, buf) }
 	})
