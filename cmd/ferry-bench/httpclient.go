@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -37,6 +39,7 @@ type httpConn struct {
 	r, w   int // unread bytes are buf[r:w]
 	dials  int64
 	closed bool
+	got    bool // a byte of the current response has arrived
 }
 
 func newHTTPConn(t *httpTarget) *httpConn {
@@ -52,13 +55,26 @@ func (h *httpConn) close() {
 }
 
 // roundTrip sends one GET and reads the whole response, dialing first if
-// the previous response closed the connection. Any error closes it.
+// the previous response closed the connection. Any error closes it. A
+// kept-alive connection the server closed before answering gets the
+// request again on a new one, as browsers and net/http do for idempotent
+// requests (RFC 9112 §9.3.1): some proxies (tinyproxy) answer HTTP/1.1
+// without "Connection: close" and close anyway.
 func (h *httpConn) roundTrip() error {
+	reused := !h.closed
 	err := h.do()
+	if err != nil && reused && !h.got && closedByPeer(err) {
+		h.close()
+		err = h.do()
+	}
 	if err != nil || h.closed {
 		h.close()
 	}
 	return err
+}
+
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func (h *httpConn) do() error {
@@ -71,6 +87,7 @@ func (h *httpConn) do() error {
 		h.dials++
 	}
 	h.c.SetDeadline(time.Now().Add(dialTimeout))
+	h.got = false
 	if _, err := h.c.Write(h.t.req); err != nil {
 		return err
 	}
@@ -130,6 +147,7 @@ func (h *httpConn) fill() error {
 	n, err := h.c.Read(h.buf[h.w:])
 	h.w += n
 	if n > 0 {
+		h.got = true
 		return nil
 	}
 	if err == nil {

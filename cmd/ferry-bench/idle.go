@@ -115,8 +115,10 @@ func (b *bench) runIdle(cfg idleConfig) []Metric {
 	}
 	b.o.hold.quiet(5 * time.Second)
 
-	held := Metric{ID: "idle.tunnels", Label: "idle tunnels held (" + v.String() + ")", Unit: unitCount, Proxy: num(float64(opened)),
-		Note: "wanted " + strconv.Itoa(n)}
+	held := Metric{ID: "idle.tunnels", Label: "idle tunnels held", Unit: unitCount, Proxy: num(float64(opened)), Note: v.String()}
+	if opened < n {
+		held.Note += "; wanted " + strconv.Itoa(n)
+	}
 	if fail.n.Load() > 0 {
 		held.Errors = fail.n.Load()
 		held.Note += "; " + fail.note()

@@ -288,3 +288,27 @@ func TestHTTPChunkedAndClose(t *testing.T) {
 		t.Errorf("dials = %d, want 3 (the origin closes each time)", h.dials)
 	}
 }
+
+// An origin that says HTTP/1.1 without "Connection: close" and closes
+// anyway (as tinyproxy does): the next request on that connection meets
+// EOF and is sent again on a new one, not counted as an error.
+func TestHTTPRetryOnSilentClose(t *testing.T) {
+	o := startOrigin(t, func(_ *origin, c *net.TCPConn) {
+		buf := make([]byte, 4096)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	h := newHTTPConn(newHTTPTarget("", o.addr()))
+	t.Cleanup(h.close)
+	for i := range 3 {
+		if err := h.roundTrip(); err != nil {
+			t.Fatalf("round trip %d: %v", i, err)
+		}
+	}
+	if h.dials != 3 {
+		t.Errorf("dials = %d, want 3", h.dials)
+	}
+}
