@@ -100,7 +100,7 @@ func (b *bench) bulk(v via, n int, up bool, round int) (int64, float64, error) {
 		}
 		dst.quiet(10 * time.Second)
 	}()
-	buf := make([]byte, 512)
+	buf := make([]byte, replyBuf)
 	for range n {
 		c, _, err := r.open(buf)
 		if err != nil {

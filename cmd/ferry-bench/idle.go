@@ -172,7 +172,7 @@ func (b *bench) openIdle(v via, n int, label string) ([]*net.TCPConn, *failures)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 512)
+			buf := make([]byte, replyBuf)
 			for !stop.Load() {
 				i := int(next.Add(1)) - 1
 				if i >= n {

@@ -70,7 +70,11 @@ func newRoute(v via, proxy string, origin netip.AddrPort) *route {
 	return r
 }
 
-// open dials and completes the handshake, using buf (≥ 512 bytes) as
+// replyBuf is the scratch buffer for a handshake: room for a proxy's
+// refusal head (squid's 403 carries a dozen headers) and more.
+const replyBuf = 4 << 10
+
+// open dials and completes the handshake, using buf (replyBuf bytes) as
 // scratch. Tunnel bytes that arrived with the proxy's reply are left in
 // buf[:extra]. The conn has a deadline dialTimeout from now; callers that
 // keep it longer move or clear it.

@@ -137,7 +137,7 @@ func (b *bench) runSetup() []Metric {
 func (b *bench) setup(v via, round int) loopResult {
 	r := b.route(v, b.o.echo.addr())
 	return b.loop(b.label(fmt.Sprintf("setup %s ×%d", v, b.conc), round), b.conc, func() func() (time.Duration, error) {
-		buf := make([]byte, 512)
+		buf := make([]byte, replyBuf)
 		return func() (time.Duration, error) { return echoOnce(r, buf) }
 	})
 }

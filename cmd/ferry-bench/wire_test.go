@@ -225,7 +225,7 @@ func TestEchoThroughProxies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRoute(tt.v, tt.proxy, target)
-			buf := make([]byte, 512)
+			buf := make([]byte, replyBuf)
 			for range 3 {
 				d, err := echoOnce(r, buf)
 				if err != nil {
@@ -245,7 +245,7 @@ func TestEchoRefusedProxy(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
 		return errors.New("denied")
 	}, echo.addr())
-	_, err := echoOnce(newRoute(viaCONNECT, denying, echo.addr()), make([]byte, 512))
+	_, err := echoOnce(newRoute(viaCONNECT, denying, echo.addr()), make([]byte, replyBuf))
 	if err == nil || err.Error() != "CONNECT answered 403" {
 		t.Fatalf("err = %v, want CONNECT answered 403", err)
 	}
