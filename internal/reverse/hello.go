@@ -34,7 +34,9 @@ var (
 // from the start of the stream are required to parse it.
 type ShortError struct{ Need int }
 
-func (e *ShortError) Error() string { return fmt.Sprintf("ClientHello incomplete: need %d bytes", e.Need) }
+func (e *ShortError) Error() string {
+	return fmt.Sprintf("ClientHello incomplete: need %d bytes", e.Need)
+}
 
 // ClientHello is what routing needs from a TLS ClientHello.
 type ClientHello struct {
