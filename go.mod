@@ -3,13 +3,13 @@ module github.com/ferry-proxy/ferry
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
+	github.com/pires/go-proxyproto v0.15.0
 	github.com/rs/zerolog v1.35.1
 	golang.org/x/sys v0.50.0
 )
 
 require (
-	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
-	github.com/pires/go-proxyproto v0.15.0 // indirect
 )

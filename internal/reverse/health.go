@@ -120,8 +120,11 @@ func (p *Pool) probeTLS(ctx context.Context, b *Backend) error {
 	defer c.Close()
 	cfg := p.Health.TLS
 	if cfg == nil {
-		//nolint:gosec // a liveness probe of a passthrough backend: ferry holds no CA for it
+		// A liveness probe of a passthrough backend: ferry holds no CA for
+		// it and trusts nothing it learns here.
 		cfg = &tls.Config{InsecureSkipVerify: true}
+	} else {
+		cfg = forBackend(cfg, b.Address, "")
 	}
 	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {

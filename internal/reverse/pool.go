@@ -9,12 +9,17 @@ import (
 )
 
 // Backend is one member of a Pool. Its health and its count of open
-// connections survive a reload that keeps it (same listener, route and
-// address), so least_conn stays right while old connections finish.
+// connections (its *health) survive a reload that keeps it (same listener,
+// route and address), so least_conn stays right while old connections
+// finish and a reload does not bring a dead backend back.
 type Backend struct {
 	Address string // host:port as configured
 	Weight  int    // relative share; default 1
+	*health
+}
 
+// health is the part of a Backend that reloads carry over.
+type health struct {
 	active atomic.Int64
 	up     atomic.Bool
 
@@ -25,7 +30,7 @@ type Backend struct {
 }
 
 func newBackend(addr string, weight int) *Backend {
-	b := &Backend{Address: addr, Weight: max(weight, 1)}
+	b := &Backend{Address: addr, Weight: max(weight, 1), health: &health{}}
 	b.up.Store(true) // as haproxy: up until checks say otherwise, so a start or reload refuses nobody
 	return b
 }
