@@ -31,7 +31,7 @@ type conn struct {
 func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 	defer s.untrack(c)
 	defer c.Close()
-	l := s.table.Load().Listener(sk.addr)
+	l := s.table.Load().Listener(*sk.name.Load())
 	if l == nil {
 		return // the listener was removed between accept and now
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,18 +23,19 @@ type Server struct {
 	table  atomic.Pointer[Table]
 
 	mu         sync.Mutex
-	sockets    map[string]*socket // by configured address
+	sockets    map[string]*socket // by listener name
 	conns      map[net.Conn]context.CancelFunc
 	wg         sync.WaitGroup
 	stopChecks context.CancelFunc
 	closed     bool
 }
 
-// socket is one bound listener. It outlives reloads that keep its address,
-// and so do its counters: a lowered limit applies to connections already
-// open.
+// socket is one bound listener. It outlives reloads that keep its name and
+// address (or its address under a new name), and so do its counters: a
+// lowered limit applies to connections already open.
 type socket struct {
-	addr   string // as configured (the Table key)
+	name   atomic.Pointer[string] // the listener's name: its Table key
+	addr   string                 // as configured
 	ln     net.Listener
 	active atomic.Int64
 	perIP  ipCounter
@@ -69,31 +71,26 @@ func (s *Server) Apply(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	var fresh []*socket
-	for _, l := range t.order {
-		if s.sockets[l.Address] != nil {
-			continue
-		}
-		ln, err := net.Listen("tcp", l.Address)
-		if err != nil {
-			for _, sk := range fresh {
-				sk.ln.Close()
-			}
-			return fmt.Errorf("reverse listener %q: %w", l.Name, err)
-		}
-		fresh = append(fresh, &socket{addr: l.Address, ln: ln})
+	keep, fresh, err := s.bind(t)
+	if err != nil {
+		return err
+	}
+	sockets := make(map[string]*socket, len(t.order))
+	for sk, name := range keep {
+		sk.name.Store(&name)
+		sockets[name] = sk
 	}
 	s.table.Store(t)
-	for addr, sk := range s.sockets {
-		if t.listeners[addr] == nil {
+	for name, sk := range s.sockets {
+		if _, ok := keep[sk]; !ok {
 			sk.ln.Close()
-			delete(s.sockets, addr)
-			s.log.Info().Str("addr", sk.ln.Addr().String()).Msg("reverse listener closed")
+			s.log.Info().Str("listener", name).Str("addr", sk.ln.Addr().String()).Msg("reverse listener closed")
 		}
 	}
+	s.sockets = sockets
 	for _, sk := range fresh {
-		s.sockets[sk.addr] = sk
-		l := t.listeners[sk.addr]
+		l := t.listeners[*sk.name.Load()]
+		s.sockets[l.Name] = sk
 		s.log.Info().Str("listener", l.Name).Str("addr", sk.ln.Addr().String()).
 			Str("protocol", string(l.Mode)).Bool("reverse", true).Msg("listening")
 		go s.accept(sk)
@@ -111,12 +108,47 @@ func (s *Server) Apply(cfg Config) error {
 	return nil
 }
 
-// Addr returns the bound address of the listener configured at addr (to
-// learn the port of ":0"), or nil.
-func (s *Server) Addr(addr string) net.Addr {
+// bind finds, for every listener of t, the socket it keeps (same name and
+// address, or the same fixed address under a new name), with the name it
+// will have, or binds a fresh one. All or nothing: on error the fresh
+// sockets are closed again and nothing else has changed.
+func (s *Server) bind(t *Table) (keep map[*socket]string, fresh []*socket, err error) {
+	keep = map[*socket]string{}
+	byAddr := map[string]*socket{}
+	for _, sk := range s.sockets {
+		if !strings.HasSuffix(sk.addr, ":0") {
+			byAddr[sk.addr] = sk
+		}
+	}
+	for _, l := range t.order {
+		sk := s.sockets[l.Name]
+		if _, taken := keep[sk]; sk == nil || sk.addr != l.Address || taken {
+			sk = byAddr[l.Address]
+		}
+		if _, taken := keep[sk]; sk != nil && !taken {
+			keep[sk] = l.Name // renamed only once the whole reload succeeds
+			continue
+		}
+		ln, lerr := net.Listen("tcp", l.Address)
+		if lerr != nil {
+			for _, f := range fresh {
+				f.ln.Close()
+			}
+			return nil, nil, fmt.Errorf("reverse listener %q: %w", l.Name, lerr)
+		}
+		f := &socket{addr: l.Address, ln: ln}
+		f.name.Store(&l.Name)
+		fresh = append(fresh, f)
+	}
+	return keep, fresh, nil
+}
+
+// Addr returns the bound address of the listener called name (to learn
+// the port of ":0"), or nil.
+func (s *Server) Addr(name string) net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sk := s.sockets[addr]; sk != nil {
+	if sk := s.sockets[name]; sk != nil {
 		return sk.ln.Addr()
 	}
 	return nil

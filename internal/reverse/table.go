@@ -12,7 +12,7 @@ import (
 // new Table and swaps it in whole; a connection uses the Table it was
 // accepted under until it ends.
 type Table struct {
-	listeners map[string]*Listener // by configured address
+	listeners map[string]*Listener // by name
 	order     []*Listener
 }
 
@@ -38,20 +38,20 @@ type Route struct {
 }
 
 // NewTable builds a Table from cfg, loading certificates. Backends that
-// old also has (same listener address, route name and backend address)
+// old also has (same listener name, route name and backend address)
 // are carried over with their health and connection counts.
 func NewTable(cfg Config, old *Table) (*Table, error) {
 	t := &Table{listeners: map[string]*Listener{}}
 	for _, lc := range cfg.Listeners {
-		if _, dup := t.listeners[lc.Address]; dup {
-			return nil, fmt.Errorf("listener %q: address %s used twice", lc.Name, lc.Address)
+		if _, dup := t.listeners[lc.Name]; dup {
+			return nil, fmt.Errorf("listener name %q used twice", lc.Name)
 		}
 		if lc.HandshakeTimeout <= 0 {
 			lc.HandshakeTimeout = 10 * time.Second
 		}
 		l := &Listener{ListenerConfig: lc, exact: map[string]*Route{}, wild: map[string]*Route{}}
 		for i := range lc.Routes {
-			r, err := newRoute(&lc.Routes[i], lc.Address, old)
+			r, err := newRoute(&lc.Routes[i], lc.Name, old)
 			if err != nil {
 				return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 			}
@@ -68,7 +68,7 @@ func NewTable(cfg Config, old *Table) (*Table, error) {
 			}
 			l.def = l.routes[0]
 		}
-		t.listeners[lc.Address] = l
+		t.listeners[lc.Name] = l
 		t.order = append(t.order, l)
 	}
 	return t, nil
@@ -116,7 +116,7 @@ func (l *Listener) Route(sni string) *Route {
 	return l.def
 }
 
-func newRoute(rc *RouteConfig, listenerAddr string, old *Table) (*Route, error) {
+func newRoute(rc *RouteConfig, listener string, old *Table) (*Route, error) {
 	r := &Route{
 		Name:          rc.Name,
 		Guard:         rc.Guard,
@@ -153,7 +153,7 @@ func newRoute(rc *RouteConfig, listenerAddr string, old *Table) (*Route, error) 
 	bs := make([]*Backend, len(rc.Backends))
 	for i, bc := range rc.Backends {
 		bs[i] = newBackend(bc.Address, bc.Weight)
-		if prev := old.backend(listenerAddr, rc.Name, bc.Address); prev != nil {
+		if prev := old.backend(listener, rc.Name, bc.Address); prev != nil {
 			bs[i].health = prev.health
 		}
 	}
@@ -169,11 +169,11 @@ func newRoute(rc *RouteConfig, listenerAddr string, old *Table) (*Route, error) 
 }
 
 // backend finds a backend of an older table to carry over.
-func (t *Table) backend(listenerAddr, route, addr string) *Backend {
+func (t *Table) backend(listener, route, addr string) *Backend {
 	if t == nil {
 		return nil
 	}
-	l := t.listeners[listenerAddr]
+	l := t.listeners[listener]
 	if l == nil {
 		return nil
 	}
@@ -190,8 +190,8 @@ func (t *Table) backend(listenerAddr, route, addr string) *Backend {
 	return nil
 }
 
-// Listener returns the listener configured at addr, or nil.
-func (t *Table) Listener(addr string) *Listener { return t.listeners[addr] }
+// Listener returns the listener called name, or nil.
+func (t *Table) Listener(name string) *Listener { return t.listeners[name] }
 
 // Listeners lists the listeners in configuration order.
 func (t *Table) Listeners() []*Listener { return t.order }
