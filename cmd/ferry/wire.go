@@ -72,6 +72,12 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	logger := newLogger(cfg.Log, stderr)
 	a := newApp(cfg, logger)
 
+	// Catch signals before any listening event: a SIGHUP sent as soon as
+	// one is seen must reload, not kill.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
 	// Bind every listener before serving any, so a bad one fails the start.
 	lns := make([]net.Listener, 0, len(cfg.Listeners))
 	for _, l := range cfg.Listeners {
@@ -105,9 +111,6 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		}()
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			a.reload(path, listens, cfg)
