@@ -31,10 +31,17 @@ func (s chanSink) next(t *testing.T) *accesslog.Record {
 	}
 }
 
-// world is a Server on 127.0.0.1:0 with one listener "l" over backend.
-func world(t *testing.T, lc ListenerConfig) (*Server, chanSink, string) {
+// world is a Server on 127.0.0.1:0 with one listener "l"; it returns the
+// server, its access records and the listener's address.
+func world(t testing.TB, lc ListenerConfig) (*Server, chanSink, string) {
 	t.Helper()
 	sink := make(chanSink, 16)
+	s := worldSink(t, lc, sink)
+	return s, sink, s.Addr("l").String()
+}
+
+func worldSink(t testing.TB, lc ListenerConfig, sink accesslog.Sink) *Server {
+	t.Helper()
 	s := New(tunnel.New(tunnel.Config{}, nil), sink, zerolog.Nop())
 	lc.Name, lc.Address = "l", "127.0.0.1:0"
 	if err := s.Apply(Config{Listeners: []ListenerConfig{lc}}); err != nil {
@@ -46,8 +53,13 @@ func world(t *testing.T, lc ListenerConfig) (*Server, chanSink, string) {
 		defer cancel()
 		s.Drain(ctx)
 	})
-	return s, sink, s.Addr("l").String()
+	return s
 }
+
+// discard drops access records (benchmarks make too many to keep).
+type discard struct{}
+
+func (discard) Write(*accesslog.Record) {}
 
 // recorder is a backend that keeps everything it is sent.
 type recorder struct {
