@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -183,4 +184,43 @@ func FuzzParseReverse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The commented-out [[reverse]] block in config.toml.example, uncommented,
+// is a valid config with the defaults it documents: the example cannot
+// drift from the code.
+func TestReverseExampleBlock(t *testing.T) {
+	src, err := os.ReadFile("../../config.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	i := strings.Index(text, "# [[reverse]]")
+	if i < 0 {
+		t.Fatal("no commented [[reverse]] block in config.toml.example")
+	}
+	var b strings.Builder
+	b.WriteString(text[:i])
+	for _, line := range strings.Split(text[i:], "\n") {
+		line = strings.TrimPrefix(line, "#")
+		b.WriteString(strings.TrimPrefix(line, " ") + "\n")
+	}
+	f, err := Parse("example", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Reverse) != 1 || len(f.Reverse[0].Routes) != 1 {
+		t.Fatalf("parsed %d reverse listeners", len(f.Reverse))
+	}
+	l, r := f.Reverse[0], f.Reverse[0].Routes[0]
+	if *l.MaxConns != DefaultReverseMaxConns || *l.MaxConnsPerIP != DefaultReverseMaxConnsPerIP || *r.Retries != DefaultReverseRetries ||
+		r.Health.Rise != 2 || r.Health.Fall != 3 || r.Health.Interval.String() != "5s" || r.Health.Timeout.String() != "2s" ||
+		r.Health.FailTimeout.String() != "10s" || r.Policy != "round_robin" || r.TLS != "passthrough" || l.HandshakeTimeout != f.Limits.HandshakeTimeout {
+		t.Fatalf("the example's values differ from the defaults: %+v %+v", l, r)
+	}
+	// And the embedded default itself has no reverse listener.
+	def, err := Parse("default", src)
+	if err != nil || len(def.Reverse) != 0 {
+		t.Fatalf("embedded default: %v, %d reverse listeners", err, len(def.Reverse))
+	}
 }
