@@ -66,13 +66,14 @@ type revFerry struct {
 	lines []map[string]any
 	more  chan struct{} // closed and replaced at every new line
 	ended bool
+	eof   chan struct{} // closed when stderr is read to the end
 }
 
 // revStart writes cfg, starts ferry on it and waits until every listener
 // named in names has logged its listening event.
 func revStart(t *testing.T, cfg string, names ...string) *revFerry {
 	t.Helper()
-	f := &revFerry{cfgPath: filepath.Join(t.TempDir(), "ferry.toml"), addrs: map[string]string{}, more: make(chan struct{})}
+	f := &revFerry{cfgPath: filepath.Join(t.TempDir(), "ferry.toml"), addrs: map[string]string{}, more: make(chan struct{}), eof: make(chan struct{})}
 	if err := os.WriteFile(f.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +114,7 @@ func (f *revFerry) read(r io.Reader) {
 	f.ended = true
 	close(f.more)
 	f.mu.Unlock()
+	close(f.eof)
 }
 
 // waitLogN returns the n-th (1-based) log line that matches, waiting up to
@@ -206,14 +208,19 @@ func (f *revFerry) reload(t *testing.T, cfg string, n int) map[string]any {
 
 func (f *revFerry) stop(t *testing.T) {
 	f.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- f.cmd.Wait() }()
+	// Read stderr to its end before Wait, which closes the pipe.
 	select {
-	case <-done:
+	case <-f.eof:
 	case <-time.After(10 * time.Second):
 		f.cmd.Process.Kill()
-		<-done
 		t.Errorf("ferry did not stop within 10s of SIGTERM")
+	}
+	if err := f.cmd.Wait(); err != nil {
+		t.Errorf("ferry exited with %v after SIGTERM", err)
+	}
+	// Anything but JSON log lines on stderr is a panic or a race report.
+	if n := f.countLog(func(m map[string]any) bool { return m["message"] == "(not json)" }); n > 0 {
+		t.Errorf("ferry wrote %d non-log lines to stderr:\n%s", n, f.dump())
 	}
 }
 

@@ -545,3 +545,51 @@ type prefixConn struct {
 }
 
 func (c *prefixConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// Terminate and re-encrypt: ferry verifies the backend against backend_ca
+// and backend_server_name; a name the backend's certificate lacks fails
+// the connection (502) instead of trusting it.
+func TestReverseReencrypt(t *testing.T) {
+	pki := newRevPKI(t)
+	certFile, keyFile, _ := pki.leaf(t, "ferry-front", "front.example.test", "wrong.example.test")
+	_, _, backendCert := pki.leaf(t, "backend-inner", "inner.example.test")
+	inner := startRevBackend(t, "INNER", &backendCert, false)
+	route := func(name, sni, backendName string) string {
+		return fmt.Sprintf(`
+  [[reverse.route]]
+  name = %q
+  server_names = [%q]
+  tls = "terminate"
+  certificates = [{ cert = %q, key = %q }]
+  backend_tls = true
+  backend_ca = %q
+  backend_server_name = %q
+  retries = 0
+  backends = [{ address = %q }]
+  [reverse.route.health]
+  check = "none"
+`, name, sni, certFile, keyFile, pki.caFile, backendName, inner.addr)
+	}
+	f := revStart(t, revHead+`
+[[reverse]]
+name = "edge"
+address = "127.0.0.1:0"
+mode = "tls"
+`+route("good", "front.example.test", "inner.example.test")+route("bad", "wrong.example.test", "other.example.test"), "edge")
+	c, g, err := revDialTLS(f.addrs["edge"], "front.example.test", pki.roots)
+	if err != nil || g != "INNER" {
+		t.Fatalf("re-encrypted route: %q, %v", g, err)
+	}
+	if cn := c.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "ferry-front" {
+		t.Fatalf("client saw %q, want ferry's certificate", cn)
+	}
+	revEcho(t, c)
+	c.Close()
+	if _, _, err := revDialTLS(f.addrs["edge"], "wrong.example.test", pki.roots); err == nil {
+		t.Fatal("a backend with the wrong name was trusted")
+	}
+	ev := f.waitAccess(t, 1, map[string]any{"route": "bad"})
+	if ev["status"] != float64(502) || !strings.Contains(fmt.Sprint(ev["err"]), "certificate") {
+		t.Fatalf("access event %v", ev)
+	}
+}

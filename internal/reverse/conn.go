@@ -84,7 +84,10 @@ func (cn *conn) serve(ctx context.Context) error {
 		if hello.ServerName != "" {
 			cn.rec.Target = net.JoinHostPort(hello.ServerName, strconv.Itoa(int(cn.dst.Port())))
 		}
-		if r = l.Route(hello.ServerName); r == nil {
+		r = l.Route(hello.ServerName)
+		cn.s.log.Debug().Str("id", cn.rec.ID).Str("client", cn.client.String()).Str("sni", hello.ServerName).
+			Strs("alpn", hello.ALPN).Bool("routed", r != nil).Msg("client hello")
+		if r == nil {
 			writeAlert(cn.c, alertUnrecognizedName)
 			if hello.ServerName == "" {
 				return tunnel.Errorf(tunnel.NoRoute, "ClientHello without server name and no default route")
