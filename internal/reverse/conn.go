@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -43,6 +44,8 @@ func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 
 	defer sk.active.Add(-1)
 	if n := sk.active.Add(1); l.MaxConns > 0 && n > int64(l.MaxConns) {
+		// Closed at once, without lingering: under a flood a slot held
+		// for a polite close is what the cap is there to prevent.
 		cn.fail(tunnel.Errorf(tunnel.Overloaded, "listener %q has max_conns %d open", l.Name, l.MaxConns))
 		return
 	}
@@ -51,7 +54,33 @@ func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 	c.SetDeadline(time.Now().Add(l.HandshakeTimeout))
 	if err := cn.serve(ctx); err != nil {
 		cn.fail(err)
+		cn.rec.Finish() // the event need not wait for the linger
+		lingerClose(c)
 	}
+}
+
+// Lingering close bounds: what a refused client may still send is read
+// for this long, up to this much, before the socket is closed.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 64 << 10
+)
+
+// lingerClose ends a refused connection with a FIN, not a RST. Closing a
+// socket with unread bytes (a peeked ClientHello, say) makes the kernel
+// send a reset, which can destroy the alert just written before the
+// client reads it. So: half-close, take what the client still sends for a
+// short, bounded while, then close (nginx's lingering_close).
+func lingerClose(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if tc.CloseWrite() != nil {
+		return
+	}
+	tc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, tc, lingerBytes)
 }
 
 func (cn *conn) serve(ctx context.Context) error {

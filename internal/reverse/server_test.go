@@ -294,3 +294,28 @@ func TestBufferedPeeker(t *testing.T) {
 		t.Fatalf("after the header: %q, %v", got, err)
 	}
 }
+
+// A refused TLS client (no backend up) sees a clean close, not a reset,
+// although its ClientHello was never read off the socket.
+func TestRefusedCloseIsClean(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, sink, addr := world(t, ListenerConfig{Mode: ModeTLS, Routes: []RouteConfig{route(down)}})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(buildHello("a.example.test", nil, 0))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("%d bytes, %v; want EOF (a FIN, not a RST)", n, err)
+	}
+	if r := sink.next(t); r.Status != 502 || r.ProxyStatus != "connection_refused" {
+		t.Fatalf("record status %d proxy_status %q", r.Status, r.ProxyStatus)
+	}
+}
