@@ -314,6 +314,21 @@ mode = "tcp"
 	if g := revDialTCPFrom(t, "127.0.0.1", added["addr"].(string)); g != "A" {
 		t.Fatalf("added listener: %q", g)
 	}
+
+	// Removing it again closes its socket; the other listener stays.
+	if ev := f.reload(t, cfg(b.addr, ""), 2); ev["ok"] != true {
+		t.Fatalf("second reload refused: %v", ev)
+	}
+	f.waitLog(t, "reverse listener closed", func(m map[string]any) bool {
+		return m["message"] == "reverse listener closed" && m["listener"] == "added"
+	})
+	if c, err := net.DialTimeout("tcp", added["addr"].(string), 5*time.Second); err == nil {
+		c.Close()
+		t.Fatal("the removed listener still accepts")
+	}
+	if g := revDialTCPFrom(t, "127.0.0.1", f.addrs["tcp"]); g != "B" {
+		t.Fatalf("kept listener after removal of the other: %q", g)
+	}
 }
 
 // revEcho checks the relay carries bytes both ways.
