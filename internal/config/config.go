@@ -12,6 +12,7 @@ type File struct {
 	Limits    Limits     `toml:"limits"`
 	HTTP      HTTP       `toml:"http"`
 	Log       Log        `toml:"log"`
+	Reverse   []Reverse  `toml:"reverse"` // reverse.go
 
 	// Path is the file this was loaded from ("" for the embedded default).
 	Path string `toml:"-"`

@@ -192,6 +192,7 @@ func (f *File) validate() []problem {
 	default:
 		add("log.format", "must be json or console, not %q", f.Log.Format)
 	}
+	ps = append(ps, f.validateReverse()...)
 	return ps
 }
 
