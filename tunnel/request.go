@@ -15,6 +15,8 @@ const (
 	ProtoHTTP    = "http"
 	ProtoSOCKS5  = "socks5"
 	ProtoSOCKS4  = "socks4"
+	ProtoTCP     = "tcp" // reverse mode, a tcp listener
+	ProtoTLS     = "tls" // reverse mode, a tls listener
 )
 
 // Request is one thing a client asked for: a tunnel or a plain-HTTP fetch.

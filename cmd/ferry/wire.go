@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
 	"github.com/ferry-proxy/ferry/internal/front"
+	"github.com/ferry-proxy/ferry/internal/reverse"
 	"github.com/ferry-proxy/ferry/socks"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
@@ -21,10 +22,11 @@ import (
 
 // app is one running ferry: the engine, the front ends and the mux.
 type app struct {
-	log    zerolog.Logger
-	engine *tunnel.Engine
-	http   *connect.Server
-	mux    *front.Mux
+	log     zerolog.Logger
+	engine  *tunnel.Engine
+	http    *connect.Server
+	mux     *front.Mux
+	reverse *reverse.Server // reverse.go
 }
 
 func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
@@ -89,6 +91,13 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		}
 		lns = append(lns, ln)
 	}
+	if err := a.startReverse(cfg); err != nil {
+		logger.Error().Err(err).Msg("listen")
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return exitFailed
+	}
 	a.mux.BaseContext = listenerContexts(cfg, lns)
 	var wg sync.WaitGroup
 	for i, ln := range lns {
@@ -134,6 +143,10 @@ func (a *app) reload(path string, listens []string, old *config.File) {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
 		return
 	}
+	if err := a.reloadReverse(cfg); err != nil {
+		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
+		return
+	}
 	a.engine.SetPolicy(pol.tunnel)
 	a.http.SetBlockPage(pol.page)
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
@@ -154,6 +167,9 @@ func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	}()
 	go a.http.Shutdown(ctx)
 	start := time.Now()
+	revClean := make(chan bool, 1)
+	go func() { revClean <- a.drainReverse(ctx) }()
 	clean := a.mux.Drain(ctx)
+	clean = <-revClean && clean
 	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
 }

@@ -15,6 +15,7 @@ type File struct {
 	Limits    Limits     `toml:"limits"`
 	HTTP      HTTP       `toml:"http"`
 	Log       Log        `toml:"log"`
+	Reverse   []Reverse  `toml:"reverse"` // reverse.go
 
 	ACL  acl.Config  `toml:"acl"`  // see acl.go
 	Auth auth.Config `toml:"auth"` // see acl.go

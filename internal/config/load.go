@@ -195,6 +195,7 @@ func (f *File) validate() []problem {
 	default:
 		add("log.format", "must be json or console, not %q", f.Log.Format)
 	}
+	ps = append(ps, f.validateReverse()...)
 	return append(ps, f.validateACL()...)
 }
 
