@@ -62,7 +62,7 @@ mode = "tls"
 			revEcho(t, c)
 			c.Close()
 			ev := f.waitAccess(t, 1, map[string]any{"route": tt.route})
-			if ev["proto"] != "tls" || ev["target"] != tt.sni+":"+portOf(f.addrs["edge"]) || ev["status"] != float64(200) {
+			if ev["proto"] != "tls" || ev["target"] != tt.sni+":"+revPortOf(f.addrs["edge"]) || ev["status"] != float64(200) {
 				t.Fatalf("access event %v", ev)
 			}
 		})
@@ -124,7 +124,7 @@ mode = "tls"
 	if err == nil || !strings.Contains(err.Error(), "unrecognized name") {
 		t.Fatalf("got %v, want a TLS unrecognized_name alert (112)", err)
 	}
-	ev := f.waitAccess(t, 1, map[string]any{"target": "nope.example.test:" + portOf(f.addrs["edge"])})
+	ev := f.waitAccess(t, 1, map[string]any{"target": "nope.example.test:" + revPortOf(f.addrs["edge"])})
 	if ev["status"] != float64(421) || ev["proxy_status"] != "destination_not_found" {
 		t.Fatalf("access event %v", ev)
 	}
@@ -369,7 +369,7 @@ func revDialTCPFrom(t *testing.T, src, addr string) string {
 	return g
 }
 
-func portOf(addr string) string {
+func revPortOf(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
 }
