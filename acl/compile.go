@@ -20,8 +20,12 @@ type Env struct {
 // compares to a DomainSet: about where eight compares cost a few probes.
 const maxFewPatterns = 8
 
-// Protocol names a rule's proto matcher accepts (Query.Proto).
-var protos = []string{"connect", "http", "socks"}
+// Protocol names a rule's proto matcher accepts (Query.Proto): the forward
+// proxy's, and reverse mode's tcp and tls listeners.
+var protos = []string{"connect", "http", "socks", "tcp", "tls"}
+
+// forwardProtos are those a forward listener's clients arrive by.
+var forwardProtos = protos[:3]
 
 // Compile checks cfg and builds the Policy it describes. Every problem is
 // reported, each naming its key.
@@ -105,7 +109,7 @@ func compileMatch(key string, m *Match, loc *time.Location, env Env) ([]matcher,
 	if len(m.Proto) > 0 {
 		for _, v := range m.Proto {
 			if !contains(protos, v) {
-				bad("proto", fmt.Errorf("%q is not a protocol: want connect, http or socks", v))
+				bad("proto", fmt.Errorf("%q is not a protocol: want connect, http, socks (forward) or tcp, tls (reverse)", v))
 			}
 		}
 		out = append(out, newNameMatcher("proto "+strings.Join(m.Proto, ", "), fieldProto, m.Proto))

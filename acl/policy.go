@@ -72,7 +72,7 @@ func (p *Policy) OpenRule() string {
 			}
 			continue
 		}
-		if !anyLimitsClients(r.match) {
+		if !anyLimitsClients(r.match) && !reverseOnly(r.match) {
 			return r.name
 		}
 	}
@@ -95,6 +95,22 @@ func limitsClients(m matcher) bool {
 		return true
 	case *nameMatcher:
 		return m.field == fieldUser
+	}
+	return false
+}
+
+// reverseOnly reports whether a proto matcher keeps the rule from ever
+// matching a forward listener's request (reverse mode's tcp and tls).
+func reverseOnly(ms []matcher) bool {
+	for _, m := range ms {
+		if n, ok := m.(*nameMatcher); ok && n.field == fieldProto {
+			for _, p := range forwardProtos {
+				if _, ok := n.names[p]; ok {
+					return false
+				}
+			}
+			return true
+		}
 	}
 	return false
 }

@@ -260,6 +260,8 @@ func TestOpenRule(t *testing.T) {
 		{"unlimited allow", Config{Rules: []RuleConfig{{Name: "web", Action: "allow", Match: Match{Port: Values{"443"}}}}}, "web"},
 		{"client everywhere", Config{Rules: []RuleConfig{{Name: "all", Action: "allow", Match: Match{Client: Values{"0.0.0.0/0"}}}}}, "all"},
 		{"deny outsiders first", Config{Default: "allow", Rules: []RuleConfig{{Name: "outsiders", Action: "deny", Not: &local}}}, ""},
+		{"reverse-only allow is not open", Config{Rules: []RuleConfig{{Name: "rev", Action: "allow", Match: Match{Proto: Values{"tcp", "tls"}}}}}, ""},
+		{"mixed proto allow is open", Config{Rules: []RuleConfig{{Name: "mix", Action: "allow", Match: Match{Proto: Values{"tls", "socks"}}}}}, "mix"},
 		{"deny rules do not open", Config{Rules: []RuleConfig{{Name: "d", Action: "deny", Match: Match{Port: Values{"25"}}}, {Name: "lan", Action: "allow", Match: local}}}, ""},
 	}
 	for _, tt := range tests {

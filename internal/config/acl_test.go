@@ -12,12 +12,12 @@ func TestExampleACL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.ACLFromDefault || f.ACL.Default != "deny" || len(f.ACL.Rules) != 4 {
+	if f.ACLFromDefault || f.ACL.Default != "deny" || len(f.ACL.Rules) != 5 {
 		t.Fatalf("acl %+v (from default %v)", f.ACL, f.ACLFromDefault)
 	}
-	r := f.ACL.Rules[1]
+	r := f.ACL.Rules[2]
 	if r.Name != "connect-https-only" || r.Not == nil || len(r.Not.Port) != 1 || r.Not.Port[0] != "443" {
-		t.Fatalf("rule 1 %+v", r)
+		t.Fatalf("rule 2 %+v", r)
 	}
 }
 
@@ -30,7 +30,7 @@ func TestACLConfig(t *testing.T) {
 		check   func(t *testing.T, f *File)
 	}{
 		{"no acl table gets the example's rules", "[[listener]]\naddress = \"127.0.0.1:0\"\n", "", func(t *testing.T, f *File) {
-			if !f.ACLFromDefault || len(f.ACL.Rules) != 4 {
+			if !f.ACLFromDefault || len(f.ACL.Rules) != 5 {
 				t.Fatalf("acl %+v", f.ACL)
 			}
 		}},
