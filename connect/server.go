@@ -197,10 +197,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Refuse answers a connection over the limit with 503 and closes it.
 func (s *Server) Refuse(c net.Conn) {
 	c.SetWriteDeadline(time.Now().Add(time.Second))
+	k := tunnel.Overloaded
 	const body = "ferry: too many connections, try again later\n"
-	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"+
-		"Proxy-Status: ferry; error=proxy_internal_error; details=\"connection limit\"\r\n"+
-		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"+
+		"Proxy-Status: %s\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		k.HTTPStatus(), http.StatusText(k.HTTPStatus()), proxyStatus(k.ProxyStatus(), "connection limit"), len(body), body)
 }
 
 func clientAddr(r *http.Request) netip.AddrPort {
