@@ -77,12 +77,14 @@ type Server struct {
 	ln        *connListener
 	conns     sync.Map // net.Conn → *connEntry
 	serveOnce sync.Once
+	page      atomic.Pointer[BlockPage] // 403 page of denied requests
 }
 
 // New returns a Server dialing through engine and logging to sink.
 func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger, ln: newConnListener()}
+	s.SetBlockPage(nil)
 	s.transport = s.newTransport()
 	s.proxy = s.newReverseProxy()
 	s.http = &http.Server{
@@ -149,6 +151,7 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	// The request context ends when ferry drains (the mux's conn context)
 	// as well as when net/http is done with the request.
 	ctx, cancel := context.WithCancel(context.WithValue(ctx, entryKey{}, e))
+	ctx = tunnel.WithListener(ctx, tunnel.ListenerOf(e.ctx))
 	context.AfterFunc(e.ctx, cancel)
 	return ctx
 }

@@ -32,7 +32,18 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
+// embeddedName names the embedded config in messages.
+const embeddedName = "config.toml.example (embedded)"
+
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "explain":
+			return explain(args[1:], stdout, stderr)
+		case "hash-password":
+			return hashPassword(os.Stdin, stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("ferry", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "TOML config `file` (default: the embedded config.toml.example)")
@@ -40,7 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&listens, "listen", "listen `address` (host:port), repeatable; replaces the config's listeners")
 	showVersion := fs.Bool("version", false, "print version, commit and Go version, then exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ferry [-config file] [-listen addr]...\n\n"+
+		fmt.Fprintf(stderr, "Usage: ferry [-config file] [-listen addr]...\n"+
+			"       ferry explain -config file [-user u] [-client ip] target   (see ferry explain -h)\n"+
+			"       ferry hash-password < password   (a bcrypt hash for [[auth.user]])\n\n"+
 			"ferry is a forward proxy: HTTP CONNECT, plain HTTP and SOCKS4/4a/5 on one port.\n"+
 			"Every config key is documented in config.toml.example.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -74,7 +87,7 @@ func loadConfig(path string, listens []string) (*config.File, error) {
 	var cfg *config.File
 	var err error
 	if path == "" {
-		cfg, err = config.Parse("config.toml.example (embedded)", ferry.DefaultConfig)
+		cfg, err = config.Parse(embeddedName, ferry.DefaultConfig)
 	} else {
 		cfg, err = config.Load(path)
 	}

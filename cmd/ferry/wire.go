@@ -40,9 +40,9 @@ func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-func newApp(cfg *config.File, logger zerolog.Logger) *app {
+func newApp(cfg *config.File, logger zerolog.Logger, pol *policy) *app {
 	lim := cfg.Limits
-	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, policyOf(cfg))
+	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, pol.tunnel)
 	sink := accesslog.Zerolog{Log: logger}
 	httpSrv := connect.New(connect.Config{
 		HandshakeTimeout: lim.HandshakeTimeout,
@@ -52,6 +52,7 @@ func newApp(cfg *config.File, logger zerolog.Logger) *app {
 		Forwarded:        cfg.HTTP.Forwarded,
 		ViaName:          cfg.HTTP.Via,
 	}, engine, sink, logger)
+	httpSrv.SetBlockPage(pol.page)
 	mux := &front.Mux{
 		HTTP:             httpSrv,
 		SOCKS:            socks.New(engine, sink, logger),
@@ -62,11 +63,6 @@ func newApp(cfg *config.File, logger zerolog.Logger) *app {
 	return &app{log: logger, engine: engine, http: httpSrv, mux: mux}
 }
 
-// policyOf builds what a reload may swap.
-func policyOf(cfg *config.File) *tunnel.Policy {
-	return &tunnel.Policy{}
-}
-
 // serve runs ferry until SIGINT or SIGTERM, then drains.
 func serve(cfg *config.File, path string, listens []string, stderr io.Writer) int {
 	// Catch signals before the listening events: a supervisor may signal
@@ -75,7 +71,12 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	logger := newLogger(cfg.Log, stderr)
-	a := newApp(cfg, logger)
+	pol, err := buildPolicy(cfg, logger)
+	if err != nil {
+		logger.Error().Str("err", err.Error()).Msg("config refused")
+		return exitUsage
+	}
+	a := newApp(cfg, logger, pol)
 
 	// Bind every listener before serving any, so a bad one fails the start.
 	lns := make([]net.Listener, 0, len(cfg.Listeners))
@@ -97,6 +98,7 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		}
 		return exitFailed
 	}
+	a.mux.BaseContext = listenerContexts(cfg, lns)
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		l := cfg.Listeners[i]
@@ -130,6 +132,13 @@ func (a *app) reload(path string, listens []string, old *config.File) {
 		return
 	}
 	cfg, err := loadConfig(path, listens)
+	if err == nil {
+		err = sameListeners(old, cfg)
+	}
+	var pol *policy
+	if err == nil {
+		pol, err = buildPolicy(cfg, a.log)
+	}
 	if err != nil {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
 		return
@@ -138,7 +147,8 @@ func (a *app) reload(path string, listens []string, old *config.File) {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
 		return
 	}
-	a.engine.SetPolicy(policyOf(cfg))
+	a.engine.SetPolicy(pol.tunnel)
+	a.http.SetBlockPage(pol.page)
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
 }
 

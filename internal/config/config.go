@@ -3,6 +3,9 @@ package config
 import (
 	"strconv"
 	"time"
+
+	"github.com/ferry-proxy/ferry/acl"
+	"github.com/ferry-proxy/ferry/auth"
 )
 
 // File is a whole ferry configuration. Zero values are filled with the
@@ -14,6 +17,13 @@ type File struct {
 	Log       Log        `toml:"log"`
 	Reverse   []Reverse  `toml:"reverse"` // reverse.go
 
+	ACL  acl.Config  `toml:"acl"`  // see acl.go
+	Auth auth.Config `toml:"auth"` // see acl.go
+
+	// ACLFromDefault is set when the file has no [acl] table: the rules of
+	// the embedded config.toml.example apply (see acl.go).
+	ACLFromDefault bool `toml:"-"`
+
 	// Path is the file this was loaded from ("" for the embedded default).
 	Path string `toml:"-"`
 }
@@ -23,6 +33,10 @@ type Listener struct {
 	Name     string `toml:"name"`     // for logs and metrics; default "listener<i>"
 	Address  string `toml:"address"`  // host:port; default 127.0.0.1:8080
 	Protocol string `toml:"protocol"` // auto | http | socks; default auto
+
+	Auth           bool `toml:"auth"`             // require proxy credentials; default false
+	SOCKS4Auth     bool `toml:"socks4_auth"`      // with auth: SOCKS4 USERID is "user:password"; default false (SOCKS4 gets 93)
+	AllowOpenProxy bool `toml:"allow_open_proxy"` // start even if anyone who can reach it may use it; default false
 }
 
 // Limits bound what a client can hold.
@@ -65,6 +79,7 @@ func defaults() File {
 		},
 		HTTP: HTTP{Forwarded: "off", Via: "ferry"},
 		Log:  Log{Level: "info", Format: "json"},
+		Auth: auth.Config{CacheTTL: auth.DefaultCacheTTL},
 	}
 }
 
@@ -98,5 +113,11 @@ func (f *File) OverrideListeners(addrs []string) error {
 		return errs
 	}
 	f.Listeners = ls
+	for _, p := range f.checkOpenProxy() {
+		errs = append(errs, &Error{File: "-listen", Msg: p.msg})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
 	return nil
 }

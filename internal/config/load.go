@@ -76,6 +76,9 @@ func Parse(name string, data []byte) (*File, error) {
 		}
 	}
 	f.fillDefaults()
+	if !md.IsDefined("acl") {
+		f.ACL, f.ACLFromDefault = defaultACL(), true
+	}
 	for _, p := range f.validate() {
 		errs = append(errs, &Error{File: name, Line: lines.find(p.key), Key: p.key, Msg: p.msg})
 	}
@@ -193,7 +196,7 @@ func (f *File) validate() []problem {
 		add("log.format", "must be json or console, not %q", f.Log.Format)
 	}
 	ps = append(ps, f.validateReverse()...)
-	return ps
+	return append(ps, f.validateACL()...)
 }
 
 func checkHostPort(addr string) error {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry"
+	"github.com/ferry-proxy/ferry/auth"
 )
 
 // parseErrorTests: each want is one reported problem, in order, as
@@ -106,6 +107,8 @@ func documented(path string) *File {
 		},
 		HTTP: HTTP{Forwarded: "off", Via: "ferry"},
 		Log:  Log{Level: "info", Format: "json"},
+		ACL:  defaultACL(),
+		Auth: auth.Config{CacheTTL: 5 * time.Minute},
 		Path: path,
 	}
 }
@@ -129,6 +132,7 @@ func TestEmptyFileIsDefault(t *testing.T) {
 	}
 	want := documented("empty.toml")
 	want.Listeners[0].Name = "listener0"
+	want.ACLFromDefault = true // the example's rules, taken because the file has no [acl]
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("empty file =\n%+v\nwant\n%+v", f, want)
 	}
