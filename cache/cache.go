@@ -35,6 +35,8 @@ type Cache struct {
 	flights map[string]*flight        // primary key → the fetch others wait on
 	fills   map[string]map[*fill]bool // primary key → bodies being stored
 	wg      sync.WaitGroup            // background disk writes
+
+	joinHook func(following bool) // tests: called after each join of a flight
 }
 
 // New opens the stores cfg describes. The disk store's index is rebuilt

@@ -23,17 +23,22 @@ type flight struct {
 // which join returns nil and the caller fetches on its own.
 func (c *Cache) join(key string) (f *flight, leader bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f := c.flights[key]; f != nil {
-		if f.waiters >= c.cfg.CollapseWaiters {
-			return nil, false
-		}
+	f = c.flights[key]
+	switch {
+	case f == nil:
+		f, leader = &flight{key: key, ready: make(chan struct{})}, true
+		c.flights[key] = f
+	case f.waiters >= c.cfg.CollapseWaiters:
+		f = nil
+	default:
 		f.waiters++
-		return f, false
 	}
-	f = &flight{key: key, ready: make(chan struct{})}
-	c.flights[key] = f
-	return f, true
+	hook := c.joinHook
+	c.mu.Unlock()
+	if hook != nil {
+		hook(f != nil && !leader)
+	}
+	return f, leader
 }
 
 // publish hands the leader's response to the followers. With a fill, the

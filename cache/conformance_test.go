@@ -345,45 +345,62 @@ func TestConformance(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := newWorld(t, Config{}, tt.origin)
-			for i, s := range tt.steps {
-				w.clk.advance(s.advance)
-				method, path := s.method, s.path
-				if method == "" {
-					method = "GET"
-				}
-				if path == "" {
-					path = "/r"
-				}
-				r := w.do(method, path, s.header)
-				where := fmt.Sprintf("step %d (%s %s)", i+1, method, path)
-				if r.err != nil {
-					t.Fatalf("%s: %v", where, r.err)
-				}
-				if want := cmp.Or(s.status, 200); r.status != want {
-					t.Errorf("%s: status %d, want %d", where, r.status, want)
-				}
-				if got := cacheStatus(r.header); got != s.cache {
-					t.Errorf("%s: Cache-Status %q, want %q", where, got, s.cache)
-				}
-				if got := w.lastReport(); got != s.cache {
-					t.Errorf("%s: reported %q, want %q", where, got, s.cache)
-				}
-				if !strings.HasPrefix(r.body, s.body) || s.empty && r.body != "" {
-					t.Errorf("%s: body %q, want %q (empty %v)", where, r.body, s.body, s.empty)
-				}
-				for k, v := range s.want {
-					if got := r.header.Get(k); got != v {
-						t.Errorf("%s: %s %q, want %q", where, k, got, v)
-					}
-				}
-				if got := w.originHits(); got != s.hits {
-					t.Errorf("%s: origin saw %d requests, want %d", where, got, s.hits)
-				}
+	for _, store := range []string{"memory", "disk", "both"} {
+		for _, tt := range tests {
+			t.Run(store+"/"+tt.name, func(t *testing.T) {
+				runSteps(t, newWorld(t, storeConfig(t, store), tt.origin), tt.steps)
+			})
+		}
+	}
+}
+
+// storeConfig is a config with the memory store, the disk store or both.
+func storeConfig(t testing.TB, store string) Config {
+	switch store {
+	case "memory":
+		return Config{MemoryBytes: 8 << 20}
+	case "disk":
+		return Config{DiskDir: t.TempDir(), DiskBytes: 8 << 20}
+	default:
+		return Config{MemoryBytes: 8 << 20, DiskDir: t.TempDir(), DiskBytes: 8 << 20}
+	}
+}
+
+func runSteps(t *testing.T, w *world, steps []step) {
+	for i, s := range steps {
+		w.clk.advance(s.advance)
+		method, path := s.method, s.path
+		if method == "" {
+			method = "GET"
+		}
+		if path == "" {
+			path = "/r"
+		}
+		r := w.do(method, path, s.header)
+		where := fmt.Sprintf("step %d (%s %s)", i+1, method, path)
+		if r.err != nil {
+			t.Fatalf("%s: %v", where, r.err)
+		}
+		if want := cmp.Or(s.status, 200); r.status != want {
+			t.Errorf("%s: status %d, want %d", where, r.status, want)
+		}
+		if got := cacheStatus(r.header); got != s.cache {
+			t.Errorf("%s: Cache-Status %q, want %q", where, got, s.cache)
+		}
+		if got := w.lastReport(); got != s.cache {
+			t.Errorf("%s: reported %q, want %q", where, got, s.cache)
+		}
+		if !strings.HasPrefix(r.body, s.body) || s.empty && r.body != "" {
+			t.Errorf("%s: body %q, want %q (empty %v)", where, r.body, s.body, s.empty)
+		}
+		for k, v := range s.want {
+			if got := r.header.Get(k); got != v {
+				t.Errorf("%s: %s %q, want %q", where, k, got, v)
 			}
-		})
+		}
+		if got := w.originHits(); got != s.hits {
+			t.Errorf("%s: origin saw %d requests, want %d", where, got, s.hits)
+		}
 	}
 }
 

@@ -71,6 +71,9 @@ func openDisk(dir string, budget int64, warn func(string, error)) (*diskStore, e
 				continue
 			}
 			e, size, err := d.readMeta(id)
+			if err == nil && newObject(e.meta, e.bodyLen, nil).id != id {
+				err = fmt.Errorf("%s: %w: holds another entry", id, errCorrupt)
+			}
 			if err != nil {
 				warn("load", err)
 				os.Remove(d.path(id))

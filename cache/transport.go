@@ -229,9 +229,10 @@ func (t *Transport) admit(req *http.Request, reqCC Directives, resp *http.Respon
 	status := fwd + "; fwd-status=" + strconv.Itoa(resp.StatusCode)
 	o, f := t.Cache.store(req, reqCC, resp, ex)
 	if f != nil {
+		unstored := status
 		f.report = func(stored bool) {
 			if !stored {
-				t.report(req, status)
+				t.report(req, unstored)
 			}
 		}
 		resp.Body = &teeBody{rc: resp.Body, f: f}

@@ -47,31 +47,51 @@ type world struct {
 	hits     int
 	handler  originFunc
 	reported []string
+	errors   []string // what the cache reported through OnError
+	gates    []*gate
 }
 
 func newWorld(t testing.TB, cfg Config, handler originFunc) *world {
 	w := &world{t: t, clk: newClock(), handler: handler}
 	w.origin = httptest.NewServer(http.HandlerFunc(w.serve))
-	t.Cleanup(w.origin.Close)
-	cfg.Now = w.clk.now
-	if cfg.MemoryBytes == 0 && cfg.DiskDir == "" {
-		cfg.MemoryBytes = 8 << 20
-	}
-	cfg.OnError = func(op string, err error) { t.Logf("cache %s: %v", op, err) }
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	w.cache = c
+	t.Cleanup(func() {
+		for _, g := range w.gates {
+			g.open() // held handlers go on, so the origin can close
+		}
+		w.origin.Close()
+	})
 	next := &http.Transport{DisableCompression: true}
 	t.Cleanup(next.CloseIdleConnections)
-	w.tr = &Transport{Cache: c, Next: next, Report: func(_ *http.Request, s string) {
+	w.tr = &Transport{Next: next, Report: func(_ *http.Request, s string) {
 		w.mu.Lock()
 		w.reported = append(w.reported, s)
 		w.mu.Unlock()
 	}}
+	w.open(cfg)
 	return w
+}
+
+// open puts a new Cache with cfg in front of the origin, as a restart of
+// ferry would; the previous one is closed first.
+func (w *world) open(cfg Config) {
+	if w.cache != nil {
+		w.cache.Close()
+	}
+	cfg.Now = w.clk.now
+	if cfg.MemoryBytes == 0 && cfg.DiskDir == "" {
+		cfg.MemoryBytes = 8 << 20
+	}
+	cfg.OnError = func(op string, err error) {
+		w.mu.Lock()
+		w.errors = append(w.errors, op+": "+err.Error())
+		w.mu.Unlock()
+	}
+	c, err := New(cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { c.Close() })
+	w.cache, w.tr.Cache = c, c
 }
 
 func (w *world) serve(rw http.ResponseWriter, r *http.Request) {
@@ -118,8 +138,9 @@ func (w *world) do(method, path string, hdr map[string]string) result {
 	if err != nil {
 		return result{err: err}
 	}
-	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	w.settle()
 	return result{status: resp.StatusCode, header: resp.Header, body: string(b), err: err}
 }
 
