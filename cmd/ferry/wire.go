@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
@@ -25,6 +26,7 @@ type app struct {
 	engine *tunnel.Engine
 	http   *connect.Server
 	mux    *front.Mux
+	cache  *cache.Cache // nil when off
 }
 
 func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
@@ -38,7 +40,11 @@ func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-func newApp(cfg *config.File, logger zerolog.Logger) *app {
+func newApp(cfg *config.File, logger zerolog.Logger) (*app, error) {
+	c, err := newCache(cfg.Cache, logger)
+	if err != nil {
+		return nil, err
+	}
 	lim := cfg.Limits
 	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, policyOf(cfg))
 	sink := accesslog.Zerolog{Log: logger}
@@ -49,6 +55,7 @@ func newApp(cfg *config.File, logger zerolog.Logger) *app {
 		ResponseTimeout:  lim.ResponseTimeout,
 		Forwarded:        cfg.HTTP.Forwarded,
 		ViaName:          cfg.HTTP.Via,
+		Cache:            c,
 	}, engine, sink, logger)
 	mux := &front.Mux{
 		HTTP:             httpSrv,
@@ -57,7 +64,7 @@ func newApp(cfg *config.File, logger zerolog.Logger) *app {
 		MaxConns:         lim.MaxConns,
 		Log:              logger,
 	}
-	return &app{log: logger, engine: engine, http: httpSrv, mux: mux}
+	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c}, nil
 }
 
 // policyOf builds what a reload may swap.
@@ -68,7 +75,11 @@ func policyOf(cfg *config.File) *tunnel.Policy {
 // serve runs ferry until SIGINT or SIGTERM, then drains.
 func serve(cfg *config.File, path string, listens []string, stderr io.Writer) int {
 	logger := newLogger(cfg.Log, stderr)
-	a := newApp(cfg, logger)
+	a, err := newApp(cfg, logger)
+	if err != nil {
+		logger.Error().Err(err).Msg("start")
+		return exitFailed
+	}
 
 	// Bind every listener before serving any, so a bad one fails the start.
 	lns := make([]net.Listener, 0, len(cfg.Listeners))
@@ -124,6 +135,7 @@ func (a *app) reload(path string, listens []string, old *config.File) {
 		return
 	}
 	a.engine.SetPolicy(policyOf(cfg))
+	a.noteCacheReload(old, cfg)
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
 }
 
@@ -143,5 +155,6 @@ func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	go a.http.Shutdown(ctx)
 	start := time.Now()
 	clean := a.mux.Drain(ctx)
+	a.closeCache()
 	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
 }

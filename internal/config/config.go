@@ -12,6 +12,7 @@ type File struct {
 	Limits    Limits     `toml:"limits"`
 	HTTP      HTTP       `toml:"http"`
 	Log       Log        `toml:"log"`
+	Cache     Cache      `toml:"cache"`
 
 	// Path is the file this was loaded from ("" for the embedded default).
 	Path string `toml:"-"`
@@ -64,6 +65,8 @@ func defaults() File {
 		},
 		HTTP: HTTP{Forwarded: "off", Via: "ferry"},
 		Log:  Log{Level: "info", Format: "json"},
+
+		Cache: defaultCache(),
 	}
 }
 
