@@ -82,9 +82,13 @@ func New(cfg Config) (*Cache, error) {
 	return c, nil
 }
 
+// Sync waits for the disk writes under way (commits of stored responses,
+// rewrites after a 304), so that what was stored is on disk.
+func (c *Cache) Sync() { c.wg.Wait() }
+
 // Close waits for the disk writes under way. The cache is not used after.
 func (c *Cache) Close() error {
-	c.wg.Wait()
+	c.Sync()
 	return nil
 }
 

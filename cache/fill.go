@@ -140,6 +140,11 @@ func (f *fill) finish() {
 	keep := func() bool { return !f.cancelled.Load() }
 	stored := false
 	if mem && f.c.mem != nil {
+		if int64(cap(buf)) > n+n/8 {
+			// A body of unknown length grew by doubling: keep it in
+			// a slice of its own size, not up to twice that.
+			buf = append([]byte(nil), buf...)
+		}
 		o := *f.obj
 		o.size, o.body = n, buf
 		f.c.mem.put(&o, keep)

@@ -146,7 +146,7 @@ func (w *world) do(method, path string, hdr map[string]string) result {
 
 // settle waits for the background disk writes, so a following request or
 // a restart sees them.
-func (w *world) settle() { w.cache.wg.Wait() }
+func (w *world) settle() { w.cache.Sync() }
 
 // cacheStatus is ferry's member of Cache-Status without the name.
 func cacheStatus(h http.Header) string {
