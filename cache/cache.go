@@ -132,6 +132,9 @@ func (c *Cache) lookup(req *http.Request) (o *object, found bool) {
 		found = len(objs) > 0
 		if o = newest(objs, req); o != nil {
 			c.mem.touch(o.id)
+			if c.disk != nil {
+				c.disk.touch(o.id) // hot in memory is hot on disk too
+			}
 			return o, true
 		}
 	}

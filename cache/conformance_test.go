@@ -314,6 +314,32 @@ func TestConformance(t *testing.T) {
 			},
 		},
 		{
+			name:   "a stale entry and a HEAD: forwarded, the entry kept for the next GET",
+			origin: validating("max-age=10", "max-age=10"),
+			steps: []step{
+				{cache: "fwd=uri-miss; fwd-status=200; stored", hits: 1},
+				{advance: 20 * time.Second, method: "HEAD", cache: "fwd=stale; fwd-status=200", empty: true, hits: 2},
+				{cache: "fwd=stale; fwd-status=304", body: "body-v1", hits: 3},
+			},
+		},
+		{
+			name:   "Set-Cookie is not stored unless the response says public",
+			origin: setCookieOrigin(),
+			steps: []step{
+				{cache: "fwd=uri-miss; fwd-status=200", hits: 1},
+				{cache: "fwd=uri-miss; fwd-status=200", hits: 2},
+				{path: "/public", cache: "fwd=uri-miss; fwd-status=200; stored", hits: 3},
+				{path: "/public", cache: "hit; ttl=60", want: map[string]string{"Set-Cookie": "theme=dark"}, hits: 3},
+			},
+		},
+		{
+			name:   "only-if-cached never reaches the origin, even for a Range",
+			origin: fixed(200, "r", "Cache-Control", "max-age=60"),
+			steps: []step{
+				{header: map[string]string{"Cache-Control": "only-if-cached", "Range": "bytes=0-0"}, status: 504, cache: "detail=only-if-cached", hits: 0},
+			},
+		},
+		{
 			name:   "a 304 with another strong ETag updates nothing: fetched again in full",
 			origin: otherETagOrigin(),
 			steps: []step{
@@ -459,5 +485,19 @@ func otherETagOrigin() originFunc {
 			w.Header().Set("ETag", `"2"`)
 			fmt.Fprint(w, "two")
 		}
+	}
+}
+
+// setCookieOrigin sets a cookie on every answer; /public says public.
+func setCookieOrigin() originFunc {
+	return func(w http.ResponseWriter, r *http.Request, n int, now time.Time) {
+		w.Header().Set("Date", date(now))
+		w.Header().Set("Set-Cookie", "theme=dark")
+		if r.URL.Path == "/public" {
+			w.Header().Set("Cache-Control", "public, max-age=60")
+		} else {
+			w.Header().Set("Cache-Control", "max-age=60")
+		}
+		fmt.Fprint(w, "c")
 	}
 }

@@ -37,7 +37,7 @@ type diskItem struct {
 // files, dropping any that fail their checks.
 func openDisk(dir string, budget int64, warn func(string, error)) (*diskStore, error) {
 	d := &diskStore{dir: dir, warn: warn, idx: newLRU[*diskItem](budget)}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := claimDir(dir); err != nil {
 		return nil, err
 	}
 	if err := os.RemoveAll(d.tmpDir()); err != nil {
@@ -94,6 +94,30 @@ func openDisk(dir string, budget int64, warn func(string, error)) (*diskStore, e
 		}
 	}
 	return d, nil
+}
+
+// markerName marks a directory as a ferry cache. ferry deletes files it
+// does not recognise as good entries in such a directory, so it only
+// takes a directory that is new, empty, or marked by an earlier run: a
+// disk_dir pointed at the wrong place by mistake is refused, not emptied.
+const markerName = "FERRY-CACHE"
+
+func claimDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	marker := filepath.Join(dir, markerName)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("cache: %s is not empty and has no %s file: not a ferry cache directory, refusing to use it", dir, markerName)
+	}
+	return os.WriteFile(marker, []byte("This directory is ferry's HTTP cache (see disk_dir in its config).\n"), 0o600)
 }
 
 func (d *diskStore) tmpDir() string { return filepath.Join(d.dir, "tmp") }
@@ -219,6 +243,13 @@ type fileBody struct {
 }
 
 func (b *fileBody) Close() error { return b.f.Close() }
+
+// touch marks id as just used.
+func (d *diskStore) touch(id string) {
+	d.mu.Lock()
+	d.idx.get(id)
+	d.mu.Unlock()
+}
 
 // current reports whether id is stored in the version crc names.
 func (d *diskStore) current(id string, crc uint32) bool {

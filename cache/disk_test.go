@@ -262,3 +262,28 @@ func TestBudgets(t *testing.T) {
 		})
 	}
 }
+
+// TestDiskDirClaim: the disk store takes a new or empty directory, or one
+// an earlier run marked, and refuses one with other files in it.
+func TestDiskDirClaim(t *testing.T) {
+	root := t.TempDir()
+	fresh := filepath.Join(root, "new", "cache")
+	if _, err := New(Config{DiskDir: fresh, DiskBytes: 1 << 20}); err != nil {
+		t.Fatalf("new directory: %v", err)
+	}
+	if _, err := New(Config{DiskDir: fresh, DiskBytes: 1 << 20}); err != nil {
+		t.Fatalf("marked directory: %v", err)
+	}
+	foreign := filepath.Join(root, "home")
+	os.MkdirAll(filepath.Join(foreign, "tmp"), 0o700)
+	keep := filepath.Join(foreign, "tmp", "notes.txt")
+	if err := os.WriteFile(keep, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{DiskDir: foreign, DiskBytes: 1 << 20}); err == nil || !strings.Contains(err.Error(), "not a ferry cache directory") {
+		t.Fatalf("foreign directory: %v, want refused", err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("a file in the refused directory is gone: %v", err)
+	}
+}

@@ -49,6 +49,11 @@ func storable(req *http.Request, reqCC Directives, resp *http.Response, cc Direc
 		return "range"
 	case len(resp.Trailer) > 0 || resp.Header.Get("Trailer") != "":
 		return "trailer"
+	case resp.Header.Get("Set-Cookie") != "" && !cc.Public && cc.SMaxAge < 0:
+		// RFC 9111 would allow it, but one client's cookie served to the
+		// next is the classic shared-cache leak; storing is never
+		// required (§3), so it takes an explicit public or s-maxage.
+		return "set-cookie"
 	}
 	if _, star := varyFields(resp.Header); star {
 		// Vary: * never matches a later request (§4.1): storing it is waste.

@@ -33,20 +33,20 @@ type Transport struct {
 
 // RoundTrip serves req (RFC 9111 §4).
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	switch {
-	case req.Method != http.MethodGet && req.Method != http.MethodHead:
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		return t.forwardMethod(req)
-	case req.Header.Get("Range") != "" || req.Header.Get("Upgrade") != "":
-		// Ranges are not assembled from stored responses; upgrades are
-		// not HTTP responses to keep.
-		return t.forward(req, "fwd=bypass")
 	}
 	c := t.Cache
 	reqCC := requestDirectives(req.Header)
+	if req.Header.Get("Range") != "" || req.Header.Get("Upgrade") != "" {
+		// Ranges are not assembled from stored responses; upgrades are
+		// not HTTP responses to keep.
+		return t.bypass(req, reqCC)
+	}
 	o, found := c.lookup(req)
 	if o != nil && !t.allowed(req, o) {
 		// The client may not reach where o came from: let the dial decide.
-		return t.forward(req, "fwd=bypass")
+		return t.bypass(req, reqCC)
 	}
 	if o != nil {
 		now := c.now()
@@ -60,6 +60,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			found = false // its body failed the check and is gone
 		case reqCC.OnlyIfCached:
 			return t.notCached(req), nil
+		case req.Method == http.MethodHead:
+			// A HEAD cannot bring a body to update o with: forward it,
+			// and leave o for the next GET to revalidate.
+			return t.fetch(req, reqCC, fwd, nil)
 		default:
 			return t.revalidate(req, reqCC, o, fwd)
 		}
@@ -169,6 +173,15 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, exchange, erro
 		resp.Header.Set("Date", ex.respTime.UTC().Format(http.TimeFormat))
 	}
 	return resp, ex, err
+}
+
+// bypass forwards a GET or HEAD the cache does not answer; with
+// only-if-cached that is a 504, as the origin may not be asked.
+func (t *Transport) bypass(req *http.Request, reqCC Directives) (*http.Response, error) {
+	if reqCC.OnlyIfCached {
+		return t.notCached(req), nil
+	}
+	return t.forward(req, "fwd=bypass")
 }
 
 // forward passes req on untouched by the cache.
