@@ -46,6 +46,7 @@ type fill struct {
 	state fillState
 	mem   bool     // buf holds body[:n]
 	buf   []byte   // append-only: a reader's view of buf[:n] stays valid
+	spare *[]byte  // buf's pooled backing for a body of unknown length
 	file  *os.File // the spool file, open until the last hold is released
 	off   int64    // where the body starts in file
 	spool bool     // file holds body[:n]; false after a write error
@@ -59,8 +60,14 @@ func (c *Cache) newFill(obj *object, want int64) *fill {
 	f := &fill{c: c, obj: obj, want: want, wake: make(chan struct{}), refs: 1}
 	if c.mem != nil && want <= c.memLimit {
 		f.mem = true
-		if want > 0 {
+		switch {
+		case want > 0:
 			f.buf = make([]byte, 0, want)
+		case want < 0:
+			// Unknown length: grow in a pooled buffer, copy once to the
+			// exact size at the end. No follower ever reads such a fill.
+			f.spare = spareBufs.Get().(*[]byte)
+			f.buf = (*f.spare)[:0]
 		}
 	}
 	if c.disk != nil {
@@ -106,6 +113,7 @@ func (f *fill) write(p []byte) {
 	f.n += int64(len(p))
 	if f.mem && f.n > f.c.memLimit {
 		f.mem, f.buf = false, nil
+		f.putSpareLocked()
 	}
 	if f.mem {
 		f.buf = append(f.buf, p...)
@@ -140,9 +148,7 @@ func (f *fill) finish() {
 	keep := func() bool { return !f.cancelled.Load() }
 	stored := false
 	if mem && f.c.mem != nil {
-		if int64(cap(buf)) > n+n/8 {
-			// A body of unknown length grew by doubling: keep it in
-			// a slice of its own size, not up to twice that.
+		if f.spare != nil {
 			buf = append([]byte(nil), buf...)
 		}
 		o := *f.obj
@@ -156,6 +162,12 @@ func (f *fill) finish() {
 			spool = false
 		}
 	}
+	f.mu.Lock()
+	if f.spare != nil {
+		f.buf = nil // copied out above; no reader shares a pooled buffer
+		f.putSpareLocked()
+	}
+	f.mu.Unlock()
 	if !spool {
 		if f.file != nil {
 			os.Remove(f.file.Name())
@@ -184,6 +196,7 @@ func (f *fill) fail(error) {
 	}
 	f.state = failed
 	f.buf = nil
+	f.putSpareLocked()
 	f.wakeLocked()
 	f.mu.Unlock()
 	if f.file != nil {
@@ -203,6 +216,18 @@ func (f *fill) reportOnce(stored bool) {
 	if r := f.report; r != nil {
 		f.report = nil
 		r(stored)
+	}
+}
+
+// spareBufs are the growing buffers of bodies of unknown length.
+var spareBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// putSpareLocked returns the pooled buffer once buf is done with it (its
+// bytes copied out, or given up).
+func (f *fill) putSpareLocked() {
+	if f.spare != nil {
+		spareBufs.Put(f.spare)
+		f.spare = nil
 	}
 }
 
