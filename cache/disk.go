@@ -198,7 +198,7 @@ func (d *diskStore) open(id string, size int64, crcs []uint32, inMemory bool) ([
 }
 
 func (d *diskStore) openFile(f *os.File, id string, size int64, crcs []uint32, inMemory bool) ([]byte, io.ReadCloser, error) {
-	e, err := readEntry(f)
+	e, err := readFrame(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", id, err)
 	}

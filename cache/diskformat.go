@@ -70,6 +70,27 @@ type diskEntry struct {
 
 // readEntry reads and checks everything in f but the body.
 func readEntry(f *os.File) (*diskEntry, error) {
+	e, err := readFrame(f)
+	if err != nil {
+		return nil, err
+	}
+	js := make([]byte, e.bodyOff-headLen)
+	if _, err := f.ReadAt(js, headLen); err != nil {
+		return nil, fmt.Errorf("%w: meta: %v", errCorrupt, err)
+	}
+	if crc32.Checksum(js, castagnoli) != e.metaCRC {
+		return nil, fmt.Errorf("%w: meta checksum", errCorrupt)
+	}
+	if err := json.Unmarshal(js, &e.meta); err != nil || e.meta.Key == "" || e.meta.Status < 200 {
+		return nil, fmt.Errorf("%w: meta: %v", errCorrupt, err)
+	}
+	return e, nil
+}
+
+// readFrame reads and checks the head and trailer of f: magic, lengths
+// and checksums, not the meta itself. That is enough to find the body of
+// a version whose meta was read and checked before (its metaCRC).
+func readFrame(f *os.File) (*diskEntry, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -101,16 +122,6 @@ func readEntry(f *os.File) (*diskEntry, error) {
 	}
 	if string(tr[12:]) != trailerMagic || e.bodyLen != size-headLen-metaLen-trailerLen {
 		return nil, fmt.Errorf("%w: trailer", errCorrupt)
-	}
-	js := make([]byte, metaLen)
-	if _, err := f.ReadAt(js, headLen); err != nil {
-		return nil, fmt.Errorf("%w: meta: %v", errCorrupt, err)
-	}
-	if crc32.Checksum(js, castagnoli) != e.metaCRC {
-		return nil, fmt.Errorf("%w: meta checksum", errCorrupt)
-	}
-	if err := json.Unmarshal(js, &e.meta); err != nil || e.meta.Key == "" || e.meta.Status < 200 {
-		return nil, fmt.Errorf("%w: meta: %v", errCorrupt, err)
 	}
 	return e, nil
 }
