@@ -16,8 +16,8 @@ func defaultCache() Cache {
 	return Cache{MemoryBytes: 64 << 20, DiskBytes: 1 << 30, MaxObjectSize: 16 << 20}
 }
 
-// problems checks the [cache] table.
-func (c *Cache) problems() []problem {
+// validateCache checks the [cache] table.
+func validateCache(c *Cache) []problem {
 	var ps []problem
 	add := func(key, msg string) { ps = append(ps, problem{"cache." + key, msg}) }
 	if c.MemoryBytes < 0 {

@@ -172,7 +172,7 @@ func (f *File) validate() []problem {
 	default:
 		add("log.format", "must be json or console, not %q", f.Log.Format)
 	}
-	ps = append(ps, f.Cache.problems()...)
+	ps = append(ps, validateCache(&f.Cache)...)
 	return ps
 }
 
