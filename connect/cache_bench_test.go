@@ -1,10 +1,8 @@
 package connect
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,26 +25,7 @@ func (discard) Write(*accesslog.Record) {}
 // 127.0.0.1:0 and returns a client that uses it as its proxy.
 func benchProxy(b *testing.B, c *cache.Cache) *http.Client {
 	s := New(Config{Cache: c}, tunnel.New(tunnel.Config{}, nil), discard{}, zerolog.Nop())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.ServeConn(ctx, conn)
-		}
-	}()
-	b.Cleanup(func() {
-		ln.Close()
-		s.Shutdown(context.Background())
-		cancel()
-	})
-	return benchClient(b, &url.URL{Scheme: "http", Host: ln.Addr().String()})
+	return benchClient(b, &url.URL{Scheme: "http", Host: serveOn(b, s)})
 }
 
 func benchClient(b *testing.B, proxy *url.URL) *http.Client {

@@ -76,9 +76,19 @@ func newCacheWorld(t *testing.T) *cacheWorld {
 	}
 	w.engine = tunnel.New(tunnel.Config{}, nil)
 	w.server = New(Config{Cache: c}, w.engine, w.log, zerolog.Nop())
+	w.proxy = serveOn(t, w.server)
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: w.proxy})}
+	t.Cleanup(tr.CloseIdleConnections)
+	w.client = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return w
+}
+
+// serveOn serves s on 127.0.0.1:0 until the test ends and returns the
+// address.
+func serveOn(tb testing.TB, s *Server) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -87,19 +97,15 @@ func newCacheWorld(t *testing.T) *cacheWorld {
 			if err != nil {
 				return
 			}
-			go w.server.ServeConn(ctx, conn)
+			go s.ServeConn(ctx, conn)
 		}
 	}()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ln.Close()
-		w.server.Shutdown(context.Background())
+		s.Shutdown(context.Background())
 		cancel()
 	})
-	w.proxy = ln.Addr().String()
-	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: w.proxy})}
-	t.Cleanup(tr.CloseIdleConnections)
-	w.client = &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	return w
+	return ln.Addr().String()
 }
 
 func (w *cacheWorld) originHits() int {
