@@ -306,7 +306,16 @@ func TestConformance(t *testing.T) {
 		},
 		{
 			name:   "a 304 with another strong ETag updates nothing: fetched again in full",
-			origin: otherETagOrigin(),
+			origin: otherETagOrigin(`"2"`),
+			steps: []step{
+				{cache: "fwd=uri-miss; fwd-status=200; stored", body: "one", hits: 1},
+				{advance: 20 * time.Second, cache: "fwd=stale; fwd-status=200; stored", body: "two", hits: 3},
+				{cache: "hit; ttl=10", body: "two", hits: 3},
+			},
+		},
+		{
+			name:   "a 304 with another weak ETag updates nothing: fetched again in full",
+			origin: otherETagOrigin(`W/"2"`),
 			steps: []step{
 				{cache: "fwd=uri-miss; fwd-status=200; stored", body: "one", hits: 1},
 				{advance: 20 * time.Second, cache: "fwd=stale; fwd-status=200; stored", body: "two", hits: 3},

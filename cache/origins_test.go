@@ -81,9 +81,9 @@ func expiresOrigin() originFunc {
 }
 
 // otherETagOrigin stores "one" with ETag "1", then answers the validation
-// with a 304 naming ETag "2" (another representation), and the
+// with a 304 naming tag304 (another representation), and the
 // unconditional retry with "two".
-func otherETagOrigin() originFunc {
+func otherETagOrigin(tag304 string) originFunc {
 	return func(w http.ResponseWriter, r *http.Request, n int, now time.Time) {
 		w.Header().Set("Date", date(now))
 		w.Header().Set("Cache-Control", "max-age=10")
@@ -92,7 +92,7 @@ func otherETagOrigin() originFunc {
 			w.Header().Set("ETag", `"1"`)
 			fmt.Fprint(w, "one")
 		case r.Header.Get("If-None-Match") != "":
-			w.Header().Set("ETag", `"2"`)
+			w.Header().Set("ETag", tag304)
 			w.WriteHeader(http.StatusNotModified)
 		default:
 			w.Header().Set("ETag", `"2"`)

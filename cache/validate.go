@@ -60,11 +60,15 @@ func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, f
 // update applies a 304 to o (§4.3.4, §3.2): the 304's fields replace the
 // stored ones, but Content-Length and hop-by-hop fields; request and
 // response times become the validation's. It returns nil if the 304 does
-// not select o: a different strong validator, or a changed Vary.
+// not select o: another entity tag (compared strongly when the 304's is
+// strong, weakly when it is weak), or a changed Vary.
 func (c *Cache) update(o *object, resp *http.Response, ex exchange) *object {
-	if etag := resp.Header.Get("ETag"); etag != "" && !strings.HasPrefix(etag, "W/") &&
-		etag != o.Header.Get("ETag") {
-		return nil
+	if etag := resp.Header.Get("ETag"); etag != "" {
+		stored := o.Header.Get("ETag")
+		strong := !strings.HasPrefix(etag, "W/")
+		if strong && etag != stored || !strong && !etagListMatch([]string{stored}, etag) {
+			return nil
+		}
 	}
 	if _, ok := resp.Header["Vary"]; ok {
 		if fields, star := varyFields(resp.Header); star || !slices.Equal(fields, o.varyOn) {
