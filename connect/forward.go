@@ -58,7 +58,7 @@ func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 func (s *Server) newReverseProxy() http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
-		Transport:      s.transport,
+		Transport:      s.originTransport(),
 		BufferPool:     copyBuffers,
 		ErrorHandler:   s.proxyError,
 		ModifyResponse: s.modifyResponse,
@@ -103,6 +103,10 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.engine.Authorize(req); err != nil {
 		s.refuse(w, r, rec, err)
+		return
+	}
+	if r.Method == MethodPurge && s.cfg.Cache != nil {
+		s.servePurge(w, r, rec)
 		return
 	}
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
@@ -36,6 +37,7 @@ type Config struct {
 	MaxIdlePerHost    int           // pooled origin connections per host; default 256
 	ResponseTimeout   time.Duration // wait for an origin's response head; 0 is none
 	OriginIdleTimeout time.Duration // pooled origin connection idle; default 90s
+	Cache             *cache.Cache  // shared cache for plain HTTP; nil: none
 }
 
 func (c *Config) setDefaults() {

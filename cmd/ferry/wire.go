@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
@@ -27,6 +28,7 @@ type app struct {
 	http    *connect.Server
 	mux     *front.Mux
 	reverse *reverse.Server // reverse.go
+	cache   *cache.Cache    // nil when off
 }
 
 func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
@@ -40,7 +42,11 @@ func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-func newApp(cfg *config.File, logger zerolog.Logger, pol *policy) *app {
+func newApp(cfg *config.File, logger zerolog.Logger, pol *policy) (*app, error) {
+	c, err := newCache(cfg.Cache, logger)
+	if err != nil {
+		return nil, err
+	}
 	lim := cfg.Limits
 	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, pol.tunnel)
 	sink := accesslog.Zerolog{Log: logger}
@@ -51,6 +57,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy) *app {
 		ResponseTimeout:  lim.ResponseTimeout,
 		Forwarded:        cfg.HTTP.Forwarded,
 		ViaName:          cfg.HTTP.Via,
+		Cache:            c,
 	}, engine, sink, logger)
 	httpSrv.SetBlockPage(pol.page)
 	mux := &front.Mux{
@@ -60,7 +67,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy) *app {
 		MaxConns:         lim.MaxConns,
 		Log:              logger,
 	}
-	return &app{log: logger, engine: engine, http: httpSrv, mux: mux}
+	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c}, nil
 }
 
 // serve runs ferry until SIGINT or SIGTERM, then drains.
@@ -76,7 +83,11 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		logger.Error().Str("err", err.Error()).Msg("config refused")
 		return exitUsage
 	}
-	a := newApp(cfg, logger, pol)
+	a, err := newApp(cfg, logger, pol)
+	if err != nil {
+		logger.Error().Err(err).Msg("start")
+		return exitFailed
+	}
 
 	// Bind every listener before serving any, so a bad one fails the start.
 	lns := make([]net.Listener, 0, len(cfg.Listeners))
@@ -149,6 +160,7 @@ func (a *app) reload(path string, listens []string, old *config.File) {
 	}
 	a.engine.SetPolicy(pol.tunnel)
 	a.http.SetBlockPage(pol.page)
+	a.noteCacheReload(old, cfg)
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
 }
 
@@ -171,5 +183,6 @@ func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	go func() { revClean <- a.drainReverse(ctx) }()
 	clean := a.mux.Drain(ctx)
 	clean = <-revClean && clean
+	a.closeCache()
 	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
 }

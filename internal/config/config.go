@@ -16,6 +16,7 @@ type File struct {
 	HTTP      HTTP       `toml:"http"`
 	Log       Log        `toml:"log"`
 	Reverse   []Reverse  `toml:"reverse"` // reverse.go
+	Cache     Cache      `toml:"cache"`   // cache.go
 
 	ACL  acl.Config  `toml:"acl"`  // see acl.go
 	Auth auth.Config `toml:"auth"` // see acl.go
@@ -77,9 +78,10 @@ func defaults() File {
 			MaxConns:         10000,
 			ShutdownGrace:    30 * time.Second,
 		},
-		HTTP: HTTP{Forwarded: "off", Via: "ferry"},
-		Log:  Log{Level: "info", Format: "json"},
-		Auth: auth.Config{CacheTTL: auth.DefaultCacheTTL},
+		HTTP:  HTTP{Forwarded: "off", Via: "ferry"},
+		Log:   Log{Level: "info", Format: "json"},
+		Auth:  auth.Config{CacheTTL: auth.DefaultCacheTTL},
+		Cache: defaultCache(),
 	}
 }
 

@@ -196,6 +196,7 @@ func (f *File) validate() []problem {
 		add("log.format", "must be json or console, not %q", f.Log.Format)
 	}
 	ps = append(ps, f.validateReverse()...)
+	ps = append(ps, validateCache(&f.Cache)...)
 	return append(ps, f.validateACL()...)
 }
 

@@ -105,11 +105,12 @@ func documented(path string) *File {
 			MaxConns:         10000,
 			ShutdownGrace:    30 * time.Second,
 		},
-		HTTP: HTTP{Forwarded: "off", Via: "ferry"},
-		Log:  Log{Level: "info", Format: "json"},
-		ACL:  defaultACL(),
-		Auth: auth.Config{CacheTTL: 5 * time.Minute},
-		Path: path,
+		HTTP:  HTTP{Forwarded: "off", Via: "ferry"},
+		Log:   Log{Level: "info", Format: "json"},
+		ACL:   defaultACL(),
+		Auth:  auth.Config{CacheTTL: 5 * time.Minute},
+		Cache: defaultCache(),
+		Path:  path,
 	}
 }
 
