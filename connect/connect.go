@@ -27,13 +27,17 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Host, req.Port = host, port
+	if err := s.engine.Authenticate(r.Context(), req, proxyCredentials(r.Header)); err != nil {
+		s.refuse(w, r, rec, err)
+		return
+	}
 	if err := s.engine.Authorize(req); err != nil {
-		fail(w, rec, err)
+		s.refuse(w, r, rec, err)
 		return
 	}
 	server, err := s.engine.Dial(r.Context(), req)
 	if err != nil {
-		fail(w, rec, err)
+		s.refuse(w, r, rec, err)
 		return
 	}
 	client, brw, err := http.NewResponseController(w).Hijack()

@@ -58,7 +58,7 @@ func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 func (s *Server) newReverseProxy() http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
-		Transport:      s.transport,
+		Transport:      s.originTransport(),
 		BufferPool:     copyBuffers,
 		ErrorHandler:   s.proxyError,
 		ModifyResponse: s.modifyResponse,
@@ -97,8 +97,16 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Host, req.Port = host, p
+	if err := s.engine.Authenticate(r.Context(), req, proxyCredentials(r.Header)); err != nil {
+		s.refuse(w, r, rec, err)
+		return
+	}
 	if err := s.engine.Authorize(req); err != nil {
-		fail(w, rec, err)
+		s.refuse(w, r, rec, err)
+		return
+	}
+	if r.Method == MethodPurge && s.cfg.Cache != nil {
+		s.servePurge(w, r, rec)
 		return
 	}
 
@@ -177,7 +185,11 @@ func (s *Server) gotConn(fw *forward, info httptrace.GotConnInfo, cancel context
 	if err != nil {
 		return
 	}
-	if err := s.engine.CheckIP(fw.req, ap.Addr()); err != nil {
+	v, err := s.engine.CheckIP(fw.req, ap.Addr())
+	fw.mu.Lock()
+	fw.rule, fw.allow = v.Rule, v.Allow
+	fw.mu.Unlock()
+	if err != nil {
 		cancel(err)
 	}
 }
@@ -250,7 +262,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		return
 	}
-	fail(w, rec, err)
+	s.refuse(w, r, rec, err)
 }
 
 // countingBody counts request body bytes sent to the origin.

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
@@ -36,6 +37,7 @@ type Config struct {
 	MaxIdlePerHost    int           // pooled origin connections per host; default 256
 	ResponseTimeout   time.Duration // wait for an origin's response head; 0 is none
 	OriginIdleTimeout time.Duration // pooled origin connection idle; default 90s
+	Cache             *cache.Cache  // shared cache for plain HTTP; nil: none
 }
 
 func (c *Config) setDefaults() {
@@ -78,12 +80,14 @@ type Server struct {
 	ln        *connListener
 	conns     sync.Map // net.Conn → *connEntry
 	serveOnce sync.Once
+	page      atomic.Pointer[BlockPage] // 403 page of denied requests
 }
 
 // New returns a Server dialing through engine and logging to sink.
 func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger, ln: newConnListener()}
+	s.SetBlockPage(nil)
 	s.transport = s.newTransport()
 	s.proxy = s.newReverseProxy()
 	s.http = &http.Server{
@@ -150,6 +154,7 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	// The request context ends when ferry drains (the mux's conn context)
 	// as well as when net/http is done with the request.
 	ctx, cancel := context.WithCancel(context.WithValue(ctx, entryKey{}, e))
+	ctx = tunnel.WithListener(ctx, tunnel.ListenerOf(e.ctx))
 	context.AfterFunc(e.ctx, cancel)
 	return ctx
 }
@@ -195,10 +200,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Refuse answers a connection over the limit with 503 and closes it.
 func (s *Server) Refuse(c net.Conn) {
 	c.SetWriteDeadline(time.Now().Add(time.Second))
+	k := tunnel.Overloaded
 	const body = "ferry: too many connections, try again later\n"
-	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"+
-		"Proxy-Status: ferry; error=proxy_internal_error; details=\"connection limit\"\r\n"+
-		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"+
+		"Proxy-Status: %s\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		k.HTTPStatus(), http.StatusText(k.HTTPStatus()), proxyStatus(k.ProxyStatus(), "connection limit"), len(body), body)
 }
 
 func clientAddr(r *http.Request) netip.AddrPort {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
@@ -56,11 +57,16 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, client netip.AddrPort) 
 	if err != nil {
 		return err
 	}
-	if !hasMethod(methods, methodNoAuth) {
+	method := chooseMethod(methods, s.engine.Listener(ctx).Auth, s.engine.HasUsers())
+	if method == methodNoAcceptable {
 		c.Write([]byte{version5, methodNoAcceptable})
 		return errors.New("socks5: client offers no acceptable method")
 	}
-	if _, err := c.Write([]byte{version5, methodNoAuth}); err != nil {
+	if _, err := c.Write([]byte{version5, method}); err != nil {
+		return err
+	}
+	user, err := s.authenticate5(ctx, c, client, method)
+	if err != nil {
 		return err
 	}
 	r, rep, err := readRequest5(c)
@@ -69,7 +75,8 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, client netip.AddrPort) 
 	}
 	rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
 	defer rec.Finish()
-	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS5, Client: client, Log: rec}
+	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS5, Client: client, User: user, Log: rec}
+	rec.User = user
 	if rep != repSucceeded {
 		return s.refuse5(c, rec, rep, tunnel.Errorf(tunnel.BadRequest, "address type not supported"))
 	}
@@ -126,6 +133,9 @@ func (s *Server) serve4(ctx context.Context, c net.Conn, client netip.AddrPort) 
 		return s.refuse4(c, rec, tunnel.Errorf(tunnel.BadRequest, "command not supported"))
 	}
 	rec.Method = "CONNECT"
+	if err := s.engine.Authenticate(ctx, req, socks4Credentials(s.engine.Listener(ctx), r.userID)); err != nil {
+		return s.refuse4(c, rec, err)
+	}
 	host, err := tunnel.CanonicalHost(r.host)
 	if err != nil || r.port == 0 {
 		if err == nil {
@@ -193,6 +203,51 @@ func (s *Server) recordFailure(rec *accesslog.Record, code byte, err error) {
 			rec.Rule = rule
 		}
 	}
+}
+
+// authenticate5 runs the method chosen: nothing for no auth, the RFC 1929
+// exchange for username/password. A failure is answered with status 0x01
+// (after the engine's delay), logged as an access event, and the
+// connection is closed by the caller, as RFC 1929 §2 requires.
+func (s *Server) authenticate5(ctx context.Context, c net.Conn, client netip.AddrPort, method byte) (string, error) {
+	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS5, Client: client}
+	var creds tunnel.Credentials
+	if method == methodUserPass {
+		user, pass, err := readUserPass(c)
+		if err != nil {
+			return "", err
+		}
+		creds = tunnel.Credentials{Offered: true, User: user, Password: pass}
+	}
+	err := s.engine.Authenticate(ctx, req, creds)
+	if method == methodUserPass {
+		status := byte(userPassOK)
+		if err != nil {
+			status = userPassFailed
+		}
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte{userPassVersion, status})
+		c.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
+		rec.Method = "AUTH"
+		s.recordFailure(rec, userPassFailed, err)
+		rec.Finish()
+		return "", err
+	}
+	return req.User, nil
+}
+
+// socks4Credentials: SOCKS4 has only a USERID. On a listener requiring
+// auth with socks4_auth set it must be "user:password"; otherwise it is
+// not taken as credentials (and such a listener answers 93).
+func socks4Credentials(lp tunnel.ListenerPolicy, userID string) tunnel.Credentials {
+	if !lp.Auth || !lp.SOCKS4Auth {
+		return tunnel.Credentials{}
+	}
+	user, pass, _ := strings.Cut(userID, ":")
+	return tunnel.Credentials{Offered: true, User: user, Password: pass}
 }
 
 func hasMethod(methods []byte, m byte) bool {

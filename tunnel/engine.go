@@ -28,7 +28,9 @@ type Config struct {
 
 // Policy is everything a reload may replace at once.
 type Policy struct {
-	ACL acl.Decider
+	ACL       acl.Decider
+	Users     Authenticator             // nil: no users; credentials are ignored
+	Listeners map[string]ListenerPolicy // by listener name
 }
 
 // Engine authorizes, dials and relays for every front end.
@@ -36,6 +38,7 @@ type Engine struct {
 	cfg    Config
 	policy atomic.Pointer[Policy]
 	now    func() time.Time
+	fails  *failLimiter // survives reloads: a new policy is no fresh start
 }
 
 // New returns an engine with policy p (nil: allow all).
@@ -43,7 +46,7 @@ func New(cfg Config, p *Policy) *Engine {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
 	}
-	e := &Engine{cfg: cfg, now: time.Now}
+	e := &Engine{cfg: cfg, now: time.Now, fails: newFailLimiter()}
 	e.SetPolicy(p)
 	return e
 }
@@ -89,8 +92,12 @@ func aclProto(p string) string {
 // Authorize asks the ACL with what is known before any DNS lookup. A
 // verdict that needs the address is left to Dial.
 func (e *Engine) Authorize(req *Request) error {
-	q := e.query(req)
-	v := e.policy.Load().ACL.Decide(&q)
+	// The query lives in the request, already on the heap: one on the
+	// stack would escape through the Decider interface, an allocation
+	// per request.
+	q := &req.query
+	*q = e.query(req)
+	v := e.policy.Load().ACL.Decide(q)
 	if v.NeedIP {
 		return nil
 	}
@@ -176,13 +183,15 @@ func (e *Engine) Dial(ctx context.Context, req *Request) (net.Conn, error) {
 }
 
 // CheckIP asks the ACL whether req may reach ip, for a connection that was
-// dialed for another request and is being reused.
-func (e *Engine) CheckIP(req *Request, ip netip.Addr) error {
-	q := e.query(req)
+// dialed for another request and is being reused. The verdict is returned
+// for the access log.
+func (e *Engine) CheckIP(req *Request, ip netip.Addr) (acl.Verdict, error) {
+	q := &req.query // as in Authorize: no allocation
+	*q = e.query(req)
 	q.IP = ip.Unmap()
-	v := e.policy.Load().ACL.Decide(&q)
+	v := e.policy.Load().ACL.Decide(q)
 	if !v.Allow {
-		return &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", ip, v.Rule)}
+		return v, &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", ip, v.Rule)}
 	}
-	return nil
+	return v, nil
 }

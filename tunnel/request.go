@@ -4,8 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 
+	"github.com/ferry-proxy/ferry/acl"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 )
 
@@ -15,6 +15,8 @@ const (
 	ProtoHTTP    = "http"
 	ProtoSOCKS5  = "socks5"
 	ProtoSOCKS4  = "socks4"
+	ProtoTCP     = "tcp" // reverse mode, a tcp listener
+	ProtoTLS     = "tls" // reverse mode, a tls listener
 )
 
 // Request is one thing a client asked for: a tunnel or a plain-HTTP fetch.
@@ -26,6 +28,8 @@ type Request struct {
 	Port   uint16
 	Method string            // HTTP method (plain HTTP only)
 	Log    *accesslog.Record // filled in as the request goes; may be nil
+
+	query acl.Query // Authorize's scratch
 }
 
 // Target is host:port as asked for.
@@ -51,23 +55,17 @@ func SplitTarget(hostport string) (string, uint16, error) {
 	return host, uint16(port), nil
 }
 
-// CanonicalHost lower-cases a name and drops one trailing dot; it rejects
-// empty names, empty labels and characters that cannot appear in a host.
+// CanonicalHost lower-cases a name, drops one trailing dot and turns an
+// internationalized name into punycode (acl.NormalizeName), so the ACL and
+// the resolver see one spelling; it rejects empty names and characters
+// that cannot appear in a host.
 func CanonicalHost(host string) (string, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return ip.WithZone("").String(), nil
 	}
-	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	// No empty label: "example.com.." would keep a trailing dot that an
-	// ACL name rule does not match, yet DNS resolves it.
-	if h == "" || len(h) > 253 || h[0] == '.' || h[len(h)-1] == '.' || strings.Contains(h, "..") {
+	h, err := acl.NormalizeName(host)
+	if err != nil {
 		return "", Errorf(BadRequest, "bad host %q", host)
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return "", Errorf(BadRequest, "bad host %q", host)
-		}
 	}
 	return h, nil
 }

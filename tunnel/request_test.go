@@ -44,9 +44,13 @@ var splitTargetTests = []struct {
 	{"slash", "example.com/x:80", "", 0, false},
 	{"at", "user@example.com:80", "", 0, false},
 	{"nul", "exa\x00mple.com:80", "", 0, false},
-	{"non-ascii", "exämple.com:80", "", 0, false},
-	{"too long", strings.Repeat("a", 254) + ":80", "", 0, false},
-	{"longest", strings.Repeat("a", 253) + ":80", strings.Repeat("a", 253), 80, true},
+	// An internationalized name is matched and resolved as punycode (issue 4).
+	{"non-ascii to punycode", "exämple.com:80", "xn--exmple-cua.com", 80, true},
+	{"bad idn", "ex\u200dample.com:80", "", 0, false},
+	{"too long", strings.Repeat("a.", 127) + "aa:80", "", 0, false},
+	{"longest", strings.Repeat("a.", 126) + "a:80", strings.Repeat("a.", 126) + "a", 80, true},
+	{"label too long", strings.Repeat("a", 64) + ".com:80", "", 0, false},
+	{"longest label", strings.Repeat("a", 63) + ".com:80", strings.Repeat("a", 63) + ".com", 80, true},
 	{"empty", "", "", 0, false},
 	{"garbage", "\r\n\r\n", "", 0, false},
 }

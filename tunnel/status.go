@@ -20,6 +20,9 @@ const (
 	BadRequest           // the client sent something we cannot parse or serve
 	BadGateway           // the origin or upstream answered something unusable
 	Internal             // a bug in ferry
+	Overloaded           // a connection cap of ferry's own was reached
+	Unavailable          // every backend of a reverse route is down
+	NoRoute              // no reverse route for the name (or port) asked for
 )
 
 type statusRow struct {
@@ -44,6 +47,14 @@ var status = [...]statusRow{
 	BadRequest:      {"bad_request", http.StatusBadRequest, 0x01, 91, "http_request_error"},
 	BadGateway:      {"bad_gateway", http.StatusBadGateway, 0x01, 91, "http_protocol_error"},
 	Internal:        {"internal", http.StatusInternalServerError, 0x01, 91, "proxy_internal_error"},
+	// RFC 9209 §2.3.12 speaks of the next hop's limit; it is the nearest
+	// type for a cap ferry puts on its own clients.
+	Overloaded: {"overloaded", http.StatusServiceUnavailable, 0x01, 91, "connection_limit_reached"},
+	// §2.3.4: "a health check may indicate that it is down".
+	Unavailable: {"unavailable", http.StatusServiceUnavailable, 0x01, 91, "destination_unavailable"},
+	// §2.3.3 "cannot determine the appropriate next hop"; 421 Misdirected
+	// Request (RFC 9110 §15.5.20) is the HTTP answer to a name not served.
+	NoRoute: {"no_route", http.StatusMisdirectedRequest, 0x04, 91, "destination_not_found"},
 }
 
 func (k Kind) row() statusRow {

@@ -38,7 +38,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	name := *configPath
 	if name == "" {
-		name = "config.toml.example (embedded)"
+		name = embeddedName
 	}
 	cfg, err := loadConfig(*configPath, listens)
 	if err != nil {

@@ -32,6 +32,9 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
+// embeddedName names the embedded config in messages.
+const embeddedName = "config.toml.example (embedded)"
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if code, ok := runSubcommand(args, stdout, stderr); ok {
 		return code
@@ -44,7 +47,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print version, commit and Go version, then exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ferry [-config file] [-listen addr]...\n"+
-			"       ferry check [-config file]   (validate; print the effective config)\n\n"+
+			"       ferry check [-config file]   (validate; print the effective config)\n"+
+			"       ferry explain -config file [-user u] [-client ip] target   (see ferry explain -h)\n"+
+			"       ferry hash-password < password   (a bcrypt hash for [[auth.user]])\n\n"+
 			"ferry is a forward proxy: HTTP CONNECT, plain HTTP and SOCKS4/4a/5 on one port.\n"+
 			"Every config key is documented in config.toml.example.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -78,7 +83,7 @@ func loadConfig(path string, listens []string) (*config.File, error) {
 	var cfg *config.File
 	var err error
 	if path == "" {
-		cfg, err = config.Parse("config.toml.example (embedded)", ferry.DefaultConfig)
+		cfg, err = config.Parse(embeddedName, ferry.DefaultConfig)
 	} else {
 		cfg, err = config.Load(path)
 	}

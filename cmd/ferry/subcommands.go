@@ -1,11 +1,18 @@
 package main
 
-import "io"
+import (
+	"io"
+	"os"
+)
 
 // subcommands are chosen by the first argument; anything else is the
 // proxy itself and its flags. Each gets the arguments after its name.
 var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"check": check,
+	"check":   check,
+	"explain": explain,
+	"hash-password": func(_ []string, stdout, stderr io.Writer) int {
+		return hashPassword(os.Stdin, stdout, stderr)
+	},
 }
 
 // runSubcommand runs the subcommand args[0] names, if any.

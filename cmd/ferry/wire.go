@@ -10,10 +10,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
 	"github.com/ferry-proxy/ferry/internal/front"
+	"github.com/ferry-proxy/ferry/internal/reverse"
 	"github.com/ferry-proxy/ferry/socks"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
@@ -21,12 +23,14 @@ import (
 
 // app is one running ferry: the engine, the front ends and the mux.
 type app struct {
-	log    zerolog.Logger
-	engine *tunnel.Engine
-	http   *connect.Server
-	mux    *front.Mux
-	sink   accesslog.Sink // every front end's access log (and metrics)
-	ops    *ops           // metrics, admin, PAC, log files, sd_notify (ops.go)
+	log     zerolog.Logger
+	engine  *tunnel.Engine
+	http    *connect.Server
+	mux     *front.Mux
+	reverse *reverse.Server // reverse.go
+	cache   *cache.Cache    // nil when off
+	sink    accesslog.Sink  // every front end's access log (and metrics)
+	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
 }
 
 func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
@@ -40,9 +44,13 @@ func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-func newApp(cfg *config.File, logger zerolog.Logger, sink accesslog.Sink) *app {
+func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog.Sink) (*app, error) {
+	c, err := newCache(cfg.Cache, logger)
+	if err != nil {
+		return nil, err
+	}
 	lim := cfg.Limits
-	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, policyOf(cfg))
+	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, pol.tunnel)
 	httpSrv := connect.New(connect.Config{
 		HandshakeTimeout: lim.HandshakeTimeout,
 		KeepAliveTimeout: lim.KeepAliveTimeout,
@@ -50,7 +58,9 @@ func newApp(cfg *config.File, logger zerolog.Logger, sink accesslog.Sink) *app {
 		ResponseTimeout:  lim.ResponseTimeout,
 		Forwarded:        cfg.HTTP.Forwarded,
 		ViaName:          cfg.HTTP.Via,
+		Cache:            c,
 	}, engine, sink, logger)
+	httpSrv.SetBlockPage(pol.page)
 	mux := &front.Mux{
 		HTTP:             httpSrv,
 		SOCKS:            socks.New(engine, sink, logger),
@@ -58,12 +68,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, sink accesslog.Sink) *app {
 		MaxConns:         lim.MaxConns,
 		Log:              logger,
 	}
-	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, sink: sink}
-}
-
-// policyOf builds what a reload may swap.
-func policyOf(cfg *config.File) *tunnel.Policy {
-	return &tunnel.Policy{}
+	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink}, nil
 }
 
 // serve runs ferry until SIGINT or SIGTERM, then drains.
@@ -74,12 +79,21 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	logger := newLogger(cfg.Log, stderr)
+	pol, err := buildPolicy(cfg, logger)
+	if err != nil {
+		logger.Error().Str("err", err.Error()).Msg("config refused")
+		return exitUsage
+	}
 	o, err := newOps(cfg, logger, stderr)
 	if err != nil {
 		logger.Error().Err(err).Msg("start")
 		return exitFailed
 	}
-	a := newApp(cfg, logger, o.sink)
+	a, err := newApp(cfg, logger, pol, o.sink)
+	if err != nil {
+		logger.Error().Err(err).Msg("start")
+		return exitFailed
+	}
 	a.attach(o)
 
 	// Bind every listener before serving any, so a bad one fails the start.
@@ -102,6 +116,14 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		}
 		return exitFailed
 	}
+	if err := a.startReverse(cfg); err != nil {
+		logger.Error().Err(err).Msg("listen")
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return exitFailed
+	}
+	a.mux.BaseContext = listenerContexts(cfg, lns)
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		l := cfg.Listeners[i]
@@ -144,11 +166,24 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 		return old
 	}
 	cfg, err := loadConfig(path, listens)
+	if err == nil {
+		err = sameListeners(old, cfg)
+	}
+	var pol *policy
+	if err == nil {
+		pol, err = buildPolicy(cfg, a.log)
+	}
 	if err != nil {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
 		return nil
 	}
-	a.engine.SetPolicy(policyOf(cfg))
+	if err := a.reloadReverse(cfg); err != nil {
+		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
+		return nil
+	}
+	a.engine.SetPolicy(pol.tunnel)
+	a.http.SetBlockPage(pol.page)
+	a.noteCacheReload(old, cfg)
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
 	return cfg
 }
@@ -168,6 +203,10 @@ func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	}()
 	go a.http.Shutdown(ctx)
 	start := time.Now()
+	revClean := make(chan bool, 1)
+	go func() { revClean <- a.drainReverse(ctx) }()
 	clean := a.mux.Drain(ctx)
+	clean = <-revClean && clean
+	a.closeCache()
 	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
 }

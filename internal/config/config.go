@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ferry-proxy/ferry/acl"
+	"github.com/ferry-proxy/ferry/auth"
 	"github.com/ferry-proxy/ferry/internal/pac"
 )
 
@@ -14,8 +16,18 @@ type File struct {
 	Limits    Limits     `toml:"limits"`
 	HTTP      HTTP       `toml:"http"`
 	Log       Log        `toml:"log"`
-	Admin     Admin      `toml:"admin"` // see ops.go
-	PAC       pac.Config `toml:"pac"`   // see ops.go
+	Reverse   []Reverse  `toml:"reverse"` // reverse.go
+	Cache     Cache      `toml:"cache"`   // cache.go
+
+	ACL  acl.Config  `toml:"acl"`  // see acl.go
+	Auth auth.Config `toml:"auth"` // see acl.go
+
+	// ACLFromDefault is set when the file has no [acl] table: the rules of
+	// the embedded config.toml.example apply (see acl.go).
+	ACLFromDefault bool `toml:"-"`
+
+	Admin Admin      `toml:"admin"` // see ops.go
+	PAC   pac.Config `toml:"pac"`   // see ops.go
 
 	// Path is the file this was loaded from ("" for the embedded default).
 	Path string `toml:"-"`
@@ -26,6 +38,10 @@ type Listener struct {
 	Name     string `toml:"name"`     // for logs and metrics; default "listener<i>"
 	Address  string `toml:"address"`  // host:port; default 127.0.0.1:8080
 	Protocol string `toml:"protocol"` // auto | http | socks; default auto
+
+	Auth           bool `toml:"auth"`             // require proxy credentials; default false
+	SOCKS4Auth     bool `toml:"socks4_auth"`      // with auth: SOCKS4 USERID is "user:password"; default false (SOCKS4 gets 93)
+	AllowOpenProxy bool `toml:"allow_open_proxy"` // start even if anyone who can reach it may use it; default false
 }
 
 // Limits bound what a client can hold.
@@ -69,8 +85,10 @@ func defaults() File {
 			MaxConns:         10000,
 			ShutdownGrace:    30 * time.Second,
 		},
-		HTTP: HTTP{Forwarded: "off", Via: "ferry"},
-		Log:  Log{Level: "info", Format: "json"},
+		HTTP:  HTTP{Forwarded: "off", Via: "ferry"},
+		Log:   Log{Level: "info", Format: "json"},
+		Auth:  auth.Config{CacheTTL: auth.DefaultCacheTTL},
+		Cache: defaultCache(),
 	}
 }
 
@@ -105,5 +123,11 @@ func (f *File) OverrideListeners(addrs []string) error {
 		return errs
 	}
 	f.Listeners = ls
+	for _, p := range f.checkOpenProxy() {
+		errs = append(errs, &Error{File: "-listen", Msg: p.msg})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
 	return nil
 }

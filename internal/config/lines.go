@@ -21,6 +21,23 @@ var (
 func indexLines(src string) lineIndex {
 	idx := lineIndex{}
 	counts := map[string]int{}
+	// current maps an array of tables (plain path, "reverse.route") to the
+	// full path of its latest element ("reverse[1].route[0]"), so nested
+	// arrays and sub-tables index under the right parent element.
+	current := map[string]string{}
+	resolve := func(name string) string {
+		parts := strings.Split(name, ".")
+		full, plain := "", ""
+		for i, p := range parts {
+			plain = join(plain, p)
+			if f, ok := current[plain]; ok && i < len(parts)-1 {
+				full = f
+				continue
+			}
+			full = join(full, p)
+		}
+		return full
+	}
 	prefix, plain := "", ""
 	inMulti := ""
 	for i, line := range strings.Split(src, "\n") {
@@ -33,15 +50,17 @@ func indexLines(src string) lineIndex {
 		}
 		if m := arrayRE.FindStringSubmatch(line); m != nil {
 			name := unquoteKey(m[1])
-			prefix = name + "[" + strconv.Itoa(counts[name]) + "]"
+			full := resolve(name)
+			prefix = full + "[" + strconv.Itoa(counts[full]) + "]"
 			plain = name
-			counts[name]++
+			counts[full]++
+			current[name] = prefix
 			idx.set(prefix, plain, n)
 			continue
 		}
 		if m := tableRE.FindStringSubmatch(line); m != nil {
-			prefix = unquoteKey(m[1])
-			plain = prefix
+			plain = unquoteKey(m[1])
+			prefix = resolve(plain)
 			idx.set(prefix, plain, n)
 			continue
 		}

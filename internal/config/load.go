@@ -76,6 +76,9 @@ func Parse(name string, data []byte) (*File, error) {
 		}
 	}
 	f.fillDefaults()
+	if !md.IsDefined("acl") {
+		f.ACL, f.ACLFromDefault = defaultACL(), true
+	}
 	for _, p := range f.validate() {
 		errs = append(errs, &Error{File: name, Line: lines.find(p.key), Key: p.key, Msg: p.msg})
 	}
@@ -193,7 +196,9 @@ func (f *File) validate() []problem {
 	default:
 		add("log.format", "must be json or console, not %q", f.Log.Format)
 	}
-	return ps
+	ps = append(ps, f.validateReverse()...)
+	ps = append(ps, validateCache(&f.Cache)...)
+	return append(ps, f.validateACL()...)
 }
 
 func checkHostPort(addr string) error {

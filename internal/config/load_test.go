@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry"
+	"github.com/ferry-proxy/ferry/auth"
 	"github.com/ferry-proxy/ferry/internal/pac"
 )
 
@@ -107,6 +108,9 @@ func documented(path string) *File {
 		},
 		HTTP:  HTTP{Forwarded: "off", Via: "ferry"},
 		Log:   Log{Level: "info", Format: "json", Access: "stderr", AccessFormat: "json"},
+		ACL:   defaultACL(),
+		Auth:  auth.Config{CacheTTL: 5 * time.Minute},
+		Cache: defaultCache(),
 		Admin: Admin{Pprof: boolPtr(true)},
 		PAC:   pac.Config{Direct: []string{}, PlainHostsDirect: boolPtr(true)},
 		Path:  path,
@@ -132,6 +136,7 @@ func TestEmptyFileIsDefault(t *testing.T) {
 	}
 	want := documented("empty.toml")
 	want.Listeners[0].Name = "listener0"
+	want.ACLFromDefault = true // the example's rules, taken because the file has no [acl]
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("empty file =\n%+v\nwant\n%+v", f, want)
 	}

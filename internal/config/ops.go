@@ -88,16 +88,6 @@ func (f *File) validateOps() []problem {
 	return ps
 }
 
-// isLoopback: the host of addr is a loopback IP or "localhost".
-func isLoopback(addr string) bool {
-	host, _, _ := net.SplitHostPort(addr)
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
 // sharesProxyPort names the listener whose port addr would take: the same
 // port on the same host, or on all hosts. Port 0 (any free port) never
 // does.

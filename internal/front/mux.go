@@ -34,6 +34,10 @@ type Mux struct {
 	MaxConns         int           // concurrent connections; 0 is unlimited
 	Log              zerolog.Logger
 	Observer         Observer // told of each connection (metrics); nil: none
+	// BaseContext, if set, gives the context each connection accepted on
+	// ln starts from (as http.Server.BaseContext), so front ends can tell
+	// which listener a connection came in on; default Background.
+	BaseContext func(ln net.Listener) context.Context
 
 	active    atomic.Int64
 	wg        sync.WaitGroup
@@ -55,6 +59,10 @@ func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
 		ln.Close()
 		return ErrClosed
 	}
+	base := context.Background()
+	if m.BaseContext != nil {
+		base = m.BaseContext(ln)
+	}
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -74,7 +82,7 @@ func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
 			return err
 		}
 		backoff = 0
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(base)
 		if !m.trackConn(c, cancel) {
 			cancel()
 			c.Close()

@@ -1,0 +1,182 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Users is a set of users and their bcrypt hashes. It is immutable but for
+// its cache, safe for concurrent use; a reload builds a new one (so a
+// changed password is never served from an old cache).
+type Users struct {
+	hashes map[string][]byte
+	cache  *cache
+	// sem bounds concurrent bcrypt checks to the CPUs: a flood of wrong
+	// passwords queues here instead of starving the relays.
+	sem chan struct{}
+}
+
+// dummyHash is compared against for unknown users, so that a wrong user
+// name costs what a wrong password costs and names cannot be probed.
+// It is a constant (bcrypt of a phrase no one uses, cost 10) so that
+// starting ferry does not pay a bcrypt.
+var dummyHash = []byte("$2a$10$zDCw9ouuT4nsrgFqnA2Wn.DIMma.PzUPqb4jfqd0RcPuzHEvw6Lzi")
+
+// Load builds the users of cfg: the htpasswd file (path resolved by the
+// caller) and the inline users. A user in both is an error.
+func Load(cfg Config, htpasswdPath string) (*Users, error) {
+	hashes := map[string][]byte{}
+	if htpasswdPath != "" {
+		f, err := os.Open(htpasswdPath)
+		if err != nil {
+			return nil, err
+		}
+		hashes, err = ParseHtpasswd(htpasswdPath, f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i, u := range cfg.Users {
+		if _, dup := hashes[u.Name]; dup {
+			return nil, fmt.Errorf("auth.user[%d]: user %q defined twice", i, u.Name)
+		}
+		if err := CheckHash(u.Bcrypt); err != nil {
+			return nil, fmt.Errorf("auth.user[%d]: user %q: %v", i, u.Name, err)
+		}
+		hashes[u.Name] = []byte(u.Bcrypt)
+	}
+	return New(hashes, cfg.CacheTTL), nil
+}
+
+// New returns Users over name → bcrypt hash, remembering successful
+// checks for ttl (0: not at all).
+func New(hashes map[string][]byte, ttl time.Duration) *Users {
+	return &Users{
+		hashes: hashes,
+		cache:  newCache(ttl, cacheSize),
+		sem:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+	}
+}
+
+// Len is the number of users.
+func (u *Users) Len() int { return len(u.hashes) }
+
+// Has reports whether name is a user.
+func (u *Users) Has(name string) bool {
+	_, ok := u.hashes[name]
+	return ok
+}
+
+// Verify reports whether password is user's. The error is only ctx's,
+// when it ends while waiting for a bcrypt slot.
+func (u *Users) Verify(ctx context.Context, user, password string) (bool, error) {
+	key := u.cache.key(user, password)
+	if u.cache.hit(key) {
+		return true, nil
+	}
+	hash, known := u.hashes[user]
+	if !known {
+		hash = dummyHash
+	}
+	select {
+	case u.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	<-u.sem
+	if err != nil || !known {
+		return false, nil
+	}
+	u.cache.add(key)
+	return true, nil
+}
+
+// cacheSize bounds the verified-credentials cache: past it, expired
+// entries go first, then arbitrary ones. 4096 entries is about 300 KiB.
+const cacheSize = 4096
+
+// cache remembers recently verified user:password pairs by an HMAC of the
+// pair under a key made at start, never the password itself.
+type cache struct {
+	ttl    time.Duration
+	max    int
+	secret [32]byte
+	now    func() time.Time
+
+	mu      sync.Mutex
+	entries map[[32]byte]time.Time // → expiry
+}
+
+func newCache(ttl time.Duration, max int) *cache {
+	c := &cache{ttl: ttl, max: max, now: time.Now, entries: map[[32]byte]time.Time{}}
+	rand.Read(c.secret[:])
+	return c
+}
+
+func (c *cache) key(user, password string) [32]byte {
+	// The user's length first, so no two pairs write the same bytes.
+	m := hmac.New(sha256.New, c.secret[:])
+	m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(user))))
+	m.Write([]byte(user))
+	m.Write([]byte(password))
+	var k [32]byte
+	m.Sum(k[:0])
+	return k
+}
+
+func (c *cache) hit(k [32]byte) bool {
+	if c.ttl <= 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	exp, ok := c.entries[k]
+	if ok && c.now().Before(exp) {
+		return true
+	}
+	if ok {
+		delete(c.entries, k)
+	}
+	return false
+}
+
+func (c *cache) add(k [32]byte) {
+	if c.ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if len(c.entries) >= c.max {
+		for k, exp := range c.entries {
+			if !now.Before(exp) {
+				delete(c.entries, k)
+			}
+		}
+	}
+	for k := range c.entries {
+		if len(c.entries) < c.max {
+			break
+		}
+		delete(c.entries, k)
+	}
+	c.entries[k] = now.Add(c.ttl)
+}
+
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

@@ -1,0 +1,221 @@
+package cache
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Config sizes the cache. The TOML defaults live in internal/config; the
+// zero values here mean "off" or the default stated.
+type Config struct {
+	MemoryBytes     int64            // memory store budget; 0: no memory store
+	DiskDir         string           // disk store directory; "": no disk store
+	DiskBytes       int64            // disk store budget; must be positive with DiskDir
+	MaxObjectSize   int64            // bodies larger than this pass through unstored; default 16 MiB
+	CollapseWaiters int              // requests that may wait on one origin fetch; default 64
+	CollapseWait    time.Duration    // how long they wait for its response head; default 10s
+	Now             func() time.Time // the clock; default time.Now (tests inject one)
+	OnError         func(op string, err error)
+}
+
+// Cache is a shared HTTP cache (RFC 9111) over a memory and a disk store.
+// Transport puts it in front of an http.RoundTripper.
+type Cache struct {
+	cfg       Config
+	now       func() time.Time
+	mem       *memStore  // nil when off
+	disk      *diskStore // nil when off
+	memLimit  int64      // largest body the memory store takes
+	maxObject int64      // largest body stored at all
+
+	mu      sync.Mutex
+	flights map[string]*flight        // primary key → the fetch others wait on
+	fills   map[string]map[*fill]bool // primary key → bodies being stored
+	wg      sync.WaitGroup            // background disk writes
+
+	joinHook func(following bool) // tests: called after each join of a flight
+}
+
+// New opens the stores cfg describes. The disk store's index is rebuilt
+// from its directory, dropping entries that fail their checks.
+func New(cfg Config) (*Cache, error) {
+	if cfg.MaxObjectSize <= 0 {
+		cfg.MaxObjectSize = 16 << 20
+	}
+	if cfg.CollapseWaiters <= 0 {
+		cfg.CollapseWaiters = 64
+	}
+	if cfg.CollapseWait <= 0 {
+		cfg.CollapseWait = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.OnError == nil {
+		cfg.OnError = func(string, error) {}
+	}
+	c := &Cache{cfg: cfg, now: cfg.Now, flights: map[string]*flight{}, fills: map[string]map[*fill]bool{}}
+	if cfg.MemoryBytes > 0 {
+		c.mem = newMemStore(cfg.MemoryBytes)
+		// One object may take an eighth of the memory store, so a few
+		// large bodies cannot flush all the small hot ones.
+		c.memLimit = min(cfg.MaxObjectSize, cfg.MemoryBytes/8)
+	}
+	c.maxObject = c.memLimit
+	if cfg.DiskDir != "" {
+		if cfg.DiskBytes <= 0 {
+			return nil, errors.New("cache: disk_bytes must be positive with disk_dir")
+		}
+		d, err := openDisk(cfg.DiskDir, cfg.DiskBytes, cfg.OnError)
+		if err != nil {
+			return nil, err
+		}
+		c.disk = d
+		c.maxObject = min(cfg.MaxObjectSize, cfg.DiskBytes)
+	}
+	if c.mem == nil && c.disk == nil {
+		return nil, errors.New("cache: neither a memory nor a disk store configured")
+	}
+	return c, nil
+}
+
+// Sync waits for the disk writes under way (commits of stored responses,
+// rewrites after a 304), so that what was stored is on disk.
+func (c *Cache) Sync() { c.wg.Wait() }
+
+// Close waits for the disk writes under way. The cache is not used after.
+func (c *Cache) Close() error {
+	c.Sync()
+	return nil
+}
+
+func (c *Cache) warn(op string, err error) { c.cfg.OnError(op, err) }
+
+func (c *Cache) background(fn func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+}
+
+// Stats are the stores' contents.
+type Stats struct {
+	MemoryObjects int
+	MemoryBytes   int64
+	DiskObjects   int
+	DiskBytes     int64
+}
+
+// Stats reports what the stores hold now.
+func (c *Cache) Stats() Stats {
+	var s Stats
+	if c.mem != nil {
+		s.MemoryObjects, s.MemoryBytes = c.mem.usage()
+	}
+	if c.disk != nil {
+		s.DiskObjects, s.DiskBytes = c.disk.usage()
+	}
+	return s
+}
+
+// lookup finds the stored response that req selects (§4.1): the most
+// recent variant whose Vary fields match. found reports whether the URI
+// had any variant, to tell a vary-miss from a uri-miss.
+func (c *Cache) lookup(req *http.Request) (o *object, found bool) {
+	key := primaryKey(http.MethodGet, req.URL)
+	if c.mem != nil {
+		objs := c.mem.variants(key)
+		found = len(objs) > 0
+		if o = newest(objs, req); o != nil {
+			c.mem.touch(o.id)
+			if c.disk != nil {
+				c.disk.touch(o.id) // hot in memory is hot on disk too
+			}
+			return o, true
+		}
+	}
+	if c.disk == nil {
+		return nil, found
+	}
+	var objs []*object
+	for _, id := range c.disk.variants(key) {
+		found = true
+		if c.mem != nil && c.mem.has(id) {
+			continue // seen above, and did not match
+		}
+		if d, err := c.disk.load(id); err == nil {
+			objs = append(objs, d)
+		}
+	}
+	return newest(objs, req), found
+}
+
+func newest(objs []*object, req *http.Request) *object {
+	var best *object
+	for _, o := range objs {
+		if o.varyMatch(req.Header) && (best == nil || o.RespTime.After(best.RespTime)) {
+			best = o
+		}
+	}
+	return best
+}
+
+// Purge removes every stored response for the URI u, and stops any being
+// stored now. It reports how many there were.
+func (c *Cache) Purge(u *url.URL) int { return c.invalidate(u) }
+
+// invalidate is §4.4: after an unsafe request, or a PURGE. In-flight fills
+// are cancelled first and the stores emptied after, disk before memory,
+// so no commit or promotion racing with it can bring an entry back.
+func (c *Cache) invalidate(u *url.URL) int {
+	key := primaryKey(http.MethodGet, u)
+	c.mu.Lock()
+	for f := range c.fills[key] {
+		f.cancelled.Store(true)
+	}
+	c.mu.Unlock()
+	ids := map[string]bool{}
+	if c.disk != nil {
+		for _, id := range c.disk.variants(key) {
+			ids[id] = c.disk.remove(id)
+		}
+	}
+	if c.mem != nil {
+		for _, o := range c.mem.variants(key) {
+			c.mem.remove(o.id)
+			ids[o.id] = true
+		}
+	}
+	return len(ids)
+}
+
+func (c *Cache) track(f *fill) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.fills[f.obj.Key]
+	if m == nil {
+		m = map[*fill]bool{}
+		c.fills[f.obj.Key] = m
+	}
+	m[f] = true
+}
+
+// untrack is the end of a fill: it leaves the set invalidations cancel
+// and, if it was a collapsed fetch, the flight ends with it.
+func (c *Cache) untrack(f *fill) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.fills[f.obj.Key]; m != nil {
+		delete(m, f)
+		if len(m) == 0 {
+			delete(c.fills, f.obj.Key)
+		}
+	}
+	if fl := f.flight; fl != nil && c.flights[fl.key] == fl {
+		delete(c.flights, fl.key)
+	}
+}

@@ -1,0 +1,120 @@
+package cache
+
+import (
+	"net/http"
+	"time"
+)
+
+// heuristicCap bounds a heuristic freshness lifetime. RFC 9111 §4.2.2
+// suggests 10% of the time since Last-Modified and sets no ceiling; a file
+// untouched for ten years would otherwise be fresh for a year.
+const heuristicCap = 24 * time.Hour
+
+// heuristicallyCacheable are the status codes RFC 9110 §15.1 lets a cache
+// store and give a heuristic lifetime without explicit freshness.
+var heuristicallyCacheable = map[int]bool{
+	200: true, 203: true, 204: true, 300: true, 301: true, 308: true,
+	404: true, 405: true, 410: true, 414: true, 501: true,
+}
+
+// understood are the final status codes whose semantics ferry's cache
+// knows, for must-understand (§5.2.2.3): the heuristic ones and the other
+// redirects. 206 is missing on purpose: ferry does not combine ranges.
+func understood(code int) bool {
+	return heuristicallyCacheable[code] || code == 302 || code == 303 || code == 307
+}
+
+// storable decides whether a shared cache may store resp, the answer to
+// req (RFC 9111 §3, with §3.5 for Authorization). It returns "" when it
+// may, or why not.
+func storable(req *http.Request, reqCC Directives, resp *http.Response, cc Directives) string {
+	switch {
+	case req.Method != http.MethodGet:
+		// HEAD is answered from a stored GET; its own responses are not kept.
+		return "method"
+	case resp.StatusCode < 200 || resp.StatusCode == http.StatusPartialContent ||
+		resp.StatusCode == http.StatusNotModified:
+		return "status"
+	case cc.MustUnderstand && !understood(resp.StatusCode):
+		return "must-understand"
+	case cc.NoStore && !(cc.MustUnderstand && understood(resp.StatusCode)):
+		return "no-store"
+	case reqCC.NoStore:
+		return "request no-store"
+	case cc.Private:
+		return "private"
+	case req.Header.Get("Authorization") != "" && !cc.Public && !cc.MustRevalidate && cc.SMaxAge < 0:
+		return "authorization"
+	case req.Header.Get("Range") != "":
+		return "range"
+	case len(resp.Trailer) > 0 || resp.Header.Get("Trailer") != "":
+		return "trailer"
+	case resp.Header.Get("Set-Cookie") != "" && !cc.Public && cc.SMaxAge < 0:
+		// RFC 9111 would allow it, but one client's cookie served to the
+		// next is the classic shared-cache leak; storing is never
+		// required (§3), so it takes an explicit public or s-maxage.
+		return "set-cookie"
+	}
+	if _, star := varyFields(resp.Header); star {
+		// Vary: * never matches a later request (§4.1): storing it is waste.
+		return "vary"
+	}
+	if !cc.Public && cc.MaxAge < 0 && cc.SMaxAge < 0 && resp.Header.Get("Expires") == "" &&
+		!heuristicallyCacheable[resp.StatusCode] {
+		return "no freshness"
+	}
+	return ""
+}
+
+// freshnessLifetime is §4.2.1 for a shared cache: s-maxage, then max-age,
+// then Expires minus Date, then a heuristic (§4.2.2).
+func freshnessLifetime(h http.Header, cc Directives, status int, date time.Time) time.Duration {
+	switch {
+	case cc.SMaxAge >= 0:
+		return seconds(cc.SMaxAge)
+	case cc.MaxAge >= 0:
+		return seconds(cc.MaxAge)
+	}
+	if ev, ok := h["Expires"]; ok {
+		exp, err := http.ParseTime(ev[0])
+		if err != nil {
+			// An invalid Expires, "0" above all, means already expired (§5.3).
+			return 0
+		}
+		return max(0, exp.Sub(date))
+	}
+	if !heuristicallyCacheable[status] && !cc.Public {
+		return 0
+	}
+	lm, err := http.ParseTime(h.Get("Last-Modified"))
+	if err != nil || !lm.Before(date) {
+		return 0
+	}
+	return min(date.Sub(lm)/10, heuristicCap)
+}
+
+// initialAge is corrected_initial_age of §4.2.3: the larger of the age the
+// clocks imply and the Age the response carried plus its time in transit.
+func initialAge(h http.Header, date, reqTime, respTime time.Time) time.Duration {
+	apparent := max(0, respTime.Sub(date))
+	var ageValue int64
+	if v, ok := h["Age"]; ok {
+		ageValue, _ = parseDelta(v[0])
+	}
+	delay := max(0, respTime.Sub(reqTime))
+	return max(apparent, seconds(ageValue)+delay)
+}
+
+// dateOf is the Date of a stored response; one without a valid Date was
+// given the time it arrived when it was stored (RFC 9110 §6.6.1).
+func dateOf(h http.Header, respTime time.Time) time.Time {
+	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+		return d
+	}
+	return respTime
+}
+
+func seconds(n int64) time.Duration { return time.Duration(n) * time.Second }
+
+// wholeSeconds is d in the delta-seconds of an Age or ttl, rounded down.
+func wholeSeconds(d time.Duration) int64 { return int64(d / time.Second) }

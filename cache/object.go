@@ -1,0 +1,202 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// meta is what is stored about a response besides its body; it is also
+// the on-disk header of an entry.
+type meta struct {
+	Key      string         // primary cache key (§4): see primaryKey
+	Status   int            // status code
+	Header   http.Header    // response header, hop-by-hop fields removed (§3.1)
+	Vary     http.Header    // the request's values of the fields Vary names; absent fields absent (§4.1)
+	ReqTime  time.Time      // request_time of §4.2.3
+	RespTime time.Time      // response_time of §4.2.3
+	Addr     netip.AddrPort // the origin address the response came from, for the ACL on a hit
+}
+
+// object is one stored response (one variant of a key). Objects are never
+// changed once built: a 304 update builds a new one sharing the body.
+type object struct {
+	meta
+	id   string // names the variant: hash of the primary and secondary keys
+	size int64  // body length
+	body []byte // the whole body; nil when it is on disk only
+
+	// Derived from meta when the object is built.
+	cc       Directives
+	lifetime time.Duration // freshness_lifetime (§4.2.1)
+	initAge  time.Duration // corrected_initial_age (§4.2.3)
+	varyOn   []string      // canonical field names from Vary
+	metaCRC  uint32        // of the disk header, to notice a replaced file
+}
+
+func newObject(m meta, size int64, body []byte) *object {
+	o := &object{meta: m, size: size, body: body}
+	o.cc = parseCacheControl(m.Header["Cache-Control"])
+	date := dateOf(m.Header, m.RespTime)
+	o.lifetime = freshnessLifetime(m.Header, o.cc, m.Status, date)
+	o.initAge = initialAge(m.Header, date, m.ReqTime, m.RespTime)
+	o.varyOn, _ = varyFields(m.Header)
+	o.id = variantID(m.Key, m.Vary, o.varyOn)
+	return o
+}
+
+// age is current_age (§4.2.3) at now.
+func (o *object) age(now time.Time) time.Duration {
+	return o.initAge + max(0, now.Sub(o.RespTime))
+}
+
+// mustRevalidate reports whether a stale o may never be served without
+// validation: must-revalidate, proxy-revalidate, or s-maxage, which
+// implies proxy-revalidate for a shared cache (§5.2.2.10).
+func (o *object) mustRevalidate() bool {
+	return o.cc.MustRevalidate || o.cc.ProxyRevalidate || o.cc.SMaxAge >= 0
+}
+
+// hasValidator reports whether o can be revalidated (§4.3.1).
+func (o *object) hasValidator() bool {
+	return o.Header.Get("ETag") != "" || o.Header.Get("Last-Modified") != ""
+}
+
+// memSize is what o costs the memory store: the body plus an estimate of
+// the header maps and the struct.
+func (o *object) memSize() int64 {
+	n := int64(len(o.body)) + 512 + int64(len(o.Key)+len(o.id))
+	for _, h := range []http.Header{o.Header, o.Vary} {
+		for k, vs := range h {
+			n += int64(len(k)) + 32
+			for _, v := range vs {
+				n += int64(len(v)) + 16
+			}
+		}
+	}
+	return n
+}
+
+// primaryKey is the cache key of §4: the method and the target URI,
+// scheme and host in lower case and the default port dropped, so that
+// http://Example.com:80/a and http://example.com/a are one resource.
+func primaryKey(method string, u *url.URL) string {
+	return method + " " + normalURI(u)
+}
+
+func normalURI(u *url.URL) string {
+	host := strings.ToLower(u.Host)
+	scheme := strings.ToLower(u.Scheme)
+	if scheme == "http" {
+		host = strings.TrimSuffix(host, ":80")
+	} else if scheme == "https" {
+		host = strings.TrimSuffix(host, ":443")
+	}
+	return scheme + "://" + host + u.RequestURI()
+}
+
+// varyFields lists the canonical field names Vary nominates; star is true
+// for "Vary: *", which no later request matches (§4.1).
+func varyFields(h http.Header) (fields []string, star bool) {
+	for _, line := range h["Vary"] {
+		for f := range strings.SplitSeq(line, ",") {
+			f = strings.TrimSpace(f)
+			switch f {
+			case "":
+			case "*":
+				return nil, true
+			default:
+				f = http.CanonicalHeaderKey(f)
+				if !slices.Contains(fields, f) {
+					fields = append(fields, f)
+				}
+			}
+		}
+	}
+	slices.Sort(fields)
+	return fields, false
+}
+
+// varyValues records the request's values of the nominated fields,
+// normalised (§4.1): field lines joined and whitespace around commas
+// dropped, so "gzip,br" and "gzip, br" select the same response.
+func varyValues(req http.Header, fields []string) http.Header {
+	if len(fields) == 0 {
+		return nil
+	}
+	v := http.Header{}
+	for _, f := range fields {
+		if lines, ok := req[f]; ok {
+			v[f] = []string{normalValue(lines)}
+		}
+	}
+	return v
+}
+
+func normalValue(lines []string) string {
+	var parts []string
+	for _, l := range lines {
+		for p := range strings.SplitSeq(l, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// varyMatch reports whether req selects o: every field o's Vary names has
+// the same normalised value in req as in the request that stored o, and a
+// field absent there is absent here (§4.1).
+func (o *object) varyMatch(req http.Header) bool {
+	for _, f := range o.varyOn {
+		stored, had := o.Vary[f]
+		lines, has := req[f]
+		if had != has || has && (len(stored) != 1 || stored[0] != normalValue(lines)) {
+			return false
+		}
+	}
+	return true
+}
+
+// variantID names a variant: the primary key and its secondary key.
+func variantID(key string, vary http.Header, fields []string) string {
+	h := sha256.New()
+	h.Write([]byte(key))
+	for _, f := range fields {
+		h.Write([]byte{0})
+		h.Write([]byte(f))
+		if v, ok := vary[f]; ok {
+			h.Write([]byte{1})
+			h.Write([]byte(v[0]))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// hopByHop are the fields a cache must not store (§3.1, RFC 9110 §7.6.1).
+var hopByHop = []string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authentication-Info", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// storedHeader is the header of resp as a cache keeps it.
+func storedHeader(h http.Header) http.Header {
+	out := h.Clone()
+	for _, line := range h["Connection"] {
+		for f := range strings.SplitSeq(line, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out.Del(f)
+			}
+		}
+	}
+	for _, f := range hopByHop {
+		out.Del(f)
+	}
+	return out
+}

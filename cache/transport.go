@@ -1,0 +1,378 @@
+package cache
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Transport is an http.RoundTripper that answers from Cache when RFC 9111
+// allows it and forwards to Next otherwise, storing what may be stored.
+// Revalidations go through Next too, so whatever Next enforces on a dial
+// applies to them.
+type Transport struct {
+	Cache *Cache
+	Next  http.RoundTripper
+	// Name is the cache's name in Cache-Status (RFC 9211); default "ferry".
+	Name string
+	// Allow reports whether req's client may be given a stored response
+	// that came from origin, so that a hit cannot get round a rule on
+	// addresses; nil allows all. A stored response is not used when it
+	// says no: the request is forwarded and meets the rule at the dial.
+	Allow func(req *http.Request, origin netip.AddrPort) bool
+	// Report receives the Cache-Status parameters of each request (for
+	// the access log), and again with "stored" dropped if storing fails
+	// before the body's end.
+	Report func(req *http.Request, status string)
+}
+
+// RoundTrip serves req (RFC 9111 §4).
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return t.forwardMethod(req)
+	}
+	c := t.Cache
+	reqCC := requestDirectives(req.Header)
+	if req.Header.Get("Range") != "" || req.Header.Get("Upgrade") != "" {
+		// Ranges are not assembled from stored responses; upgrades are
+		// not HTTP responses to keep.
+		return t.bypass(req, reqCC)
+	}
+	o, found := c.lookup(req)
+	if o != nil && !t.allowed(req, o) {
+		// The client may not reach where o came from: let the dial decide.
+		return t.bypass(req, reqCC)
+	}
+	if o != nil {
+		now := c.now()
+		fwd := c.usable(o, reqCC, now)
+		switch {
+		case fwd == "":
+			status := "hit; ttl=" + strconv.FormatInt(wholeSeconds(o.lifetime-o.age(now)), 10)
+			if resp := t.serve(req, o, o, status); resp != nil {
+				return resp, nil
+			}
+			found = false // its body failed the check and is gone
+		case reqCC.OnlyIfCached:
+			return t.notCached(req), nil
+		case req.Method == http.MethodHead:
+			// A HEAD cannot bring a body to update o with: forward it,
+			// and leave o for the next GET to revalidate.
+			return t.fetch(req, reqCC, fwd, nil)
+		default:
+			return t.revalidate(req, reqCC, o, fwd)
+		}
+	}
+	if reqCC.OnlyIfCached {
+		return t.notCached(req), nil
+	}
+	fwd := "uri-miss"
+	if found {
+		fwd = "vary-miss"
+	}
+	if collapsible(req) {
+		f, leader := c.join(primaryKey(http.MethodGet, req.URL))
+		if leader {
+			return t.fetch(req, reqCC, fwd, f)
+		}
+		if f != nil {
+			if resp, err := t.follow(req, reqCC, f, fwd); resp != nil || err != nil {
+				return resp, err
+			}
+		}
+	}
+	return t.fetch(req, reqCC, fwd, nil)
+}
+
+// requestDirectives are req's Cache-Control; "Pragma: no-cache" counts as
+// no-cache when there is no Cache-Control, as HTTP/1.0 clients mean it.
+func requestDirectives(h http.Header) Directives {
+	d := parseCacheControl(h["Cache-Control"])
+	if _, ok := h["Cache-Control"]; !ok {
+		for _, p := range h["Pragma"] {
+			if normalValue([]string{p}) == "no-cache" {
+				d.NoCache = true
+			}
+		}
+	}
+	return d
+}
+
+// usable decides whether o may answer a request with directives reqCC at
+// now (§4.2, §5.2.1). It returns "" if so, else the Cache-Status fwd
+// reason: "stale" when o needs validation, "request" when the request's
+// directives ask for it.
+func (c *Cache) usable(o *object, reqCC Directives, now time.Time) string {
+	age := o.age(now)
+	left := o.lifetime - age
+	fresh := left > 0
+	staleOK := !o.mustRevalidate() &&
+		(reqCC.MaxStaleAny || reqCC.MaxStale >= 0 && -left <= seconds(reqCC.MaxStale))
+	switch {
+	case o.cc.NoCache, !fresh && !staleOK:
+		return "stale"
+	case reqCC.NoCache,
+		reqCC.MaxAge >= 0 && age > seconds(reqCC.MaxAge),
+		reqCC.MinFresh >= 0 && left < seconds(reqCC.MinFresh):
+		return "request"
+	}
+	return ""
+}
+
+func (t *Transport) allowed(req *http.Request, o *object) bool {
+	return t.Allow == nil || t.Allow(req, o.Addr)
+}
+
+func (t *Transport) report(req *http.Request, status string) {
+	if t.Report != nil {
+		t.Report(req, status)
+	}
+}
+
+func (t *Transport) member(status string) string {
+	name := t.Name
+	if name == "" {
+		name = "ferry"
+	}
+	return name + "; " + status
+}
+
+// exchange is the timing and source of one origin round trip.
+type exchange struct {
+	reqTime, respTime time.Time
+	addr              netip.AddrPort
+}
+
+// roundTrip forwards req, noting request_time and response_time (§4.2.3)
+// and the address the answer came from.
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, exchange, error) {
+	var mu sync.Mutex
+	var addr netip.AddrPort
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if ap, err := netip.ParseAddrPort(info.Conn.RemoteAddr().String()); err == nil {
+			mu.Lock()
+			addr = ap
+			mu.Unlock()
+		}
+	}}
+	out := req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	ex := exchange{reqTime: t.Cache.now()}
+	resp, err := t.Next.RoundTrip(out)
+	ex.respTime = t.Cache.now()
+	mu.Lock()
+	ex.addr = addr
+	mu.Unlock()
+	if err == nil && resp.Header.Get("Date") == "" {
+		// RFC 9110 §6.6.1: a recipient with a clock adds the Date a
+		// response lacks when it caches or forwards it.
+		resp.Header.Set("Date", ex.respTime.UTC().Format(http.TimeFormat))
+	}
+	return resp, ex, err
+}
+
+// bypass forwards a GET or HEAD the cache does not answer; with
+// only-if-cached that is a 504, as the origin may not be asked.
+func (t *Transport) bypass(req *http.Request, reqCC Directives) (*http.Response, error) {
+	if reqCC.OnlyIfCached {
+		return t.notCached(req), nil
+	}
+	return t.forward(req, "fwd=bypass")
+}
+
+// forward passes req on untouched by the cache.
+func (t *Transport) forward(req *http.Request, status string) (*http.Response, error) {
+	t.report(req, status)
+	resp, err := t.Next.RoundTrip(req)
+	if err == nil {
+		resp.Header.Add("Cache-Status", t.member(status))
+	}
+	return resp, err
+}
+
+// forwardMethod forwards a request whose method the cache does not
+// answer, and invalidates after an unsafe one (§4.4).
+func (t *Transport) forwardMethod(req *http.Request) (*http.Response, error) {
+	resp, err := t.forward(req, "fwd=method")
+	if err == nil && !safeMethod(req.Method) && resp.StatusCode >= 200 && resp.StatusCode < 400 {
+		t.Cache.invalidateAfter(req.URL, resp.Header)
+	}
+	return resp, err
+}
+
+// fetch forwards a miss and stores the response if it may. As the leader
+// of flight f it publishes the response head to the followers.
+func (t *Transport) fetch(req *http.Request, reqCC Directives, fwd string, f *flight) (*http.Response, error) {
+	c := t.Cache
+	published := false
+	if f != nil {
+		defer func() {
+			if !published {
+				c.publish(f, nil, nil)
+			}
+		}()
+	}
+	resp, ex, err := t.roundTrip(req)
+	if err != nil {
+		t.report(req, "fwd="+fwd)
+		return nil, err
+	}
+	o, fl := t.admit(req, reqCC, resp, ex, "fwd="+fwd)
+	if f != nil {
+		published = true
+		if fl != nil && resp.ContentLength >= 0 {
+			c.publish(f, o, fl)
+		} else {
+			// An unknown length might pass max_object_size midway and
+			// leave followers with half a body: let them fetch.
+			c.publish(f, nil, nil)
+		}
+	}
+	return resp, nil
+}
+
+// admit is a full response from the origin: it is stored if it may be
+// (§3), its body teed into the stores as the client reads it, and it is
+// marked with Cache-Status.
+func (t *Transport) admit(req *http.Request, reqCC Directives, resp *http.Response, ex exchange, fwd string) (*object, *fill) {
+	status := fwd + "; fwd-status=" + strconv.Itoa(resp.StatusCode)
+	o, f := t.Cache.store(req, reqCC, resp, ex)
+	if f != nil {
+		unstored := status
+		f.report = func(stored bool) {
+			if !stored {
+				t.report(req, unstored)
+			}
+		}
+		resp.Body = &teeBody{rc: resp.Body, f: f}
+		status += "; stored"
+	}
+	resp.Header.Add("Cache-Status", t.member(status))
+	t.report(req, status)
+	return o, f
+}
+
+// store starts storing resp if §3 allows and it could ever be reused.
+func (c *Cache) store(req *http.Request, reqCC Directives, resp *http.Response, ex exchange) (*object, *fill) {
+	cc := parseCacheControl(resp.Header["Cache-Control"])
+	if storable(req, reqCC, resp, cc) != "" || resp.ContentLength > c.maxObject {
+		return nil, nil
+	}
+	fields, _ := varyFields(resp.Header)
+	o := newObject(meta{
+		Key:      primaryKey(http.MethodGet, req.URL),
+		Status:   resp.StatusCode,
+		Header:   storedHeader(resp.Header),
+		Vary:     varyValues(req.Header, fields),
+		ReqTime:  ex.reqTime,
+		RespTime: ex.respTime,
+		Addr:     ex.addr,
+	}, resp.ContentLength, nil)
+	if o.lifetime <= 0 && !o.hasValidator() {
+		// Stale at once and nothing to revalidate with: a stored copy
+		// could only ever be fetched again in full.
+		return nil, nil
+	}
+	f := c.newFill(o, resp.ContentLength)
+	if f == nil {
+		return nil, nil
+	}
+	return o, f
+}
+
+// serve answers req from o; nil if o's body failed its check (it is then
+// dropped and the caller goes to the origin). src is the object whose
+// body file to read: o itself, or the one o is a 304 update of while the
+// disk copy has not been rewritten yet.
+func (t *Transport) serve(req *http.Request, o, src *object, status string) *http.Response {
+	c := t.Cache
+	if notModified(req, o) {
+		return t.respondNotModified(req, o, status)
+	}
+	if req.Method == http.MethodHead || o.size == 0 {
+		return t.respond(req, o, http.NoBody, status)
+	}
+	if o.body != nil {
+		return t.respond(req, o, io.NopCloser(bytes.NewReader(o.body)), status)
+	}
+	inMem := c.mem != nil && o.size <= c.memLimit
+	crcs := []uint32{o.metaCRC, src.metaCRC}
+	b, rc, err := c.disk.open(o.id, o.size, crcs, inMem)
+	if err != nil {
+		return nil
+	}
+	if inMem {
+		p := *o
+		p.body = b
+		c.mem.put(&p, func() bool {
+			return c.disk.current(o.id, o.metaCRC) || c.disk.current(o.id, src.metaCRC)
+		})
+		rc = io.NopCloser(bytes.NewReader(b))
+	}
+	return t.respond(req, o, rc, status)
+}
+
+// respond builds the response for a stored o with body.
+func (t *Transport) respond(req *http.Request, o *object, body io.ReadCloser, status string) *http.Response {
+	h := o.Header.Clone()
+	h.Set("Age", strconv.FormatInt(min(wholeSeconds(o.age(t.Cache.now())), maxDelta), 10))
+	if o.Status == http.StatusNoContent {
+		h.Del("Content-Length")
+	} else {
+		h.Set("Content-Length", strconv.FormatInt(o.size, 10))
+	}
+	h.Add("Cache-Status", t.member(status))
+	t.report(req, status)
+	return &http.Response{
+		Status:        strconv.Itoa(o.Status) + " " + http.StatusText(o.Status),
+		StatusCode:    o.Status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          body,
+		ContentLength: o.size,
+		Request:       req,
+	}
+}
+
+// teeBody copies the origin's body into a fill as the client reads it.
+type teeBody struct {
+	rc   io.ReadCloser
+	f    *fill
+	done bool
+}
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.rc.Read(p)
+	if n > 0 && !t.done {
+		t.f.write(p[:n])
+	}
+	if err != nil && !t.done {
+		t.done = true
+		if err == io.EOF {
+			t.f.finish()
+		} else {
+			t.f.fail(err)
+		}
+	}
+	return n, err
+}
+
+// Close before the end is a client or proxy giving up: the store is
+// abandoned, never committed half full.
+func (t *teeBody) Close() error {
+	if !t.done {
+		t.done = true
+		t.f.fail(errClosed)
+	}
+	return t.rc.Close()
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace
+}

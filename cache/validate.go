@@ -1,0 +1,235 @@
+package cache
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// conditionals are the request fields a revalidation replaces with the
+// stored response's own validators (§4.3.1).
+var conditionals = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"}
+
+// revalidate asks the origin whether o is still good (§4.3.1) and answers
+// from o updated by a 304 (§4.3.4), or with the full response it sent
+// instead (§4.3.3).
+func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, fwd string) (*http.Response, error) {
+	c := t.Cache
+	cond := req.Clone(req.Context())
+	for _, h := range conditionals {
+		cond.Header.Del(h)
+	}
+	if etag := o.Header.Get("ETag"); etag != "" {
+		cond.Header.Set("If-None-Match", etag)
+	}
+	if lm := o.Header.Get("Last-Modified"); lm != "" {
+		cond.Header.Set("If-Modified-Since", lm)
+	}
+	resp, ex, err := t.roundTrip(cond)
+	if err != nil {
+		// No stale answer on failure: must-revalidate forbids it, and
+		// otherwise the client asked for, or o needs, a check (§4.2.4).
+		t.report(req, "fwd="+fwd)
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusNotModified {
+		resp.Body.Close()
+		if n := c.update(o, resp, ex); n != nil {
+			if r := t.serve(req, n, o, "fwd="+fwd+"; fwd-status=304"); r != nil {
+				return r, nil
+			}
+		}
+		// The 304 is for another representation, or the body is gone:
+		// ask again without conditions.
+		return t.fetch(req, reqCC, fwd, nil)
+	}
+	if resp.StatusCode < 500 {
+		// A new full response replaces o (§4.3.3); if it is not stored
+		// itself, o must not outlive it.
+		c.removeVariant(o.id)
+	}
+	t.admit(req, reqCC, resp, ex, "fwd="+fwd)
+	return resp, nil
+}
+
+// update applies a 304 to o (§4.3.4, §3.2): the 304's fields replace the
+// stored ones, but Content-Length and hop-by-hop fields; request and
+// response times become the validation's. It returns nil if the 304 does
+// not select o: another entity tag (compared strongly when the 304's is
+// strong, weakly when it is weak), or a changed Vary.
+func (c *Cache) update(o *object, resp *http.Response, ex exchange) *object {
+	if etag := resp.Header.Get("ETag"); etag != "" {
+		stored := o.Header.Get("ETag")
+		strong := !strings.HasPrefix(etag, "W/")
+		if strong && etag != stored || !strong && !etagListMatch([]string{stored}, etag) {
+			return nil
+		}
+	}
+	if _, ok := resp.Header["Vary"]; ok {
+		if fields, star := varyFields(resp.Header); star || !slices.Equal(fields, o.varyOn) {
+			return nil
+		}
+	}
+	h := o.Header.Clone()
+	// An Age kept from the first response would be counted again on top
+	// of the new times; the 304's own Age, if any, replaces it below.
+	h.Del("Age")
+	for k, vs := range storedHeader(resp.Header) {
+		if k != "Content-Length" {
+			h[k] = vs
+		}
+	}
+	m := o.meta
+	m.Header, m.ReqTime, m.RespTime = h, ex.reqTime, ex.respTime
+	if ex.addr.IsValid() {
+		m.Addr = ex.addr
+	}
+	n := newObject(m, o.size, o.body)
+	if c.disk != nil {
+		if _, sum, err := encodeHead(&n.meta); err == nil {
+			n.metaCRC = sum
+		}
+	}
+	if c.mem != nil && o.body != nil {
+		c.mem.replace(o, n)
+	}
+	if c.disk != nil {
+		c.background(func() {
+			if err := c.disk.rewrite(o, n); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				c.warn("update", err)
+			}
+		})
+	}
+	return n
+}
+
+func (c *Cache) removeVariant(id string) {
+	if c.disk != nil {
+		c.disk.remove(id)
+	}
+	if c.mem != nil {
+		c.mem.remove(id)
+	}
+}
+
+// invalidateAfter is §4.4: a non-error response to an unsafe request
+// invalidates the target URI, and Location and Content-Location when they
+// name the same origin (never another host's entries).
+func (c *Cache) invalidateAfter(target *url.URL, h http.Header) {
+	c.invalidate(target)
+	for _, f := range []string{"Location", "Content-Location"} {
+		v := h.Get(f)
+		if v == "" {
+			continue
+		}
+		u, err := target.Parse(v)
+		if err != nil || normalURI(&url.URL{Scheme: u.Scheme, Host: u.Host}) !=
+			normalURI(&url.URL{Scheme: target.Scheme, Host: target.Host}) {
+			continue
+		}
+		c.invalidate(u)
+	}
+}
+
+// notModified evaluates the client's own conditionals against o (§4.3.2,
+// RFC 9110 §13.2.2): If-None-Match by weak comparison, else
+// If-Modified-Since against Last-Modified (or Date).
+func notModified(req *http.Request, o *object) bool {
+	if inm := req.Header.Values("If-None-Match"); len(inm) > 0 {
+		etag := o.Header.Get("ETag")
+		return etag != "" && etagListMatch(inm, etag)
+	}
+	ims, err := http.ParseTime(req.Header.Get("If-Modified-Since"))
+	if err != nil {
+		return false
+	}
+	lm, err := http.ParseTime(o.Header.Get("Last-Modified"))
+	if err != nil {
+		lm = dateOf(o.Header, o.RespTime)
+	}
+	return !lm.After(ims)
+}
+
+// etagListMatch is the weak comparison of etag against a list of entity
+// tags or "*" (RFC 9110 §8.8.3.2, §13.1.2).
+func etagListMatch(lines []string, etag string) bool {
+	want := strings.TrimPrefix(etag, "W/")
+	for _, line := range lines {
+		s := line
+		for {
+			s = strings.TrimLeft(s, " \t,")
+			if s == "" {
+				break
+			}
+			if s[0] == '*' {
+				return true
+			}
+			s = strings.TrimPrefix(s, "W/")
+			if s == "" || s[0] != '"' {
+				break // malformed: stop reading this line
+			}
+			end := strings.IndexByte(s[1:], '"')
+			if end < 0 {
+				break
+			}
+			if s[:end+2] == want {
+				return true
+			}
+			s = s[end+2:]
+		}
+	}
+	return false
+}
+
+// notModifiedFields are what a 304 carries of the stored header (RFC 9110
+// §15.4.5), Last-Modified added as it guides cache updates.
+// Canonical forms, as keys of an http.Header.
+var notModifiedFields = []string{"Cache-Control", "Content-Location", "Date", "Etag", "Expires", "Vary", "Last-Modified"}
+
+func (t *Transport) respondNotModified(req *http.Request, o *object, status string) *http.Response {
+	h := http.Header{}
+	for _, f := range notModifiedFields {
+		if v, ok := o.Header[f]; ok {
+			h[f] = v
+		}
+	}
+	h.Set("Age", strconv.FormatInt(min(wholeSeconds(o.age(t.Cache.now())), maxDelta), 10))
+	h.Add("Cache-Status", t.member(status))
+	t.report(req, status)
+	return &http.Response{
+		Status:     "304 Not Modified",
+		StatusCode: http.StatusNotModified,
+		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:  h,
+		Body:    http.NoBody,
+		Request: req,
+	}
+}
+
+// notCached is the 504 of only-if-cached when nothing stored may be used
+// (§5.2.1.7); the origin is not contacted.
+func (t *Transport) notCached(req *http.Request) *http.Response {
+	const body = "ferry: only-if-cached, and no stored response can be used without the origin\n"
+	status := "detail=only-if-cached"
+	h := http.Header{
+		"Content-Type":   {"text/plain; charset=utf-8"},
+		"Cache-Control":  {"no-store"},
+		"Content-Length": {strconv.Itoa(len(body))},
+		"Cache-Status":   {t.member(status)},
+	}
+	t.report(req, status)
+	return &http.Response{
+		Status:     "504 Gateway Timeout",
+		StatusCode: http.StatusGatewayTimeout,
+		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        h,
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
+}

@@ -1,0 +1,228 @@
+// Command ferry-bench measures an HTTP/SOCKS proxy (ferry or any other)
+// against direct connections in the same run. It runs its own loopback
+// origins and reports each figure next to its direct baseline and as the
+// ratio proxy/direct:
+//
+//   - bulk: throughput of 1 and 8 parallel tunnels, CONNECT and SOCKS5,
+//     upload and download;
+//   - setup: tunnels per second at concurrency -c (open, 1-byte echo, close)
+//     with p50/p99/p99.9 latency;
+//   - http: plain-proxy keep-alive GETs of a 1 KiB object at concurrency -c;
+//   - idle: RSS and fds of the proxy's process per idle tunnel, and whether
+//     both return after the tunnels close.
+//
+// It imports nothing from ferry. With -merge it instead reads -json outputs
+// and prints one markdown comparison table (bench/compare.sh uses that).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// testNames are the tests, in the order they run.
+var testNames = []string{"bulk", "setup", "http", "idle"}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	http, socks, tcp string
+	echoAddr         string
+	only             []string
+	duration         time.Duration
+	conc             int
+	rounds           int
+	jsonOut, quiet   bool
+	name             string
+	pid              int
+	idleMax          int
+	idleWait         time.Duration
+	merge            bool
+	cpuProfile       string
+	args             []string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("ferry-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.http, "http-proxy", "", "HTTP proxy `host:port` (CONNECT and plain GET); empty skips those figures")
+	fs.StringVar(&o.socks, "socks-proxy", "", "SOCKS5 proxy `host:port`; empty skips those figures")
+	fs.StringVar(&o.tcp, "tcp-proxy", "", "plain TCP forwarder `host:port` to the echo origin (e.g. haproxy mode tcp), setup only; needs -echo-addr")
+	fs.StringVar(&o.echoAddr, "echo-addr", "", "listen `address` of the echo origin (default: a free loopback port)")
+	only := fs.String("only", strings.Join(testNames, ","), "tests to run, comma-separated: "+strings.Join(testNames, ","))
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each figure, split over the rounds")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds per figure: direct and proxy take turns, so load changes on a shared machine hit both (each round has an unmeasured warm-up of a fifth of it, 100ms–1s)")
+	fs.IntVar(&o.conc, "c", 64, "concurrency of the setup and http tests")
+	fs.BoolVar(&o.jsonOut, "json", false, "print JSON instead of the table")
+	fs.BoolVar(&o.quiet, "q", false, "no progress line on stderr")
+	fs.StringVar(&o.name, "name", "proxy", "`name` of the proxy in the report")
+	fs.IntVar(&o.pid, "pid", 0, "PID of the proxy for the idle test (default: the process listening on the proxy's port)")
+	fs.IntVar(&o.idleMax, "idle-max", 10000, "idle tunnels to open at most (fewer if the open-file limit says so)")
+	fs.DurationVar(&o.idleWait, "idle-wait", 20*time.Second, "how long to wait for the proxy's fds and RSS to return after the idle tunnels close")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to `file` (is the client the bottleneck?)")
+	fs.BoolVar(&o.merge, "merge", false, "read the -json `files` given as arguments and print one markdown comparison table")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ferry-bench [-http-proxy addr] [-socks-proxy addr] [flags]\n"+
+			"       ferry-bench -merge run1.json run2.json ...\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	o.args = fs.Args()
+	if o.merge {
+		if len(o.args) == 0 {
+			return nil, errors.New("-merge needs JSON files")
+		}
+		return o, nil
+	}
+	if len(o.args) > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", o.args[0])
+	}
+	for _, t := range strings.Split(*only, ",") {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(testNames, t) {
+			return nil, fmt.Errorf("-only: unknown test %q (want %s)", t, strings.Join(testNames, ","))
+		}
+		o.only = append(o.only, t)
+	}
+	for _, a := range []string{o.http, o.socks, o.tcp} {
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("proxy address %q: %w", a, err)
+		}
+	}
+	switch {
+	case o.http == "" && o.socks == "" && o.tcp == "":
+		return nil, errors.New("nothing to measure: give -http-proxy, -socks-proxy or -tcp-proxy")
+	case o.tcp != "" && o.echoAddr == "":
+		return nil, errors.New("-tcp-proxy needs -echo-addr (the forwarder's fixed target)")
+	case o.duration <= 0 || o.conc <= 0 || o.rounds <= 0 || o.idleMax < 0:
+		return nil, errors.New("-duration, -c, -rounds and -idle-max must be positive")
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "ferry-bench:", err)
+		return 2
+	}
+	if o.merge {
+		runs, err := readReports(os.ReadFile, o.args)
+		if err == nil {
+			err = writeComparison(stdout, runs)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "ferry-bench:", err)
+			return 1
+		}
+		return 0
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "ferry-bench:", err)
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
+	r, err := measure(o)
+	if err != nil {
+		fmt.Fprintln(stderr, "ferry-bench:", err)
+		return 1
+	}
+	if o.jsonOut {
+		err = writeJSON(stdout, r)
+	} else {
+		err = writeTable(stdout, r)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "ferry-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func measure(o *options) (*Report, error) {
+	limit, err := raiseFileLimit()
+	if err != nil {
+		return nil, fmt.Errorf("open-file limit: %w", err)
+	}
+	orig, err := startOrigins(o.echoAddr)
+	if err != nil {
+		return nil, fmt.Errorf("starting origins: %w", err)
+	}
+	defer orig.close()
+	b := &bench{
+		o:      orig,
+		warmup: min(max(o.duration/time.Duration(5*o.rounds), 100*time.Millisecond), time.Second),
+		round:  o.duration / time.Duration(o.rounds),
+		rounds: o.rounds,
+		conc:   o.conc,
+		p:      newProgress(os.Stderr, o.quiet),
+		http:   o.http,
+		socks:  o.socks,
+		tcp:    o.tcp,
+	}
+	r := &Report{Name: o.name, Time: time.Now().UTC().Truncate(time.Second),
+		HTTPProxy: o.http, SOCKSProxy: o.socks, TCPProxy: o.tcp, Duration: o.duration.Seconds()}
+	for _, t := range o.only {
+		switch t {
+		case "bulk":
+			r.Metrics = append(r.Metrics, b.runBulk()...)
+		case "setup":
+			r.Metrics = append(r.Metrics, b.runSetup()...)
+		case "http":
+			r.Metrics = append(r.Metrics, b.runHTTP()...)
+		case "idle":
+			pid := o.pid
+			if pid == 0 {
+				pid = findPID(o)
+			}
+			r.PID = pid
+			r.Metrics = append(r.Metrics, b.runIdle(idleConfig{pid: pid, want: o.idleMax, limit: limit, wait: o.idleWait})...)
+		}
+	}
+	return r, nil
+}
+
+// findPID looks up the process listening on the proxy's port; 0 if none.
+func findPID(o *options) int {
+	for _, a := range []string{o.http, o.socks} {
+		if a == "" {
+			continue
+		}
+		_, port, _ := net.SplitHostPort(a)
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			continue
+		}
+		if pid, err := pidOfListener(p); err == nil {
+			return pid
+		}
+	}
+	return 0
+}

@@ -1,0 +1,292 @@
+package connect
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-proxy/ferry/acl"
+	"github.com/ferry-proxy/ferry/cache"
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
+	"github.com/rs/zerolog"
+)
+
+// access is what the tests read of an access record.
+type access struct {
+	method, url, cache, rule, decision, dialed string
+	status                                     int
+}
+
+// sink hands finished access records to the test.
+type sink chan access
+
+func (s sink) Write(r *accesslog.Record) {
+	s <- access{r.Method, r.URL, r.Cache, r.Rule, r.Decision, r.Dialed, r.Status}
+}
+
+func (s sink) next(t testing.TB) access {
+	t.Helper()
+	select {
+	case a := <-s:
+		return a
+	case <-time.After(10 * time.Second):
+		t.Fatal("no access record")
+		return access{}
+	}
+}
+
+// cacheWorld is an origin counting its requests, and ferry's HTTP front
+// end with a memory cache, all on 127.0.0.1:0.
+type cacheWorld struct {
+	origin *httptest.Server
+	engine *tunnel.Engine
+	server *Server
+	proxy  string // host:port of ferry
+	log    sink
+	client *http.Client
+
+	mu   sync.Mutex
+	hits int
+}
+
+func newCacheWorld(t *testing.T) *cacheWorld {
+	w := &cacheWorld{log: make(sink, 64)}
+	w.origin = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		w.hits++
+		n := w.hits
+		w.mu.Unlock()
+		rw.Header().Set("Cache-Control", "max-age=300")
+		fmt.Fprintf(rw, "origin answer %d for %s %s", n, r.Method, r.URL.Path)
+	}))
+	t.Cleanup(w.origin.Close)
+	c, err := cache.New(cache.Config{MemoryBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.engine = tunnel.New(tunnel.Config{}, nil)
+	w.server = New(Config{Cache: c}, w.engine, w.log, zerolog.Nop())
+	w.proxy = serveOn(t, w.server)
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: w.proxy})}
+	t.Cleanup(tr.CloseIdleConnections)
+	w.client = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return w
+}
+
+// serveOn serves s on 127.0.0.1:0 until the test ends and returns the
+// address.
+func serveOn(tb testing.TB, s *Server) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.ServeConn(ctx, conn)
+		}
+	}()
+	tb.Cleanup(func() {
+		ln.Close()
+		s.Shutdown(context.Background())
+		cancel()
+	})
+	return ln.Addr().String()
+}
+
+func (w *cacheWorld) originHits() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.hits
+}
+
+func (w *cacheWorld) get(t *testing.T, method, u string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// TestForwardCache: a miss is stored, a hit is answered without a dial,
+// and the access log carries the cache status.
+func TestForwardCache(t *testing.T) {
+	w := newCacheWorld(t)
+	u := w.origin.URL + "/page"
+	resp, body := w.get(t, "GET", u)
+	if cs := resp.Header.Get("Cache-Status"); cs != "ferry; fwd=uri-miss; fwd-status=200; stored" {
+		t.Errorf("miss: Cache-Status %q", cs)
+	}
+	a := w.log.next(t)
+	if a.cache != "fwd=uri-miss; fwd-status=200; stored" || a.dialed == "" || a.status != 200 {
+		t.Errorf("miss logged %+v", a)
+	}
+	resp2, body2 := w.get(t, "GET", u)
+	if cs := resp2.Header.Get("Cache-Status"); cs != "ferry; hit; ttl=300" && cs != "ferry; hit; ttl=299" {
+		t.Errorf("hit: Cache-Status %q", cs)
+	}
+	if body2 != body || resp2.Header.Get("Via") == "" {
+		t.Errorf("hit: body %q (want %q), Via %q", body2, body, resp2.Header.Get("Via"))
+	}
+	a = w.log.next(t)
+	if !strings.HasPrefix(a.cache, "hit") || a.dialed != "" || a.status != 200 {
+		t.Errorf("hit logged %+v: want a hit, nothing dialed", a)
+	}
+	if got := w.originHits(); got != 1 {
+		t.Errorf("origin saw %d requests, want 1", got)
+	}
+}
+
+// TestConnectNotCached: requests inside a CONNECT tunnel are relayed
+// bytes; the cache never sees them.
+func TestConnectNotCached(t *testing.T) {
+	w := newCacheWorld(t)
+	c, err := net.Dial("tcp", w.proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	origin := strings.TrimPrefix(w.origin.URL, "http://")
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", origin, origin)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	for i := 1; i <= 2; i++ {
+		fmt.Fprintf(c, "GET /t HTTP/1.1\r\nHost: %s\r\n\r\n", origin)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if !strings.HasPrefix(string(b), fmt.Sprintf("origin answer %d", i)) || resp.Header.Get("Cache-Status") != "" {
+			t.Errorf("request %d in the tunnel: %q, Cache-Status %q", i, b, resp.Header.Get("Cache-Status"))
+		}
+	}
+}
+
+// purgeDecider allows everything; PURGE by its own rule.
+type purgeDecider struct{}
+
+func (purgeDecider) Decide(q *acl.Query) acl.Verdict {
+	if q.Method == MethodPurge {
+		return acl.Verdict{Allow: true, Rule: "purgers"}
+	}
+	return acl.Verdict{Allow: true, Rule: "default"}
+}
+
+// TestPurge: PURGE removes the entry; the default policy allows it for
+// loopback clients only, an ACL rule for method PURGE for anyone.
+func TestPurge(t *testing.T) {
+	w := newCacheWorld(t)
+	u := w.origin.URL + "/p"
+	w.get(t, "GET", u)
+	w.log.next(t)
+
+	// Another client, not on loopback: refused by default.
+	purge := func(client string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(MethodPurge, u, nil)
+		req.RemoteAddr = client
+		rr := httptest.NewRecorder()
+		w.server.serveHTTP(rr, req)
+		return rr
+	}
+	if rr := purge("192.0.2.7:4000"); rr.Code != http.StatusForbidden ||
+		!strings.Contains(rr.Header().Get("Proxy-Status"), "http_request_denied") {
+		t.Errorf("remote PURGE: %d %q", rr.Code, rr.Header().Get("Proxy-Status"))
+	}
+	if a := w.log.next(t); a.status != 403 || a.decision != "deny" {
+		t.Errorf("remote PURGE logged %+v", a)
+	}
+	if _, body := w.get(t, "GET", u); !strings.HasPrefix(body, "origin answer 1") {
+		t.Errorf("after a refused PURGE: %q, want still cached", body)
+	}
+	w.log.next(t)
+
+	// Loopback: allowed, 200 then 404.
+	resp, _ := w.get(t, MethodPurge, u)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("loopback PURGE: %d", resp.StatusCode)
+	}
+	if a := w.log.next(t); a.cache != "purged=1" || a.status != 200 {
+		t.Errorf("PURGE logged %+v", a)
+	}
+	if resp, _ := w.get(t, MethodPurge, u); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("second PURGE: %d, want 404", resp.StatusCode)
+	}
+	w.log.next(t)
+	if _, body := w.get(t, "GET", u); !strings.HasPrefix(body, "origin answer 2") {
+		t.Errorf("after PURGE: %q, want a new origin answer", body)
+	}
+	w.log.next(t)
+
+	// A rule for method PURGE lets a remote client purge.
+	w.engine.SetPolicy(&tunnel.Policy{ACL: purgeDecider{}})
+	if rr := purge("192.0.2.7:4000"); rr.Code != http.StatusOK {
+		t.Errorf("remote PURGE allowed by a rule: %d %s", rr.Code, rr.Body)
+	}
+	if a := w.log.next(t); a.rule != "purgers" || a.decision != "allow" {
+		t.Errorf("rule-allowed PURGE logged %+v", a)
+	}
+}
+
+// ipDecider decides by name "allow, ask me with the address" and denies
+// every address: a rule a hit must not get round.
+type ipDecider struct{}
+
+func (ipDecider) Decide(q *acl.Query) acl.Verdict {
+	if !q.IP.IsValid() {
+		return acl.Verdict{NeedIP: true}
+	}
+	return acl.Verdict{Allow: false, Rule: "no-loopback"}
+}
+
+// TestHitRespectsAddressRules: once the ACL denies the address a stored
+// response came from, the stored copy is not served; the request meets
+// the rule at the dial instead.
+func TestHitRespectsAddressRules(t *testing.T) {
+	w := newCacheWorld(t)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(w.origin.URL, "http://"))
+	u := "http://localhost:" + port + "/named"
+	if _, err := net.LookupHost("localhost"); err != nil {
+		t.Skip("no localhost name here:", err)
+	}
+	if resp, _ := w.get(t, "GET", u); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	w.log.next(t)
+	w.engine.SetPolicy(&tunnel.Policy{ACL: ipDecider{}})
+	resp, body := w.get(t, "GET", u)
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "origin answer") {
+		t.Fatalf("after the rule: %d %q, want 403 and no stored body", resp.StatusCode, body)
+	}
+	if a := w.log.next(t); a.rule != "no-loopback" || a.cache != "fwd=bypass" {
+		t.Errorf("logged %+v", a)
+	}
+}

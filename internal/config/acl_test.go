@@ -1,0 +1,106 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ferry-proxy/ferry"
+)
+
+func TestExampleACL(t *testing.T) {
+	f, err := Parse("example", ferry.DefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ACLFromDefault || f.ACL.Default != "deny" || len(f.ACL.Rules) != 5 {
+		t.Fatalf("acl %+v (from default %v)", f.ACL, f.ACLFromDefault)
+	}
+	r := f.ACL.Rules[2]
+	if r.Name != "connect-https-only" || r.Not == nil || len(r.Not.Port) != 1 || r.Not.Port[0] != "443" {
+		t.Fatalf("rule 2 %+v", r)
+	}
+}
+
+func TestACLConfig(t *testing.T) {
+	const hash = "$2a$04$abcdefghijklmnopqrstuuJ1OmYm7oMxe0C2oJ2aaNS0vTRJPaZzW"
+	tests := []struct {
+		name    string
+		in      string
+		wantErr string // "" for none
+		check   func(t *testing.T, f *File)
+	}{
+		{"no acl table gets the example's rules", "[[listener]]\naddress = \"127.0.0.1:0\"\n", "", func(t *testing.T, f *File) {
+			if !f.ACLFromDefault || len(f.ACL.Rules) != 5 {
+				t.Fatalf("acl %+v", f.ACL)
+			}
+		}},
+		{"empty acl table is taken as written", "[acl]\ndefault = \"allow\"\n", "", func(t *testing.T, f *File) {
+			if f.ACLFromDefault || len(f.ACL.Rules) != 0 {
+				t.Fatalf("acl %+v", f.ACL)
+			}
+		}},
+		{"values of any shape", "[[acl.rule]]\nname = \"r\"\naction = \"deny\"\nport = 22\nnot.client = \"10.0.0.0/8\"\n", "", func(t *testing.T, f *File) {
+			r := f.ACL.Rules[0]
+			if len(r.Port) != 1 || r.Port[0] != "22" || r.Not.Client[0] != "10.0.0.0/8" {
+				t.Fatalf("rule %+v", r)
+			}
+		}},
+		{"bad rule names file, line and key", "[acl]\n\n[[acl.rule]]\nname = \"r\"\naction = \"deny\"\nport = \"99999\"\n",
+			`example:6: acl.rule[0].port: "99999" is not a port`, nil},
+		{"unknown matcher", "[[acl.rule]]\nname = \"r\"\naction = \"deny\"\nhost = \"x\"\n", "example:4: acl.rule.host: unknown key", nil},
+		{"wrong value type", "[[acl.rule]]\nname = \"r\"\naction = \"deny\"\nport = true\n", "want a string or a number", nil},
+		{"auth without users", "[[listener]]\naddress = \"127.0.0.1:0\"\nauth = true\n", "listener[0].auth: auth = true but there are no users", nil},
+		{"socks4_auth without auth", "[[listener]]\naddress = \"127.0.0.1:0\"\nsocks4_auth = true\n", "socks4_auth only means something", nil},
+		{"inline user not bcrypt", "[[auth.user]]\nname = \"a\"\nbcrypt = \"{SHA}x\"\n", "example:3: auth.user[0].bcrypt: password hash is SHA-1", nil},
+		{"inline user ok", "[[listener]]\naddress = \"0.0.0.0:0\"\nauth = true\n[[auth.user]]\nname = \"a\"\nbcrypt = \"" + hash + "\"\n[auth.groups]\ng = [\"a\"]\n", "", nil},
+		{"unknown group", "[[acl.rule]]\nname = \"r\"\naction = \"allow\"\ngroup = \"g\"\n", `no group "g"`, nil},
+		{"open proxy refused", "[[listener]]\naddress = \"0.0.0.0:0\"\n[acl]\ndefault = \"allow\"\n",
+			"example:2: listener[0].address: 0.0.0.0:0 is reachable from other hosts, has no auth, and acl.default = \"allow\" lets anonymous clients from any address through: ferry would be an open proxy", nil},
+		{"open proxy names the rule", "[[listener]]\naddress = \":8080\"\n[[acl.rule]]\nname = \"web\"\naction = \"allow\"\nport = 443\n",
+			`rule "web" lets anonymous clients`, nil},
+		{"open proxy opted in", "[[listener]]\naddress = \"0.0.0.0:0\"\nallow_open_proxy = true\n[acl]\ndefault = \"allow\"\n", "", nil},
+		{"client-limited rules are not open", "[[listener]]\naddress = \"0.0.0.0:0\"\n[[acl.rule]]\nname = \"lan\"\naction = \"allow\"\nclient = \"192.168.0.0/16\"\n", "", nil},
+		{"loopback listener may be open", "[[listener]]\naddress = \"[::1]:0\"\n[acl]\ndefault = \"allow\"\n", "", nil},
+		{"example rules off loopback are not open", "[[listener]]\naddress = \"0.0.0.0:0\"\n", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse("example", []byte(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v\nwant it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil {
+				tt.check(t, f)
+			}
+		})
+	}
+}
+
+func TestListenFlagOpenProxy(t *testing.T) {
+	f, err := Parse("example", []byte("[acl]\ndefault = \"allow\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.OverrideListeners([]string{"0.0.0.0:8080"})
+	if err == nil || !strings.Contains(err.Error(), "allow_open_proxy") {
+		t.Fatalf("-listen 0.0.0.0 with allow-all: %v", err)
+	}
+	if err := f.OverrideListeners([]string{"127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzParseACL(f *testing.F) {
+	f.Add("[[acl.rule]]\nname = \"r\"\naction = \"deny\"\nport = [22, \"1-5\"]\nnot.domain = \".example.com\"\n")
+	f.Add("[acl]\ndefault = \"allow\"\n[[listener]]\naddress = \"0.0.0.0:1\"\n")
+	f.Add(string(ferry.DefaultConfig))
+	f.Fuzz(func(t *testing.T, in string) {
+		Parse("fuzz", []byte(in))
+	})
+}

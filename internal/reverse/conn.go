@@ -1,0 +1,293 @@
+package reverse
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
+)
+
+// conn is one client connection on its way through a listener.
+type conn struct {
+	s      *Server
+	l      *Listener
+	sk     *socket
+	c      net.Conn // what is served: the accepted *net.TCPConn, or TLS over it
+	client netip.AddrPort
+	dst    netip.AddrPort // what the client connected to (the PROXY header's, behind a balancer)
+	rec    *accesslog.Record
+	alpn   string // negotiated with the client when terminating
+}
+
+// serveConn runs one connection from accept to the access event.
+func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
+	defer s.untrack(c)
+	defer c.Close()
+	l := s.table.Load().Listener(*sk.name.Load())
+	if l == nil {
+		return // the listener was removed between accept and now
+	}
+	peer := addrPort(c.RemoteAddr())
+	cn := &conn{s: s, l: l, sk: sk, c: c, client: peer, dst: addrPort(c.LocalAddr())}
+	cn.rec = accesslog.Start(s.sink, string(l.Mode), peer)
+	cn.rec.Target = cn.dst.String()
+	defer cn.rec.Finish()
+
+	defer sk.active.Add(-1)
+	if n := sk.active.Add(1); l.MaxConns > 0 && n > int64(l.MaxConns) {
+		// Closed at once, without lingering: under a flood a slot held
+		// for a polite close is what the cap is there to prevent.
+		cn.fail(tunnel.Errorf(tunnel.Overloaded, "listener %q has max_conns %d open", l.Name, l.MaxConns))
+		return
+	}
+	// One deadline for everything the client must send before the relay,
+	// so a silent or slow socket cannot hold a slot for long.
+	c.SetDeadline(time.Now().Add(l.HandshakeTimeout))
+	if err := cn.serve(ctx); err != nil {
+		cn.fail(err)
+		cn.rec.Finish() // the event need not wait for the linger
+		lingerClose(c)
+	}
+}
+
+// Lingering close bounds: what a refused client may still send is read
+// for this long, up to this much, before the socket is closed.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 64 << 10
+)
+
+// lingerClose ends a refused connection with a FIN, not a RST. Closing a
+// socket with unread bytes (a peeked ClientHello, say) makes the kernel
+// send a reset, which can destroy the alert just written before the
+// client reads it. So: half-close, take what the client still sends for a
+// short, bounded while, then close (nginx's lingering_close).
+func lingerClose(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if tc.CloseWrite() != nil {
+		return
+	}
+	tc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, tc, lingerBytes)
+}
+
+func (cn *conn) serve(ctx context.Context) error {
+	l := cn.l
+	pk := newPeeker(cn.c)
+	if containsAny(l.ProxyProtocolFrom, cn.client.Addr()) {
+		h, err := readProxyHeader(pk)
+		if err != nil {
+			return clientErr("PROXY header from %s: %w", cn.client, err)
+		}
+		if src, dst, ok := proxyAddrs(h); ok {
+			cn.client, cn.dst = src, dst
+			cn.rec.Client, cn.rec.Target = src, dst.String()
+		}
+	}
+	if ok, rule := l.Guard.Check(cn.client.Addr()); !ok {
+		return &tunnel.Error{Kind: tunnel.Denied, Rule: rule, Err: fmt.Errorf("client %s refused by listener %q: %s", cn.client.Addr(), l.Name, rule)}
+	}
+	if !cn.sk.perIP.acquire(cn.client.Addr(), l.MaxConnsPerIP) {
+		return tunnel.Errorf(tunnel.Overloaded, "client %s has max_conns_per_ip %d open on listener %q", cn.client.Addr(), l.MaxConnsPerIP, l.Name)
+	}
+	defer cn.sk.perIP.release(cn.client.Addr())
+
+	r := l.def
+	if l.Mode == ModeTLS {
+		hello, err := peekHello(pk)
+		if err != nil {
+			return err
+		}
+		if hello.ServerName != "" {
+			cn.rec.Target = net.JoinHostPort(hello.ServerName, strconv.Itoa(int(cn.dst.Port())))
+		}
+		r = l.Route(hello.ServerName)
+		cn.s.log.Debug().Str("id", cn.rec.ID).Str("client", cn.client.String()).Str("sni", hello.ServerName).
+			Strs("alpn", hello.ALPN).Bool("routed", r != nil).Msg("client hello")
+		if r == nil {
+			writeAlert(cn.c, alertUnrecognizedName)
+			if hello.ServerName == "" {
+				return tunnel.Errorf(tunnel.NoRoute, "ClientHello without server name and no default route")
+			}
+			return tunnel.Errorf(tunnel.NoRoute, "no route for server name %q", hello.ServerName)
+		}
+	}
+	cn.rec.Route = r.Name
+	if ok, rule := r.Guard.Check(cn.client.Addr()); !ok {
+		return &tunnel.Error{Kind: tunnel.Denied, Rule: rule, Err: fmt.Errorf("client %s refused by route %q: %s", cn.client.Addr(), r.Name, rule)}
+	}
+	cn.c = pk.Conn()
+	if r.TLS == Terminate {
+		tc := tls.Server(cn.c, r.serverTLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return clientErr("TLS handshake with client: %w", err)
+		}
+		cn.c = tc
+		cn.alpn = tc.ConnectionState().NegotiatedProtocol
+	}
+	b, server, err := cn.dial(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer b.active.Add(-1)
+	if server, err = cn.prepareBackend(ctx, r, server); err != nil {
+		server.Close()
+		return err
+	}
+	cn.c.SetDeadline(time.Time{})
+	cn.rec.Status = tunnel.OK.HTTPStatus()
+	st, err := tunnel.Relay(ctx, cn.c, server, cn.s.engine.IdleTimeout())
+	cn.rec.BytesUp, cn.rec.BytesDown, cn.rec.Err = st.Up, st.Down, err
+	return nil
+}
+
+// peekHello peeks until the ClientHello is complete, never past the bound.
+func peekHello(pk *peeker) (*ClientHello, error) {
+	need := recordHeaderLen
+	for {
+		b, err := pk.Peek(need)
+		if err != nil && len(b) < need {
+			return nil, clientErr("reading ClientHello: %w", err)
+		}
+		h, err := ParseClientHello(b)
+		var short *ShortError
+		if !errors.As(err, &short) {
+			if err != nil {
+				return nil, clientErr("%w", err)
+			}
+			return h, nil
+		}
+		if short.Need <= len(b) || short.Need > MaxHelloPeek {
+			return nil, clientErr("%w", ErrHelloTooBig) // cannot happen: the parser bounds Need
+		}
+		need = short.Need
+	}
+}
+
+// dial picks a backend and connects through the engine (ACL, dial
+// timeout), trying up to Retries further backends when a dial fails. A
+// failed dial takes the backend down at once (passive health).
+func (cn *conn) dial(ctx context.Context, r *Route) (*Backend, net.Conn, error) {
+	var tried []*Backend
+	var lastErr error
+	for range r.Retries + 1 {
+		b := r.Pool.Pick(cn.client.Addr(), tried)
+		if b == nil {
+			break
+		}
+		tried = append(tried, b)
+		host, port, err := tunnel.SplitTarget(b.Address)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		req := &tunnel.Request{Proto: string(cn.l.Mode), Client: cn.client, Host: host, Port: port, Log: cn.rec}
+		cn.rec.Upstream = b.Address
+		if err := cn.s.engine.Authorize(req); err != nil {
+			lastErr = err
+			continue
+		}
+		b.active.Add(1) // before the dial, so concurrent least_conn picks see it
+		server, err := cn.s.engine.Dial(ctx, req)
+		cn.rec.Route = r.Name // the engine writes its own route name
+		if err == nil {
+			if b.markOK() {
+				cn.s.healthChanged(cn.l)(r.Pool, b, nil)
+			}
+			return b, server, nil
+		}
+		b.active.Add(-1)
+		lastErr = err
+		if k := tunnel.KindOf(err); k != tunnel.Denied && k != tunnel.DeniedIP && ctx.Err() == nil {
+			if b.markFailed(time.Now(), r.Pool.Health.FailTimeout) {
+				cn.s.healthChanged(cn.l)(r.Pool, b, fmt.Errorf("passive: %w", err))
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	switch {
+	case lastErr == nil:
+		cn.rec.Upstream = ""
+		return nil, nil, tunnel.Errorf(tunnel.Unavailable, "route %q: no healthy backend (%d of %d down)",
+			r.Name, r.Pool.Down(), len(r.Pool.backends))
+	case len(tried) > 1:
+		return nil, nil, fmt.Errorf("route %q: %d backends failed, last: %w", r.Name, len(tried), lastErr)
+	}
+	return nil, nil, fmt.Errorf("route %q: %w", r.Name, lastErr)
+}
+
+// prepareBackend sends the PROXY header and starts TLS to the backend when
+// the route asks for them, under the dial timeout's worth of deadline.
+func (cn *conn) prepareBackend(ctx context.Context, r *Route, server net.Conn) (net.Conn, error) {
+	if r.ProxyProtocol == 0 && r.backendTLS == nil {
+		return server, nil
+	}
+	server.SetDeadline(time.Now().Add(cn.l.HandshakeTimeout))
+	if r.ProxyProtocol != 0 {
+		hdr, err := proxyHeader(r.ProxyProtocol, cn.client, cn.dst)
+		if err != nil {
+			return server, tunnel.Errorf(tunnel.Internal, "PROXY header: %v", err)
+		}
+		if _, err := server.Write(hdr); err != nil {
+			return server, fmt.Errorf("sending PROXY header to %s: %w", cn.rec.Upstream, err)
+		}
+	}
+	if r.backendTLS != nil {
+		tc := tls.Client(server, forBackend(r.backendTLS, cn.rec.Upstream, cn.alpn))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return server, &tunnel.Error{Kind: tunnel.BadGateway, Err: fmt.Errorf("TLS handshake with backend %s: %w", cn.rec.Upstream, err)}
+		}
+		server = tc
+	}
+	server.SetDeadline(time.Time{})
+	return server, nil
+}
+
+// fail records why the connection ends before (or instead of) a relay.
+// There is no reply to send on a raw TCP or TLS stream: the client sees a
+// close (after an alert for an unknown name); the log says why.
+func (cn *conn) fail(err error) {
+	kind := tunnel.KindOf(err)
+	rec := cn.rec
+	rec.Status = kind.HTTPStatus()
+	rec.ProxyStatus = kind.ProxyStatus()
+	rec.Err = err
+	if kind == tunnel.Denied || kind == tunnel.DeniedIP {
+		rec.Decision = "deny"
+		if rule := tunnel.RuleOf(err); rule != "" {
+			rec.Rule = rule
+		}
+	}
+}
+
+// clientErr marks a failure of what the client sent (including sending
+// nothing in time) as BadRequest: a client's timeout is not a gateway's.
+func clientErr(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w (handshake_timeout)", err)
+	}
+	return &tunnel.Error{Kind: tunnel.BadRequest, Err: err}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}

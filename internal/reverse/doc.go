@@ -1,0 +1,12 @@
+// Package reverse is ferry's reverse mode: listeners that clients reach as
+// if ferry were the service. A TCP listener sends every connection to its
+// route; a TLS listener peeks at the ClientHello (nothing is consumed, so a
+// passthrough connection stays a *net.TCPConn and the relay can splice) and
+// routes by server name. Each route has a Pool of backends with a balancing
+// policy and health checks.
+//
+// Flow: accept → guards (PROXY header from trusted balancers, source CIDRs,
+// connection caps) → peek SNI / port → Table route → Pool.Pick → the same
+// tunnel.Engine as forward mode (Authorize, Dial) → tunnel.Relay →
+// accesslog.Record.Finish: one rule set, one log schema.
+package reverse

@@ -1,0 +1,134 @@
+package reverse
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"sync"
+	"time"
+)
+
+// Active check kinds.
+const (
+	CheckTCP  = "tcp"  // a TCP connect succeeds
+	CheckTLS  = "tls"  // a TLS handshake completes
+	CheckNone = "none" // passive only: a failed dial skips the backend for FailTimeout
+)
+
+// HealthConfig is a pool's health checking.
+type HealthConfig struct {
+	Check       string        // tcp, tls or none; default tcp
+	Interval    time.Duration // between active checks; default 5s
+	Timeout     time.Duration // one check; default 2s
+	Rise        int           // consecutive good checks to come back; default 2
+	Fall        int           // consecutive failed checks to go down; default 3
+	FailTimeout time.Duration // with check none, how long a failed backend is skipped; default 10s
+	TLS         *tls.Config   // for tls checks; nil: any certificate (liveness, not trust)
+}
+
+func (h *HealthConfig) setDefaults() {
+	if h.Check == "" {
+		h.Check = CheckTCP
+	}
+	if h.Interval <= 0 {
+		h.Interval = 5 * time.Second
+	}
+	if h.Timeout <= 0 {
+		h.Timeout = 2 * time.Second
+	}
+	if h.Rise <= 0 {
+		h.Rise = 2
+	}
+	if h.Fall <= 0 {
+		h.Fall = 3
+	}
+	if h.FailTimeout <= 0 {
+		h.FailTimeout = 10 * time.Second
+	}
+}
+
+// probeFunc checks one backend; nil means healthy.
+type probeFunc func(ctx context.Context, b *Backend) error
+
+// changeFunc is told when a backend goes up or down, and why.
+type changeFunc func(p *Pool, b *Backend, err error)
+
+// checkLoop runs active checks: once at once, then on every tick, until ctx
+// ends. The ticks come from a time.Ticker in production and from the test.
+func (p *Pool) checkLoop(ctx context.Context, ticks <-chan time.Time, probe probeFunc, changed changeFunc) {
+	for {
+		p.checkAll(ctx, probe, changed)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+		}
+	}
+}
+
+// checkAll probes every backend at the same time, each under the check
+// timeout, and applies the results.
+func (p *Pool) checkAll(ctx context.Context, probe probeFunc, changed changeFunc) {
+	var wg sync.WaitGroup
+	for _, b := range p.backends {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, p.Health.Timeout)
+			err := probe(cctx, b)
+			cancel()
+			if ctx.Err() != nil {
+				return // stopped (reload or shutdown): not the backend's fault
+			}
+			if b.observe(err == nil, p.Health.Rise, p.Health.Fall) && changed != nil {
+				changed(p, b, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// startChecks runs p's active checks on a ticker until ctx ends.
+func (p *Pool) startChecks(ctx context.Context, changed changeFunc) {
+	if p.Health.Check == CheckNone || len(p.backends) == 0 {
+		return
+	}
+	probe := p.probeTCP
+	if p.Health.Check == CheckTLS {
+		probe = p.probeTLS
+	}
+	t := time.NewTicker(p.Health.Interval)
+	go func() {
+		defer t.Stop()
+		p.checkLoop(ctx, t.C, probe, changed)
+	}()
+}
+
+func (p *Pool) probeTCP(ctx context.Context, b *Backend) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", b.Address)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+func (p *Pool) probeTLS(ctx context.Context, b *Backend) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", b.Address)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cfg := p.Health.TLS
+	if cfg == nil {
+		// A liveness probe of a passthrough backend: ferry holds no CA for
+		// it and trusts nothing it learns here.
+		cfg = &tls.Config{InsecureSkipVerify: true}
+	} else {
+		cfg = forBackend(cfg, b.Address, "")
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	return tc.Close()
+}

@@ -1,0 +1,321 @@
+package reverse
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
+	"github.com/rs/zerolog"
+)
+
+// chanSink hands finished access records to the test.
+type chanSink chan *accesslog.Record
+
+func (s chanSink) Write(r *accesslog.Record) { s <- r }
+
+func (s chanSink) next(t *testing.T) *accesslog.Record {
+	t.Helper()
+	select {
+	case r := <-s:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatal("no access record within 5s")
+		return nil
+	}
+}
+
+// world is a Server on 127.0.0.1:0 with one listener "l"; it returns the
+// server, its access records and the listener's address.
+func world(t testing.TB, lc ListenerConfig) (*Server, chanSink, string) {
+	t.Helper()
+	sink := make(chanSink, 16)
+	s := worldSink(t, lc, sink)
+	return s, sink, s.Addr("l").String()
+}
+
+func worldSink(t testing.TB, lc ListenerConfig, sink accesslog.Sink) *Server {
+	t.Helper()
+	s := New(tunnel.New(tunnel.Config{}, nil), sink, zerolog.Nop())
+	lc.Name, lc.Address = "l", "127.0.0.1:0"
+	if err := s.Apply(Config{Listeners: []ListenerConfig{lc}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Drain(ctx)
+	})
+	return s
+}
+
+// discard drops access records (benchmarks make too many to keep).
+type discard struct{}
+
+func (discard) Write(*accesslog.Record) {}
+
+// recorder is a backend that keeps everything it is sent.
+type recorder struct {
+	addr string
+	got  chan []byte
+}
+
+func startRecorder(t *testing.T) *recorder {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	r := &recorder{addr: ln.Addr().String(), got: make(chan []byte, 4)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				b, _ := io.ReadAll(c)
+				r.got <- b
+			}()
+		}
+	}()
+	return r
+}
+
+func route(backend string) RouteConfig {
+	return RouteConfig{Name: "r", Default: true, Backends: []BackendConfig{{Address: backend}},
+		Health: HealthConfig{Check: CheckNone}}
+}
+
+// Behind a trusted balancer the PROXY header is taken off with exact-size
+// reads: the backend gets the ClientHello and what follows byte for byte,
+// and the relay still splices (it saw two *net.TCPConn).
+func TestProxyHeaderKeepsSplice(t *testing.T) {
+	rec := startRecorder(t)
+	_, sink, addr := world(t, ListenerConfig{
+		Mode:              ModeTLS,
+		ProxyProtocolFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Routes:            []RouteConfig{route(rec.addr)},
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := buildHello("a.example.test", []string{"h2"}, 0)
+	payload := bytes.Repeat([]byte("x"), 64<<10)
+	want := append(append([]byte{}, hello...), payload...)
+	hdr := "PROXY TCP4 203.0.113.7 198.51.100.1 4711 443\r\n"
+	before := tunnel.SplicedChunks()
+	// Header and hello in separate writes, then the rest: the peeks must
+	// wait for enough bytes, not fail on a short read.
+	c.Write([]byte(hdr[:10]))
+	c.Write([]byte(hdr[10:] + string(hello[:20])))
+	c.Write(hello[20:])
+	c.Write(payload)
+	c.(*net.TCPConn).CloseWrite()
+	var got []byte
+	select {
+	case got = <-rec.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("backend got nothing")
+	}
+	c.Close()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("backend got %d bytes (prefix %q), want the %d-byte hello and payload", len(got), got[:min(len(got), 16)], len(want))
+	}
+	r := sink.next(t)
+	if r.Client.String() != "203.0.113.7:4711" || r.Target != "a.example.test:443" || r.Status != 200 {
+		t.Fatalf("record client %s target %s status %d", r.Client, r.Target, r.Status)
+	}
+	if canPeekTCP && tunnel.SplicedChunks() == before {
+		t.Fatal("relay did not splice: the client conn was wrapped")
+	}
+}
+
+// A client that sends nothing is closed at the handshake timeout and
+// logged as a bad request, freeing its slot.
+func TestHandshakeTimeout(t *testing.T) {
+	rec := startRecorder(t)
+	_, sink, addr := world(t, ListenerConfig{
+		Mode:             ModeTLS,
+		HandshakeTimeout: 100 * time.Millisecond,
+		MaxConns:         1,
+		Routes:           []RouteConfig{route(rec.addr)},
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("silent client: %d bytes, %v; want closed", n, err)
+	}
+	r := sink.next(t)
+	if r.Status != 400 || r.Err == nil || !strings.Contains(r.Err.Error(), "handshake_timeout") {
+		t.Fatalf("record status %d err %v", r.Status, r.Err)
+	}
+}
+
+// Guards: a denied source, and a listener at max_conns.
+func TestGuards(t *testing.T) {
+	rec := startRecorder(t)
+	tests := []struct {
+		name       string
+		lc         ListenerConfig
+		hold       bool // open one relayed connection first
+		status     int
+		rule       string
+		proxyState string
+	}{
+		{name: "deny", lc: ListenerConfig{Guard: Guard{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
+			status: 403, rule: "deny 127.0.0.0/8", proxyState: "http_request_denied"},
+		{name: "allow list", lc: ListenerConfig{Guard: Guard{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}},
+			status: 403, rule: "allow (no entry matched)", proxyState: "http_request_denied"},
+		{name: "route deny", lc: ListenerConfig{Routes: []RouteConfig{func() RouteConfig {
+			r := route(rec.addr)
+			r.Guard.Deny = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+			return r
+		}()}}, status: 403, rule: "deny 127.0.0.1/32", proxyState: "http_request_denied"},
+		{name: "max conns", lc: ListenerConfig{MaxConns: 1}, hold: true, status: 503, proxyState: "connection_limit_reached"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.lc.Mode = ModeTCP
+			if tt.lc.Routes == nil {
+				tt.lc.Routes = []RouteConfig{route(rec.addr)}
+			}
+			_, sink, addr := world(t, tt.lc)
+			if tt.hold {
+				h, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer h.Close()
+				h.Write([]byte("hold")) // reaches the backend once relayed
+			}
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("%d bytes, %v; want closed", n, err)
+			}
+			r := sink.next(t)
+			if r.Status != tt.status || r.Rule != tt.rule || r.ProxyStatus != tt.proxyState {
+				t.Fatalf("record status %d rule %q proxy_status %q err %v", r.Status, r.Rule, r.ProxyStatus, r.Err)
+			}
+		})
+	}
+}
+
+// Renaming a listener at a fixed address keeps its socket (no gap, no
+// EADDRINUSE); a reload that cannot be applied changes nothing.
+func TestApplyRenameAndRefuse(t *testing.T) {
+	rec := startRecorder(t)
+	s, sink, addr := world(t, ListenerConfig{Mode: ModeTCP, Routes: []RouteConfig{route(rec.addr)}})
+	// "l" asks for the port it already holds under ":0": a second bind of
+	// a port in use fails, so the reload is refused whole.
+	pinned := ListenerConfig{Name: "l", Address: addr, Mode: ModeTCP, Routes: []RouteConfig{route(rec.addr)}}
+	if err := s.Apply(Config{Listeners: []ListenerConfig{pinned}}); err == nil {
+		t.Fatal("binding a port in use succeeded")
+	}
+	bad := pinned
+	bad.Routes = nil
+	if err := s.Apply(Config{Listeners: []ListenerConfig{bad}}); err == nil {
+		t.Fatal("a listener with no route was accepted")
+	}
+	if a := s.Addr("l"); a == nil || a.String() != addr {
+		t.Fatalf("a refused reload changed the listener: %v", a)
+	}
+
+	// A server on the fixed address, then renamed: same socket.
+	s.Close()
+	s2 := New(tunnel.New(tunnel.Config{}, nil), sink, zerolog.Nop())
+	t.Cleanup(s2.Close)
+	if err := s2.Apply(Config{Listeners: []ListenerConfig{pinned}}); err != nil {
+		t.Fatal(err)
+	}
+	renamed := pinned
+	renamed.Name = "renamed"
+	if err := s2.Apply(Config{Listeners: []ListenerConfig{renamed}}); err != nil {
+		t.Fatalf("rename: %v", err)
+	}
+	if s2.Addr("l") != nil || s2.Addr("renamed") == nil || s2.Addr("renamed").String() != addr {
+		t.Fatalf("after rename: l=%v renamed=%v", s2.Addr("l"), s2.Addr("renamed"))
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("hi"))
+	c.(*net.TCPConn).CloseWrite()
+	select {
+	case got := <-rec.got:
+		if string(got) != "hi" {
+			t.Fatalf("backend got %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("renamed listener did not relay")
+	}
+	c.Close()
+}
+
+// The buffered peeker (any conn that is not a *net.TCPConn on Linux)
+// replays what it peeked.
+func TestBufferedPeeker(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go a.Write([]byte("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nrest"))
+	pk := newPeeker(b)
+	b.SetDeadline(time.Now().Add(5 * time.Second))
+	h, err := readProxyHeader(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src, _, ok := proxyAddrs(h); !ok || src.String() != "1.2.3.4:1" {
+		t.Fatalf("source %v", src)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(pk.Conn(), got); err != nil || string(got) != "rest" {
+		t.Fatalf("after the header: %q, %v", got, err)
+	}
+}
+
+// A refused TLS client (no backend up) sees a clean close, not a reset,
+// although its ClientHello was never read off the socket.
+func TestRefusedCloseIsClean(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, sink, addr := world(t, ListenerConfig{Mode: ModeTLS, Routes: []RouteConfig{route(down)}})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(buildHello("a.example.test", nil, 0))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("%d bytes, %v; want EOF (a FIN, not a RST)", n, err)
+	}
+	if r := sink.next(t); r.Status != 502 || r.ProxyStatus != "connection_refused" {
+		t.Fatalf("record status %d proxy_status %q", r.Status, r.ProxyStatus)
+	}
+}
