@@ -146,8 +146,11 @@ func TestSquidLogReadByGoAccess(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	f := startFerry(t, minimalConfig+fmt.Sprintf("\n[log]\naccess = %q\naccess_format = \"squid\"\n", path))
+	f := startFerry(t, minimalConfig+fmt.Sprintf("\n[log]\naccess = %q\naccess_format = \"squid\"\n[cache]\nenabled = true\n", path))
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cached" {
+			w.Header().Set("Cache-Control", "max-age=600")
+		}
 		if r.URL.Path == "/missing" {
 			http.NotFound(w, r)
 			return
@@ -171,6 +174,11 @@ func TestSquidLogReadByGoAccess(t *testing.T) {
 		resp.Body.Close()
 	}
 	expect(` TCP_MISS/200 5 POST ` + regexp.QuoteMeta(origin.URL) + `/form - HIER_DIRECT/`)
+	for range 2 {
+		get(t, client, t.Context(), origin.URL+"/cached")
+	}
+	expect(` TCP_MISS/200 5 GET ` + regexp.QuoteMeta(origin.URL) + `/cached - HIER_DIRECT/127\.0\.0\.1 -$`)
+	expect(` TCP_HIT/200 5 GET ` + regexp.QuoteMeta(origin.URL) + `/cached - HIER_NONE/- -$`)
 	get(t, client, t.Context(), origin.URL+"/missing")
 	expect(` TCP_MISS/404 \d+ GET ` + regexp.QuoteMeta(origin.URL) + `/missing `)
 	for range 2 {

@@ -30,8 +30,8 @@ import (
 //   - upstream health: a.ops.metrics.SetUpstreams(func() []metrics.Health);
 //   - reverse backends' health: a.ops.metrics.SetBackends(...), Group the
 //     route, Name the backend address;
-//   - a collector of its own (cache sizes): a.ops.metrics.Registry().
-//     MustRegister(prometheus.NewGaugeFunc(...)).
+//   - the cache's store sizes: SetCacheUsage, in attach below;
+//   - a collector of its own: a.ops.metrics.Registry().MustRegister(...).
 type ops struct {
 	log     zerolog.Logger
 	sink    accesslog.Sink   // the access log tee'd with the metrics
@@ -92,6 +92,13 @@ func accessSink(cfg config.Log, stderr io.Writer) (accesslog.Sink, *accesslog.Fi
 func (a *app) attach(o *ops) {
 	a.ops = o
 	a.mux.Observer = o.metrics.Conns
+	if c := a.cache; c != nil {
+		o.metrics.SetCacheUsage(func() []metrics.StoreUsage {
+			st := c.Stats()
+			return []metrics.StoreUsage{{Store: "memory", Objects: st.MemoryObjects, Bytes: st.MemoryBytes},
+				{Store: "disk", Objects: st.DiskObjects, Bytes: st.DiskBytes}}
+		})
+	}
 }
 
 // start runs once the proxy listeners lns are bound: it binds the admin

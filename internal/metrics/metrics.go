@@ -30,8 +30,9 @@ type Metrics struct {
 	// Conns counts connections; set it as the front mux's Observer.
 	Conns *Conns
 
-	upstreams *healthCollector
-	backends  *healthCollector
+	upstreams  *healthCollector
+	backends   *healthCollector
+	cacheUsage *usageCollector
 }
 
 // Buckets: a dial is bounded by dial_timeout (10s by default); a tunnel
@@ -71,9 +72,10 @@ func New(version, commit string) *Metrics {
 			"1 if the last config reload succeeded (or none was tried), 0 if it was refused."),
 		reloadTime: f.gauge("ferry_config_last_reload_success_timestamp_seconds",
 			"When the config was last loaded successfully, at start or by a reload."),
-		Conns:     newConns(f),
-		upstreams: newHealth("ferry_upstream_up", "1 if the upstream proxy is healthy, 0 if not.", "upstream"),
-		backends:  newHealth("ferry_backend_up", "1 if the reverse-proxy backend is healthy, 0 if not.", "route", "backend"),
+		Conns:      newConns(f),
+		upstreams:  newHealth("ferry_upstream_up", "1 if the upstream proxy is healthy, 0 if not.", "upstream"),
+		backends:   newHealth("ferry_backend_up", "1 if the reverse-proxy backend is healthy, 0 if not.", "route", "backend"),
+		cacheUsage: newUsage(),
 	}
 	info := f.gaugeVec("ferry_build_info", "Version, commit and Go version ferry was built from; always 1.", "version", "commit", "goversion")
 	info.WithLabelValues(version, commit, goVersion()).Set(1)
@@ -85,7 +87,7 @@ func New(version, commit string) *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.upstreams, m.backends,
+		m.upstreams, m.backends, m.cacheUsage,
 	)
 	return m
 }

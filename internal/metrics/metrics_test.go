@@ -199,3 +199,26 @@ func TestReloaded(t *testing.T) {
 		t.Errorf("last reload successful = %v after a success", got)
 	}
 }
+
+func TestCacheUsage(t *testing.T) {
+	m := New("", "")
+	if body := scrape(t, m); strings.Contains(body, "ferry_cache_objects{") {
+		t.Error("cache usage reported with no cache")
+	}
+	objects := 3
+	m.SetCacheUsage(func() []StoreUsage {
+		return []StoreUsage{{"memory", objects, 4096}, {"disk", 10, 1 << 20}}
+	})
+	objects = 4 // read at scrape time
+	body := scrape(t, m)
+	for _, want := range []string{
+		`ferry_cache_objects{store="memory"} 4`,
+		`ferry_cache_stored_bytes{store="memory"} 4096`,
+		`ferry_cache_objects{store="disk"} 10`,
+		`ferry_cache_stored_bytes{store="disk"} 1.048576e+06`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
