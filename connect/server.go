@@ -76,6 +76,7 @@ type Server struct {
 	http      *http.Server
 	transport *http.Transport
 	proxy     http.Handler
+	pages     sync.Map // path → http.Handler: ferry's own pages (pages.go)
 	ln        *connListener
 	conns     sync.Map // net.Conn → *connEntry
 	serveOnce sync.Once

@@ -33,6 +33,7 @@ type Mux struct {
 	HandshakeTimeout time.Duration // read deadline until the handler clears it; default 10s
 	MaxConns         int           // concurrent connections; 0 is unlimited
 	Log              zerolog.Logger
+	Observer         Observer // told of each connection (metrics); nil: none
 	// BaseContext, if set, gives the context each connection accepted on
 	// ln starts from (as http.Server.BaseContext), so front ends can tell
 	// which listener a connection came in on; default Background.
@@ -87,7 +88,7 @@ func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
 			c.Close()
 			continue
 		}
-		go m.serveConn(ctx, c, proto)
+		go m.serveConn(ctx, ln, c, proto)
 	}
 }
 
@@ -96,7 +97,7 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol) {
+func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol) {
 	defer m.wg.Done()
 	defer m.untrackConn(c)
 	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
@@ -120,16 +121,21 @@ func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol) {
 		b, pc, err := peekByte(c)
 		if err != nil {
 			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")
+			m.observe(ln, "")()
 			c.Close()
 			return
 		}
 		c, proto = pc, classify(b)
 	}
+	defer m.observe(ln, proto)()
 	h := m.HTTP
 	if proto == SOCKS {
 		h = m.SOCKS
 	}
 	if over || h == nil {
+		if m.Observer != nil {
+			m.Observer.Refused(ln, proto)
+		}
 		if r, ok := h.(Refuser); ok {
 			r.Refuse(c)
 		}
