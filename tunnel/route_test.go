@@ -100,9 +100,9 @@ func TestGroupFailoverAndBackoff(t *testing.T) {
 		advance time.Duration
 		want    string
 	}{
-		{0, "good"},                      // dead is out for 2s
+		{0, "good"},                       // dead is out for 2s
 		{1999 * time.Millisecond, "good"}, // still out
-		{time.Millisecond, "dead,good"},  // back on trial
+		{time.Millisecond, "dead,good"},   // back on trial
 	}
 	for _, s := range steps {
 		clock.Advance(s.advance)
