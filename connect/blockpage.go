@@ -93,14 +93,18 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Proxy-Status", proxyStatus(kind.ProxyStatus(), err.Error()))
+	h.Set("Proxy-Status", proxyStatus(kind.ProxyStatus(), err.Error())+nextHopParams(err))
 	var body bytes.Buffer
 	if page := s.page.Load(); page != nil && wantsHTML(r.Header.Values("Accept")) &&
 		page.tmpl.Execute(&body, d) == nil {
 		h.Set("Content-Type", "text/html; charset=utf-8")
 	} else {
 		body.Reset()
-		fmt.Fprintf(&body, "ferry: 403 Forbidden: %s denied by rule %q (%s)\n", firstOf(d.URL, d.Target), rule, d.ProxyStatus)
+		by := fmt.Sprintf("rule %q", rule)
+		if hop, _ := tunnel.NextHopOf(err); hop != "" && rule == "" {
+			by = "upstream " + hop // its own policy
+		}
+		fmt.Fprintf(&body, "ferry: 403 Forbidden: %s denied by %s (%s)\n", firstOf(d.URL, d.Target), by, d.ProxyStatus)
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 	}
 	w.WriteHeader(kind.HTTPStatus())

@@ -284,6 +284,12 @@ func (e *Engine) DialPlan(ctx context.Context, req *Request, plan *Plan) (net.Co
 	return nil, &Error{Kind: KindOf(last), NextHop: hop, Err: fmt.Errorf("every upstream of %s failed: %s", plan.Via, strings.Join(tried, "; "))}
 }
 
+// DialUpstream opens a tunnel for req through u alone (one hop of a
+// plan), for callers that try a plan's upstreams themselves.
+func (e *Engine) DialUpstream(ctx context.Context, req *Request, u *Upstream) (net.Conn, error) {
+	return e.dialHop(ctx, req, u)
+}
+
 // dialHop opens the tunnel through u. A socks5:// upstream takes
 // addresses, so ferry resolves the name and gives it the first address
 // the ACL allows.

@@ -95,6 +95,10 @@ func (u *Upstream) ProxyURL() *url.URL {
 	return &url.URL{Scheme: "http", Host: u.addr, User: u.spec.URL.User}
 }
 
+// Key identifies the upstream across reloads: equal keys, equal
+// behaviour. It holds the credentials: never log it.
+func (u *Upstream) Key() string { return u.key }
+
 // Open is the number of connections through the upstream now.
 func (u *Upstream) Open() int64 { return u.open.Load() }
 
@@ -285,6 +289,10 @@ type upstreamFault struct {
 
 func (f *upstreamFault) Error() string { return f.err.Error() }
 func (f *upstreamFault) Unwrap() error { return f.err }
+
+// IsUpstreamFault reports whether err is a failure of an upstream itself
+// (it is down now), after which another upstream may be tried.
+func IsUpstreamFault(err error) bool { return isUpstreamFault(err) }
 
 func isUpstreamFault(err error) bool {
 	var f *upstreamFault
