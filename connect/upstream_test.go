@@ -208,4 +208,3 @@ func TestForwardThroughSOCKSUpstream(t *testing.T) {
 		t.Errorf("origin saw %d conns", o.conns.Load())
 	}
 }
-

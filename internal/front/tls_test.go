@@ -99,7 +99,9 @@ func TestMuxTLSDispatchesInside(t *testing.T) {
 
 type plaintextRefuser struct{ *recorder }
 
-func (plaintextRefuser) RefusePlaintext(c net.Conn) { io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\nuse TLS\n") }
+func (plaintextRefuser) RefusePlaintext(c net.Conn) {
+	io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\nuse TLS\n")
+}
 
 // A plaintext client on a TLS listener is told, and no handler serves it;
 // a TLS client without a certificate is closed after the handshake fails.
