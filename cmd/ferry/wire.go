@@ -28,6 +28,7 @@ type app struct {
 	http    *connect.Server
 	mux     *front.Mux
 	reverse *reverse.Server // reverse.go
+	chain   chainApp        // chain.go
 	cache   *cache.Cache    // nil when off
 }
 
@@ -48,7 +49,9 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy) (*app, error) 
 		return nil, err
 	}
 	lim := cfg.Limits
-	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, pol.tunnel)
+	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, nil)
+	engine.SetUpstreamLog(upstreamLog(logger)) // chain.go
+	engine.SetPolicy(pol.tunnel)
 	sink := accesslog.Zerolog{Log: logger}
 	httpSrv := connect.New(connect.Config{
 		HandshakeTimeout: lim.HandshakeTimeout,
@@ -110,10 +113,17 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		return exitFailed
 	}
 	a.mux.BaseContext = listenerContexts(cfg, lns)
+	if err := a.startTLS(cfg, lns); err != nil {
+		logger.Error().Err(err).Msg("listen")
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return exitFailed
+	}
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		l := cfg.Listeners[i]
-		logger.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Str("protocol", l.Protocol).Msg("listening")
+		logger.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Str("protocol", l.Protocol).Bool("tls", l.TLS != nil).Msg("listening")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -150,6 +160,10 @@ func (a *app) reload(path string, listens []string, old *config.File) {
 	if err == nil {
 		pol, err = buildPolicy(cfg, a.log)
 	}
+	var commitTLS func()
+	if err == nil {
+		commitTLS, err = a.prepareTLS(cfg) // chain.go
+	}
 	if err != nil {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
 		return
@@ -159,6 +173,7 @@ func (a *app) reload(path string, listens []string, old *config.File) {
 		return
 	}
 	a.engine.SetPolicy(pol.tunnel)
+	commitTLS()
 	a.http.SetBlockPage(pol.page)
 	a.noteCacheReload(old, cfg)
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
@@ -183,6 +198,7 @@ func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	go func() { revClean <- a.drainReverse(ctx) }()
 	clean := a.mux.Drain(ctx)
 	clean = <-revClean && clean
+	a.engine.Close() // upstream checkers
 	a.closeCache()
 	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
 }
