@@ -30,7 +30,7 @@ type Upstream struct {
 // UpstreamHealth is an [upstream.health] table.
 type UpstreamHealth struct {
 	Backoff    Duration `toml:"backoff"`     // left out this long after a failure, doubling while it fails; default 2s
-	MaxBackoff Duration `toml:"max_backoff"` // the longest it is left out; default 1m
+	MaxBackoff Duration `toml:"max_backoff"` // the longest it is left out; default 1m (or backoff, if longer)
 	Probe      string   `toml:"probe"`       // host:port to open a tunnel to as an active check; default "": none
 	Interval   Duration `toml:"interval"`    // between active checks; default 30s
 }
@@ -153,6 +153,9 @@ func (f *File) validateChain(dir string) []problem {
 			}
 		}
 		h := &u.Health
+		if h.MaxBackoff == 0 && time.Duration(h.Backoff) > time.Minute {
+			h.MaxBackoff = h.Backoff // the default cap is 1m, or backoff when that is longer
+		}
 		for _, d := range []struct {
 			k string
 			v *Duration
