@@ -101,7 +101,9 @@ default = %q
 					t.Errorf("child access event %v: want upstream %s", ev, k.name)
 				}
 			}
-			events := parent.WaitEvents("access", func(e Event) bool { return e.Str("user") == "laptop" && e.Str("url") == "" && k.parentSees(e.Str("target"), byName) }, 2)
+			events := parent.WaitEvents("access", func(e Event) bool {
+				return e.Str("user") == "laptop" && e.Str("url") == "" && k.parentSees(e.Str("target"), byName)
+			}, 2)
 			for _, e := range events {
 				if e.Str("err") != "" {
 					t.Errorf("parent access event %v", e)
