@@ -170,6 +170,11 @@ func newUpstream(s UpstreamSpec) (*Upstream, error) {
 		c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
 		// The tunnel carries HTTP/1.1 CONNECT; never negotiate h2.
 		c.NextProtos = []string{"http/1.1"}
+		if c.ClientSessionCache == nil {
+			// Resumed handshakes skip the certificate exchange: most of
+			// the cost of a tunnel through an https upstream.
+			c.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+		}
 		u.tls = c
 	}
 	u.spec.Health.setDefaults()

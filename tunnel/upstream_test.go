@@ -394,3 +394,37 @@ func TestNewRoutesRefuses(t *testing.T) {
 		})
 	}
 }
+
+// A second tunnel through an https upstream resumes the TLS session: no
+// certificates are exchanged again.
+func TestUpstreamHTTPSResumes(t *testing.T) {
+	pk := newPKI(t)
+	echo := echoServer(t)
+	resumed := make(chan bool, 4)
+	p := &httpParent{redirect: echo}
+	ln := tls.NewListener(loopbackListener(t), pk.serverTLS(true))
+	addr := serveLoopback(t, ln, func(c net.Conn) {
+		tc := c.(*tls.Conn)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		resumed <- tc.ConnectionState().DidResume
+		p.serve(c)
+	})
+	e, _ := engineWith(t, tunnel.Config{DialTimeout: bound}, tunnel.RoutingSpec{
+		Upstreams: []tunnel.UpstreamSpec{{Name: "tls", URL: parseURL(t, "https://"+addr),
+			TLS: &tls.Config{RootCAs: pk.roots, Certificates: []tls.Certificate{pk.client}}}},
+		Default: "tls",
+	})
+	for i, want := range []bool{false, true} {
+		c, err := e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		echoes(t, c)
+		c.Close()
+		if got := <-resumed; got != want {
+			t.Errorf("tunnel %d: resumed %v, want %v", i, got, want)
+		}
+	}
+}
