@@ -16,10 +16,11 @@ import (
 //
 //   - bulk: throughput of one CONNECT tunnel carrying an upload (1 MiB per
 //     op, until the origin has read it all);
+//
 //   - setup: tunnels opened one after another (CONNECT, a 1-byte echo,
 //     close) per second.
 //
-//	go test ./test -run '^$' -bench Chain -benchtime 2s
+//     go test ./test -run '^$' -bench Chain -benchtime 2s
 func BenchmarkChain(b *testing.B) {
 	pki := newChainPKI(b)
 	single := startFerry(b, minimalConfig)
