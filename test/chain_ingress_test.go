@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/net/proxy"
@@ -259,5 +260,111 @@ func TestChainRemoteTLSListener(t *testing.T) {
 				t.Fatalf("curl exit %d, out %q (stderr %q); want %d, %q", code, out, stderr, tt.code, tt.out)
 			}
 		})
+	}
+}
+
+// tlsDialer dials TLS, for a SOCKS5 client inside TLS.
+type tlsDialer struct{ cfg *tls.Config }
+
+func (d tlsDialer) Dial(network, addr string) (net.Conn, error) {
+	return tls.DialWithDialer(&net.Dialer{Timeout: ioTimeout}, network, addr, d.cfg)
+}
+
+// SOCKS5 inside TLS (no curl option for it): x/net/proxy over a TLS conn
+// with the laptop's certificate, logging in with username and password.
+func TestChainSOCKSInsideTLS(t *testing.T) {
+	_, remote, pki := ingressPair(t)
+	o := newChainOrigins(t)
+	_, port, _ := net.SplitHostPort(hostPort(t, o.plain.URL))
+	tc := &tls.Config{RootCAs: pki.Roots, ServerName: "ferry.example.net", Certificates: []tls.Certificate{pki.Client}}
+	d, err := proxy.SOCKS5("tcp", remote.Addr, &proxy.Auth{User: "laptop", Password: "change-me"}, tlsDialer{tc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Dial("tcp", "localhost:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /socks-in-tls HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	c.Close() // the tunnel's access event is written when it ends
+	if !strings.Contains(string(b), "origin saw /socks-in-tls") {
+		t.Fatalf("got %q", b)
+	}
+	if ev := remote.WaitEvent("access", func(e Event) bool { return e.Str("proto") == "socks5" }); ev.Str("user") != "laptop" {
+		t.Errorf("remote access event %v: want user laptop", ev)
+	}
+}
+
+// cert_user = "cn": the client certificate names the user, which is
+// enough on an auth = true listener.
+func TestChainCertUser(t *testing.T) {
+	pki := newChainPKI(t)
+	f := startFerry(t, fmt.Sprintf(`
+[[listener]]
+address = "127.0.0.1:0"
+auth = true
+tls = { cert = %q, key = %q, client_ca = %q, cert_user = "cn" }
+
+[[auth.user]]
+name = "someone-else"
+bcrypt = %q
+
+[acl]
+default = "deny"
+[[acl.rule]]
+name = "laptop-only"
+action = "allow"
+user = ["laptop"]
+`, pki.Path("remote.pem"), pki.Path("remote.key"), pki.Path("ca.pem"), laptopHash))
+	o := newChainOrigins(t)
+	out := curl(t, "--proxy-cacert", pki.Path("ca.pem"), "--proxy-cert", pki.Path("laptop.pem"), "--proxy-key", pki.Path("laptop.key"),
+		"-x", "https://"+f.Addr, o.plain.URL+"/by-cert")
+	if !strings.Contains(out, "origin saw /by-cert") {
+		t.Fatalf("got %q", out)
+	}
+	if ev := f.WaitEvent("access", nil); ev.Str("user") != "laptop" || ev.Str("rule") != "laptop-only" {
+		t.Errorf("access event %v: want user laptop from the certificate, rule laptop-only", ev)
+	}
+}
+
+// SIGHUP re-reads a TLS listener's certificate and client CAs: new
+// connections get the new ones.
+func TestChainTLSReload(t *testing.T) {
+	old, cur := newChainPKI(t), newChainPKI(t)
+	conf := func(p *chainPKI) string {
+		return fmt.Sprintf(`
+[[listener]]
+address = "127.0.0.1:0"
+tls = { cert = %q, key = %q, client_ca = %q }
+[acl]
+default = "allow"
+`, p.Path("remote.pem"), p.Path("remote.key"), p.Path("ca.pem"))
+	}
+	f := startFerry(t, conf(old))
+	o := newChainOrigins(t)
+	get := func(p *chainPKI) int {
+		_, _, code := aclCurl(t, "--proxy-cacert", p.Path("ca.pem"), "--proxy-cert", p.Path("laptop.pem"), "--proxy-key", p.Path("laptop.key"),
+			"-x", "https://"+f.Addr, o.plain.URL+"/")
+		return code
+	}
+	if get(old) != 0 || get(cur) == 0 {
+		t.Fatal("before the reload: the old PKI should work and the new one not")
+	}
+	if err := os.WriteFile(f.Config, []byte(conf(cur)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.Signal(syscall.SIGHUP)
+	if ev := f.WaitEvent("reload", nil); ev["ok"] != true {
+		t.Fatalf("reload %v", ev)
+	}
+	if get(cur) != 0 || get(old) == 0 {
+		t.Error("after the reload: the new PKI should work and the old one not")
 	}
 }
