@@ -87,6 +87,10 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 	kind := tunnel.KindOf(err)
 	rule := tunnel.RuleOf(err)
 	d := BlockData{Rule: rule, Client: r.RemoteAddr, ProxyStatus: kind.ProxyStatus(), Reason: err.Error()}
+	hop, _ := tunnel.NextHopOf(err)
+	if rule == "" && hop != "" {
+		d.Rule = "upstream " + hop // its own policy denied
+	}
 	if rec != nil {
 		d.Target, d.URL, d.User, d.ID = rec.Target, rec.URL, rec.User, rec.ID
 	}
@@ -101,8 +105,8 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 	} else {
 		body.Reset()
 		by := fmt.Sprintf("rule %q", rule)
-		if hop, _ := tunnel.NextHopOf(err); hop != "" && rule == "" {
-			by = "upstream " + hop // its own policy
+		if rule == "" && hop != "" {
+			by = d.Rule
 		}
 		fmt.Fprintf(&body, "ferry: 403 Forbidden: %s denied by %s (%s)\n", firstOf(d.URL, d.Target), by, d.ProxyStatus)
 		h.Set("Content-Type", "text/plain; charset=utf-8")

@@ -208,3 +208,24 @@ func TestForwardThroughSOCKSUpstream(t *testing.T) {
 		t.Errorf("origin saw %d conns", o.conns.Load())
 	}
 }
+
+// An upstream's own policy denying is the client's answer: 403, saying
+// which upstream, and the upstream stays in.
+func TestConnectDeniedByUpstream(t *testing.T) {
+	parent := rawParent(t, "HTTP/1.1 403 Forbidden\r\nProxy-Status: p; error=http_request_denied\r\nContent-Length: 0\r\n\r\n")
+	child := newWorld(t, options{policy: routed(t, tunnel.RoutingSpec{
+		Upstreams: []tunnel.UpstreamSpec{upstream(t, "corp", "http://"+parent)},
+		Default:   "corp",
+	})})
+	c := child.raw(t)
+	c.send(t, "CONNECT blocked.example:443 HTTP/1.1\r\nHost: blocked.example:443\r\n\r\n")
+	resp, body := c.response(t, http.MethodConnect)
+	ps := resp.Header.Get("Proxy-Status")
+	if resp.StatusCode != 403 || !strings.Contains(ps, "error=http_request_denied") || !strings.Contains(ps, `next-hop="corp"`) ||
+		!strings.Contains(body, "denied by upstream corp") {
+		t.Fatalf("%d %q, Proxy-Status %q", resp.StatusCode, body, ps)
+	}
+	if rec := child.log.next(t); rec.Decision != "deny" || rec.Upstream != "corp" || rec.Status != 403 {
+		t.Errorf("logged decision %q upstream %q status %d", rec.Decision, rec.Upstream, rec.Status)
+	}
+}

@@ -89,7 +89,7 @@ func parseEnvProxy(s string) (*url.URL, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("invalid proxy address %q", s)
+		return nil, fmt.Errorf("not a proxy URL or host:port") // the value may hold a password: not quoted
 	}
 	if _, ok := defaultProxyPort[u.Scheme]; !ok {
 		return nil, fmt.Errorf("proxy scheme %q: want http, https, socks5 or socks5h", u.Scheme)

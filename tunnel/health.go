@@ -63,9 +63,15 @@ func (h *health) state() (time.Time, error) {
 	return h.until, h.last
 }
 
-// failed takes the upstream out after err.
+// failed takes the upstream out after err. A failure while it is out
+// already (a request that started before) changes nothing: the back-off
+// doubles per trial, not per request that was under way.
 func (h *health) failed(err error) {
 	h.mu.Lock()
+	if h.down.Load() && h.now().Before(h.until) {
+		h.mu.Unlock()
+		return
+	}
 	if h.backoff == 0 {
 		h.backoff = h.spec.Backoff
 	} else {

@@ -251,7 +251,8 @@ func (g *group) downError() error {
 		if err == nil {
 			continue
 		}
-		why = append(why, fmt.Sprintf("%s: %v (left out for %v more)", u.name, unwrapFault(err), time.Until(until).Round(time.Millisecond)))
+		left := until.Sub(u.health.now()).Round(time.Millisecond)
+		why = append(why, fmt.Sprintf("%s: %v (left out for %v more)", u.name, unwrapFault(err), left))
 		if first == nil || until.Before(firstAt) {
 			first, firstAt = u, until
 		}

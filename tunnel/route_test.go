@@ -396,8 +396,11 @@ func TestActiveCheckBringsUpstreamBack(t *testing.T) {
 	echo := echoServer(t)
 	var broken atomic.Bool
 	broken.Store(true)
+	served := make(chan bool, 8) // whether each request found it broken
 	parent := serveLoopback(t, loopbackListener(t), func(c net.Conn) {
-		if broken.Load() {
+		b := broken.Load()
+		served <- b
+		if b {
 			answerWith(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
 			return
 		}
@@ -405,7 +408,7 @@ func TestActiveCheckBringsUpstreamBack(t *testing.T) {
 	})
 	rt, err := tunnel.NewRoutes(tunnel.RoutingSpec{
 		Upstreams: []tunnel.UpstreamSpec{{Name: "corp", URL: parseURL(t, "http://"+parent),
-			Health: tunnel.HealthSpec{Probe: "probe.test:443", Interval: time.Hour}}},
+			Health: tunnel.HealthSpec{Probe: "probe.test:443", Interval: time.Hour, Backoff: time.Hour}}},
 		Default: "corp",
 	})
 	if err != nil {
@@ -427,12 +430,26 @@ func TestActiveCheckBringsUpstreamBack(t *testing.T) {
 	if _, err := e.Dial(context.Background(), targetOf(t, "origin.test:443")); tunnel.KindOf(err) != tunnel.UpstreamFailed {
 		t.Fatalf("Dial to a broken upstream: %v", err)
 	}
-	if ev := recvEvent(t, events); ev.Up || ev.Name != "corp" || !strings.Contains(ev.Reason, "503") {
-		t.Fatalf("event %+v, want corp down with the 503", ev)
+	if ev := recvEvent(t, events); ev.Up || ev.Name != "corp" || !strings.Contains(ev.Reason, "503") || ev.For != time.Hour {
+		t.Fatalf("event %+v, want corp down for 1h with the 503", ev)
 	}
-	ticks <- time.Now() // a check while still broken keeps it down
-	if ev := recvEvent(t, events); ev.Up {
-		t.Fatalf("event %+v after a failed check", ev)
+	<-served
+	// Two checks while still broken; the second tick is taken only once
+	// the first check is over, so its result can be looked at.
+	ticks <- time.Now()
+	ticks <- time.Now()
+	if rt.Upstreams()["corp"].Available() {
+		t.Fatal("available after a failed check")
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("event %+v after a failed check of an upstream already down", ev)
+	default:
+	}
+	for range 2 {
+		if !<-served {
+			t.Fatal("a check did not find the upstream broken")
+		}
 	}
 	broken.Store(false)
 	ticks <- time.Now()

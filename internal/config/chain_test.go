@@ -242,6 +242,14 @@ func hasProblem(text, want string) bool {
 	return false
 }
 
+// A url that does not parse is reported without its password.
+func TestChainURLErrorHidesPassword(t *testing.T) {
+	_, err := Parse("f.toml", []byte("[[upstream]]\nname = \"a\"\nurl = \"http://u:SECRETPW@h:1:2\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "bad url") || strings.Contains(err.Error(), "SECRETPW") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 // A TLS listener that checks client certificates is no open proxy.
 func TestChainTLSListenerNotOpen(t *testing.T) {
 	dir := t.TempDir()
