@@ -22,6 +22,9 @@ func (s *Server) serveSelf(w http.ResponseWriter, r *http.Request) {
 			"Set it as your proxy; requests sent to it directly are not forwarded.\n")
 		return
 	}
+	if s.servePage(w, r, rec) {
+		return
+	}
 	fail(w, rec, tunnel.Errorf(tunnel.BadRequest,
 		"this is a proxy: send absolute-form requests (GET http://host/path) or CONNECT host:port"))
 }

@@ -77,6 +77,7 @@ type Server struct {
 	transport *http.Transport // direct to origins
 	upstreams sync.Map        // upstream key → *http.Transport through it (upstream.go)
 	proxy     http.Handler
+	pages     sync.Map // path → http.Handler: ferry's own pages (pages.go)
 	ln        *connListener
 	conns     sync.Map // net.Conn → *connEntry
 	serveOnce sync.Once

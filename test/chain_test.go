@@ -178,7 +178,14 @@ members = ["p1", "p2"]
 
 [routing]
 default = "parents"
+
+[admin]
+address = "127.0.0.1:0"
 `, p1.Addr, p2.Addr)))
+	admin := child.AddrOf("admin")
+	if ms := scrape(t, admin); ms.val("ferry_upstream_up", "upstream", "p1") != 1 || ms.val("ferry_upstream_up", "upstream", "p2") != 1 {
+		t.Errorf("before: ferry_upstream_up p1 %v p2 %v, want 1 1", ms.val("ferry_upstream_up", "upstream", "p1"), ms.val("ferry_upstream_up", "upstream", "p2"))
+	}
 	echo := echoOrigin(t)
 	if code := p1.Stop(); code != 0 {
 		t.Fatalf("p1 exited %d", code)
@@ -195,6 +202,9 @@ default = "parents"
 	down := child.WaitEvent("upstream down", nil)
 	if down.Str("upstream") != "p1" || !strings.Contains(down.Str("reason"), "refused") {
 		t.Errorf("upstream down event %v", down)
+	}
+	if ms := scrape(t, admin); ms.val("ferry_upstream_up", "upstream", "p1") != 0 || ms.val("ferry_upstream_up", "upstream", "p2") != 1 {
+		t.Errorf("after: ferry_upstream_up p1 %v p2 %v, want 0 1", ms.val("ferry_upstream_up", "upstream", "p1"), ms.val("ferry_upstream_up", "upstream", "p2"))
 	}
 
 	if code := p2.Stop(); code != 0 {

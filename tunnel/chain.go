@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +89,27 @@ func (e *Engine) bindRoutes(p *Policy) {
 			c.wg.Go(func() { e.check(ctx, h, tick, stop) })
 		}
 	}
+}
+
+// UpstreamState is an upstream's health now, for metrics.
+type UpstreamState struct {
+	Name string
+	Up   bool  // may be tried now: not taken out, or its back-off is over
+	Open int64 // connections through it now
+}
+
+// UpstreamStates lists the current policy's upstreams by name.
+func (e *Engine) UpstreamStates() []UpstreamState {
+	rt := e.policy.Load().Routes
+	if rt == nil {
+		return nil
+	}
+	out := make([]UpstreamState, 0, len(rt.upstreams))
+	for _, u := range rt.upstreams {
+		out = append(out, UpstreamState{Name: u.name, Up: u.health.available(), Open: u.Open()})
+	}
+	slices.SortFunc(out, func(a, b UpstreamState) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // Close stops the upstreams' active checkers and waits for them.

@@ -44,10 +44,10 @@ func (u *Upstream) connect(ctx context.Context, parent net.Conn, addr string) (n
 	head, c, err := readHead(parent, maxConnectHead)
 	if err != nil {
 		if errors.Is(err, errHeadTooBig) {
-			return nil, &Error{Kind: UpstreamFailed, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
+			return nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, &Error{Kind: UpstreamFailed, Err: fmt.Errorf("upstream %s closed the connection without answering CONNECT", u.name)}
+			return nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s closed the connection without answering CONNECT", u.name)}
 		}
 		return nil, ctxErr(ctx, fmt.Errorf("read CONNECT answer of upstream %s: %w", u.name, err))
 	}
@@ -63,7 +63,7 @@ func (u *Upstream) connect(ctx context.Context, parent net.Conn, addr string) (n
 func (u *Upstream) connectAnswer(head []byte, addr string) error {
 	a, err := parseConnectHead(head)
 	if err != nil {
-		return &Error{Kind: UpstreamFailed, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
+		return &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
 	}
 	if a.status >= 200 && a.status < 300 {
 		return nil

@@ -159,11 +159,11 @@ func TestUpstreamHTTPAnswers(t *testing.T) {
 		}, tunnel.Denied, false, 403},
 		{"not HTTP", func(t testing.TB) string {
 			return answeringParent(t, "SSH-2.0-OpenSSH_9.2\r\n\r\n")
-		}, tunnel.UpstreamFailed, true, 0},
+		}, tunnel.BadGateway, true, 0},
 		{"closes without answering", func(t testing.TB) string {
 			return serveLoopback(t, loopbackListener(t), func(c net.Conn) { http.ReadRequest(bufio.NewReader(c)) })
-		}, tunnel.UpstreamFailed, true, 0},
-		{"head too big", func(t testing.TB) string { return answeringParent(t, big) }, tunnel.UpstreamFailed, true, 0},
+		}, tunnel.BadGateway, true, 0},
+		{"head too big", func(t testing.TB) string { return answeringParent(t, big) }, tunnel.BadGateway, true, 0},
 		{"refused", func(t testing.TB) string { return closedPort(t).String() }, tunnel.Refused, true, 0},
 	}
 	for _, tt := range tests {

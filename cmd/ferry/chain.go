@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/acl"
 	"github.com/ferry-proxy/ferry/internal/config"
+	"github.com/ferry-proxy/ferry/internal/metrics"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 )
@@ -160,9 +161,17 @@ func loadListenerTLS(cfg *config.File) (map[string]*listenerTLS, error) {
 	return out, nil
 }
 
-// startTLS makes the TLS listeners among lns speak TLS, with material a
-// reload can replace (reloadTLS).
-func (a *app) startTLS(cfg *config.File, lns []net.Listener) error {
+// startChain makes the TLS listeners among lns speak TLS, with material a
+// reload can replace (prepareTLS), and gives the metrics the upstreams'
+// health (ferry_upstream_up).
+func (a *app) startChain(cfg *config.File, lns []net.Listener) error {
+	a.ops.metrics.SetUpstreams(func() []metrics.Health {
+		var hs []metrics.Health
+		for _, u := range a.engine.UpstreamStates() {
+			hs = append(hs, metrics.Health{Name: u.Name, Up: u.Up})
+		}
+		return hs
+	})
 	loaded, err := loadListenerTLS(cfg)
 	if err != nil {
 		return err

@@ -36,13 +36,8 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 const embeddedName = "config.toml.example (embedded)"
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "explain":
-			return explain(args[1:], stdout, stderr)
-		case "hash-password":
-			return hashPassword(os.Stdin, stdout, stderr)
-		}
+	if code, ok := runSubcommand(args, stdout, stderr); ok {
+		return code
 	}
 	fs := flag.NewFlagSet("ferry", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -52,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print version, commit and Go version, then exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ferry [-config file] [-listen addr]...\n"+
+			"       ferry check [-config file]   (validate; print the effective config)\n"+
 			"       ferry explain -config file [-user u] [-client ip] target   (see ferry explain -h)\n"+
 			"       ferry hash-password < password   (a bcrypt hash for [[auth.user]])\n\n"+
 			"ferry is a forward proxy: HTTP CONNECT, plain HTTP and SOCKS4/4a/5 on one port.\n"+
@@ -103,7 +99,14 @@ func loadConfig(path string, listens []string) (*config.File, error) {
 }
 
 func versionString() string {
-	version, commit := "(devel)", "unknown"
+	version, commit := buildInfo()
+	return fmt.Sprintf("ferry %s commit %s %s", version, commit, runtime.Version())
+}
+
+// buildInfo is the module version and VCS commit the binary was built
+// from, as far as the build recorded them.
+func buildInfo() (version, commit string) {
+	version, commit = "(devel)", "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" {
 			version = bi.Main.Version
@@ -114,5 +117,5 @@ func versionString() string {
 			}
 		}
 	}
-	return fmt.Sprintf("ferry %s commit %s %s", version, commit, runtime.Version())
+	return version, commit
 }

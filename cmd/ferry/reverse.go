@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/netip"
 
-	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
+	"github.com/ferry-proxy/ferry/internal/metrics"
 	"github.com/ferry-proxy/ferry/internal/reverse"
 )
 
@@ -72,8 +72,19 @@ func prefixes(list []string) []netip.Prefix {
 
 // startReverse binds the reverse listeners; an error fails the start.
 func (a *app) startReverse(cfg *config.File) error {
-	a.reverse = reverse.New(a.engine, accesslog.Zerolog{Log: a.log}, a.log)
+	a.reverse = reverse.New(a.engine, a.sink, a.log)
+	a.ops.metrics.SetBackends(a.backendHealth)
 	return a.reverse.Apply(reverseConfig(cfg))
+}
+
+// backendHealth lists every reverse backend's health for the metrics
+// (ferry_backend_up), read at each scrape.
+func (a *app) backendHealth() []metrics.Health {
+	var hs []metrics.Health
+	for _, b := range a.reverse.Backends() {
+		hs = append(hs, metrics.Health{Group: b.Listener + "/" + b.Route, Name: b.Address, Up: b.Up})
+	}
+	return hs
 }
 
 // reloadReverse swaps the route table; listeners are added and removed by

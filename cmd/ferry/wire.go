@@ -30,6 +30,8 @@ type app struct {
 	reverse *reverse.Server // reverse.go
 	chain   chainApp        // chain.go
 	cache   *cache.Cache    // nil when off
+	sink    accesslog.Sink  // every front end's access log (and metrics)
+	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
 }
 
 func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
@@ -43,16 +45,14 @@ func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-func newApp(cfg *config.File, logger zerolog.Logger, pol *policy) (*app, error) {
+func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog.Sink) (*app, error) {
 	c, err := newCache(cfg.Cache, logger)
 	if err != nil {
 		return nil, err
 	}
 	lim := cfg.Limits
-	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, nil)
+	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, pol.tunnel)
 	engine.SetUpstreamLog(upstreamLog(logger)) // chain.go
-	engine.SetPolicy(pol.tunnel)
-	sink := accesslog.Zerolog{Log: logger}
 	httpSrv := connect.New(connect.Config{
 		HandshakeTimeout: lim.HandshakeTimeout,
 		KeepAliveTimeout: lim.KeepAliveTimeout,
@@ -70,7 +70,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy) (*app, error) 
 		MaxConns:         lim.MaxConns,
 		Log:              logger,
 	}
-	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c}, nil
+	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink}, nil
 }
 
 // serve runs ferry until SIGINT or SIGTERM, then drains.
@@ -78,7 +78,7 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	// Catch signals before the listening events: a supervisor may signal
 	// as soon as it sees them, and the default action would kill ferry.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	logger := newLogger(cfg.Log, stderr)
 	pol, err := buildPolicy(cfg, logger)
@@ -86,11 +86,17 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		logger.Error().Str("err", err.Error()).Msg("config refused")
 		return exitUsage
 	}
-	a, err := newApp(cfg, logger, pol)
+	o, err := newOps(cfg, logger, stderr)
 	if err != nil {
 		logger.Error().Err(err).Msg("start")
 		return exitFailed
 	}
+	a, err := newApp(cfg, logger, pol, o.sink)
+	if err != nil {
+		logger.Error().Err(err).Msg("start")
+		return exitFailed
+	}
+	a.attach(o)
 
 	// Bind every listener before serving any, so a bad one fails the start.
 	lns := make([]net.Listener, 0, len(cfg.Listeners))
@@ -105,6 +111,13 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		}
 		lns = append(lns, ln)
 	}
+	if err := a.ops.start(cfg, lns, a.http); err != nil {
+		logger.Error().Err(err).Msg("listen")
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return exitFailed
+	}
 	if err := a.startReverse(cfg); err != nil {
 		logger.Error().Err(err).Msg("listen")
 		for _, ln := range lns {
@@ -113,7 +126,7 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		return exitFailed
 	}
 	a.mux.BaseContext = listenerContexts(cfg, lns)
-	if err := a.startTLS(cfg, lns); err != nil {
+	if err := a.startChain(cfg, lns); err != nil { // chain.go
 		logger.Error().Err(err).Msg("listen")
 		for _, ln := range lns {
 			ln.Close()
@@ -132,25 +145,34 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 			}
 		}()
 	}
+	a.ops.ready(lns)
 
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			a.reload(path, listens, cfg)
+			a.ops.reloading()
+			a.ops.reloaded(a.reload(path, listens, cfg))
+			continue
+		}
+		if sig == syscall.SIGUSR1 {
+			a.ops.reopen()
 			continue
 		}
 		logger.Info().Str("signal", sig.String()).Dur("grace", cfg.Limits.ShutdownGrace).Msg("shutdown")
 		break
 	}
+	a.ops.draining()
 	a.shutdown(cfg.Limits.ShutdownGrace, sigs)
 	wg.Wait()
+	a.ops.close()
 	return exitOK
 }
 
-// reload re-reads the config; a bad one is refused and the old one stays.
-func (a *app) reload(path string, listens []string, old *config.File) {
+// reload re-reads the config and returns it; a bad one is refused (nil)
+// and the old one stays.
+func (a *app) reload(path string, listens []string, old *config.File) *config.File {
 	if path == "" {
 		a.log.Info().Bool("ok", true).Str("note", "embedded config: nothing to re-read").Msg("reload")
-		return
+		return old
 	}
 	cfg, err := loadConfig(path, listens)
 	if err == nil {
@@ -166,17 +188,18 @@ func (a *app) reload(path string, listens []string, old *config.File) {
 	}
 	if err != nil {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
-		return
+		return nil
 	}
 	if err := a.reloadReverse(cfg); err != nil {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
-		return
+		return nil
 	}
 	a.engine.SetPolicy(pol.tunnel)
 	commitTLS()
 	a.http.SetBlockPage(pol.page)
 	a.noteCacheReload(old, cfg)
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
+	return cfg
 }
 
 // shutdown stops accepting, lets open connections finish within grace (a

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/acl"
 	"github.com/ferry-proxy/ferry/auth"
+	"github.com/ferry-proxy/ferry/internal/pac"
 )
 
 // File is a whole ferry configuration. Zero values are filled with the
@@ -29,6 +30,9 @@ type File struct {
 	// ACLFromDefault is set when the file has no [acl] table: the rules of
 	// the embedded config.toml.example apply (see acl.go).
 	ACLFromDefault bool `toml:"-"`
+
+	Admin Admin      `toml:"admin"` // see ops.go
+	PAC   pac.Config `toml:"pac"`   // see ops.go
 
 	// Path is the file this was loaded from ("" for the embedded default).
 	Path string `toml:"-"`
@@ -69,6 +73,9 @@ type HTTP struct {
 type Log struct {
 	Level  string `toml:"level"`  // debug | info | warn | error; default info
 	Format string `toml:"format"` // json | console; default json
+
+	Access       string `toml:"access"`        // stderr | a file path; default stderr (see ops.go)
+	AccessFormat string `toml:"access_format"` // json | console | squid; default: format
 }
 
 // DefaultAddress is where a fresh ferry listens: loopback only.
@@ -93,6 +100,7 @@ func defaults() File {
 }
 
 func (f *File) fillDefaults() {
+	f.fillOpsDefaults()
 	if len(f.Listeners) == 0 {
 		f.Listeners = []Listener{{Address: DefaultAddress}}
 	}

@@ -186,6 +186,7 @@ func (f *File) validate() []problem {
 	if f.HTTP.Via == "" || strings.ContainsAny(f.HTTP.Via, " \t\r\n,;()\"") {
 		add("http.via", "must be one token (letters, digits, -._), not %q", f.HTTP.Via)
 	}
+	ps = append(ps, f.validateOps()...)
 	switch f.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

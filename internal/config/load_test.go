@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferry-proxy/ferry"
 	"github.com/ferry-proxy/ferry/auth"
+	"github.com/ferry-proxy/ferry/internal/pac"
 )
 
 // parseErrorTests: each want is one reported problem, in order, as
@@ -106,10 +107,12 @@ func documented(path string) *File {
 			ShutdownGrace:    30 * time.Second,
 		},
 		HTTP:  HTTP{Forwarded: "off", Via: "ferry"},
-		Log:   Log{Level: "info", Format: "json"},
+		Log:   Log{Level: "info", Format: "json", Access: "stderr", AccessFormat: "json"},
 		ACL:   defaultACL(),
 		Auth:  auth.Config{CacheTTL: 5 * time.Minute},
 		Cache: defaultCache(),
+		Admin: Admin{Pprof: boolPtr(true)},
+		PAC:   pac.Config{Direct: []string{}, PlainHostsDirect: boolPtr(true)},
 		Path:  path,
 	}
 }

@@ -34,6 +34,7 @@ type Mux struct {
 	HandshakeTimeout time.Duration // read deadline until the handler clears it; default 10s
 	MaxConns         int           // concurrent connections; 0 is unlimited
 	Log              zerolog.Logger
+	Observer         Observer // told of each connection (metrics); nil: none
 	// BaseContext, if set, gives the context each connection accepted on
 	// ln starts from (as http.Server.BaseContext), so front ends can tell
 	// which listener a connection came in on; default Background.
@@ -99,7 +100,7 @@ func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
 			c.Close()
 			continue
 		}
-		go m.serveConn(ctx, c, proto, ln, tlsCfg)
+		go m.serveConn(ctx, ln, c, proto, tlsCfg)
 	}
 }
 
@@ -108,7 +109,7 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol, ln net.Listener, tlsCfg *tls.Config) {
+func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config) {
 	defer m.wg.Done()
 	defer m.untrackConn(c)
 	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
@@ -131,6 +132,7 @@ func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol, ln net.
 	if tlsCfg != nil {
 		var ok bool
 		if ctx, c, ok = m.handshake(ctx, c, ln, tlsCfg, timeout); !ok {
+			m.observe(ln, "")() // no proxy protocol was spoken
 			return
 		}
 	}
@@ -138,16 +140,21 @@ func (m *Mux) serveConn(ctx context.Context, c net.Conn, proto Protocol, ln net.
 		b, pc, err := peekByte(c)
 		if err != nil {
 			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")
+			m.observe(ln, "")()
 			c.Close()
 			return
 		}
 		c, proto = pc, classify(b)
 	}
+	defer m.observe(ln, proto)()
 	h := m.HTTP
 	if proto == SOCKS {
 		h = m.SOCKS
 	}
 	if over || h == nil {
+		if m.Observer != nil {
+			m.Observer.Refused(ln, proto)
+		}
 		if r, ok := h.(Refuser); ok {
 			r.Refuse(c)
 		}

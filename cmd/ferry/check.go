@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/BurntSushi/toml"
+)
+
+// check validates a config without starting ferry: exit 0 and the
+// effective config (every default filled in) as TOML on stdout, or exit 2
+// and every problem found, one per line, on stderr.
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ferry check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "TOML config `file` to check (default: the embedded config.toml.example)")
+	var listens stringList
+	fs.Var(&listens, "listen", "listen `address` (host:port), repeatable, as for ferry itself")
+	quiet := fs.Bool("q", false, "print nothing when the config is good; only the exit status tells")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ferry check [-config file] [-listen addr]... [-q]\n\n"+
+			"Validates the config as ferry would load it. Exit 0: it is good, and the effective\n"+
+			"config (defaults filled in) is printed as TOML. Exit 2: every problem is listed.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ferry check: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	name := *configPath
+	if name == "" {
+		name = embeddedName
+	}
+	cfg, err := loadConfig(*configPath, listens)
+	if err != nil {
+		fmt.Fprintf(stderr, "ferry check: %s refused:\n%v\n", name, err)
+		return exitUsage
+	}
+	for _, w := range opsWarnings(cfg) {
+		fmt.Fprintf(stderr, "ferry check: warning: %s\n", w)
+	}
+	if *quiet {
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "# %s is valid. The effective config, every default filled in:\n\n", name)
+	if err := toml.NewEncoder(stdout).Encode(cfg); err != nil {
+		fmt.Fprintf(stderr, "ferry check: printing the config: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}

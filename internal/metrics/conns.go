@@ -1,0 +1,74 @@
+package metrics
+
+import (
+	"net"
+	"sync"
+
+	"github.com/ferry-proxy/ferry/internal/front"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Conns is the front.Observer that counts client connections by listener
+// name and sniffed protocol (http, socks, or none when the client sent
+// nothing usable).
+type Conns struct {
+	accepted *prometheus.CounterVec
+	active   *prometheus.GaugeVec
+	refused  *prometheus.CounterVec
+	names    sync.Map // net.Listener → string
+}
+
+var _ front.Observer = (*Conns)(nil)
+
+func newConns(f factory) *Conns {
+	return &Conns{
+		accepted: f.counter("ferry_connections_accepted_total",
+			"Client connections accepted, by listener and protocol.", "listener", "protocol"),
+		active: f.gaugeVec("ferry_connections_active",
+			"Client connections open now, by listener and protocol.", "listener", "protocol"),
+		refused: f.counter("ferry_connections_refused_total",
+			"Client connections turned away over limits.max_conns, by listener.", "listener"),
+	}
+}
+
+// Name gives ln its config name for the listener label; unnamed listeners
+// are labelled by their address.
+func (c *Conns) Name(ln net.Listener, name string) {
+	c.names.Store(ln, name)
+	for _, p := range []string{"http", "socks"} {
+		c.accepted.WithLabelValues(name, p) // present at 0 from the start
+		c.active.WithLabelValues(name, p)
+	}
+	c.refused.WithLabelValues(name)
+}
+
+func (c *Conns) name(ln net.Listener) string {
+	if v, ok := c.names.Load(ln); ok {
+		return v.(string)
+	}
+	return ln.Addr().String()
+}
+
+func protoLabel(p front.Protocol) string {
+	if p == "" {
+		return "none"
+	}
+	return string(p)
+}
+
+// Opened counts an accepted connection.
+func (c *Conns) Opened(ln net.Listener, p front.Protocol) {
+	name, proto := c.name(ln), protoLabel(p)
+	c.accepted.WithLabelValues(name, proto).Inc()
+	c.active.WithLabelValues(name, proto).Inc()
+}
+
+// Refused counts a connection over the limit.
+func (c *Conns) Refused(ln net.Listener, _ front.Protocol) {
+	c.refused.WithLabelValues(c.name(ln)).Inc()
+}
+
+// Closed counts a connection's end.
+func (c *Conns) Closed(ln net.Listener, p front.Protocol) {
+	c.active.WithLabelValues(c.name(ln), protoLabel(p)).Dec()
+}

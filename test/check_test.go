@@ -1,0 +1,93 @@
+package test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestCheck: ferry check validates without starting: exit 0 with the
+// effective config (which is itself a valid config that checks to the
+// same output), or exit 2 with every problem, each at its file:line.
+func TestCheck(t *testing.T) {
+	t.Run("good config, defaults filled in", func(t *testing.T) {
+		path := writeConfig(t, minimalConfig+"\n[pac]\ndirect = [\".corp.example\"]\n")
+		code, stdout, stderr := runFerry(t, "check", "-config", path)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		for _, want := range []string{
+			"is valid",
+			`address = "127.0.0.1:0"`,
+			`handshake_timeout = "10s"`, // defaults the file did not set
+			`max_conns = 10000`,
+			`access = "stderr"`,
+			`direct = [".corp.example"]`,
+			"[admin]",
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("output lacks %q:\n%s", want, stdout)
+			}
+		}
+		// The effective config is a config: checking it gives it back.
+		again := writeConfig(t, stdout)
+		code, stdout2, stderr := runFerry(t, "check", "-config", again)
+		if code != 0 {
+			t.Fatalf("the printed config does not check: exit %d %q", code, stderr)
+		}
+		_, body, _ := strings.Cut(stdout, "\n")
+		_, body2, _ := strings.Cut(stdout2, "\n")
+		if body != body2 {
+			t.Errorf("not a fixed point:\n%s\nthen\n%s", body, body2)
+		}
+	})
+	t.Run("every problem listed", func(t *testing.T) {
+		path := writeConfig(t, "bogus = 1\n"+
+			"[[listener]]\naddress = \"nope\"\n"+
+			"[admin]\naddress = \"0.0.0.0:9090\"\n"+
+			"[pac]\ndirect = [\"10.0.0.1/8\"]\n"+
+			"[log]\naccess_format = \"xml\"\n")
+		code, stdout, stderr := runFerry(t, "check", "-config", path)
+		if code != 2 || stdout != "" {
+			t.Errorf("exit %d, stdout %q; want 2 and nothing", code, stdout)
+		}
+		for _, want := range []string{
+			fmt.Sprintf("%s:1: bogus: unknown key", path),
+			fmt.Sprintf("%s:3: listener[0].address: bad address", path),
+			fmt.Sprintf("%s:5: admin.address:", path),
+			fmt.Sprintf("%s:7: pac.direct[0]:", path),
+			fmt.Sprintf("%s:9: log.access_format:", path),
+		} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr)
+			}
+		}
+	})
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // "" means stdout must be empty
+		stderr string
+	}{
+		{"embedded default", []string{"check"}, 0, "config.toml.example (embedded) is valid", ""},
+		{"quiet", []string{"check", "-q"}, 0, "", ""},
+		{"missing file", []string{"check", "-config", "/nonexistent/ferry.toml"}, 2, "", "/nonexistent/ferry.toml"},
+		{"stray argument", []string{"check", "extra"}, 2, "", `unexpected argument "extra"`},
+		{"bad flag", []string{"check", "-bogus"}, 2, "", "flag provided but not defined"},
+		{"help", []string{"check", "-h"}, 0, "", "Usage: ferry check"},
+		{"bad -listen", []string{"check", "-listen", "nope"}, 2, "", "-listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runFerry(t, tt.args...)
+			if code != tt.code || (tt.stdout == "") != (stdout == "") || !strings.Contains(stdout, tt.stdout) || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d, stdout %.100q, stderr %q; want %d, %q, %q", code, stdout, stderr, tt.code, tt.stdout, tt.stderr)
+			}
+		})
+	}
+	_, _, usage := runFerry(t, "-h")
+	if !strings.Contains(usage, "ferry check") {
+		t.Errorf("ferry -h does not mention ferry check:\n%s", usage)
+	}
+}

@@ -1,0 +1,121 @@
+package test
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// notifySocket listens where ferry's sd_notify datagrams go and points
+// $NOTIFY_SOCKET (inherited by the ferry started next) at it.
+func notifySocket(t *testing.T) *net.UnixConn {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	return c
+}
+
+// nextNotify reads one datagram under eventTimeout.
+func nextNotify(t *testing.T, c *net.UnixConn) string {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(eventTimeout))
+	b := make([]byte, 4096)
+	n, err := c.Read(b)
+	if err != nil {
+		t.Fatalf("no sd_notify message: %v", err)
+	}
+	return string(b[:n])
+}
+
+// TestSdNotify: the binary tells a Type=notify service manager READY=1
+// once it listens, RELOADING=1 with MONOTONIC_USEC then READY=1 around a
+// SIGHUP, and STOPPING=1 when it drains.
+func TestSdNotify(t *testing.T) {
+	sock := notifySocket(t)
+	f := startFerry(t, minimalConfig)
+	if got := nextNotify(t, sock); !strings.HasPrefix(got, "READY=1\n") || !strings.Contains(got, f.Addr) {
+		t.Errorf("first message %q, want READY=1 and a status naming %s", got, f.Addr)
+	}
+	f.Signal(syscall.SIGHUP)
+	got := nextNotify(t, sock)
+	us, ok := strings.CutPrefix(got, "RELOADING=1\nMONOTONIC_USEC=")
+	if n, err := strconv.ParseInt(us, 10, 64); !ok || err != nil || n <= 0 {
+		t.Errorf("on SIGHUP %q, want RELOADING=1 and MONOTONIC_USEC", got)
+	}
+	if got := nextNotify(t, sock); !strings.HasPrefix(got, "READY=1\n") {
+		t.Errorf("after the reload %q, want READY=1", got)
+	}
+	f.WaitEvent("reload", nil)
+	f.Signal(syscall.SIGTERM)
+	if got := nextNotify(t, sock); !strings.HasPrefix(got, "STOPPING=1") {
+		t.Errorf("on SIGTERM %q, want STOPPING=1", got)
+	}
+	if code := f.WaitExit(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// TestSystemdUnit: contrib/ferry.service has the directives the README
+// promises, and systemd-analyze (when installed) finds nothing wrong with
+// it pointed at the binary under test.
+func TestSystemdUnit(t *testing.T) {
+	unit, err := os.ReadFile("../contrib/ferry.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	directives := map[string][]string{}
+	for _, line := range strings.Split(string(unit), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			directives[k] = append(directives[k], v)
+		}
+	}
+	for _, want := range []struct{ key, value string }{
+		{"Type", "notify"},
+		{"DynamicUser", "yes"},
+		{"NoNewPrivileges", "yes"},
+		{"ProtectSystem", "strict"},
+		{"ProtectHome", "yes"},
+		{"PrivateTmp", "yes"},
+		{"CapabilityBoundingSet", ""},
+		{"AmbientCapabilities", ""},
+		{"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"},
+		{"SystemCallFilter", "@system-service"},
+		{"ExecReload", "/bin/kill -HUP $MAINPID"},
+		{"LimitNOFILE", "65536"},
+	} {
+		found := false
+		for _, v := range directives[want.key] {
+			found = found || v == want.value
+		}
+		if !found {
+			t.Errorf("%s=%s missing (have %q)", want.key, want.value, directives[want.key])
+		}
+	}
+
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed: the unit is not verified")
+	}
+	path := filepath.Join(t.TempDir(), "ferry.service")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/ferry", ferryBin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, analyze, "verify", path).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "ferry.service") {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
