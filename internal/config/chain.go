@@ -84,6 +84,9 @@ func (d *Duration) UnmarshalTOML(v any) error {
 	return nil
 }
 
+// MarshalText writes "10s", so that ferry check prints what it reads.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
 // Reserved route targets.
 const (
 	RouteDirect = "direct"

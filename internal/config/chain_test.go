@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 // writePEM writes a self-signed certificate and its key as cert.pem and
@@ -330,5 +332,19 @@ func TestChainExampleBlock(t *testing.T) {
 	def, err := Parse("default", src)
 	if err != nil || len(def.Upstreams)+len(def.Routes)+len(def.Groups) != 0 || def.Routing.Default != "" || def.Listeners[0].TLS != nil {
 		t.Fatalf("embedded default: %v, %+v", err, def.Routing)
+	}
+}
+
+// ferry check prints the effective config as TOML: durations come out as
+// strings that load again.
+func TestChainDurationRoundTrip(t *testing.T) {
+	var b strings.Builder
+	in := UpstreamHealth{Backoff: Duration(1500 * time.Millisecond)}
+	if err := toml.NewEncoder(&b).Encode(in); err != nil {
+		t.Fatal(err)
+	}
+	var out UpstreamHealth
+	if _, err := toml.Decode(b.String(), &out); err != nil || out.Backoff != in.Backoff {
+		t.Fatalf("%q decodes to %+v, %v", b.String(), out, err)
 	}
 }
