@@ -160,7 +160,9 @@ func (e *Engine) check(ctx context.Context, h *health, tick <-chan time.Time, st
 func (e *Engine) Route(ctx context.Context, req *Request) (*Plan, error) {
 	p := e.policy.Load()
 	rt := p.Routes
-	if rt == nil {
+	if rt == nil || req.Proto == ProtoTCP || req.Proto == ProtoTLS {
+		// Reverse mode's backends are the config's own, not targets
+		// clients name: they are always dialed directly.
 		e.notePlan(req, directPlan)
 		return directPlan, nil
 	}

@@ -243,6 +243,8 @@ func TestRoutesPick(t *testing.T) {
 		{"address rule, name handed on", "localhost:" + echoPort, tunnel.ProtoConnect, "loopback-names", "corp", "localhost:" + echoPort},
 		{"the rest direct", echo, tunnel.ProtoConnect, "default", "", ""},
 		{"proto rule direct", echo, tunnel.ProtoSOCKS5, "socks-direct", "", ""},
+		// Reverse mode's backends never go through routes.
+		{"reverse backend", "localhost:" + echoPort, tunnel.ProtoTCP, "direct", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
