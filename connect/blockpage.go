@@ -87,20 +87,28 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 	kind := tunnel.KindOf(err)
 	rule := tunnel.RuleOf(err)
 	d := BlockData{Rule: rule, Client: r.RemoteAddr, ProxyStatus: kind.ProxyStatus(), Reason: err.Error()}
+	hop, _ := tunnel.NextHopOf(err)
+	if rule == "" && hop != "" {
+		d.Rule = "upstream " + hop // its own policy denied
+	}
 	if rec != nil {
 		d.Target, d.URL, d.User, d.ID = rec.Target, rec.URL, rec.User, rec.ID
 	}
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Proxy-Status", proxyStatus(kind.ProxyStatus(), err.Error()))
+	h.Set("Proxy-Status", proxyStatus(kind.ProxyStatus(), err.Error())+nextHopParams(err))
 	var body bytes.Buffer
 	if page := s.page.Load(); page != nil && wantsHTML(r.Header.Values("Accept")) &&
 		page.tmpl.Execute(&body, d) == nil {
 		h.Set("Content-Type", "text/html; charset=utf-8")
 	} else {
 		body.Reset()
-		fmt.Fprintf(&body, "ferry: 403 Forbidden: %s denied by rule %q (%s)\n", firstOf(d.URL, d.Target), rule, d.ProxyStatus)
+		by := fmt.Sprintf("rule %q", rule)
+		if rule == "" && hop != "" {
+			by = d.Rule
+		}
+		fmt.Fprintf(&body, "ferry: 403 Forbidden: %s denied by %s (%s)\n", firstOf(d.URL, d.Target), by, d.ProxyStatus)
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 	}
 	w.WriteHeader(kind.HTTPStatus())

@@ -20,14 +20,15 @@ const MethodPurge = "PURGE"
 // http.RoundTripper around the transport rather than a step in
 // serveForward, so a hit (answered before the transport is asked) never
 // dials, and a miss or a revalidation dials through dialOrigin and the
-// engine like any forward: one ACL, one access log, one error path.
+// engine like any forward: one ACL, one access log, one error path. Under
+// the cache, routeTransport picks the direct transport or an upstream's.
 func (s *Server) originTransport() http.RoundTripper {
 	if s.cfg.Cache == nil {
-		return s.transport
+		return routeTransport{s}
 	}
 	return &cache.Transport{
 		Cache:  s.cfg.Cache,
-		Next:   s.transport,
+		Next:   routeTransport{s},
 		Name:   s.cfg.ViaName,
 		Allow:  s.cacheAllow,
 		Report: s.cacheReport,
@@ -39,8 +40,14 @@ func (s *Server) originTransport() http.RoundTripper {
 // rule on addresses.
 func (s *Server) cacheAllow(r *http.Request, origin netip.AddrPort) bool {
 	fw, ok := r.Context().Value(forwardKey{}).(*forward)
-	if !ok || !origin.IsValid() {
+	if !ok {
 		return false
+	}
+	if !origin.IsValid() {
+		// Stored from an answer through an upstream, whose origin address
+		// ferry never saw: only a request routed through an upstream
+		// (whose route step asked the ACL) may have it.
+		return fw.plan != nil && !fw.plan.Direct()
 	}
 	_, err := s.engine.CheckIP(fw.req, origin.Addr())
 	return err == nil

@@ -21,13 +21,15 @@ import (
 // forward is the state of one plain-HTTP request while the transport works
 // on it; the transport may dial on its own goroutine, hence the lock.
 type forward struct {
-	req *tunnel.Request
+	req  *tunnel.Request
+	plan *tunnel.Plan // where the request goes (upstream.go)
 
-	mu     sync.Mutex
-	dialed string
-	rule   string
-	allow  bool
-	dial   time.Duration
+	mu       sync.Mutex
+	dialed   string
+	rule     string
+	allow    bool
+	dial     time.Duration
+	upstream string // the upstream tried last
 }
 
 type forwardKey struct{}
@@ -110,7 +112,12 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	fw := &forward{req: req}
+	plan, err := s.engine.Route(r.Context(), req)
+	if err != nil {
+		s.refuse(w, r, rec, err)
+		return
+	}
+	fw := &forward{req: req, plan: plan}
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), forwardKey{}, fw))
 	defer cancel(nil)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
@@ -133,6 +140,9 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 	}
 	fw.mu.Lock()
 	rec.Dialed, rec.Dial = fw.dialed, fw.dial
+	if fw.upstream != "" {
+		rec.Upstream = fw.upstream
+	}
 	if fw.rule != "" && rec.Rule == "" {
 		rec.Rule = fw.rule
 		rec.Decision = "deny"
@@ -141,7 +151,6 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	fw.mu.Unlock()
-	rec.Route = "direct"
 }
 
 // dialOrigin is the transport's dialer: every origin connection goes
@@ -161,7 +170,7 @@ func (s *Server) dialOrigin(ctx context.Context, network, addr string) (net.Conn
 	d.Host, d.Port = host, port
 	scratch := &accesslog.Record{}
 	d.Log = scratch
-	c, err := s.engine.Dial(ctx, &d)
+	c, err := s.engine.DialPlan(ctx, &d, fw.plan)
 	fw.mu.Lock()
 	fw.dial = scratch.Dial
 	if scratch.Rule != "" {
@@ -174,6 +183,14 @@ func (s *Server) dialOrigin(ctx context.Context, network, addr string) (net.Conn
 // gotConn records the address served from, and asks the ACL again when the
 // transport reuses a pooled conn that was dialed for another request.
 func (s *Server) gotConn(fw *forward, info httptrace.GotConnInfo, cancel context.CancelCauseFunc) {
+	if va, ok := info.Conn.RemoteAddr().(viaAddr); ok {
+		// Through an upstream: the route step asked the ACL; the conn's
+		// address is the upstream's, not the origin's.
+		fw.mu.Lock()
+		fw.dialed = va.parent.String()
+		fw.mu.Unlock()
+		return
+	}
 	remote := info.Conn.RemoteAddr().String()
 	fw.mu.Lock()
 	fw.dialed = remote

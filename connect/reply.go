@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
@@ -21,7 +22,7 @@ func fail(w http.ResponseWriter, rec *accesslog.Record, err error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	if ps := kind.ProxyStatus(); ps != "" {
-		h.Set("Proxy-Status", proxyStatus(ps, err.Error()))
+		h.Set("Proxy-Status", proxyStatus(ps, err.Error())+nextHopParams(err))
 	}
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "ferry: %s: %s\n", http.StatusText(status), err)
@@ -34,9 +35,16 @@ func proxyStatus(errType, details string) string {
 	var b strings.Builder
 	b.WriteString(`ferry; error=`)
 	b.WriteString(errType)
-	b.WriteString(`; details="`)
-	for i := 0; i < len(details) && i < 256; i++ {
-		c := details[i]
+	b.WriteString(`; details=`)
+	sfString(&b, details, 256)
+	return b.String()
+}
+
+// sfString writes the first max bytes of s as an RFC 8941 §3.3.3 string.
+func sfString(b *strings.Builder, s string, max int) {
+	b.WriteByte('"')
+	for i := 0; i < len(s) && i < max; i++ {
+		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
 			b.WriteByte('\\')
@@ -48,6 +56,23 @@ func proxyStatus(errType, details string) string {
 		}
 	}
 	b.WriteByte('"')
+}
+
+// nextHopParams are the Proxy-Status parameters naming the upstream that
+// failed or reported the failure and the status it answered (RFC 9209
+// §2.1.2 next-hop, §2.1.4 received-status), "" for ferry's own dials.
+func nextHopParams(err error) string {
+	hop, received := tunnel.NextHopOf(err)
+	if hop == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(`; next-hop=`)
+	sfString(&b, hop, 64)
+	if received > 0 {
+		b.WriteString("; received-status=")
+		b.WriteString(strconv.Itoa(received))
+	}
 	return b.String()
 }
 

@@ -74,7 +74,8 @@ type Server struct {
 	sink      accesslog.Sink
 	log       zerolog.Logger
 	http      *http.Server
-	transport *http.Transport
+	transport *http.Transport // direct to origins
+	upstreams sync.Map        // upstream key → *http.Transport through it (upstream.go)
 	proxy     http.Handler
 	pages     sync.Map // path → http.Handler: ferry's own pages (pages.go)
 	ln        *connListener
@@ -155,6 +156,7 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	// as well as when net/http is done with the request.
 	ctx, cancel := context.WithCancel(context.WithValue(ctx, entryKey{}, e))
 	ctx = tunnel.WithListener(ctx, tunnel.ListenerOf(e.ctx))
+	ctx = tunnel.WithCertUser(ctx, tunnel.CertUserOf(e.ctx))
 	context.AfterFunc(e.ctx, cancel)
 	return ctx
 }
@@ -194,6 +196,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	s.transport.CloseIdleConnections()
+	s.closeUpstreamTransports()
 	return err
 }
 

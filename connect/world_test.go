@@ -73,6 +73,7 @@ type world struct {
 type options struct {
 	cfg      connect.Config
 	engine   tunnel.Config
+	policy   *tunnel.Policy // nil: allow all, direct
 	maxConns int
 }
 
@@ -82,7 +83,8 @@ func newWorld(t testing.TB, o options) *world {
 		o.engine.DialTimeout = 5 * time.Second
 	}
 	w := &world{log: make(sink, 256)}
-	engine := tunnel.New(o.engine, nil)
+	engine := tunnel.New(o.engine, o.policy)
+	t.Cleanup(engine.Close)
 	w.srv = connect.New(o.cfg, engine, w.log, zerolog.Nop())
 	w.mux = &front.Mux{HTTP: w.srv, MaxConns: o.maxConns, HandshakeTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -34,9 +34,33 @@ func ListenerOf(ctx context.Context) string {
 	return name
 }
 
-// Listener is the current policy of the listener ctx was accepted on.
+// Listener is the current policy of the listener ctx was accepted on. A
+// connection whose client certificate named a user (CertUserOf) has
+// authenticated already: Auth is false for it.
 func (e *Engine) Listener(ctx context.Context) ListenerPolicy {
-	return e.policy.Load().Listeners[ListenerOf(ctx)]
+	lp := e.policy.Load().Listeners[ListenerOf(ctx)]
+	if CertUserOf(ctx) != "" {
+		lp.Auth = false
+	}
+	return lp
+}
+
+type certUserKey struct{}
+
+// WithCertUser marks ctx as belonging to a connection whose verified client
+// certificate names user (a TLS listener with cert_user set).
+func WithCertUser(ctx context.Context, user string) context.Context {
+	if user == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, certUserKey{}, user)
+}
+
+// CertUserOf is the user named by the connection's client certificate, ""
+// when none.
+func CertUserOf(ctx context.Context) string {
+	u, _ := ctx.Value(certUserKey{}).(string)
+	return u
 }
 
 // HasUsers reports whether any user can authenticate.
@@ -49,8 +73,9 @@ type Credentials struct {
 	Password string
 }
 
-// Authenticate decides who req is. With no credentials it is anonymous,
-// unless the listener requires them (AuthNeeded). Credentials offered are
+// Authenticate decides who req is. With no credentials it is the user
+// its client certificate names, if any, else anonymous, unless the
+// listener requires credentials (AuthNeeded). Credentials offered are
 // checked even where not required, so that user rules apply; wrong ones
 // are AuthNeeded, answered only after a delay that grows with the
 // client's recent failures. On success req.User (and its log record's)
@@ -59,6 +84,14 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request, c Credentials) 
 	p := e.policy.Load()
 	lp := p.Listeners[ListenerOf(ctx)]
 	if !c.Offered || p.Users == nil {
+		if u := CertUserOf(ctx); u != "" {
+			// The client certificate authenticated the connection.
+			req.User = u
+			if req.Log != nil {
+				req.Log.User = u
+			}
+			return nil
+		}
 		if lp.Auth {
 			return Errorf(AuthNeeded, "proxy authentication required")
 		}

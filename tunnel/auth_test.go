@@ -33,15 +33,24 @@ func TestAuthenticate(t *testing.T) {
 		{"not required, none", open, Credentials{}, OK, ""},
 		{"not required, right", open, Credentials{true, "alice", "right"}, OK, "alice"},
 		{"no listener in ctx", context.Background(), Credentials{}, OK, ""},
+		{"required, client certificate", WithCertUser(secure, "bob"), Credentials{}, OK, "bob"},
+		{"client certificate and credentials: the credentials", WithCertUser(secure, "bob"), Credentials{true, "alice", "right"}, OK, "alice"},
+		{"client certificate and wrong credentials", WithCertUser(secure, "bob"), Credentials{true, "alice", "wrong"}, AuthNeeded, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := &Request{Client: netip.MustParseAddrPort("192.0.2.1:5000"), Log: &accesslog.Record{}}
+			if tt.wantKind == AuthNeeded && tt.creds.Offered {
+				e.fails = newFailLimiter() // a fresh count: the first failure's delay only
+			}
 			err := e.Authenticate(tt.ctx, req, tt.creds)
 			if KindOf(err) != tt.wantKind || req.User != tt.wantUser || req.Log.User != tt.wantUser {
 				t.Fatalf("err %v (kind %v), user %q; want kind %v, user %q", err, KindOf(err), req.User, tt.wantKind, tt.wantUser)
 			}
 		})
+	}
+	if e.Listener(WithCertUser(secure, "bob")).Auth || !e.Listener(secure).Auth {
+		t.Error("a connection with a certificate user should not be asked for credentials again")
 	}
 }
 

@@ -31,6 +31,7 @@ type Policy struct {
 	ACL       acl.Decider
 	Users     Authenticator             // nil: no users; credentials are ignored
 	Listeners map[string]ListenerPolicy // by listener name
+	Routes    *Routes                   // nil: every request goes direct (route.go)
 }
 
 // Engine authorizes, dials and relays for every front end.
@@ -39,6 +40,7 @@ type Engine struct {
 	policy atomic.Pointer[Policy]
 	now    func() time.Time
 	fails  *failLimiter // survives reloads: a new policy is no fresh start
+	chain  chainState   // upstream health, kept across reloads (chain.go)
 }
 
 // New returns an engine with policy p (nil: allow all).
@@ -59,6 +61,7 @@ func (e *Engine) SetPolicy(p *Policy) {
 	if p.ACL == nil {
 		p.ACL = acl.AllowAll{}
 	}
+	e.bindRoutes(p)
 	e.policy.Store(p)
 }
 
@@ -123,15 +126,12 @@ func (e *Engine) logVerdict(req *Request, v acl.Verdict) {
 	}
 }
 
-// Dial connects to the request's target. The name is resolved by the
+// dialDirect connects to the request's target itself. The name is resolved by the
 // dialer (Happy Eyeballs across families) and the ACL is asked again in the
 // dialer's Control hook with each address exactly as it is about to be
 // connected, so there is no second lookup a rebinding DNS could change.
-func (e *Engine) Dial(ctx context.Context, req *Request) (net.Conn, error) {
+func (e *Engine) dialDirect(ctx context.Context, req *Request) (net.Conn, error) {
 	start := time.Now()
-	if req.Log != nil {
-		req.Log.Route = "direct"
-	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
 	defer cancel()
 

@@ -2,6 +2,8 @@ package tunnel
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +17,13 @@ type Error struct {
 	Kind Kind
 	Rule string // the ACL rule that decided, for Denied and DeniedIP
 	Err  error
+
+	// NextHop names the upstream proxy that failed or reported the
+	// failure, "" for ferry's own dials (RFC 9209 §2.1.2 next-hop).
+	NextHop string
+	// Received is the status code the upstream answered, 0 when none
+	// (RFC 9209 §2.1.4 received-status).
+	Received int
 }
 
 func (e *Error) Error() string {
@@ -40,6 +49,17 @@ func KindOf(err error) Kind {
 	if errors.As(err, &te) {
 		return te.Kind
 	}
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &invalid) {
+		return TLSCertificate
+	}
+	var recordErr tls.RecordHeaderError
+	if errors.As(err, &recordErr) {
+		return TLSFailed
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		if dnsErr.IsTimeout {
@@ -63,6 +83,16 @@ func KindOf(err error) Kind {
 		return Timeout
 	}
 	return BadGateway
+}
+
+// NextHopOf returns the upstream named by err, and the status it
+// answered (0 when none), for the Proxy-Status member.
+func NextHopOf(err error) (string, int) {
+	var te *Error
+	if errors.As(err, &te) {
+		return te.NextHop, te.Received
+	}
+	return "", 0
 }
 
 // RuleOf returns the ACL rule carried by err, or "".

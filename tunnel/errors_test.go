@@ -2,6 +2,8 @@ package tunnel_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +54,9 @@ func TestKindOf(t *testing.T) {
 		// Never by message text.
 		{"message only", errors.New("connect: connection refused"), tunnel.BadGateway},
 		{"EOF", io.EOF, tunnel.BadGateway},
+		{"unknown CA", fmt.Errorf("tls: %w", x509.UnknownAuthorityError{}), tunnel.TLSCertificate},
+		{"verification", &tls.CertificateVerificationError{Err: x509.HostnameError{Host: "a"}}, tunnel.TLSCertificate},
+		{"not TLS", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, tunnel.TLSFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +98,10 @@ func TestStatusTable(t *testing.T) {
 		{tunnel.Timeout, 504, 0x04, 91, "connection_timeout"},
 		{tunnel.BadRequest, 400, 0x01, 91, "http_request_error"},
 		{tunnel.Internal, 500, 0x01, 91, "proxy_internal_error"},
+		{tunnel.UpstreamAuth, 502, 0x01, 91, "proxy_configuration_error"},
+		{tunnel.UpstreamFailed, 503, 0x01, 91, "destination_unavailable"},
+		{tunnel.TLSCertificate, 502, 0x01, 91, "tls_certificate_error"},
+		{tunnel.TLSFailed, 502, 0x01, 91, "tls_protocol_error"},
 		{tunnel.Kind(200), 500, 0x01, 91, "proxy_internal_error"}, // out of range: a bug, not a panic
 	}
 	for _, tt := range tests {

@@ -73,14 +73,29 @@ func (r *relay) half(dst, src net.Conn) int64 {
 }
 
 func (r *relay) pump(dst, src net.Conn) (int64, error) {
-	if d, ok := dst.(*net.TCPConn); ok {
-		if s, ok := src.(*net.TCPConn); ok {
+	if d, ok := tcpOf(dst); ok {
+		if s, ok := tcpOf(src); ok {
 			if n, err, handled := r.splicePump(d, s); handled {
 				return n, err
 			}
 		}
 	}
 	return r.copyPump(dst, src)
+}
+
+// tcpOf is c's socket when it has one the relay may use directly: c
+// itself, or the socket under an upstream's conn, which is wrapped only to
+// count it (countedConn) and closed through the wrapper.
+func tcpOf(c net.Conn) (*net.TCPConn, bool) {
+	for {
+		cc, ok := c.(*countedConn)
+		if !ok {
+			break
+		}
+		c = cc.Conn // a chain (via) counts one conn at each upstream
+	}
+	tc, ok := c.(*net.TCPConn)
+	return tc, ok
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

@@ -23,6 +23,10 @@ const (
 	Overloaded           // a connection cap of ferry's own was reached
 	Unavailable          // every backend of a reverse route is down
 	NoRoute              // no reverse route for the name (or port) asked for
+	UpstreamAuth         // an upstream proxy refused ferry's own credentials (407, SOCKS auth)
+	UpstreamFailed       // an upstream proxy answered with a failure of its own (5xx, SOCKS 0x01)
+	TLSCertificate       // the next hop's certificate did not verify
+	TLSFailed            // the TLS handshake with the next hop failed otherwise
 )
 
 type statusRow struct {
@@ -55,6 +59,15 @@ var status = [...]statusRow{
 	// §2.3.3 "cannot determine the appropriate next hop"; 421 Misdirected
 	// Request (RFC 9110 §15.5.20) is the HTTP answer to a name not served.
 	NoRoute: {"no_route", http.StatusMisdirectedRequest, 0x04, 91, "destination_not_found"},
+	// §2.3.31: the credentials ferry was configured with for the upstream
+	// were refused; the client's own are not in question, so not a 407.
+	UpstreamAuth: {"upstream_auth", http.StatusBadGateway, 0x01, 91, "proxy_configuration_error"},
+	// §2.3.4: the next hop (the upstream) is taken to be unavailable, with
+	// the status it recommends; the Proxy-Status member adds next-hop and
+	// received-status (§2.1.2, §2.1.4).
+	UpstreamFailed: {"upstream_failed", http.StatusServiceUnavailable, 0x01, 91, "destination_unavailable"},
+	TLSCertificate: {"tls_certificate", http.StatusBadGateway, 0x01, 91, "tls_certificate_error"}, // §2.3.14
+	TLSFailed:      {"tls_failed", http.StatusBadGateway, 0x01, 91, "tls_protocol_error"},         // §2.3.13
 }
 
 func (k Kind) row() statusRow {

@@ -58,6 +58,9 @@ func buildPolicy(cfg *config.File, log zerolog.Logger) (*policy, error) {
 		return nil, fmt.Errorf("acl: %w", err)
 	}
 	p := &policy{tunnel: &tunnel.Policy{ACL: rules, Listeners: map[string]tunnel.ListenerPolicy{}}, acl: rules}
+	if err := buildRoutes(cfg, env, p.tunnel, log); err != nil { // chain.go
+		return nil, err
+	}
 	for _, l := range cfg.Listeners {
 		p.tunnel.Listeners[l.Name] = tunnel.ListenerPolicy{Auth: l.Auth, SOCKS4Auth: l.SOCKS4Auth}
 	}
@@ -134,10 +137,10 @@ func sameListeners(old, cfg *config.File) error {
 	same := len(old.Listeners) == len(cfg.Listeners)
 	for i := 0; same && i < len(old.Listeners); i++ {
 		o, n := old.Listeners[i], cfg.Listeners[i]
-		same = o.Name == n.Name && o.Address == n.Address && o.Protocol == n.Protocol
+		same = o.Name == n.Name && o.Address == n.Address && o.Protocol == n.Protocol && (o.TLS == nil) == (n.TLS == nil)
 	}
 	if !same {
-		return fmt.Errorf("listeners (name, address, protocol) cannot change on reload; restart ferry for that")
+		return fmt.Errorf("listeners (name, address, protocol, tls on or off) cannot change on reload; restart ferry for that")
 	}
 	return nil
 }

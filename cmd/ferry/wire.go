@@ -28,6 +28,7 @@ type app struct {
 	http    *connect.Server
 	mux     *front.Mux
 	reverse *reverse.Server // reverse.go
+	chain   chainApp        // chain.go
 	cache   *cache.Cache    // nil when off
 	sink    accesslog.Sink  // every front end's access log (and metrics)
 	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
@@ -51,6 +52,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 	}
 	lim := cfg.Limits
 	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, pol.tunnel)
+	engine.SetUpstreamLog(upstreamLog(logger)) // chain.go
 	httpSrv := connect.New(connect.Config{
 		HandshakeTimeout: lim.HandshakeTimeout,
 		KeepAliveTimeout: lim.KeepAliveTimeout,
@@ -124,10 +126,17 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		return exitFailed
 	}
 	a.mux.BaseContext = listenerContexts(cfg, lns)
+	if err := a.startChain(cfg, lns); err != nil { // chain.go
+		logger.Error().Err(err).Msg("listen")
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return exitFailed
+	}
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		l := cfg.Listeners[i]
-		logger.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Str("protocol", l.Protocol).Msg("listening")
+		logger.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Str("protocol", l.Protocol).Bool("tls", l.TLS != nil).Msg("listening")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -173,6 +182,10 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 	if err == nil {
 		pol, err = buildPolicy(cfg, a.log)
 	}
+	var commitTLS func()
+	if err == nil {
+		commitTLS, err = a.prepareTLS(cfg) // chain.go
+	}
 	if err != nil {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")
 		return nil
@@ -182,6 +195,7 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 		return nil
 	}
 	a.engine.SetPolicy(pol.tunnel)
+	commitTLS()
 	a.http.SetBlockPage(pol.page)
 	a.noteCacheReload(old, cfg)
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
@@ -207,6 +221,7 @@ func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	go func() { revClean <- a.drainReverse(ctx) }()
 	clean := a.mux.Drain(ctx)
 	clean = <-revClean && clean
+	a.engine.Close() // upstream checkers
 	a.closeCache()
 	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
 }

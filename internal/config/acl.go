@@ -86,7 +86,7 @@ func (f *File) checkOpenProxy() []problem {
 	}
 	var ps []problem
 	for i, l := range f.Listeners {
-		if l.Auth || l.AllowOpenProxy || isLoopback(l.Address) {
+		if l.Auth || l.AllowOpenProxy || isLoopback(l.Address) || l.TLS != nil && l.TLS.ClientCA != "" {
 			continue
 		}
 		why := fmt.Sprintf("rule %q", open)

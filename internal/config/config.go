@@ -19,6 +19,11 @@ type File struct {
 	Reverse   []Reverse  `toml:"reverse"` // reverse.go
 	Cache     Cache      `toml:"cache"`   // cache.go
 
+	Upstreams []Upstream      `toml:"upstream"`       // chain.go
+	Groups    []UpstreamGroup `toml:"upstream_group"` // chain.go
+	Routes    []Route         `toml:"route"`          // chain.go
+	Routing   Routing         `toml:"routing"`        // chain.go
+
 	ACL  acl.Config  `toml:"acl"`  // see acl.go
 	Auth auth.Config `toml:"auth"` // see acl.go
 
@@ -42,6 +47,8 @@ type Listener struct {
 	Auth           bool `toml:"auth"`             // require proxy credentials; default false
 	SOCKS4Auth     bool `toml:"socks4_auth"`      // with auth: SOCKS4 USERID is "user:password"; default false (SOCKS4 gets 93)
 	AllowOpenProxy bool `toml:"allow_open_proxy"` // start even if anyone who can reach it may use it; default false
+
+	TLS *ListenerTLS `toml:"tls"` // speak the proxy protocols inside TLS; default nil: plaintext (chain.go)
 }
 
 // Limits bound what a client can hold.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -79,13 +80,13 @@ func Parse(name string, data []byte) (*File, error) {
 	if !md.IsDefined("acl") {
 		f.ACL, f.ACLFromDefault = defaultACL(), true
 	}
+	f.Path = name // validate reads files relative to it
 	for _, p := range f.validate() {
 		errs = append(errs, &Error{File: name, Line: lines.find(p.key), Key: p.key, Msg: p.msg})
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	f.Path = name
 	return &f, nil
 }
 
@@ -198,6 +199,7 @@ func (f *File) validate() []problem {
 	}
 	ps = append(ps, f.validateReverse()...)
 	ps = append(ps, validateCache(&f.Cache)...)
+	ps = append(ps, f.validateChain(filepath.Dir(f.Path))...)
 	return append(ps, f.validateACL()...)
 }
 

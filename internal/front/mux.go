@@ -2,6 +2,7 @@ package front
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,13 @@ type Mux struct {
 	// ln starts from (as http.Server.BaseContext), so front ends can tell
 	// which listener a connection came in on; default Background.
 	BaseContext func(ln net.Listener) context.Context
+	// TLS, if set, gives the TLS server config of ln, nil for a plaintext
+	// listener. On a TLS listener the proxy protocols are spoken inside
+	// TLS (tls.go).
+	TLS func(ln net.Listener) *tls.Config
+	// TLSContext, if set, derives a connection's context from its finished
+	// handshake (the client certificate's user, say).
+	TLSContext func(ctx context.Context, ln net.Listener, cs tls.ConnectionState) context.Context
 
 	active    atomic.Int64
 	wg        sync.WaitGroup
@@ -62,6 +70,10 @@ func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
 	base := context.Background()
 	if m.BaseContext != nil {
 		base = m.BaseContext(ln)
+	}
+	var tlsCfg *tls.Config
+	if m.TLS != nil {
+		tlsCfg = m.TLS(ln)
 	}
 	var backoff time.Duration
 	for {
@@ -88,7 +100,7 @@ func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
 			c.Close()
 			continue
 		}
-		go m.serveConn(ctx, ln, c, proto)
+		go m.serveConn(ctx, ln, c, proto, tlsCfg)
 	}
 }
 
@@ -97,7 +109,7 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol) {
+func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config) {
 	defer m.wg.Done()
 	defer m.untrackConn(c)
 	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
@@ -117,6 +129,13 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 		timeout = 10 * time.Second
 	}
 	c.SetReadDeadline(time.Now().Add(timeout))
+	if tlsCfg != nil {
+		var ok bool
+		if ctx, c, ok = m.handshake(ctx, c, ln, tlsCfg, timeout); !ok {
+			m.observe(ln, "")() // no proxy protocol was spoken
+			return
+		}
+	}
 	if proto == Auto || proto == "" {
 		b, pc, err := peekByte(c)
 		if err != nil {

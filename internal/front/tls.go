@@ -1,0 +1,58 @@
+package front
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"time"
+)
+
+// PlaintextRefuser is implemented by a Handler that can tell a client
+// speaking plaintext to a TLS listener what went wrong (an HTTP 400
+// saying to use https:// for the proxy).
+type PlaintextRefuser interface {
+	RefusePlaintext(c net.Conn)
+}
+
+// recordTypeHandshake is the first byte of every TLS connection: a
+// handshake record holding the ClientHello (RFC 8446 §5.1).
+const recordTypeHandshake = 0x16
+
+// handshake runs the TLS server handshake of a connection accepted on a
+// TLS listener, under the handshake deadline (the read deadline already
+// set, and a write deadline as long). A client that starts with anything
+// but a TLS record is told so when it looks like HTTP and closed; a
+// failed handshake is closed. The conn returned is the *tls.Conn.
+func (m *Mux) handshake(ctx context.Context, c net.Conn, ln net.Listener, cfg *tls.Config, timeout time.Duration) (context.Context, net.Conn, bool) {
+	b, pc, err := peekByte(c)
+	if err != nil {
+		m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("tls sniff")
+		c.Close()
+		return ctx, nil, false
+	}
+	c = pc
+	if b != recordTypeHandshake {
+		m.Log.Debug().Str("client", c.RemoteAddr().String()).Msg("plaintext on a TLS listener")
+		if r, ok := m.HTTP.(PlaintextRefuser); ok && classify(b) == HTTP {
+			c.SetWriteDeadline(time.Now().Add(timeout))
+			r.RefusePlaintext(c)
+		}
+		lingerClose(c)
+		return ctx, nil, false
+	}
+	tc := tls.Server(c, cfg)
+	c.SetWriteDeadline(time.Now().Add(timeout))
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	err = tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("tls handshake")
+		c.Close()
+		return ctx, nil, false
+	}
+	c.SetWriteDeadline(time.Time{})
+	if m.TLSContext != nil {
+		ctx = m.TLSContext(ctx, ln, tc.ConnectionState())
+	}
+	return ctx, tc, true
+}

@@ -1,0 +1,353 @@
+package tunnel
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// UpstreamSpec describes one upstream proxy ([[upstream]]). cmd/ferry
+// builds it from the config, with the TLS files already read.
+type UpstreamSpec struct {
+	Name string
+	// URL is http://, https://, socks5:// or socks5h://host:port; its user
+	// info is what ferry logs in with (Basic, or SOCKS5 username/password).
+	URL *url.URL
+	// TLS is the client config for an https upstream: roots, server name,
+	// client certificate. nil: the system roots and the URL's host. TLS 1.2
+	// is the least accepted whatever it says.
+	TLS *tls.Config
+	// Via names the upstream through which this one is reached (A → B →
+	// C chains); "" dials it directly.
+	Via    string
+	Health HealthSpec
+}
+
+// HealthSpec is an upstream's passive and active health checking.
+type HealthSpec struct {
+	Backoff    time.Duration // first time out after a failure; default 2s, doubling
+	MaxBackoff time.Duration // the most a failing upstream is left out; default 1m
+	Probe      string        // host:port to open a tunnel to as an active check; "" none
+	Interval   time.Duration // between active checks; default 30s
+}
+
+func (h *HealthSpec) setDefaults() {
+	if h.Backoff <= 0 {
+		h.Backoff = 2 * time.Second
+	}
+	if h.MaxBackoff < h.Backoff {
+		h.MaxBackoff = max(time.Minute, h.Backoff)
+	}
+	if h.Interval <= 0 {
+		h.Interval = 30 * time.Second
+	}
+}
+
+// Upstream kinds, by URL scheme.
+const (
+	schemeHTTP    = "http"
+	schemeHTTPS   = "https"
+	schemeSOCKS5  = "socks5"  // ferry resolves the name, the parent gets an address
+	schemeSOCKS5H = "socks5h" // the parent resolves the name
+)
+
+// Upstream is one parent proxy: a Dialer that opens tunnels through it.
+// Its health record is kept by the engine across reloads (by key), and
+// open counts the connections through it now (least-connections).
+type Upstream struct {
+	name   string
+	scheme string
+	addr   string // the parent's host:port
+	key    string // identity for health across reloads
+	spec   UpstreamSpec
+	tls    *tls.Config // https only
+	authz  string      // Proxy-Authorization value; "" when none
+	via    *Upstream
+	health *health
+	open   atomic.Int64
+}
+
+// Name is the upstream's configured name.
+func (u *Upstream) Name() string { return u.name }
+
+// Addr is the parent's host:port as configured.
+func (u *Upstream) Addr() string { return u.addr }
+
+// IsHTTP reports whether the upstream is an HTTP proxy (http or https),
+// to which plain-HTTP requests are forwarded in absolute form.
+func (u *Upstream) IsHTTP() bool { return u.scheme == schemeHTTP || u.scheme == schemeHTTPS }
+
+// ResolvesLocally reports whether ferry resolves names before handing
+// the target on (socks5://, which carries addresses).
+func (u *Upstream) ResolvesLocally() bool { return u.scheme == schemeSOCKS5 }
+
+// ProxyURL is the upstream as net/http's Transport.Proxy wants it for
+// absolute-form requests: always http://, because the conn it is given
+// (DialParent) is already TLS for an https upstream, with the user info.
+func (u *Upstream) ProxyURL() *url.URL {
+	return &url.URL{Scheme: "http", Host: u.addr, User: u.spec.URL.User}
+}
+
+// Key identifies the upstream across reloads: equal keys, equal
+// behaviour. It holds the credentials: never log it.
+func (u *Upstream) Key() string { return u.key }
+
+// Open is the number of connections through the upstream now.
+func (u *Upstream) Open() int64 { return u.open.Load() }
+
+// String is the upstream for logs: its name and URL without the password.
+func (u *Upstream) String() string { return u.name + " (" + u.spec.URL.Redacted() + ")" }
+
+// newUpstreams builds the upstreams of specs, linking each to its via.
+func newUpstreams(specs []UpstreamSpec) (map[string]*Upstream, error) {
+	ups := make(map[string]*Upstream, len(specs))
+	for _, s := range specs {
+		if _, dup := ups[s.Name]; dup {
+			return nil, fmt.Errorf("upstream %q defined twice", s.Name)
+		}
+		u, err := newUpstream(s)
+		if err != nil {
+			return nil, err
+		}
+		ups[s.Name] = u
+	}
+	for _, s := range specs {
+		if s.Via == "" {
+			continue
+		}
+		via, ok := ups[s.Via]
+		if !ok {
+			return nil, fmt.Errorf("upstream %q: via %q: no such upstream", s.Name, s.Via)
+		}
+		ups[s.Name].via = via
+	}
+	// A cycle would recurse for ever at the first dial.
+	for name, u := range ups {
+		seen := map[*Upstream]bool{}
+		for v := u; v != nil; v = v.via {
+			if seen[v] {
+				return nil, fmt.Errorf("upstream %q: its via chain loops", name)
+			}
+			seen[v] = true
+		}
+		u.key = u.chainKey()
+	}
+	return ups, nil
+}
+
+func newUpstream(s UpstreamSpec) (*Upstream, error) {
+	if s.URL == nil {
+		return nil, fmt.Errorf("upstream %q: no url", s.Name)
+	}
+	u := &Upstream{name: s.Name, scheme: s.URL.Scheme, addr: s.URL.Host, spec: s}
+	switch u.scheme {
+	case schemeHTTP, schemeHTTPS, schemeSOCKS5, schemeSOCKS5H:
+	default:
+		return nil, fmt.Errorf("upstream %q: scheme %q: want http, https, socks5 or socks5h", s.Name, u.scheme)
+	}
+	if _, _, err := net.SplitHostPort(u.addr); err != nil {
+		return nil, fmt.Errorf("upstream %q: %q is not host:port", s.Name, u.addr)
+	}
+	if u.IsHTTP() && s.URL.User != nil {
+		pass, _ := s.URL.User.Password()
+		u.authz = "Basic " + base64.StdEncoding.EncodeToString([]byte(s.URL.User.Username()+":"+pass))
+	}
+	if u.scheme == schemeHTTPS {
+		c := &tls.Config{}
+		if s.TLS != nil {
+			c = s.TLS.Clone()
+		}
+		if c.ServerName == "" {
+			c.ServerName = s.URL.Hostname()
+		}
+		c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
+		// The tunnel carries HTTP/1.1 CONNECT; never negotiate h2.
+		c.NextProtos = []string{"http/1.1"}
+		if c.ClientSessionCache == nil {
+			// Resumed handshakes skip the certificate exchange: most of
+			// the cost of a tunnel through an https upstream.
+			c.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+		}
+		u.tls = c
+	}
+	u.spec.Health.setDefaults()
+	u.health = newHealth(u.spec.Health)
+	return u, nil
+}
+
+// chainKey identifies the upstream for health across reloads: its name,
+// its URL (credentials included: new ones deserve a fresh start) and the
+// keys of its way out.
+func (u *Upstream) chainKey() string {
+	k := u.name + "\x00" + u.spec.URL.String()
+	if u.via != nil {
+		k += "\x00via\x00" + u.via.chainKey()
+	}
+	return k
+}
+
+// DialContext opens a tunnel through the upstream to addr (host:port).
+// A failure of the upstream itself marks it down; a failure the upstream
+// reports about the target (its DNS, a refusal, its ACL) does not, and is
+// returned with the kind the upstream gave it.
+func (u *Upstream) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	parent, err := u.DialParent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var c net.Conn
+	if u.IsHTTP() {
+		c, err = u.connect(ctx, parent, addr)
+	} else {
+		c, err = u.socksConnect(ctx, parent, addr)
+	}
+	if err != nil {
+		parent.Close()
+		return nil, u.judge(err)
+	}
+	u.health.succeeded()
+	return u.counted(c), nil
+}
+
+// DialParent connects to the parent itself: directly or through the via
+// upstream, then TLS for an https upstream. Its failures are the
+// upstream's own, unless the via upstream failed (it is marked instead).
+func (u *Upstream) DialParent(ctx context.Context) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	if u.via != nil {
+		c, err = u.via.DialContext(ctx, "tcp", u.addr)
+	} else {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", u.addr)
+	}
+	if err != nil {
+		if isUpstreamFault(err) {
+			return nil, err // the via upstream's own failure, marked there
+		}
+		return nil, u.fault(dialError(err, "connect to upstream "+u.name))
+	}
+	if u.scheme != schemeHTTPS {
+		return c, nil
+	}
+	tc := tls.Client(c, u.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		k := KindOf(err)
+		if k == BadGateway || k == Internal {
+			k = TLSFailed
+		}
+		return nil, u.fault(&Error{Kind: k, Err: fmt.Errorf("TLS with upstream %s: %w", u.name, err)})
+	}
+	return tc, nil
+}
+
+// dialError turns a failed dial into an *Error with its kind, saying what
+// was being done; a deadline becomes a Timeout whatever layer noticed it.
+func dialError(err error, doing string) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: Timeout, Err: fmt.Errorf("%s: no answer in time", doing)}
+	}
+	return &Error{Kind: KindOf(err), Err: fmt.Errorf("%s: %w", doing, err)}
+}
+
+// judge decides whose failure err is: the target's (reported by the
+// upstream, passed on) or the upstream's (it is marked down).
+func (u *Upstream) judge(err error) error {
+	var te *Error
+	if errors.As(err, &te) && te.NextHop == "" {
+		te.NextHop = u.name
+	}
+	var tf *targetFailure
+	if errors.As(err, &tf) {
+		return tf.err
+	}
+	if isUpstreamFault(err) {
+		return err
+	}
+	if !errors.As(err, &te) {
+		err = &Error{Kind: KindOf(err), NextHop: u.name, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
+	}
+	return u.fault(err)
+}
+
+// targetFailure is a failure the upstream reported about the target: it
+// is passed on to the client and does not count against the upstream.
+type targetFailure struct{ err error }
+
+func (t *targetFailure) Error() string { return t.err.Error() }
+func (t *targetFailure) Unwrap() error { return t.err }
+
+// upstreamFault is a failure of an upstream itself; a group tries its next
+// member after one.
+type upstreamFault struct {
+	u   *Upstream
+	err error
+}
+
+func (f *upstreamFault) Error() string { return f.err.Error() }
+func (f *upstreamFault) Unwrap() error { return f.err }
+
+// IsUpstreamFault reports whether err is a failure of an upstream itself
+// (it is down now), after which another upstream may be tried.
+func IsUpstreamFault(err error) bool { return isUpstreamFault(err) }
+
+func isUpstreamFault(err error) bool {
+	var f *upstreamFault
+	return errors.As(err, &f)
+}
+
+// fault marks u down for err and returns err as its fault.
+func (u *Upstream) fault(err error) error {
+	var te *Error
+	if errors.As(err, &te) && te.NextHop == "" {
+		te.NextHop = u.name
+	}
+	u.health.failed(err)
+	return &upstreamFault{u: u, err: err}
+}
+
+// Fault marks u down after a failure seen by a caller that used the
+// parent conn itself (plain HTTP forwarded by net/http) and returns the
+// error to answer with.
+func (u *Upstream) Fault(err error) error { return u.fault(err) }
+
+// Succeeded notes that u served a request, bringing it back if it was down.
+func (u *Upstream) Succeeded() { u.health.succeeded() }
+
+// counted wraps c so that u.open counts it until it is closed. The relay
+// unwraps it (tcpConn) to splice.
+func (u *Upstream) counted(c net.Conn) net.Conn {
+	u.open.Add(1)
+	return &countedConn{Conn: c, u: u}
+}
+
+// countedConn is a conn through an upstream, counted while open.
+type countedConn struct {
+	net.Conn
+	u    *Upstream
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.u.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// CloseWrite half-closes the conn under it.
+func (c *countedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// NetConn is the conn under the count.
+func (c *countedConn) NetConn() net.Conn { return c.Conn }

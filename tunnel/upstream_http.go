@@ -1,0 +1,211 @@
+package tunnel
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxConnectHead bounds an upstream's answer to CONNECT: a status line
+// and a few headers; anything larger is not a proxy we can talk to.
+const maxConnectHead = 16 << 10
+
+// connect asks an HTTP upstream, over parent, for a tunnel to addr (RFC
+// 9110 §9.3.6) and reads its answer without reading past it, so that on
+// a plain TCP parent the conn returned is the parent conn itself and the
+// relay can splice it.
+func (u *Upstream) connect(ctx context.Context, parent net.Conn, addr string) (net.Conn, error) {
+	stop := deadlineFrom(ctx, parent)
+	defer stop()
+
+	var b strings.Builder
+	b.WriteString("CONNECT ")
+	b.WriteString(addr)
+	b.WriteString(" HTTP/1.1\r\nHost: ")
+	b.WriteString(addr)
+	b.WriteString("\r\n")
+	if u.authz != "" {
+		b.WriteString("Proxy-Authorization: ")
+		b.WriteString(u.authz)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(parent, b.String()); err != nil {
+		return nil, ctxErr(ctx, fmt.Errorf("send CONNECT to upstream %s: %w", u.name, err))
+	}
+	head, c, err := readHead(parent, maxConnectHead)
+	if err != nil {
+		if errors.Is(err, errHeadTooBig) {
+			return nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s closed the connection without answering CONNECT", u.name)}
+		}
+		return nil, ctxErr(ctx, fmt.Errorf("read CONNECT answer of upstream %s: %w", u.name, err))
+	}
+	if err := u.connectAnswer(head, addr); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// connectAnswer classifies the upstream's answer to CONNECT addr: 2xx is
+// a tunnel; failures the upstream says are the target's are passed on
+// (targetFailure); the others are the upstream's.
+func (u *Upstream) connectAnswer(head []byte, addr string) error {
+	a, err := parseConnectHead(head)
+	if err != nil {
+		return &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
+	}
+	if a.status >= 200 && a.status < 300 {
+		return nil
+	}
+	msg := fmt.Sprintf("upstream %s answered CONNECT %s with %d", u.name, addr, a.status)
+	if a.errType != "" {
+		msg += " (" + a.errType
+		if a.details != "" {
+			msg += ": " + a.details
+		}
+		msg += ")"
+	}
+	e := &Error{Kind: UpstreamFailed, Received: a.status, NextHop: u.name, Err: errors.New(msg)}
+	switch {
+	case a.status == http.StatusProxyAuthRequired:
+		e.Kind = UpstreamAuth
+		e.Err = fmt.Errorf("upstream %s refused ferry's credentials (407); check the user info in its url", u.name)
+		return e
+	case a.status == http.StatusForbidden:
+		// The upstream's own policy: the client is told as by ferry's.
+		e.Kind = Denied
+		if a.errType == "destination_ip_prohibited" {
+			e.Kind = DeniedIP
+		}
+		return &targetFailure{e}
+	case a.status == http.StatusBadRequest:
+		e.Kind = BadRequest
+		return &targetFailure{e}
+	}
+	if k, ok := targetKinds[a.errType]; ok && a.status >= 500 {
+		e.Kind = k
+		return &targetFailure{e}
+	}
+	return e
+}
+
+// targetKinds are the RFC 9209 error types with which an upstream says
+// the target failed, not itself (§2.3): the client gets the same answer
+// it would get from ferry, and the upstream is not marked down.
+var targetKinds = map[string]Kind{
+	"dns_error":                 DNSFailed,
+	"dns_timeout":               Timeout,
+	"destination_ip_unroutable": HostUnreachable,
+	"connection_refused":        Refused,
+	"connection_timeout":        Timeout,
+	"destination_ip_prohibited": DeniedIP,
+	"http_request_denied":       Denied,
+}
+
+// connectAnswer is what parseConnectHead keeps of an answer.
+type connectReply struct {
+	status           int
+	errType, details string // the last Proxy-Status member's error and details
+}
+
+// parseConnectHead parses a response head (status line, headers, blank
+// line) to CONNECT.
+func parseConnectHead(head []byte) (connectReply, error) {
+	req := &http.Request{Method: http.MethodConnect}
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), req)
+	if err != nil {
+		return connectReply{}, fmt.Errorf("bad answer to CONNECT: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 100 || resp.StatusCode > 599 {
+		return connectReply{}, fmt.Errorf("bad answer to CONNECT: status %d", resp.StatusCode)
+	}
+	r := connectReply{status: resp.StatusCode}
+	r.errType, r.details = lastProxyStatusError(resp.Header.Values("Proxy-Status"))
+	return r, nil
+}
+
+// ctxErr reports an I/O error after the dial context ended as the
+// context's timeout or cancellation, which is why the I/O failed.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+		var ne net.Error
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			return &Error{Kind: Timeout, Err: fmt.Errorf("%v: no answer in time", err)}
+		}
+	}
+	return err
+}
+
+// deadlineFrom applies ctx's deadline to c for a handshake, and expires it
+// at once if ctx is cancelled; stop undoes both.
+func deadlineFrom(ctx context.Context, c net.Conn) (stop func()) {
+	if d, ok := ctx.Deadline(); ok {
+		c.SetDeadline(d)
+	}
+	cancel := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	return func() {
+		if cancel() {
+			c.SetDeadline(time.Time{})
+		}
+	}
+}
+
+var errHeadTooBig = errors.New("answer head larger than " + strconv.Itoa(maxConnectHead) + " bytes")
+
+// readHeadBuffered reads a head through a buffer, for conns that cannot be
+// peeked (TLS); the conn returned replays what was read past the head.
+func readHeadBuffered(c net.Conn, limit int) ([]byte, net.Conn, error) {
+	br := bufio.NewReaderSize(c, 4096)
+	var head []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(head)+len(line) > limit {
+			return nil, nil, errHeadTooBig
+		}
+		head = append(head, line...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(head) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, nil, err
+		}
+		if bytes.Equal(line, []byte("\r\n")) || bytes.Equal(line, []byte("\n")) {
+			break
+		}
+	}
+	if br.Buffered() > 0 {
+		return head, &bufferedConn{Conn: c, r: br}, nil
+	}
+	return head, c, nil
+}
+
+// bufferedConn is a conn whose first bytes were read ahead.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// CloseWrite half-closes the conn under it.
+func (c *bufferedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package tunnel
+
+import "strings"
+
+// lastProxyStatusError reads the Proxy-Status field lines of an upstream's
+// answer (RFC 9209 §2: a Structured Fields list, RFC 8941 §3.1, of
+// intermediaries, the one nearest the client last) and returns the error
+// type and details of the last member that has an error: the upstream's
+// own verdict on why it failed. A malformed field yields what was read
+// before the fault; the input is bounded by the head it came in.
+func lastProxyStatusError(lines []string) (errType, details string) {
+	for _, line := range lines {
+		p := sfParser{s: line}
+		for {
+			e, d, ok := p.member()
+			if e != "" {
+				errType, details = e, d
+			}
+			if !ok {
+				break
+			}
+			p.ows()
+			if !p.eat(',') {
+				break
+			}
+		}
+	}
+	return errType, details
+}
+
+// sfParser walks one Structured Fields list, enough of RFC 8941 for
+// Proxy-Status: members are a token or string with parameters whose
+// values are tokens, strings, integers or booleans.
+type sfParser struct {
+	s string
+	i int
+}
+
+func (p *sfParser) ows() {
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {
+		p.i++
+	}
+}
+
+func (p *sfParser) eat(c byte) bool {
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// member reads one list member and returns its error and details
+// parameters; ok is false when no member could be read.
+func (p *sfParser) member() (errType, details string, ok bool) {
+	p.ows()
+	if _, ok := p.bareItem(); !ok {
+		return "", "", false
+	}
+	for {
+		p.ows()
+		if !p.eat(';') {
+			return errType, details, true
+		}
+		p.ows()
+		key := p.key()
+		if key == "" {
+			return errType, details, false
+		}
+		val := ""
+		if p.eat('=') {
+			v, ok := p.bareItem()
+			if !ok {
+				return errType, details, false
+			}
+			val = v
+		}
+		switch key {
+		case "error":
+			errType = val
+		case "details":
+			details = val
+		}
+	}
+}
+
+// key reads a parameter key (RFC 8941 §3.1.2: lcalpha or *, then lcalpha,
+// digits, _ - . *).
+func (p *sfParser) key() string {
+	start := p.i
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		if c >= 'a' && c <= 'z' || c == '*' || p.i > start && (c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			p.i++
+			continue
+		}
+		break
+	}
+	return p.s[start:p.i]
+}
+
+// bareItem reads a token, a string, a number or a boolean, returning a
+// string's content unescaped and anything else as written.
+func (p *sfParser) bareItem() (string, bool) {
+	if p.i >= len(p.s) {
+		return "", false
+	}
+	if p.s[p.i] == '"' {
+		return p.str()
+	}
+	start := p.i
+	if p.s[p.i] == '?' {
+		p.i++
+	}
+	for p.i < len(p.s) && isTokenChar(p.s[p.i]) {
+		p.i++
+	}
+	return p.s[start:p.i], p.i > start
+}
+
+// str reads an sf-string (RFC 8941 §3.3.3): printable ASCII, with \" and
+// \\ the only escapes.
+func (p *sfParser) str() (string, bool) {
+	p.i++ // the opening quote
+	var b strings.Builder
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		p.i++
+		switch {
+		case c == '\\':
+			if p.i >= len(p.s) || p.s[p.i] != '"' && p.s[p.i] != '\\' {
+				return "", false
+			}
+			b.WriteByte(p.s[p.i])
+			p.i++
+		case c == '"':
+			return b.String(), true
+		case c < 0x20 || c > 0x7e:
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", false
+}
+
+// isTokenChar is tchar (RFC 9110 §5.6.2) with ':' and '/' (RFC 8941
+// §3.3.4), and '.' for numbers.
+func isTokenChar(c byte) bool {
+	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~:/", c) >= 0
+}
