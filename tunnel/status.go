@@ -62,10 +62,11 @@ var status = [...]statusRow{
 	// §2.3.31: the credentials ferry was configured with for the upstream
 	// were refused; the client's own are not in question, so not a 407.
 	UpstreamAuth: {"upstream_auth", http.StatusBadGateway, 0x01, 91, "proxy_configuration_error"},
-	// §2.3.4: the next hop (the upstream) is taken to be unavailable, with
-	// the status it recommends; the Proxy-Status member adds next-hop and
-	// received-status (§2.1.2, §2.1.4).
-	UpstreamFailed: {"upstream_failed", http.StatusServiceUnavailable, 0x01, 91, "destination_unavailable"},
+	// §2.3.4: the next hop (the upstream) is taken to be unavailable; the
+	// Proxy-Status member adds next-hop and received-status (§2.1.2,
+	// §2.1.4). 502, not the 503 the RFC suggests: for the client a failed
+	// next hop is a bad gateway, as for every other dial failure (issue 5).
+	UpstreamFailed: {"upstream_failed", http.StatusBadGateway, 0x01, 91, "destination_unavailable"},
 	TLSCertificate: {"tls_certificate", http.StatusBadGateway, 0x01, 91, "tls_certificate_error"}, // §2.3.14
 	TLSFailed:      {"tls_failed", http.StatusBadGateway, 0x01, 91, "tls_protocol_error"},         // §2.3.13
 }

@@ -157,10 +157,13 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 			a.ops.reopen()
 			continue
 		}
+		// Stop accepting before saying so: a client that connects after
+		// the shutdown event must be refused, not served.
+		a.ops.draining()
+		a.mux.Close()
 		logger.Info().Str("signal", sig.String()).Dur("grace", cfg.Limits.ShutdownGrace).Msg("shutdown")
 		break
 	}
-	a.ops.draining()
 	a.shutdown(cfg.Limits.ShutdownGrace, sigs)
 	wg.Wait()
 	a.ops.close()
@@ -205,7 +208,7 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 // shutdown stops accepting, lets open connections finish within grace (a
 // second signal cuts it short), then closes what is left.
 func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
-	a.mux.Close()
+	a.mux.Close() // already closed on a signal; idempotent
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	go func() {
