@@ -69,26 +69,12 @@ type recorder struct {
 
 func startRecorder(t *testing.T) *recorder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	r := &recorder{addr: ln.Addr().String(), got: make(chan []byte, 4)}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				b, _ := io.ReadAll(c)
-				r.got <- b
-			}()
-		}
-	}()
+	r := &recorder{got: make(chan []byte, 4)}
+	r.addr = serveBackend(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		r.got <- b
+	})
 	return r
 }
 
@@ -97,11 +83,23 @@ func startRecorder(t *testing.T) *recorder {
 // connection is relayed (and counted by the listener's caps).
 func startGreeter(t *testing.T) string {
 	t.Helper()
+	return serveBackend(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Write([]byte{'!'})
+		io.Copy(io.Discard, c)
+	})
+}
+
+// serveBackend listens on 127.0.0.1:0 and runs serve on each connection in
+// its own goroutine, closing the connection when serve returns; the
+// listener closes at cleanup.
+func serveBackend(tb testing.TB, serve func(c net.Conn)) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -110,9 +108,7 @@ func startGreeter(t *testing.T) string {
 			}
 			go func() {
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				c.Write([]byte{'!'})
-				io.Copy(io.Discard, c)
+				serve(c)
 			}()
 		}
 	}()
