@@ -113,7 +113,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 	}
 	w.WriteHeader(kind.HTTPStatus())
 	w.Write(body.Bytes())
-	noteFailure(rec, kind.HTTPStatus(), err)
+	tunnel.RecordFailure(rec, kind.HTTPStatus(), err)
 }
 
 func firstOf(a, b string) string {

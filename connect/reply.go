@@ -26,25 +26,7 @@ func fail(w http.ResponseWriter, rec *accesslog.Record, err error) {
 	}
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "ferry: %s: %s\n", http.StatusText(status), err)
-	noteFailure(rec, status, err)
-}
-
-// noteFailure fills in the access record of a request answered with an
-// error.
-func noteFailure(rec *accesslog.Record, status int, err error) {
-	if rec == nil {
-		return
-	}
-	kind := tunnel.KindOf(err)
-	rec.Status = status
-	rec.ProxyStatus = kind.ProxyStatus()
-	rec.Err = err
-	if kind == tunnel.Denied || kind == tunnel.DeniedIP {
-		rec.Decision = "deny"
-		if rule := tunnel.RuleOf(err); rule != "" {
-			rec.Rule = rule
-		}
-	}
+	tunnel.RecordFailure(rec, status, err)
 }
 
 // proxyStatus formats a Proxy-Status member for ferry (RFC 9209 §2) with

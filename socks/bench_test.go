@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // BenchmarkHandshake is one short connection per op: "direct" dials the
@@ -60,14 +62,18 @@ func echoByte(b *testing.B, c net.Conn) {
 // plain loopback connection to the target, "socks5" one SOCKS5 tunnel
 // through ferry to the same target. Compare the MB/s of one run.
 func BenchmarkBulk(b *testing.B) {
-	target, accepted := sinkTarget(b)
+	const chunk = 128 << 10
+	addr, accepted := testnet.Accepted(b)
+	target := netip.MustParseAddrPort(addr)
 	b.Run("direct", func(b *testing.B) {
-		c, err := net.Dial("tcp", target.String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		benchBulk(b, c, <-accepted)
+		dst := <-accepted
+		defer dst.Close()
+		testnet.Bulk(b, c, dst, chunk)
 	})
 	b.Run("socks5", func(b *testing.B) {
 		w := newWorld(b)
@@ -75,71 +81,10 @@ func BenchmarkBulk(b *testing.B) {
 		if rep, _ := connect5(b, c, cmdConnect, atypIPv4, ip4("127.0.0.1"), target.Port()); rep != repSucceeded {
 			b.Fatalf("reply %#x", rep)
 		}
-		benchBulk(b, c, <-accepted)
+		dst := <-accepted
+		defer dst.Close()
+		testnet.Bulk(b, c, dst, chunk)
 	})
-}
-
-// sinkTarget is a listener whose accepted conns are handed to the
-// benchmark, which reads them itself.
-func sinkTarget(b *testing.B) (netip.AddrPort, <-chan net.Conn) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ch := make(chan net.Conn, 1)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(ch)
-				return
-			}
-			ch <- c
-		}
-	}()
-	b.Cleanup(func() {
-		ln.Close()
-		for c := range ch {
-			c.Close()
-		}
-	})
-	return netip.MustParseAddrPort(ln.Addr().String()), ch
-}
-
-// benchBulk writes b.N chunks of 128 KiB into src and reads them all from
-// dst, then closes dst.
-func benchBulk(b *testing.B, src, dst net.Conn) {
-	const chunk = 128 << 10
-	defer dst.Close()
-	b.SetBytes(chunk)
-	b.ReportAllocs()
-	total := int64(b.N) * chunk
-	done := make(chan error, 1)
-	go func() {
-		buf := make([]byte, chunk)
-		dst.SetReadDeadline(time.Now().Add(time.Minute))
-		for n := int64(0); n < total; {
-			m, err := dst.Read(buf)
-			n += int64(m)
-			if err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
-	wbuf := make([]byte, chunk)
-	src.SetWriteDeadline(time.Now().Add(time.Minute))
-	b.ResetTimer()
-	for range b.N {
-		if _, err := src.Write(wbuf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
 }
 
 // BenchmarkIdleTunnel reports what an idle tunnel costs in Go heap and

@@ -192,17 +192,10 @@ func (s *Server) relay(ctx context.Context, c, server net.Conn, rec *accesslog.R
 	rec.BytesUp, rec.BytesDown, rec.Err = st.Up, st.Down, err
 }
 
+// recordFailure notes a refusal answered with reply code in its access
+// record.
 func (s *Server) recordFailure(rec *accesslog.Record, code byte, err error) {
-	kind := tunnel.KindOf(err)
-	rec.Status = int(code)
-	rec.ProxyStatus = kind.ProxyStatus()
-	rec.Err = err
-	if kind == tunnel.Denied || kind == tunnel.DeniedIP {
-		rec.Decision = "deny"
-		if rule := tunnel.RuleOf(err); rule != "" {
-			rec.Rule = rule
-		}
-	}
+	tunnel.RecordFailure(rec, int(code), err)
 }
 
 // authenticate5 runs the method chosen: nothing for no auth, the RFC 1929

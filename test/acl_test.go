@@ -10,12 +10,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -115,7 +113,7 @@ func TestACLHTTPAuthAllowDeny(t *testing.T) {
 	hostport := "127.0.0.1:" + origin.port
 
 	t.Run("allowed with credentials", func(t *testing.T) {
-		out, errs, code := aclCurl(t, "-x", proxyURL, "--proxy-user", "alice:secret", origin.URL+"/allowed")
+		out, errs, code := runCurl(t, "-x", proxyURL, "--proxy-user", "alice:secret", origin.URL+"/allowed")
 		if code != 0 || out != "hello from origin\n" {
 			t.Fatalf("curl exit %d: %q %s", code, out, errs)
 		}
@@ -128,7 +126,7 @@ func TestACLHTTPAuthAllowDeny(t *testing.T) {
 		}
 	})
 	t.Run("tunnel with credentials", func(t *testing.T) {
-		out, errs, code := aclCurl(t, "-p", "-x", proxyURL, "--proxy-user", "alice:secret", origin.URL+"/tunnel")
+		out, errs, code := runCurl(t, "-p", "-x", proxyURL, "--proxy-user", "alice:secret", origin.URL+"/tunnel")
 		if code != 0 || out != "hello from origin\n" {
 			t.Fatalf("curl -p exit %d: %q %s", code, out, errs)
 		}
@@ -138,7 +136,7 @@ func TestACLHTTPAuthAllowDeny(t *testing.T) {
 		}
 	})
 	t.Run("407 without credentials", func(t *testing.T) {
-		out, _, _ := aclCurl(t, "-x", proxyURL, "-D", "-", "-o", "/dev/null", origin.URL+"/anonymous")
+		out, _, _ := runCurl(t, "-x", proxyURL, "-D", "-", "-o", "/dev/null", origin.URL+"/anonymous")
 		if !strings.HasPrefix(out, "HTTP/1.1 407") || !strings.Contains(out, `Proxy-Authenticate: Basic realm="ferry"`) {
 			t.Fatalf("response head:\n%s", out)
 		}
@@ -147,7 +145,7 @@ func TestACLHTTPAuthAllowDeny(t *testing.T) {
 		}
 	})
 	t.Run("407 for a wrong password", func(t *testing.T) {
-		out, _, _ := aclCurl(t, "-x", proxyURL, "--proxy-user", "alice:nope", "-D", "-", "-o", "/dev/null", origin.URL+"/wrong")
+		out, _, _ := runCurl(t, "-x", proxyURL, "--proxy-user", "alice:nope", "-D", "-", "-o", "/dev/null", origin.URL+"/wrong")
 		if !strings.HasPrefix(out, "HTTP/1.1 407") {
 			t.Fatalf("response head:\n%s", out)
 		}
@@ -156,14 +154,14 @@ func TestACLHTTPAuthAllowDeny(t *testing.T) {
 		}
 	})
 	t.Run("CONNECT 407 for a wrong password", func(t *testing.T) {
-		_, errs, code := aclCurl(t, "-p", "-x", proxyURL, "--proxy-user", "alice:nope", origin.URL+"/")
+		_, errs, code := runCurl(t, "-p", "-x", proxyURL, "--proxy-user", "alice:nope", origin.URL+"/")
 		if code == 0 || !strings.Contains(errs, "407") {
 			t.Fatalf("curl -p exit %d: %s", code, errs)
 		}
 		accessOf(f, hostport, func(e Event) bool { return e.Str("proto") == "connect" && e.Int("status") == 407 })
 	})
 	t.Run("user outside the group is denied", func(t *testing.T) {
-		out, _, _ := aclCurl(t, "-x", proxyURL, "--proxy-user", "mallory:m-pass", "-D", "-", origin.URL+"/mallory")
+		out, _, _ := runCurl(t, "-x", proxyURL, "--proxy-user", "mallory:m-pass", "-D", "-", origin.URL+"/mallory")
 		if !strings.HasPrefix(out, "HTTP/1.1 403") || !strings.Contains(out, "Proxy-Status: ferry; error=destination_ip_prohibited") ||
 			!strings.Contains(out, `denied by rule "deny-internal-destinations"`) {
 			t.Fatalf("response:\n%s", out)
@@ -174,7 +172,7 @@ func TestACLHTTPAuthAllowDeny(t *testing.T) {
 		}
 	})
 	t.Run("block list: text page for curl", func(t *testing.T) {
-		out, _, _ := aclCurl(t, "-x", proxyURL, "--proxy-user", "alice:secret", "-D", "-", "http://www.blocked.test/")
+		out, _, _ := runCurl(t, "-x", proxyURL, "--proxy-user", "alice:secret", "-D", "-", "http://www.blocked.test/")
 		if !strings.HasPrefix(out, "HTTP/1.1 403") || !strings.Contains(out, "Proxy-Status: ferry; error=http_request_denied") ||
 			!strings.Contains(out, "Content-Type: text/plain") || !strings.Contains(out, `denied by rule "blocklist"`) {
 			t.Fatalf("response:\n%s", out)
@@ -184,7 +182,7 @@ func TestACLHTTPAuthAllowDeny(t *testing.T) {
 		}
 	})
 	t.Run("block list: HTML page for browsers", func(t *testing.T) {
-		out, _, _ := aclCurl(t, "-x", proxyURL, "--proxy-user", "alice:secret", "-D", "-", "-H", "Accept: text/html,*/*;q=0.8", "http://ads.test/x")
+		out, _, _ := runCurl(t, "-x", proxyURL, "--proxy-user", "alice:secret", "-D", "-", "-H", "Accept: text/html,*/*;q=0.8", "http://ads.test/x")
 		if !strings.HasPrefix(out, "HTTP/1.1 403") || !strings.Contains(out, "Content-Type: text/html") ||
 			!strings.Contains(out, "<code>blocklist</code>") {
 			t.Fatalf("response:\n%s", out)
@@ -225,7 +223,7 @@ func TestACLSOCKSAuth(t *testing.T) {
 	hostport := "127.0.0.1:" + origin.port
 
 	t.Run("curl socks5h with user:pass", func(t *testing.T) {
-		out, errs, code := aclCurl(t, "-x", "socks5h://alice:secret@"+f.Addr, origin.URL+"/s")
+		out, errs, code := runCurl(t, "-x", "socks5h://alice:secret@"+f.Addr, origin.URL+"/s")
 		if code != 0 || out != "hello from origin\n" {
 			t.Fatalf("curl exit %d: %q %s", code, out, errs)
 		}
@@ -235,7 +233,7 @@ func TestACLSOCKSAuth(t *testing.T) {
 		}
 	})
 	t.Run("curl socks5h wrong password fails", func(t *testing.T) {
-		_, errs, code := aclCurl(t, "-x", "socks5h://alice:bad@"+f.Addr, origin.URL+"/s")
+		_, errs, code := runCurl(t, "-x", "socks5h://alice:bad@"+f.Addr, origin.URL+"/s")
 		if code == 0 {
 			t.Fatalf("curl succeeded with a wrong password: %s", errs)
 		}
@@ -317,7 +315,7 @@ func TestACLDefaultRulesDenyLocalhost(t *testing.T) {
 	origin := newACLOrigin(t)
 	f := startFerry(t, "[[listener]]\naddress = \"127.0.0.1:0\"\n")
 	target := "http://localhost:" + origin.port + "/"
-	out, _, _ := aclCurl(t, "-x", "http://"+f.Addr, "-D", "-", target)
+	out, _, _ := runCurl(t, "-x", "http://"+f.Addr, "-D", "-", target)
 	if !strings.HasPrefix(out, "HTTP/1.1 403") || !strings.Contains(out, "Proxy-Status: ferry; error=destination_ip_prohibited") ||
 		!strings.Contains(out, `rule "deny-internal-destinations"`) {
 		t.Fatalf("response:\n%s", out)
@@ -326,7 +324,7 @@ func TestACLDefaultRulesDenyLocalhost(t *testing.T) {
 	if ev.Str("rule") != "deny-internal-destinations" || ev.Str("decision") != "deny" || ev.Str("dialed") != "" {
 		t.Fatalf("access event %v", ev)
 	}
-	if _, _, code := aclCurl(t, "-x", "socks5h://"+f.Addr, target); code == 0 {
+	if _, _, code := runCurl(t, "-x", "socks5h://"+f.Addr, target); code == 0 {
 		t.Fatalf("socks5h to localhost succeeded")
 	}
 	ev = accessOf(f, "localhost", func(e Event) bool { return e.Str("proto") == "socks5" })
@@ -377,11 +375,7 @@ func TestACLReload(t *testing.T) {
 	old := connectTunnel(t, f.Addr, echo)
 	echoRoundTrip(t, old, "before")
 
-	if err := os.WriteFile(f.Config, []byte(rules("deny")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f.Signal(syscall.SIGHUP)
-	if ev := f.WaitEvent("reload", nil); ev["ok"] != true {
+	if ev := f.Reload(rules("deny")); ev["ok"] != true {
 		t.Fatalf("reload %v", ev)
 	}
 	if status, _, _ := rawConnect(t, f.Addr, echo); status != 403 {
@@ -390,11 +384,7 @@ func TestACLReload(t *testing.T) {
 	accessOf(f, echo, func(e Event) bool { return e.Str("rule") == "echo-deny" && e.Int("status") == 403 })
 	echoRoundTrip(t, old, "after") // the open tunnel is not cut
 
-	if err := os.WriteFile(f.Config, []byte(rules("allow")+"domain = \"a b\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f.Signal(syscall.SIGHUP)
-	ev := f.WaitEvents("reload", nil, 2)[1]
+	ev := f.Reload(rules("allow") + "domain = \"a b\"\n")
 	if ev["ok"] != false || !strings.Contains(ev.Str("err"), f.Config+":12") || !strings.Contains(ev.Str("err"), "domain") {
 		t.Fatalf("bad config reload: %v", ev)
 	}
@@ -430,30 +420,6 @@ func TestACLExplain(t *testing.T) {
 	if code != 1 || !strings.Contains(out, `DENIED by rule "blocklist"`) {
 		t.Fatalf("block list: exit %d:\n%s", code, out)
 	}
-}
-
-// aclCurl runs curl with a bounded time and no proxy from the
-// environment, returning stdout, stderr and the exit status (the shared
-// curl helper fails the test on a non-zero status; these tests want it).
-func aclCurl(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	path, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed (.ci/run installs it)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, append([]string{"-sS", "--max-time", "10"}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
 }
 
 func aclExpect(t *testing.T, c net.Conn, want []byte) {

@@ -247,7 +247,7 @@ func TestChainRemoteTLSListener(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, stderr, code := aclCurl(t, tt.args...)
+			out, stderr, code := runCurl(t, tt.args...)
 			if tt.name == "no certificate" {
 				// curl reports the failed handshake (35) or the closed
 				// conn after it (56), depending on the TLS version.
@@ -350,7 +350,7 @@ default = "allow"
 	f := startFerry(t, conf(old))
 	o := newChainOrigins(t)
 	get := func(p *chainPKI) int {
-		_, _, code := aclCurl(t, "--proxy-cacert", p.Path("ca.pem"), "--proxy-cert", p.Path("laptop.pem"), "--proxy-key", p.Path("laptop.key"),
+		_, _, code := runCurl(t, "--proxy-cacert", p.Path("ca.pem"), "--proxy-cert", p.Path("laptop.pem"), "--proxy-key", p.Path("laptop.key"),
 			"-x", "https://"+f.Addr, o.plain.URL+"/")
 		return code
 	}

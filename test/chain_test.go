@@ -219,7 +219,7 @@ address = "127.0.0.1:0"
 	if rep != 0x05 {
 		t.Errorf("SOCKS5 reply %#x with every member down, want 0x05 (refused)", rep)
 	}
-	body, _, _ := aclCurl(t, "-x", "http://"+child.Addr, "http://"+echo+"/")
+	body, _, _ := runCurl(t, "-x", "http://"+child.Addr, "http://"+echo+"/")
 	if !strings.Contains(body, "parents is down") && !strings.Contains(body, "every upstream of parents") {
 		t.Errorf("plain HTTP with every member down: %q, want the reason", body)
 	}

@@ -115,8 +115,7 @@ func blackhole(t testing.TB) string {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 	for range 8 {
 		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if isTimeout(err) {
 			return addr // the queue is full
 		}
 		if err != nil {
@@ -128,16 +127,34 @@ func blackhole(t testing.TB) string {
 	return ""
 }
 
-// dial connects to addr with the small-exchange deadline set.
+// dial connects to addr with the small-exchange deadline set; the conn is
+// closed at cleanup.
 func dial(t testing.TB, addr string) *net.TCPConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	return dialFrom(t, "", addr)
+}
+
+// dialFrom is dial from the source address src (any loopback address, so
+// one machine can play many clients); "" lets the kernel choose.
+func dialFrom(t testing.TB, src, addr string) *net.TCPConn {
+	t.Helper()
+	d := net.Dialer{Timeout: ioTimeout}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("dial %s from %q: %v", addr, src, err)
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(ioTimeout))
 	return c.(*net.TCPConn)
+}
+
+// isTimeout reports whether err is a deadline or dial timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // readHead reads an HTTP response head byte by byte, so that no tunnel

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,33 +11,31 @@ import (
 	"testing"
 )
 
-// curl runs curl with args under ioTimeout and returns its stdout. Proxy
-// variables are removed from its environment so only -x and --socks*
+// runCurl runs curl -sS with args, bounded by --max-time and ioTimeout,
+// and returns its stdout, stderr and exit status. Its environment is PATH
+// and an empty HOME: no proxy variable or .curlrc, so only -x and --socks*
 // choose the proxy. The test is skipped when curl is absent (.ci/run
 // installs it).
-func curl(t *testing.T, args ...string) string {
+func runCurl(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	path, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl not installed")
+		t.Skip("curl not installed (.ci/run installs it)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, append([]string{"-sS", "--max-time", "10"}, args...)...)
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); !strings.HasSuffix(strings.ToLower(k), "_proxy") {
-			cmd.Env = append(cmd.Env, kv)
-		}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	code, stdout, stderr = runCmd(t, ioTimeout, env, path, append([]string{"-sS", "--max-time", "10"}, args...)...)
+	return stdout, stderr, code
+}
+
+// curl is runCurl for a request that must succeed: it returns stdout and
+// fails the test when curl exits non-zero.
+func curl(t testing.TB, args ...string) string {
+	t.Helper()
+	out, errs, code := runCurl(t, args...)
+	if code != 0 {
+		t.Fatalf("curl %v: exit %d: %s", args, code, errs)
 	}
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("curl %v: %v: %s", args, err, stderr)
-	}
-	return string(out)
+	return out
 }
 
 // TestCurl drives ferry with curl in each of its proxy modes and checks

@@ -12,8 +12,11 @@
 //	`)
 //	// ... drive f.Addr with a client ...
 //	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("target") == target })
+//	ev = f.WaitEvents("access", nil, 3)[2]         // the third access event
+//	if ev := f.Reload(newTOML); ev["ok"] != true {  // SIGHUP with a new file
 //
-// The process gets SIGTERM at cleanup and must exit 0 in time.
+// The process gets SIGTERM at cleanup and must exit 0 in time; the last
+// lines of its stderr are logged when the test failed.
 package test
 
 import (
@@ -97,6 +100,8 @@ type Ferry struct {
 	mu     sync.Mutex
 	events []Event       // every JSON line, in order
 	lines  []string      // every line as written, JSON or not
+	other  []string      // the lines that are not JSON
+	onlyJS bool          // ExpectOnlyJSON was called
 	grew   chan struct{} // closed (and replaced) when a line arrives
 	exited chan struct{} // closed once the process exited and stderr is drained
 	code   int           // exit status, valid after exited
@@ -115,6 +120,11 @@ func startFerry(t testing.TB, configTOML string, args ...string) *Ferry {
 	t.Cleanup(func() {
 		if code := f.Stop(); code != 0 {
 			t.Errorf("ferry exited with status %d after SIGTERM, want 0", code)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.onlyJS && len(f.other) > 0 {
+			t.Errorf("ferry wrote %d lines that are not JSON log lines to stderr:\n%s", len(f.other), strings.Join(f.other, "\n"))
 		}
 	})
 	f.Addr = f.WaitEvent("listening", nil).Str("addr")
@@ -168,6 +178,8 @@ func (f *Ferry) collect(stderr interface{ Read([]byte) (int, error) }) {
 		f.lines = append(f.lines, line)
 		if ev != nil {
 			f.events = append(f.events, ev)
+		} else {
+			f.other = append(f.other, line)
 		}
 		close(f.grew)
 		f.grew = make(chan struct{})
@@ -246,6 +258,29 @@ func (f *Ferry) AddrOf(name string) string {
 	return f.WaitEvent("listening", func(e Event) bool { return e.Str("listener") == name }).Str("addr")
 }
 
+// ExpectOnlyJSON makes the cleanup of startFerry, once ferry has exited,
+// fail the test if anything but JSON log lines reached stderr: a panic's
+// trace, or a library writing around the logger.
+func (f *Ferry) ExpectOnlyJSON() {
+	f.mu.Lock()
+	f.onlyJS = true
+	f.mu.Unlock()
+}
+
+// Reload writes configTOML over the config file ferry was started with,
+// sends SIGHUP and returns the reload event that answers it (the first
+// after those already logged). Its "ok" field says whether the new
+// config was taken.
+func (f *Ferry) Reload(configTOML string) Event {
+	f.t.Helper()
+	if err := os.WriteFile(f.Config, []byte(configTOML), 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+	n := len(f.Events("reload"))
+	f.Signal(syscall.SIGHUP)
+	return f.WaitEvents("reload", nil, n+1)[n]
+}
+
 // Signal sends sig to the process.
 func (f *Ferry) Signal(sig os.Signal) {
 	f.t.Helper()
@@ -303,14 +338,24 @@ func (f *Ferry) dumpTail(n int) {
 // runTimeout and returns its exit status, stdout and stderr.
 func runFerry(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	return runCmd(t, runTimeout, nil, ferryBin, args...)
+}
+
+// runCmd runs the program name with args to its end and returns its exit
+// status, stdout and stderr. env nil inherits the test's environment. It
+// fails the test if the program cannot start or is still running after
+// timeout (then it is killed).
+func runCmd(t testing.TB, timeout time.Duration, env []string, name string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ferryBin, args...)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("ferry %v still running after %v", args, runTimeout)
+		t.Fatalf("%s %v still running after %v", filepath.Base(name), args, timeout)
 	}
 	var ee *exec.ExitError
 	switch {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,15 +107,11 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 
 	// Reloads, good and bad, are counted.
-	for i, tt := range []struct {
+	for _, tt := range []struct {
 		config string
 		ok     bool
 	}{{opsConfig, true}, {opsConfig + "\n[limits]\nmax_conns = -1\n", false}} {
-		if err := os.WriteFile(f.Config, []byte(tt.config), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		f.Signal(syscall.SIGHUP)
-		f.WaitEvents("reload", nil, i+1)
+		f.Reload(tt.config)
 	}
 	// The counters move just after the reload event is logged.
 	reloads := func(ms metrics) (float64, float64, float64) {

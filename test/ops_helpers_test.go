@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -32,16 +33,8 @@ func startOps(t testing.TB, configTOML string, args ...string) (*Ferry, string) 
 // adminGet fetches path from the admin listener.
 func adminGet(t testing.TB, admin, path string) (int, http.Header, string) {
 	t.Helper()
-	resp, err := adminClient.Get("http://" + admin + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s body: %v", path, err)
-	}
-	return resp.StatusCode, resp.Header, string(b)
+	resp, body := get(t, adminClient, context.Background(), "http://"+admin+path)
+	return resp.StatusCode, resp.Header, body
 }
 
 // sample is one line of the Prometheus text format.
@@ -61,8 +54,17 @@ func scrape(t testing.TB, admin string) metrics {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d %q", code, body)
 	}
-	var ms metrics
-	sc := bufio.NewScanner(strings.NewReader(body))
+	ms, bad := parseMetrics(strings.NewReader(body))
+	if bad != "" {
+		t.Fatalf("/metrics: unparsable line %q", bad)
+	}
+	return ms
+}
+
+// parseMetrics reads the text exposition format: the samples of every line
+// that parses, and the first line that does not ("" if none).
+func parseMetrics(r io.Reader) (ms metrics, bad string) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -71,11 +73,14 @@ func scrape(t testing.TB, admin string) metrics {
 		}
 		s, ok := parseSample(line)
 		if !ok {
-			t.Fatalf("/metrics: unparsable line %q", line)
+			if bad == "" {
+				bad = line
+			}
+			continue
 		}
 		ms = append(ms, s)
 	}
-	return ms
+	return ms, bad
 }
 
 // parseSample parses `name{k="v",...} value` (label values here never

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -116,11 +115,7 @@ direct = [".corp.example", "10.0.0.0/8", "localhost", "*.lab.example"]
 	}
 
 	// A reload regenerates it.
-	if err := os.WriteFile(f.Config, []byte(opsConfig+"\n[pac]\ndirect = [\".other.example\"]\nplain_hosts_direct = false\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f.Signal(syscall.SIGHUP)
-	if ev := f.WaitEvent("reload", nil); ev["ok"] != true {
+	if ev := f.Reload(opsConfig + "\n[pac]\ndirect = [\".other.example\"]\nplain_hosts_direct = false\n"); ev["ok"] != true {
 		t.Fatalf("reload %v", ev)
 	}
 	// The PAC is swapped just after the reload event is logged.

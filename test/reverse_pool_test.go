@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 )
 
 // source_hash: a client address keeps its backend across connections, and
@@ -16,7 +15,7 @@ func TestReverseAffinity(t *testing.T) {
 	for _, n := range []string{"X", "Y", "Z"} {
 		addrs = append(addrs, fmt.Sprintf("{ address = %q }", startRevBackend(t, n, nil, false).addr))
 	}
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "tcp"
 address = "127.0.0.1:0"
@@ -24,13 +23,14 @@ mode = "tcp"
   [[reverse.route]]
   policy = "source_hash"
   backends = [%s]
-`, strings.Join(addrs, ", ")), "tcp")
+`, strings.Join(addrs, ", ")))
+	tcp := f.AddrOf("tcp")
 	used := map[string]bool{}
 	for i := 1; i <= 12; i++ {
 		src := fmt.Sprintf("127.0.0.%d", i)
 		first := ""
 		for range 4 {
-			g := revDialTCPFrom(t, src, f.addrs["tcp"])
+			g := revDialTCPFrom(t, src, tcp)
 			if first == "" {
 				first = g
 			} else if g != first {
@@ -49,7 +49,7 @@ mode = "tcp"
 func TestReverseFailover(t *testing.T) {
 	a := startRevBackend(t, "A", nil, false)
 	b := startRevBackend(t, "B", nil, false)
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "tcp"
 address = "127.0.0.1:0"
@@ -60,20 +60,19 @@ mode = "tcp"
   [reverse.route.health]
   interval = "50ms"
   fall = 1
-`, a.addr, b.addr), "tcp")
+`, a.addr, b.addr))
+	tcp := f.AddrOf("tcp")
 	seen := map[string]bool{}
 	for range 4 {
-		seen[revDialTCPFrom(t, "127.0.0.1", f.addrs["tcp"])] = true
+		seen[revDialTCPFrom(t, "127.0.0.1", tcp)] = true
 	}
 	if !seen["A"] || !seen["B"] {
 		t.Fatalf("round robin over two backends reached %v", seen)
 	}
 	a.stop()
-	f.waitLog(t, "backend down", func(m map[string]any) bool {
-		return m["message"] == "backend down" && m["backend"] == a.addr
-	})
+	f.WaitEvent("backend down", func(e Event) bool { return e.Str("backend") == a.addr })
 	for i := range 6 {
-		if g := revDialTCPFrom(t, "127.0.0.1", f.addrs["tcp"]); g != "B" {
+		if g := revDialTCPFrom(t, "127.0.0.1", tcp); g != "B" {
 			t.Fatalf("connection %d after A stopped reached %q", i, g)
 		}
 	}
@@ -85,7 +84,7 @@ func TestReverseRetryPassive(t *testing.T) {
 	a := startRevBackend(t, "A", nil, false)
 	b := startRevBackend(t, "B", nil, false)
 	a.stop() // refused from the start; no active check will notice
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "tcp"
 address = "127.0.0.1:0"
@@ -95,16 +94,17 @@ mode = "tcp"
   [reverse.route.health]
   check = "none"
   fail_timeout = "1h"
-`, a.addr, b.addr), "tcp")
+`, a.addr, b.addr))
+	tcp := f.AddrOf("tcp")
 	for i := range 4 {
-		if g := revDialTCPFrom(t, "127.0.0.1", f.addrs["tcp"]); g != "B" {
+		if g := revDialTCPFrom(t, "127.0.0.1", tcp); g != "B" {
 			t.Fatalf("connection %d reached %q", i, g)
 		}
 	}
-	f.waitLog(t, "passive backend down", func(m map[string]any) bool {
-		return m["message"] == "backend down" && m["backend"] == a.addr && strings.Contains(fmt.Sprint(m["err"]), "passive")
+	f.WaitEvent("backend down", func(e Event) bool {
+		return e.Str("backend") == a.addr && strings.Contains(fmt.Sprint(e["err"]), "passive")
 	})
-	if n := f.countLog(func(m map[string]any) bool { return m["message"] == "backend down" }); n != 1 {
+	if n := len(f.Events("backend down")); n != 1 {
 		t.Fatalf("%d backend down events, want 1: A is skipped once down", n)
 	}
 }
@@ -114,7 +114,7 @@ mode = "tcp"
 func TestReverseAllDown(t *testing.T) {
 	a := startRevBackend(t, "A", nil, false)
 	a.stop()
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "tcp"
 address = "127.0.0.1:0"
@@ -124,24 +124,22 @@ mode = "tcp"
   backends = [{ address = %q }]
   [reverse.route.health]
   interval = "1h"
-`, a.addr), "tcp")
+`, a.addr))
+	tcp := f.AddrOf("tcp")
 	for i := range 2 {
-		c, err := net.DialTimeout("tcp", f.addrs["tcp"], 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c := dial(t, tcp)
 		n, err := c.Read(make([]byte, 16))
 		if n != 0 || err != io.EOF {
 			t.Fatalf("connection %d: read %d bytes, %v; want a clean close (EOF)", i, n, err)
 		}
 		c.Close()
 	}
-	first := f.waitAccess(t, 1, map[string]any{"route": "only"})
+	only := func(e Event) bool { return e.Str("route") == "only" }
+	first := f.WaitEvent("access", only)
 	if first["proxy_status"] != "connection_refused" || first["status"] != float64(502) {
 		t.Fatalf("first: %v", first)
 	}
-	second := f.waitAccess(t, 2, map[string]any{"route": "only"})
+	second := f.WaitEvents("access", only, 2)[1]
 	if second["proxy_status"] != "destination_unavailable" || second["status"] != float64(503) ||
 		!strings.Contains(fmt.Sprint(second["err"]), "no healthy backend") {
 		t.Fatalf("second: %v", second)
@@ -152,7 +150,7 @@ mode = "tcp"
 // two are open; another address is not affected, and a slot frees on close.
 func TestReversePerIPCap(t *testing.T) {
 	a := startRevBackend(t, "A", nil, false)
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "tcp"
 address = "127.0.0.1:0"
@@ -160,30 +158,31 @@ mode = "tcp"
 max_conns_per_ip = 2
   [[reverse.route]]
   backends = [{ address = %q }]
-`, a.addr), "tcp")
+`, a.addr))
+	tcp := f.AddrOf("tcp")
 	var open []net.Conn
 	for range 2 {
-		c := revConnFrom(t, "127.0.0.1", f.addrs["tcp"])
+		c := dialFrom(t, "127.0.0.1", tcp)
 		if g, err := revGreeting(c); err != nil || g != "A" {
 			t.Fatalf("greeting %q, %v", g, err)
 		}
 		open = append(open, c)
 	}
-	over := revConnFrom(t, "127.0.0.1", f.addrs["tcp"])
-	over.SetReadDeadline(time.Now().Add(5 * time.Second))
+	over := dialFrom(t, "127.0.0.1", tcp)
 	if n, err := over.Read(make([]byte, 8)); n != 0 || err != io.EOF {
 		t.Fatalf("third connection: %d bytes, %v; want closed", n, err)
 	}
-	ev := f.waitAccess(t, 1, map[string]any{"proxy_status": "connection_limit_reached"})
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("proxy_status") == "connection_limit_reached" })
 	if ev["status"] != float64(503) {
 		t.Fatalf("access event %v", ev)
 	}
-	if g := revDialTCPFrom(t, "127.0.0.2", f.addrs["tcp"]); g != "A" {
+	if g := revDialTCPFrom(t, "127.0.0.2", tcp); g != "A" {
 		t.Fatalf("another address got %q", g)
 	}
 	open[0].Close()
-	f.waitAccess(t, 1, map[string]any{"status": 200, "client": open[0].LocalAddr().String()})
-	if g := revDialTCPFrom(t, "127.0.0.1", f.addrs["tcp"]); g != "A" {
+	closed := open[0].LocalAddr().String()
+	f.WaitEvent("access", func(e Event) bool { return e.Int("status") == 200 && e.Str("client") == closed })
+	if g := revDialTCPFrom(t, "127.0.0.1", tcp); g != "A" {
 		t.Fatalf("after a close, got %q", g)
 	}
 }

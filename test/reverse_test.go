@@ -12,15 +12,6 @@ import (
 	"time"
 )
 
-// revHead is the front listener every reverse test config starts with, on
-// a free port so nothing binds 8080.
-const revHead = `
-[[listener]]
-address = "127.0.0.1:0"
-[log]
-level = "debug"
-`
-
 // Two names on one TLS listener reach two backends; the client verifies
 // each backend's own certificate through ferry (passthrough).
 func TestReverseSNIPassthrough(t *testing.T) {
@@ -29,7 +20,7 @@ func TestReverseSNIPassthrough(t *testing.T) {
 	_, _, certB := pki.leaf(t, "backend-b", "b.example.test")
 	a := startRevBackend(t, "A", &certA, false)
 	b := startRevBackend(t, "B", &certB, false)
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "edge"
 address = "127.0.0.1:0"
@@ -42,14 +33,15 @@ mode = "tls"
   name = "rb"
   server_names = ["b.example.test"]
   backends = [{ address = %q }]
-`, a.addr, b.addr), "edge")
+`, a.addr, b.addr))
+	edge := f.AddrOf("edge")
 	tests := []struct{ sni, greeting, cn, route string }{
 		{"a.example.test", "A", "backend-a", "ra"},
 		{"b.example.test", "B", "backend-b", "rb"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.sni, func(t *testing.T) {
-			c, g, err := revDialTLS(f.addrs["edge"], tt.sni, pki.roots)
+			c, g, err := revDialTLS(edge, tt.sni, pki.roots)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,8 +53,8 @@ mode = "tls"
 			}
 			revEcho(t, c)
 			c.Close()
-			ev := f.waitAccess(t, 1, map[string]any{"route": tt.route})
-			if ev["proto"] != "tls" || ev["target"] != tt.sni+":"+revPortOf(f.addrs["edge"]) || ev["status"] != float64(200) {
+			ev := f.WaitEvent("access", func(e Event) bool { return e.Str("route") == tt.route })
+			if ev["proto"] != "tls" || ev["target"] != fmt.Sprintf("%s:%d", tt.sni, portOf(t, edge)) || ev["status"] != float64(200) {
 				t.Fatalf("access event %v", ev)
 			}
 		})
@@ -76,7 +68,7 @@ func TestReverseTerminate(t *testing.T) {
 	certFile, keyFile, _ := pki.leaf(t, "ferry-term", "term.example.test")
 	otherCert, otherKey, _ := pki.leaf(t, "ferry-other", "other.example.test")
 	plain := startRevBackend(t, "PLAIN", nil, false)
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "edge"
 address = "127.0.0.1:0"
@@ -87,9 +79,10 @@ mode = "tls"
   tls = "terminate"
   certificates = [{ cert = %q, key = %q }, { cert = %q, key = %q }]
   backends = [{ address = %q }]
-`, certFile, keyFile, otherCert, otherKey, plain.addr), "edge")
+`, certFile, keyFile, otherCert, otherKey, plain.addr))
+	edge := f.AddrOf("edge")
 	for _, tt := range []struct{ sni, cn string }{{"term.example.test", "ferry-term"}, {"other.example.test", "ferry-other"}} {
-		c, g, err := revDialTLS(f.addrs["edge"], tt.sni, pki.roots)
+		c, g, err := revDialTLS(edge, tt.sni, pki.roots)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +103,7 @@ func TestReverseUnknownName(t *testing.T) {
 	pki := newRevPKI(t)
 	_, _, cert := pki.leaf(t, "backend-a", "a.example.test")
 	a := startRevBackend(t, "A", &cert, false)
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "edge"
 address = "127.0.0.1:0"
@@ -118,13 +111,15 @@ mode = "tls"
   [[reverse.route]]
   server_names = ["a.example.test"]
   backends = [{ address = %q }]
-`, a.addr), "edge")
-	_, _, err := revDialTLS(f.addrs["edge"], "nope.example.test", pki.roots)
+`, a.addr))
+	edge := f.AddrOf("edge")
+	_, _, err := revDialTLS(edge, "nope.example.test", pki.roots)
 	// crypto/tls reports a received alert by its RFC 8446 §6 name.
 	if err == nil || !strings.Contains(err.Error(), "unrecognized name") {
 		t.Fatalf("got %v, want a TLS unrecognized_name alert (112)", err)
 	}
-	ev := f.waitAccess(t, 1, map[string]any{"target": "nope.example.test:" + revPortOf(f.addrs["edge"])})
+	target := fmt.Sprintf("nope.example.test:%d", portOf(t, edge))
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("target") == target })
 	if ev["status"] != float64(421) || ev["proxy_status"] != "destination_not_found" {
 		t.Fatalf("access event %v", ev)
 	}
@@ -149,7 +144,7 @@ func TestReverseProxyProtocol(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.SetDeadline(time.Now().Add(ioTimeout))
 		br := bufio.NewReader(c)
 		line, _ := br.ReadString('\n')
 		gotLine <- strings.TrimSpace(line)
@@ -157,7 +152,7 @@ func TestReverseProxyProtocol(t *testing.T) {
 		io.WriteString(tc, "A\n")
 		io.Copy(tc, tc)
 	}()
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "edge"
 address = "127.0.0.1:0"
@@ -169,12 +164,9 @@ proxy_protocol_from = ["127.0.0.1/32"]
   backends = [{ address = %q }]
   [reverse.route.health]
   check = "none"
-`, ln.Addr().String()), "edge")
-	raw, err := net.DialTimeout("tcp", f.addrs["edge"], 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+`, ln.Addr().String()))
+	edge := f.AddrOf("edge")
+	raw := dial(t, edge)
 	// PROXY v2, PROXY command, TCP over IPv4: 203.0.113.7:4711 → 198.51.100.1:443.
 	hdr := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
 	hdr = append(hdr, 203, 0, 113, 7, 198, 51, 100, 1, 0x12, 0x67, 0x01, 0xbb)
@@ -191,7 +183,7 @@ proxy_protocol_from = ["127.0.0.1/32"]
 	}
 	revEcho(t, c)
 	c.Close()
-	ev := f.waitAccess(t, 1, map[string]any{"client": "203.0.113.7:4711"})
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("client") == "203.0.113.7:4711" })
 	if ev["target"] != "a.example.test:443" || ev["status"] != float64(200) {
 		t.Fatalf("access event %v", ev)
 	}
@@ -201,7 +193,7 @@ proxy_protocol_from = ["127.0.0.1/32"]
 // believed: the header is not TLS, so it is refused as a bad request.
 func TestReverseProxyProtocolUntrusted(t *testing.T) {
 	a := startRevBackend(t, "A", nil, false)
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "edge"
 address = "127.0.0.1:0"
@@ -210,14 +202,11 @@ proxy_protocol_from = ["192.0.2.0/24"]
   [[reverse.route]]
   default = true
   backends = [{ address = %q }]
-`, a.addr), "edge")
-	c, err := net.DialTimeout("tcp", f.addrs["edge"], 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+`, a.addr))
+	edge := f.AddrOf("edge")
+	c := dial(t, edge)
 	io.WriteString(c, "PROXY TCP4 203.0.113.7 198.51.100.1 4711 443\r\n")
-	ev := f.waitAccess(t, 1, map[string]any{"status": 400})
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Int("status") == 400 })
 	if ev["client"] == "203.0.113.7:4711" {
 		t.Fatalf("an untrusted PROXY header was believed: %v", ev)
 	}
@@ -233,7 +222,7 @@ func TestReverseOpenSSL(t *testing.T) {
 	pki := newRevPKI(t)
 	_, _, certA := pki.leaf(t, "backend-a", "a.example.test")
 	a := startRevBackend(t, "A", &certA, false)
-	f := revStart(t, revHead+fmt.Sprintf(`
+	f := startReverse(t, revHead+fmt.Sprintf(`
 [[reverse]]
 name = "edge"
 address = "127.0.0.1:0"
@@ -241,8 +230,9 @@ mode = "tls"
   [[reverse.route]]
   server_names = ["*.example.test"]
   backends = [{ address = %q }]
-`, a.addr), "edge")
-	cmd := exec.Command(openssl, "s_client", "-connect", f.addrs["edge"], "-servername", "a.example.test",
+`, a.addr))
+	edge := f.AddrOf("edge")
+	cmd := exec.Command(openssl, "s_client", "-connect", edge, "-servername", "a.example.test",
 		"-CAfile", pki.caFile, "-verify_return_error", "-verify_hostname", "a.example.test")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -267,7 +257,7 @@ mode = "tls"
 		if !strings.Contains(out, "Verify return code: 0 (ok)") || !strings.Contains(out, "backend-a") {
 			t.Fatalf("openssl output:\n%s", out)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(ioTimeout):
 		t.Fatal("openssl did not get the backend's greeting")
 	}
 }
@@ -287,100 +277,46 @@ mode = "tcp"
   backends = [{ address = %q }]
 %s`, backend, extra)
 	}
-	f := revStart(t, cfg(a.addr, ""), "tcp")
-	old := revConnFrom(t, "127.0.0.1", f.addrs["tcp"])
+	f := startReverse(t, cfg(a.addr, ""))
+	tcp := f.AddrOf("tcp")
+	old := dialFrom(t, "127.0.0.1", tcp)
 	if g, _ := revGreeting(old); g != "A" {
 		t.Fatalf("before reload: %q", g)
 	}
-	ev := f.reload(t, cfg(b.addr, fmt.Sprintf(`
+	ev := f.Reload(cfg(b.addr, fmt.Sprintf(`
 [[reverse]]
 name = "added"
 address = "127.0.0.1:0"
 mode = "tcp"
   [[reverse.route]]
   backends = [{ address = %q }]
-`, a.addr)), 1)
+`, a.addr)))
 	if ev["ok"] != true {
 		t.Fatalf("reload refused: %v", ev)
 	}
-	if g := revDialTCPFrom(t, "127.0.0.1", f.addrs["tcp"]); g != "B" {
+	if g := revDialTCPFrom(t, "127.0.0.1", tcp); g != "B" {
 		t.Fatalf("after reload: %q, want the new route's B", g)
 	}
 	revEcho(t, old) // the old connection still works
 	old.Close()
-	added := f.waitLog(t, "listening added", func(m map[string]any) bool {
-		return m["message"] == "listening" && m["listener"] == "added"
-	})
-	if g := revDialTCPFrom(t, "127.0.0.1", added["addr"].(string)); g != "A" {
+	added := f.AddrOf("added")
+	if g := revDialTCPFrom(t, "127.0.0.1", added); g != "A" {
 		t.Fatalf("added listener: %q", g)
 	}
 
 	// Removing it again closes its socket; the other listener stays.
-	if ev := f.reload(t, cfg(b.addr, ""), 2); ev["ok"] != true {
+	if ev := f.Reload(cfg(b.addr, "")); ev["ok"] != true {
 		t.Fatalf("second reload refused: %v", ev)
 	}
-	f.waitLog(t, "reverse listener closed", func(m map[string]any) bool {
-		return m["message"] == "reverse listener closed" && m["listener"] == "added"
-	})
-	if c, err := net.DialTimeout("tcp", added["addr"].(string), 5*time.Second); err == nil {
+	f.WaitEvent("reverse listener closed", func(e Event) bool { return e.Str("listener") == "added" })
+	if c, err := net.DialTimeout("tcp", added, ioTimeout); err == nil {
 		c.Close()
 		t.Fatal("the removed listener still accepts")
 	}
-	if g := revDialTCPFrom(t, "127.0.0.1", f.addrs["tcp"]); g != "B" {
+	if g := revDialTCPFrom(t, "127.0.0.1", tcp); g != "B" {
 		t.Fatalf("kept listener after removal of the other: %q", g)
 	}
 }
-
-// revEcho checks the relay carries bytes both ways.
-func revEcho(t *testing.T, c net.Conn) {
-	t.Helper()
-	msg := "ping through ferry\n"
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
-		t.Fatalf("echo %q, %v", buf, err)
-	}
-}
-
-// revConnFrom connects from a given loopback source address.
-func revConnFrom(t *testing.T, src, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// revDialTCPFrom connects from src and returns the backend's greeting.
-func revDialTCPFrom(t *testing.T, src, addr string) string {
-	t.Helper()
-	c := revConnFrom(t, src, addr)
-	defer c.Close()
-	g, err := revGreeting(c)
-	if err != nil {
-		t.Fatalf("from %s: %v", src, err)
-	}
-	return g
-}
-
-func revPortOf(addr string) string {
-	_, p, _ := net.SplitHostPort(addr)
-	return p
-}
-
-// prefixConn reads first from r (bytes already buffered), then the conn.
-type prefixConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *prefixConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // Terminate and re-encrypt: ferry verifies the backend against backend_ca
 // and backend_server_name; a name the backend's certificate lacks fails
@@ -406,13 +342,14 @@ func TestReverseReencrypt(t *testing.T) {
   check = "none"
 `, name, sni, certFile, keyFile, pki.caFile, backendName, inner.addr)
 	}
-	f := revStart(t, revHead+`
+	f := startReverse(t, revHead+`
 [[reverse]]
 name = "edge"
 address = "127.0.0.1:0"
 mode = "tls"
-`+route("good", "front.example.test", "inner.example.test")+route("bad", "wrong.example.test", "other.example.test"), "edge")
-	c, g, err := revDialTLS(f.addrs["edge"], "front.example.test", pki.roots)
+`+route("good", "front.example.test", "inner.example.test")+route("bad", "wrong.example.test", "other.example.test"))
+	edge := f.AddrOf("edge")
+	c, g, err := revDialTLS(edge, "front.example.test", pki.roots)
 	if err != nil || g != "INNER" {
 		t.Fatalf("re-encrypted route: %q, %v", g, err)
 	}
@@ -421,10 +358,10 @@ mode = "tls"
 	}
 	revEcho(t, c)
 	c.Close()
-	if _, _, err := revDialTLS(f.addrs["edge"], "wrong.example.test", pki.roots); err == nil {
+	if _, _, err := revDialTLS(edge, "wrong.example.test", pki.roots); err == nil {
 		t.Fatal("a backend with the wrong name was trusted")
 	}
-	ev := f.waitAccess(t, 1, map[string]any{"route": "bad"})
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("route") == "bad" })
 	if ev["status"] != float64(502) || !strings.Contains(fmt.Sprint(ev["err"]), "certificate") {
 		t.Fatalf("access event %v", ev)
 	}

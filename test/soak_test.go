@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -158,16 +157,7 @@ func scrapeNoFatal(admin string) metrics {
 		return nil
 	}
 	defer resp.Body.Close()
-	var ms metrics
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if l := sc.Text(); l != "" && l[0] != '#' {
-			if s, ok := parseSample(l); ok {
-				ms = append(ms, s)
-			}
-		}
-	}
+	ms, _ := parseMetrics(resp.Body)
 	return ms
 }
 

@@ -47,15 +47,8 @@ func explain(args []string, stdout, stderr io.Writer) int {
 			"Exit status: 0 allowed, 1 denied, 2 bad flags or config.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return exitUsage
+	if code, ok := parseFlags(fs, args, 1); !ok {
+		return code
 	}
 	q, err := explainQuery(fs.Arg(0), *proto, *method, *user, *client, *at)
 	if err != nil {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"os"
 )
@@ -25,4 +28,25 @@ func runSubcommand(args []string, stdout, stderr io.Writer) (code int, ok bool) 
 		return 0, false
 	}
 	return cmd(args[1:], stdout, stderr), true
+}
+
+// parseFlags parses args with fs, whose output is stderr, and wants
+// exactly nargs arguments after the flags. When ok is false the command
+// ends with code: exitOK after -h, exitUsage after a bad flag or a wrong
+// number of arguments, the usage printed either way.
+func parseFlags(fs *flag.FlagSet, args []string, nargs int) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > nargs {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(nargs))
+	}
+	if fs.NArg() != nargs {
+		fs.Usage()
+		return exitUsage, false
+	}
+	return exitOK, true
 }

@@ -97,47 +97,32 @@ func benchBulk(b *testing.B, conn net.Conn) {
 // backend first skips the ClientHello-sized preamble a raw bench client
 // sends (everything before the first MiB boundary is counted from there).
 func benchBackend(b *testing.B, cert *tls.Certificate) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
 	hello := len(buildHello("bench.example.test", nil, 0))
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return serveBackend(b, func(c net.Conn) {
+		var conn net.Conn = c
+		skip := hello
+		if cert != nil {
+			conn = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}})
+			skip = 0
+		}
+		if _, err := conn.Write([]byte{1}); err != nil {
+			return
+		}
+		if skip > 0 {
+			if _, err := io.CopyN(io.Discard, conn, int64(skip)); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				var conn net.Conn = c
-				skip := hello
-				if cert != nil {
-					conn = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}})
-					skip = 0
-				}
-				if _, err := conn.Write([]byte{1}); err != nil {
-					return
-				}
-				if skip > 0 {
-					if _, err := io.CopyN(io.Discard, conn, int64(skip)); err != nil {
-						return
-					}
-				}
-				buf := make([]byte, bulkChunk)
-				for {
-					if _, err := io.ReadFull(conn, buf); err != nil {
-						return
-					}
-					if _, err := conn.Write([]byte{1}); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String()
+		buf := make([]byte, bulkChunk)
+		for {
+			if _, err := io.ReadFull(conn, buf); err != nil {
+				return
+			}
+			if _, err := conn.Write([]byte{1}); err != nil {
+				return
+			}
+		}
+	})
 }
 
 func benchCert(b *testing.B) tls.Certificate {

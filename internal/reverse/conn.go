@@ -261,17 +261,7 @@ func (cn *conn) prepareBackend(ctx context.Context, r *Route, server net.Conn) (
 // There is no reply to send on a raw TCP or TLS stream: the client sees a
 // close (after an alert for an unknown name); the log says why.
 func (cn *conn) fail(err error) {
-	kind := tunnel.KindOf(err)
-	rec := cn.rec
-	rec.Status = kind.HTTPStatus()
-	rec.ProxyStatus = kind.ProxyStatus()
-	rec.Err = err
-	if kind == tunnel.Denied || kind == tunnel.DeniedIP {
-		rec.Decision = "deny"
-		if rule := tunnel.RuleOf(err); rule != "" {
-			rec.Rule = rule
-		}
-	}
+	tunnel.RecordFailure(cn.rec, tunnel.KindOf(err).HTTPStatus(), err)
 }
 
 // clientErr marks a failure of what the client sent (including sending

@@ -8,10 +8,12 @@ import (
 // Guard is a source allow/deny list for a listener or a route. A deny entry
 // wins; a non-empty Allow admits only the addresses it lists.
 //
-// This is a small matcher of its own because the acl package has no source
-// matchers yet (issue 6 asks to share them); the lead can swap it for acl's
-// once both are merged. A linear scan is fine for the handful of CIDRs a
-// listener carries.
+// It is not an acl.MatchSet with a client matcher, though that checks the
+// same thing: a MatchSet tells only whether some entry matched, while the
+// access event's rule names the entry that decided; acl also refuses a CIDR
+// with host bits set where these lists mask it (config.ParsePrefix), so
+// configs that load today would stop loading. A linear scan is fine for
+// the handful of CIDRs a listener carries.
 type Guard struct {
 	Allow []netip.Prefix
 	Deny  []netip.Prefix

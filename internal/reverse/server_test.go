@@ -69,12 +69,37 @@ type recorder struct {
 
 func startRecorder(t *testing.T) *recorder {
 	t.Helper()
+	r := &recorder{got: make(chan []byte, 4)}
+	r.addr = serveBackend(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		r.got <- b
+	})
+	return r
+}
+
+// startGreeter is a backend that writes one byte to each connection and
+// then reads until EOF: a client that has read the byte knows its
+// connection is relayed (and counted by the listener's caps).
+func startGreeter(t *testing.T) string {
+	t.Helper()
+	return serveBackend(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Write([]byte{'!'})
+		io.Copy(io.Discard, c)
+	})
+}
+
+// serveBackend listens on 127.0.0.1:0 and runs serve on each connection in
+// its own goroutine, closing the connection when serve returns; the
+// listener closes at cleanup.
+func serveBackend(tb testing.TB, serve func(c net.Conn)) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	r := &recorder{addr: ln.Addr().String(), got: make(chan []byte, 4)}
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -83,13 +108,11 @@ func startRecorder(t *testing.T) *recorder {
 			}
 			go func() {
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				b, _ := io.ReadAll(c)
-				r.got <- b
+				serve(c)
 			}()
 		}
 	}()
-	return r
+	return ln.Addr().String()
 }
 
 func route(backend string) RouteConfig {
@@ -170,10 +193,11 @@ func TestHandshakeTimeout(t *testing.T) {
 // Guards: a denied source, and a listener at max_conns.
 func TestGuards(t *testing.T) {
 	rec := startRecorder(t)
+	greeter := startGreeter(t)
 	tests := []struct {
 		name       string
 		lc         ListenerConfig
-		hold       bool // open one relayed connection first
+		hold       bool // open one relayed connection first (to greeter)
 		status     int
 		rule       string
 		proxyState string
@@ -187,7 +211,8 @@ func TestGuards(t *testing.T) {
 			r.Guard.Deny = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 			return r
 		}()}}, status: 403, rule: "deny 127.0.0.1/32", proxyState: "http_request_denied"},
-		{name: "max conns", lc: ListenerConfig{MaxConns: 1}, hold: true, status: 503, proxyState: "connection_limit_reached"},
+		{name: "max conns", lc: ListenerConfig{MaxConns: 1, Routes: []RouteConfig{route(greeter)}}, hold: true,
+			status: 503, proxyState: "connection_limit_reached"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +227,12 @@ func TestGuards(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer h.Close()
-				h.Write([]byte("hold")) // reaches the backend once relayed
+				// Relayed once the greeter's byte arrives: only then is the
+				// next connection sure to be the one over the cap.
+				h.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.ReadFull(h, make([]byte, 1)); err != nil {
+					t.Fatalf("held connection not relayed: %v", err)
+				}
 			}
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
