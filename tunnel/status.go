@@ -23,6 +23,7 @@ const (
 	Overloaded           // a connection cap of ferry's own was reached
 	Unavailable          // every backend of a reverse route is down
 	NoRoute              // no reverse route for the name (or port) asked for
+	TooLarge             // the request head is larger than max_header_bytes
 )
 
 type statusRow struct {
@@ -55,6 +56,8 @@ var status = [...]statusRow{
 	// §2.3.3 "cannot determine the appropriate next hop"; 421 Misdirected
 	// Request (RFC 9110 §15.5.20) is the HTTP answer to a name not served.
 	NoRoute: {"no_route", http.StatusMisdirectedRequest, 0x04, 91, "destination_not_found"},
+	// RFC 6585 §5; RFC 9209 has no type of its own for a request too large.
+	TooLarge: {"too_large", http.StatusRequestHeaderFieldsTooLarge, 0x01, 91, "http_request_error"},
 }
 
 func (k Kind) row() statusRow {
