@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"errors"
 	"io"
 	"net"
 	"sync/atomic"
@@ -20,9 +19,9 @@ func SplicedChunks() int64 { return splicedChunks.Load() }
 // splicePump moves src to dst with splice(2) through TCPConn.ReadFrom.
 //
 // It first waits until src is readable and asks the kernel how many bytes
-// are queued (FIONREAD), then splices exactly that many. Go's splice holds a
-// pipe (two fds) for as long as a ReadFrom blocks; waiting outside it means
-// an idle tunnel costs its two sockets and nothing more.
+// are queued, then splices exactly that many. Go's splice holds a pipe (two
+// fds) for as long as a ReadFrom blocks; waiting outside it means an idle
+// tunnel costs its two sockets and nothing more.
 func (r *relay) splicePump(dst, src *net.TCPConn) (total int64, err error, handled bool) {
 	rc, err := src.SyscallConn()
 	if err != nil {
@@ -31,9 +30,10 @@ func (r *relay) splicePump(dst, src *net.TCPConn) (total int64, err error, handl
 	if err := r.arm(src); err != nil {
 		return 0, err, true
 	}
+	p := newReadProbe()
 	lr := io.LimitedReader{R: src}
 	for {
-		avail, eof, err := waitReadable(rc)
+		avail, eof, err := p.wait(rc)
 		if err != nil {
 			if err = r.rearm(src, err); err != nil {
 				return total, err, true
@@ -49,7 +49,7 @@ func (r *relay) splicePump(dst, src *net.TCPConn) (total int64, err error, handl
 		total += n
 		splicedChunks.Add(1)
 		if err != nil {
-			// The read deadline may pass between waitReadable and the
+			// The read deadline may pass between the wait and the
 			// splice, which then fails before reading anything: that is
 			// the idle check, not a broken tunnel.
 			if err = r.rearm(src, err); err != nil {
@@ -61,37 +61,59 @@ func (r *relay) splicePump(dst, src *net.TCPConn) (total int64, err error, handl
 	}
 }
 
-// waitReadable blocks (under src's read deadline) until src has data, EOF
-// or an error pending, and reports how many bytes can be read at once.
-func waitReadable(rc syscall.RawConn) (avail int, eof bool, err error) {
-	var opErr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, e := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-		if e != nil {
-			opErr = e
-			return true
-		}
-		if n > 0 {
-			avail = n
-			return true
-		}
-		// Nothing queued: EOF, a pending error, or not ready yet.
-		var b [1]byte
-		m, _, e := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+// probeMax bounds what one probe reports: a chunk the splice moves before
+// the next probe.
+const probeMax = 4 << 20
+
+// readProbe asks a socket what it has queued in one recvfrom(2) with
+// MSG_PEEK|MSG_TRUNC: the kernel counts the queued bytes without copying
+// or taking them (the buffer is never touched, so it is NULL), returns 0
+// at EOF and EAGAIN when there is nothing yet. That is one syscall per
+// chunk, where an ioctl(SIOCINQ) and a MSG_PEEK read for EOF took two. The
+// callback is built once per direction, so waiting allocates nothing.
+//
+// The probe must come before any wait: RawConn.Read (as every read in
+// internal/poll) starts by clearing the readiness the poller noted, so
+// waiting first could sleep on bytes already queued.
+type readProbe struct {
+	avail int
+	eof   bool
+	err   error
+	fn    func(fd uintptr) bool
+}
+
+func newReadProbe() *readProbe {
+	p := &readProbe{}
+	p.fn = p.probe
+	return p
+}
+
+func (p *readProbe) probe(fd uintptr) bool {
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, 0, probeMax,
+			unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
 		switch {
-		case errors.Is(e, unix.EAGAIN):
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
 			return false
-		case e != nil:
-			opErr = e
-		case m == 0:
-			eof = true
+		case e != 0:
+			p.err = e
+		case n == 0:
+			p.eof = true
 		default:
-			avail = m
+			p.avail = int(n)
 		}
 		return true
-	})
-	if err == nil {
-		err = opErr
 	}
-	return avail, eof, err
+}
+
+// wait blocks (under the conn's read deadline) until it has data, EOF or
+// an error pending, and reports how many bytes can be read at once.
+func (p *readProbe) wait(rc syscall.RawConn) (avail int, eof bool, err error) {
+	p.avail, p.eof, p.err = 0, false, nil
+	if err := rc.Read(p.fn); err != nil {
+		return 0, false, err
+	}
+	return p.avail, p.eof, p.err
 }
