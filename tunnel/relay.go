@@ -29,6 +29,7 @@ type relay struct {
 	err            error // the first failure; it caused the close
 	st             Stats
 	down           chan struct{} // closed when the server → client copy ends
+	ended          atomic.Int32  // directions that have ended
 }
 
 // Relay copies between client and server until both directions have ended
@@ -80,12 +81,15 @@ func (r *relay) half(dst, src net.Conn) int64 {
 	if !handled {
 		n, err = r.copyPump(dst, src)
 	}
+	first := r.ended.Add(1) == 1
 	if err != nil {
 		r.fail(err) // and unblock the other direction
 		return n
 	}
-	// EOF: pass the half-close on so protocols that shut down one side work.
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+	// EOF: pass the half-close on so protocols that shut down one side
+	// work. When the other direction has ended already, both conns are
+	// closed next, which sends the FIN: no shutdown(2) needed.
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok && first {
 		cw.CloseWrite()
 	}
 	return n

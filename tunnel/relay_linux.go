@@ -1,8 +1,10 @@
 package tunnel
 
 import (
-	"io"
+	"errors"
 	"net"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -16,104 +18,186 @@ var splicedChunks atomic.Int64
 // SplicedChunks reports how many relay reads used splice(2) so far.
 func SplicedChunks() int64 { return splicedChunks.Load() }
 
-// splicePump moves src to dst with splice(2) through TCPConn.ReadFrom.
+// splicePump moves src to dst with splice(2): socket → pipe → socket, the
+// bytes never entering user space.
 //
-// It first waits until src is readable and asks the kernel how many bytes
-// are queued, then splices exactly that many. Go's splice holds a pipe (two
-// fds) for as long as a ReadFrom blocks; waiting outside it means an idle
-// tunnel costs its two sockets and nothing more.
+// The splice from src is also the wait: non-blocking, it answers EAGAIN
+// when nothing is queued, 0 at EOF, or moves what is queued into the pipe,
+// so a chunk costs two syscalls (in and out of the pipe), where asking
+// first how much is queued and then splicing took three. The pipe is taken
+// from a pool for each attempt and given back when nothing came, so an
+// idle tunnel waits in the poller holding its two sockets and nothing more
+// (Go's own TCPConn.ReadFrom holds a pipe, two fds, for as long as it
+// blocks).
 func (r *relay) splicePump(dst, src *net.TCPConn) (total int64, err error, handled bool) {
-	rc, err := src.SyscallConn()
+	in, err := src.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	out, err := dst.SyscallConn()
 	if err != nil {
 		return 0, nil, false
 	}
 	if err := r.arm(src); err != nil {
 		return 0, err, true
 	}
-	p := newReadProbe()
-	lr := io.LimitedReader{R: src}
+	s := newSplicer()
 	for {
-		avail, eof, err := p.wait(rc)
+		n, err := s.fill(in)
+		if err == errNoPipe {
+			// Out of fds for a pipe: this direction copies instead.
+			m, err := r.copyPump(dst, src)
+			return total + m, err, true
+		}
 		if err != nil {
 			if err = r.rearm(src, err); err != nil {
 				return total, err, true
 			}
 			continue
 		}
-		if eof {
-			return total, nil, true
+		if n == 0 {
+			return total, nil, true // EOF
 		}
 		r.touch()
-		lr.N = int64(avail)
-		n, err := dst.ReadFrom(&lr)
-		total += n
 		splicedChunks.Add(1)
+		err = s.drain(out)
+		total += int64(n - s.left)
 		if err != nil {
-			// The read deadline may pass between the wait and the
-			// splice, which then fails before reading anything: that is
-			// the idle check, not a broken tunnel.
-			if err = r.rearm(src, err); err != nil {
-				return total, err, true
-			}
-			continue
+			return total, err, true
 		}
 		r.touch()
 	}
 }
 
-// probeMax bounds what one probe reports: a chunk the splice moves before
-// the next probe.
-const probeMax = 4 << 20
-
-// readProbe asks a socket what it has queued in one recvfrom(2) with
-// MSG_PEEK|MSG_TRUNC: the kernel counts the queued bytes without copying
-// or taking them (the buffer is never touched, so it is NULL), returns 0
-// at EOF and EAGAIN when there is nothing yet. That is one syscall per
-// chunk, where an ioctl(SIOCINQ) and a MSG_PEEK read for EOF took two. The
-// callback is built once per direction, so waiting allocates nothing.
-//
-// The probe must come before any wait: RawConn.Read (as every read in
-// internal/poll) starts by clearing the readiness the poller noted, so
-// waiting first could sleep on bytes already queued.
-type readProbe struct {
-	avail int
-	eof   bool
-	err   error
-	fn    func(fd uintptr) bool
+// splicer is one direction's splice state. Its callbacks are built once,
+// so waiting allocates nothing.
+type splicer struct {
+	p       *pipe
+	left    int   // bytes in the pipe not yet written out
+	n       int   // what the last splice moved
+	err     error // the last splice's error
+	fillFn  func(fd uintptr) bool
+	drainFn func(fd uintptr) bool
 }
 
-func newReadProbe() *readProbe {
-	p := &readProbe{}
-	p.fn = p.probe
-	return p
+func newSplicer() *splicer {
+	s := &splicer{}
+	s.fillFn, s.drainFn = s.fillOnce, s.drainOnce
+	return s
 }
 
-func (p *readProbe) probe(fd uintptr) bool {
+// fill waits (under the conn's read deadline) until src has data, EOF or an
+// error, and splices what is queued, up to the pipe's size, into a pipe.
+// It returns how much came; 0 is EOF.
+func (s *splicer) fill(in syscall.RawConn) (int, error) {
+	s.n, s.err = 0, nil
+	if err := in.Read(s.fillFn); err != nil {
+		return 0, err
+	}
+	return s.n, s.err
+}
+
+func (s *splicer) fillOnce(fd uintptr) bool {
+	p := getPipe()
+	if p == nil {
+		s.err = errNoPipe
+		return true
+	}
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, 0, probeMax,
-			unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+		n, err := unix.Splice(int(fd), nil, p.w, nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 		switch {
-		case e == unix.EINTR:
+		case err == unix.EINTR:
 			continue
-		case e == unix.EAGAIN:
+		case err == unix.EAGAIN:
+			putPipe(p) // empty: an idle direction holds no pipe
 			return false
-		case e != 0:
-			p.err = e
+		case err != nil:
+			putPipe(p)
+			s.err = err
 		case n == 0:
-			p.eof = true
+			putPipe(p)
 		default:
-			p.avail = int(n)
+			s.p, s.n, s.left = p, int(n), int(n)
 		}
 		return true
 	}
 }
 
-// wait blocks (under the conn's read deadline) until it has data, EOF or
-// an error pending, and reports how many bytes can be read at once.
-func (p *readProbe) wait(rc syscall.RawConn) (avail int, eof bool, err error) {
-	p.avail, p.eof, p.err = 0, false, nil
-	if err := rc.Read(p.fn); err != nil {
-		return 0, false, err
+// drain writes the pipe's bytes to dst, waiting for dst to take them. The
+// pipe goes back to the pool once empty, and is closed if it cannot be
+// emptied (dst failed).
+func (s *splicer) drain(out syscall.RawConn) error {
+	s.err = nil
+	err := out.Write(s.drainFn)
+	if err == nil {
+		err = s.err
 	}
-	return p.avail, p.eof, p.err
+	if s.left == 0 {
+		putPipe(s.p)
+	} else {
+		s.p.close()
+	}
+	s.p = nil
+	return err
+}
+
+func (s *splicer) drainOnce(fd uintptr) bool {
+	for s.left > 0 {
+		n, err := unix.Splice(s.p.r, nil, int(fd), nil, s.left, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return false
+		case err != nil:
+			s.err = err
+			return true
+		}
+		s.left -= int(n)
+	}
+	return true
+}
+
+// pipeSize is what a pipe is asked to hold (F_SETPIPE_SZ, as Go's own
+// splice does): one splice in and one out move up to this much.
+const pipeSize = 1 << 20
+
+// pipe is a pipe's two ends, both non-blocking.
+type pipe struct {
+	r, w    int
+	cleanup runtime.Cleanup
+}
+
+// pipes pools empty pipes. The pool drops what it holds at GC; a cleanup
+// closes the fds of a pipe dropped so.
+var pipes = sync.Pool{New: func() any {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil
+	}
+	// A smaller pipe (if the limit is lower) works, with more syscalls.
+	unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize)
+	p := &pipe{r: fds[0], w: fds[1]}
+	p.cleanup = runtime.AddCleanup(p, func(fds [2]int) {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+	}, fds)
+	return p
+}}
+
+// errNoPipe is a pipe that could not be made (out of fds, most likely).
+var errNoPipe = errors.New("no pipe for splice")
+
+func getPipe() *pipe {
+	p, _ := pipes.Get().(*pipe)
+	return p
+}
+
+func putPipe(p *pipe) { pipes.Put(p) }
+
+// close closes a pipe that still holds data: it cannot be reused.
+func (p *pipe) close() {
+	p.cleanup.Stop()
+	unix.Close(p.r)
+	unix.Close(p.w)
 }
