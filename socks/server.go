@@ -1,6 +1,8 @@
 package socks
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
@@ -34,7 +37,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		// From this small frame, not the handshake's: an idle tunnel
 		// keeps the stack below it, and the runtime shrinks a stack only
 		// when little of it is in use (issue 9).
-		s.relay(ctx, c, t.server, t.rec)
+		s.relay(ctx, c, t)
 		return
 	}
 	// After a refusal (its access record already written) or a broken
@@ -42,39 +45,58 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	lingerClose(c)
 }
 
+// readers pools the handshake's buffered readers. A SOCKS handshake read
+// field by field from the socket took a syscall per field (six for
+// SOCKS5, one per byte of a SOCKS4a name); buffered, each message the
+// client sends is usually one read. What the client sent past its request
+// (data before the reply, which some clients send) is passed on to the
+// target before the relay starts.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 512) }}
+
 // handshake reads the request and answers it; a request granted is
 // returned for relaying.
 func (s *Server) handshake(ctx context.Context, c net.Conn) *granted {
-	var v [1]byte
-	if _, err := io.ReadFull(c, v[:]); err != nil {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	v, err := br.ReadByte()
+	if err != nil {
 		return nil
 	}
 	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 	var t *granted
-	var err error
-	switch v[0] {
+	switch v {
 	case version5:
-		t, err = s.serve5(ctx, c, client)
+		t, err = s.serve5(ctx, c, br, client)
 	case version4:
-		t, err = s.serve4(ctx, c, client)
+		t, err = s.serve4(ctx, c, br, client)
 	default:
-		err = fmt.Errorf("%w: version %d", errMalformed, v[0])
+		err = fmt.Errorf("%w: version %d", errMalformed, v)
 	}
 	if err != nil {
 		s.log.Debug().Err(err).Str("client", client.String()).Msg("socks handshake")
 	}
+	if t != nil && br.Buffered() > 0 {
+		early, _ := br.Peek(br.Buffered())
+		t.early = bytes.Clone(early)
+	}
 	return t
 }
 
-// granted is a request answered with success: the conn to the target and
-// the access record, which relay finishes.
+// granted is a request answered with success: the conn to the target, the
+// access record, which relay finishes, and bytes the client sent past its
+// request.
 type granted struct {
 	server net.Conn
 	rec    *accesslog.Record
+	early  []byte
 }
 
-func (s *Server) serve5(ctx context.Context, c net.Conn, client netip.AddrPort) (*granted, error) {
-	methods, err := readGreeting(c)
+func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort) (*granted, error) {
+	methods, err := readGreeting(br)
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +108,11 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, client netip.AddrPort) 
 	if _, err := c.Write([]byte{version5, method}); err != nil {
 		return nil, err
 	}
-	user, err := s.authenticate5(ctx, c, client, method)
+	user, err := s.authenticate5(ctx, c, br, client, method)
 	if err != nil {
 		return nil, err
 	}
-	r, rep, err := readRequest5(c)
+	r, rep, err := readRequest5(br)
 	if err != nil {
 		return nil, err
 	}
@@ -141,8 +163,8 @@ func (s *Server) refuse5(c net.Conn, rec *accesslog.Record, rep byte, err error)
 	return nil
 }
 
-func (s *Server) serve4(ctx context.Context, c net.Conn, client netip.AddrPort) (*granted, error) {
-	r, err := readRequest4(c)
+func (s *Server) serve4(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort) (*granted, error) {
+	r, err := readRequest4(br)
 	if err != nil {
 		return nil, err
 	}
@@ -211,11 +233,20 @@ func (s *Server) open(ctx context.Context, req *tunnel.Request) (net.Conn, error
 }
 
 // relay runs the tunnel to its end and writes its access event.
-func (s *Server) relay(ctx context.Context, c, server net.Conn, rec *accesslog.Record) {
+func (s *Server) relay(ctx context.Context, c net.Conn, t *granted) {
 	c.SetReadDeadline(time.Time{})
-	st, err := tunnel.Relay(ctx, c, server, s.engine.IdleTimeout())
-	rec.BytesUp, rec.BytesDown, rec.Err = st.Up, st.Down, err
-	rec.Finish()
+	if len(t.early) > 0 {
+		if _, err := t.server.Write(t.early); err != nil {
+			t.server.Close()
+			c.Close()
+			t.rec.Err = err
+			t.rec.Finish()
+			return
+		}
+	}
+	st, err := tunnel.Relay(ctx, c, t.server, s.engine.IdleTimeout())
+	t.rec.BytesUp, t.rec.BytesDown, t.rec.Err = st.Up+int64(len(t.early)), st.Down, err
+	t.rec.Finish()
 }
 
 func (s *Server) recordFailure(rec *accesslog.Record, code byte, err error) {
@@ -235,11 +266,11 @@ func (s *Server) recordFailure(rec *accesslog.Record, code byte, err error) {
 // exchange for username/password. A failure is answered with status 0x01
 // (after the engine's delay), logged as an access event, and the
 // connection is closed by the caller, as RFC 1929 §2 requires.
-func (s *Server) authenticate5(ctx context.Context, c net.Conn, client netip.AddrPort, method byte) (string, error) {
+func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort, method byte) (string, error) {
 	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS5, Client: client}
 	var creds tunnel.Credentials
 	if method == methodUserPass {
-		user, pass, err := readUserPass(c)
+		user, pass, err := readUserPass(br)
 		if err != nil {
 			return "", err
 		}
