@@ -3,10 +3,10 @@ package tunnel
 import (
 	"errors"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -163,41 +163,85 @@ func (s *splicer) drainOnce(fd uintptr) bool {
 const pipeSize = 1 << 20
 
 // pipe is a pipe's two ends, both non-blocking.
-type pipe struct {
-	r, w    int
-	cleanup runtime.Cleanup
-}
+type pipe struct{ r, w int }
 
-// pipes pools empty pipes. The pool drops what it holds at GC; a cleanup
-// closes the fds of a pipe dropped so.
-var pipes = sync.Pool{New: func() any {
+func newPipe() *pipe {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return nil
 	}
 	// A smaller pipe (if the limit is lower) works, with more syscalls.
 	unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize)
-	p := &pipe{r: fds[0], w: fds[1]}
-	p.cleanup = runtime.AddCleanup(p, func(fds [2]int) {
-		unix.Close(fds[0])
-		unix.Close(fds[1])
-	}, fds)
-	return p
-}}
+	return &pipe{r: fds[0], w: fds[1]}
+}
+
+// close closes both ends.
+func (p *pipe) close() {
+	unix.Close(p.r)
+	unix.Close(p.w)
+}
+
+// The pipes not in use, kept for reuse: a pipe is held only while bytes
+// pass through it, so a few serve many tunnels. Pipes left unused for a
+// whole pipeIdle are closed, so the fds a burst of traffic took return
+// soon after it (a sync.Pool would keep them until two GCs had run,
+// which an idle process may not do for minutes).
+var pipes struct {
+	mu    sync.Mutex
+	free  []*pipe
+	used  bool        // a pipe was given back since the last sweep
+	sweep *time.Timer // nil when no pipe is kept
+}
+
+const (
+	maxFreePipes = 32
+	pipeIdle     = time.Second
+)
 
 // errNoPipe is a pipe that could not be made (out of fds, most likely).
 var errNoPipe = errors.New("no pipe for splice")
 
 func getPipe() *pipe {
-	p, _ := pipes.Get().(*pipe)
-	return p
+	pipes.mu.Lock()
+	if n := len(pipes.free); n > 0 {
+		p := pipes.free[n-1]
+		pipes.free = pipes.free[:n-1]
+		pipes.mu.Unlock()
+		return p
+	}
+	pipes.mu.Unlock()
+	return newPipe()
 }
 
-func putPipe(p *pipe) { pipes.Put(p) }
+// putPipe keeps an empty pipe for reuse.
+func putPipe(p *pipe) {
+	pipes.mu.Lock()
+	if len(pipes.free) >= maxFreePipes {
+		pipes.mu.Unlock()
+		p.close()
+		return
+	}
+	pipes.free = append(pipes.free, p)
+	pipes.used = true
+	if pipes.sweep == nil {
+		pipes.sweep = time.AfterFunc(pipeIdle, sweepPipes)
+	}
+	pipes.mu.Unlock()
+}
 
-// close closes a pipe that still holds data: it cannot be reused.
-func (p *pipe) close() {
-	p.cleanup.Stop()
-	unix.Close(p.r)
-	unix.Close(p.w)
+// sweepPipes closes the kept pipes once none was used for pipeIdle.
+func sweepPipes() {
+	pipes.mu.Lock()
+	if pipes.used {
+		pipes.used = false
+		pipes.sweep.Reset(pipeIdle)
+		pipes.mu.Unlock()
+		return
+	}
+	idle := pipes.free
+	pipes.free, pipes.sweep = nil, nil
+	pipes.mu.Unlock()
+	for _, p := range idle {
+		p.close()
+	}
 }
