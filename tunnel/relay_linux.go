@@ -195,7 +195,7 @@ var pipes struct {
 
 const (
 	maxFreePipes = 32
-	pipeIdle     = time.Second
+	pipeIdle     = 200 * time.Millisecond
 )
 
 // errNoPipe is a pipe that could not be made (out of fds, most likely).
