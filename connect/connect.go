@@ -1,7 +1,9 @@
 package connect
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -11,62 +13,110 @@ import (
 
 const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
 
-// serveConnect opens a tunnel (RFC 9110 §9.3.6): authorize, dial, answer
-// 200, then relay the raw client conn, which is still the *net.TCPConn the
-// listener accepted, so the relay can splice.
+// serveConnect is net/http's way to a tunnel: a CONNECT that came after
+// other requests on a keep-alive connection (the first request of a
+// connection takes the fast path, fast.go). The client conn is hijacked;
+// it is still the *net.TCPConn the listener accepted, so the relay can
+// splice.
 func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
+	t, _ := s.open(r.Context(), w, r, func() (net.Conn, []byte, error) {
+		client, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return nil, nil, err
+		}
+		// Bytes the client sent right after its head (a pipelined TLS
+		// ClientHello, say) sit in net/http's reader: pass them on first.
+		var early []byte
+		if n := brw.Reader.Buffered(); n > 0 {
+			early, _ = brw.Reader.Peek(n)
+		}
+		return client, early, nil
+	})
+	if t != nil {
+		t.relay(r.Context())
+	}
+}
+
+// openTunnel is a CONNECT answered 200, ready to relay.
+type openTunnel struct {
+	client, server net.Conn
+	early          int64 // bytes read past the head and sent on already
+	idle           time.Duration
+	rec            *accesslog.Record
+}
+
+// relay runs the tunnel to its end and writes its access event. The
+// caller's stack stays under the relay while the tunnel lasts, idle or
+// not: call it from as shallow a frame as can be (the goroutine's stack
+// is shrunk by the GC only when little of it is in use).
+func (t *openTunnel) relay(ctx context.Context) {
+	st, err := tunnel.Relay(ctx, t.client, t.server, t.idle)
+	t.rec.BytesUp, t.rec.BytesDown, t.rec.Err = st.Up+t.early, st.Down, err
+	t.rec.Finish()
+}
+
+// open opens a tunnel (RFC 9110 §9.3.6) for both paths: authorize, dial,
+// answer 200. A refusal is answered on w, before take is called; take
+// hands over the client conn and any bytes already read past the head.
+// taken reports whether it was called: the conn is the tunnel's now, and
+// closed when t is nil (the client went away). The access event is
+// written here when t is nil, else by t.relay.
+func (s *Server) open(ctx context.Context, w http.ResponseWriter, r *http.Request,
+	take func() (net.Conn, []byte, error)) (t *openTunnel, taken bool) {
 	req := &tunnel.Request{Proto: tunnel.ProtoConnect, Client: clientAddr(r), Method: r.Method}
 	rec := accesslog.Start(s.sink, tunnel.ProtoConnect, req.Client)
 	req.Log = rec
-	defer rec.Finish()
 	rec.Method, rec.Target = r.Method, r.Host
-
-	host, port, err := tunnel.SplitTarget(r.Host)
+	server, err := s.authorizeAndDial(ctx, w, r, req)
 	if err != nil {
-		fail(w, rec, err)
-		return
+		rec.Finish()
+		return nil, false
 	}
-	req.Host, req.Port = host, port
-	if err := s.engine.Authenticate(r.Context(), req, proxyCredentials(r.Header)); err != nil {
-		s.refuse(w, r, rec, err)
-		return
-	}
-	if err := s.engine.Authorize(req); err != nil {
-		s.refuse(w, r, rec, err)
-		return
-	}
-	server, err := s.engine.Dial(r.Context(), req)
-	if err != nil {
-		s.refuse(w, r, rec, err)
-		return
-	}
-	client, brw, err := http.NewResponseController(w).Hijack()
+	client, early, err := take()
 	if err != nil {
 		server.Close()
 		fail(w, rec, tunnel.Errorf(tunnel.Internal, "hijack: %v", err))
-		return
+		rec.Finish()
+		return nil, false
 	}
 	client.SetDeadline(time.Time{})
 	rec.Status = http.StatusOK
-	if _, err := io.WriteString(client, connectEstablished); err != nil {
+	_, err = io.WriteString(client, connectEstablished)
+	if err == nil && len(early) > 0 {
+		_, err = server.Write(early)
+	}
+	if err != nil {
 		client.Close()
 		server.Close()
 		rec.Err = err
-		return
+		rec.Finish()
+		return nil, true
 	}
-	// Bytes the client sent right after its head (a pipelined TLS
-	// ClientHello, say) sit in net/http's reader: pass them on first.
-	var early int64
-	if n := brw.Reader.Buffered(); n > 0 {
-		b, _ := brw.Reader.Peek(n)
-		if _, err := server.Write(b); err != nil {
-			client.Close()
-			server.Close()
-			rec.Err = err
-			return
-		}
-		early = int64(n)
+	return &openTunnel{client: client, server: server, early: int64(len(early)), idle: s.engine.IdleTimeout(), rec: rec}, true
+}
+
+// authorizeAndDial checks the target, the credentials and the ACL, and
+// dials; a refusal is answered on w and returned.
+func (s *Server) authorizeAndDial(ctx context.Context, w http.ResponseWriter, r *http.Request, req *tunnel.Request) (net.Conn, error) {
+	rec := req.Log
+	host, port, err := tunnel.SplitTarget(r.Host)
+	if err != nil {
+		fail(w, rec, err)
+		return nil, err
 	}
-	st, err := tunnel.Relay(r.Context(), client, server, s.engine.IdleTimeout())
-	rec.BytesUp, rec.BytesDown, rec.Err = st.Up+early, st.Down, err
+	req.Host, req.Port = host, port
+	if err := s.engine.Authenticate(ctx, req, proxyCredentials(r.Header)); err != nil {
+		s.refuse(w, r, rec, err)
+		return nil, err
+	}
+	if err := s.engine.Authorize(req); err != nil {
+		s.refuse(w, r, rec, err)
+		return nil, err
+	}
+	server, err := s.engine.Dial(ctx, req)
+	if err != nil {
+		s.refuse(w, r, rec, err)
+		return nil, err
+	}
+	return server, nil
 }

@@ -131,8 +131,25 @@ func (e *connEntry) finish() { e.doneOnce.Do(func() { close(e.done) }) }
 
 type entryKey struct{}
 
-// ServeConn serves HTTP on c until the client is done with it.
+// ServeConn serves HTTP on c until the client is done with it: a CONNECT
+// as its first request here (fast.go), the rest through net/http.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		t, handOff := s.serveFast(ctx, tc)
+		if t != nil {
+			// From here, the shallowest frame: an idle tunnel keeps this
+			// stack (fast.go).
+			t.relay(ctx)
+		}
+		if !handOff {
+			return
+		}
+	}
+	s.serveNetHTTP(ctx, c)
+}
+
+// serveNetHTTP hands c to net/http and waits until it is done with it.
+func (s *Server) serveNetHTTP(ctx context.Context, c net.Conn) {
 	s.serveOnce.Do(func() { go s.http.Serve(s.ln) })
 	e := &connEntry{ctx: ctx, done: make(chan struct{})}
 	s.conns.Store(c, e)

@@ -1,6 +1,8 @@
 package socks
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
@@ -30,64 +33,103 @@ func New(engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Ser
 // ServeConn serves one SOCKS4, 4a or 5 connection. The caller has set the
 // handshake read deadline; it is cleared once the tunnel is up.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
-	var v [1]byte
-	if _, err := io.ReadFull(c, v[:]); err != nil {
+	if t := s.handshake(ctx, c); t != nil {
+		// From this small frame, not the handshake's: an idle tunnel
+		// keeps the stack below it, and the runtime shrinks a stack only
+		// when little of it is in use (issue 9).
+		s.relay(ctx, c, t)
 		return
 	}
+	// After a refusal (its access record already written) or a broken
+	// handshake.
+	lingerClose(c)
+}
+
+// readers pools the handshake's buffered readers. A SOCKS handshake read
+// field by field from the socket took a syscall per field (six for
+// SOCKS5, one per byte of a SOCKS4a name); buffered, each message the
+// client sends is usually one read. What the client sent past its request
+// (data before the reply, which some clients send) is passed on to the
+// target before the relay starts.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 512) }}
+
+// handshake reads the request and answers it; a request granted is
+// returned for relaying.
+func (s *Server) handshake(ctx context.Context, c net.Conn) *granted {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	v, err := br.ReadByte()
+	if err != nil {
+		return nil
+	}
 	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	var err error
-	switch v[0] {
+	var t *granted
+	switch v {
 	case version5:
-		err = s.serve5(ctx, c, client)
+		t, err = s.serve5(ctx, c, br, client)
 	case version4:
-		err = s.serve4(ctx, c, client)
+		t, err = s.serve4(ctx, c, br, client)
 	default:
-		err = fmt.Errorf("%w: version %d", errMalformed, v[0])
+		err = fmt.Errorf("%w: version %d", errMalformed, v)
 	}
 	if err != nil {
 		s.log.Debug().Err(err).Str("client", client.String()).Msg("socks handshake")
 	}
-	// After a refusal (its access record already written) or a broken
-	// handshake; after a relay c is closed and this returns at once.
-	lingerClose(c)
+	if t != nil && br.Buffered() > 0 {
+		early, _ := br.Peek(br.Buffered())
+		t.early = bytes.Clone(early)
+	}
+	return t
 }
 
-func (s *Server) serve5(ctx context.Context, c net.Conn, client netip.AddrPort) error {
-	methods, err := readGreeting(c)
+// granted is a request answered with success: the conn to the target, the
+// access record, which relay finishes, and bytes the client sent past its
+// request.
+type granted struct {
+	server net.Conn
+	rec    *accesslog.Record
+	early  []byte
+}
+
+func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort) (*granted, error) {
+	methods, err := readGreeting(br)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	method := chooseMethod(methods, s.engine.Listener(ctx).Auth, s.engine.HasUsers())
 	if method == methodNoAcceptable {
 		c.Write([]byte{version5, methodNoAcceptable})
-		return errors.New("socks5: client offers no acceptable method")
+		return nil, errors.New("socks5: client offers no acceptable method")
 	}
 	if _, err := c.Write([]byte{version5, method}); err != nil {
-		return err
+		return nil, err
 	}
-	user, err := s.authenticate5(ctx, c, client, method)
+	user, err := s.authenticate5(ctx, c, br, client, method)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r, rep, err := readRequest5(c)
+	r, rep, err := readRequest5(br)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
-	defer rec.Finish()
 	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS5, Client: client, User: user, Log: rec}
 	rec.User = user
 	if rep != repSucceeded {
-		return s.refuse5(c, rec, rep, tunnel.Errorf(tunnel.BadRequest, "address type not supported"))
+		return nil, s.refuse5(c, rec, rep, tunnel.Errorf(tunnel.BadRequest, "address type not supported"))
 	}
 	rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
 	switch r.cmd {
 	case cmdConnect:
 	case cmdBind, cmdAssociate:
 		rec.Method = map[byte]string{cmdBind: "BIND", cmdAssociate: "UDP_ASSOCIATE"}[r.cmd]
-		return s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "command not supported"))
+		return nil, s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "command not supported"))
 	default:
-		return s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "unknown command %d", r.cmd))
+		return nil, s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "unknown command %d", r.cmd))
 	}
 	rec.Method = "CONNECT"
 	host, err := tunnel.CanonicalHost(r.host)
@@ -95,74 +137,78 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, client netip.AddrPort) 
 		if err == nil {
 			err = tunnel.Errorf(tunnel.BadRequest, "port 0")
 		}
-		return s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
+		return nil, s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
 	}
 	req.Host, req.Port = host, r.port
 	server, err := s.open(ctx, req)
 	if err != nil {
-		return s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
+		return nil, s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
 	}
 	bnd, _ := netip.ParseAddrPort(server.LocalAddr().String())
 	if _, err := c.Write(appendReply5(make([]byte, 0, 22), repSucceeded, bnd)); err != nil {
 		server.Close()
 		rec.Err = err
-		return nil
+		rec.Finish()
+		return nil, nil
 	}
-	s.relay(ctx, c, server, rec)
-	return nil
+	return &granted{server: server, rec: rec}, nil
 }
 
+// refuse5 answers with reply rep and writes the access event.
 func (s *Server) refuse5(c net.Conn, rec *accesslog.Record, rep byte, err error) error {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.Write(appendReply5(make([]byte, 0, 22), rep, netip.AddrPort{}))
 	s.recordFailure(rec, rep, err)
+	rec.Finish()
 	return nil
 }
 
-func (s *Server) serve4(ctx context.Context, c net.Conn, client netip.AddrPort) error {
-	r, err := readRequest4(c)
+func (s *Server) serve4(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort) (*granted, error) {
+	r, err := readRequest4(br)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS4, client)
-	defer rec.Finish()
 	rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
 	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS4, Client: client, Log: rec}
 	if r.cmd != cmdConnect {
 		rec.Method = "BIND"
-		return s.refuse4(c, rec, tunnel.Errorf(tunnel.BadRequest, "command not supported"))
+		return nil, s.refuse4(c, rec, tunnel.Errorf(tunnel.BadRequest, "command not supported"))
 	}
 	rec.Method = "CONNECT"
 	if err := s.engine.Authenticate(ctx, req, socks4Credentials(s.engine.Listener(ctx), r.userID)); err != nil {
-		return s.refuse4(c, rec, err)
+		return nil, s.refuse4(c, rec, err)
 	}
 	host, err := tunnel.CanonicalHost(r.host)
 	if err != nil || r.port == 0 {
 		if err == nil {
 			err = tunnel.Errorf(tunnel.BadRequest, "port 0")
 		}
-		return s.refuse4(c, rec, err)
+		return nil, s.refuse4(c, rec, err)
 	}
 	req.Host, req.Port = host, r.port
 	server, err := s.open(ctx, req)
 	if err != nil {
-		return s.refuse4(c, rec, err)
+		return nil, s.refuse4(c, rec, err)
 	}
 	rec.Status = socks4Granted // the reply code, as for failures (SOCKS5's is 0)
 	if _, err := c.Write(reply4(socks4Granted)); err != nil {
 		server.Close()
 		rec.Err = err
-		return nil
+		rec.Finish()
+		return nil, nil
 	}
-	s.relay(ctx, c, server, rec)
-	return nil
+	return &granted{server: server, rec: rec}, nil
 }
 
+// refuse4 answers with the reply code of err's kind and writes the access
+// event.
 func (s *Server) refuse4(c net.Conn, rec *accesslog.Record, err error) error {
 	cd := tunnel.KindOf(err).SOCKS4Reply()
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.Write(reply4(cd))
 	s.recordFailure(rec, cd, err)
+	rec.Finish()
 	return nil
 }
 
@@ -186,10 +232,21 @@ func (s *Server) open(ctx context.Context, req *tunnel.Request) (net.Conn, error
 	return s.engine.Dial(ctx, req)
 }
 
-func (s *Server) relay(ctx context.Context, c, server net.Conn, rec *accesslog.Record) {
+// relay runs the tunnel to its end and writes its access event.
+func (s *Server) relay(ctx context.Context, c net.Conn, t *granted) {
 	c.SetReadDeadline(time.Time{})
-	st, err := tunnel.Relay(ctx, c, server, s.engine.IdleTimeout())
-	rec.BytesUp, rec.BytesDown, rec.Err = st.Up, st.Down, err
+	if len(t.early) > 0 {
+		if _, err := t.server.Write(t.early); err != nil {
+			t.server.Close()
+			c.Close()
+			t.rec.Err = err
+			t.rec.Finish()
+			return
+		}
+	}
+	st, err := tunnel.Relay(ctx, c, t.server, s.engine.IdleTimeout())
+	t.rec.BytesUp, t.rec.BytesDown, t.rec.Err = st.Up+int64(len(t.early)), st.Down, err
+	t.rec.Finish()
 }
 
 // recordFailure notes a refusal answered with reply code in its access
@@ -202,11 +259,11 @@ func (s *Server) recordFailure(rec *accesslog.Record, code byte, err error) {
 // exchange for username/password. A failure is answered with status 0x01
 // (after the engine's delay), logged as an access event, and the
 // connection is closed by the caller, as RFC 1929 §2 requires.
-func (s *Server) authenticate5(ctx context.Context, c net.Conn, client netip.AddrPort, method byte) (string, error) {
+func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort, method byte) (string, error) {
 	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS5, Client: client}
 	var creds tunnel.Credentials
 	if method == methodUserPass {
-		user, pass, err := readUserPass(c)
+		user, pass, err := readUserPass(br)
 		if err != nil {
 			return "", err
 		}

@@ -429,3 +429,53 @@ func TestSOCKS4(t *testing.T) {
 		})
 	}
 }
+
+// Some clients send their first data right behind the request, before the
+// reply. The handshake reads messages whole, so those bytes may be read
+// with the request: they reach the target first, and count as bytes up.
+func TestSOCKSDataWithRequest(t *testing.T) {
+	e, err := startEcho(t, "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := binary.BigEndian.AppendUint16(nil, e.addr.Port())
+	req5 := append(append([]byte{0x05, cmdConnect, 0x00, atypIPv4}, ip4("127.0.0.1")...), port...)
+	req4 := append(append(append([]byte{0x04, cmdConnect}, port...), ip4("127.0.0.1")...), 0)
+	tests := []struct {
+		name     string
+		greeting []byte // SOCKS5 only: sent first, the method reply read before the request
+		request  []byte
+		reply    int
+	}{
+		{"socks5", []byte{0x05, 0x01, 0x00}, req5, 10},
+		{"socks4", nil, req4, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			c := w.dial(t)
+			if tt.greeting != nil {
+				c.Write(tt.greeting)
+				sel := make([]byte, 2)
+				if _, err := io.ReadFull(c, sel); err != nil || sel[1] != methodNoAuth {
+					t.Fatalf("method selection %x, %v", sel, err)
+				}
+			}
+			if _, err := c.Write(append(append([]byte{}, tt.request...), "EARLY"...)); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, tt.reply+5)
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatalf("reply and echo: %v", err)
+			}
+			if string(got[tt.reply:]) != "EARLY" {
+				t.Fatalf("after the reply %q, want the early bytes echoed", got[tt.reply:])
+			}
+			c.CloseWrite()
+			io.Copy(io.Discard, c)
+			if r := w.log.next(t); r.BytesUp != 5 || r.BytesDown != 5 || r.Err != nil {
+				t.Errorf("access record %+v, want 5 bytes each way", r)
+			}
+		})
+	}
+}

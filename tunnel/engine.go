@@ -141,6 +141,7 @@ func (e *Engine) dialDirect(ctx context.Context, req *Request) (net.Conn, error)
 	var mu sync.Mutex
 	var ipVerdict acl.Verdict
 	d := net.Dialer{
+		KeepAlive: e.TCPKeepAlive(),
 		ControlContext: func(_ context.Context, network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {

@@ -27,6 +27,9 @@ type relay struct {
 	lastActive     atomic.Int64 // unix nanoseconds of the last byte moved
 	closeOnce      sync.Once
 	err            error // the first failure; it caused the close
+	st             Stats
+	down           chan struct{} // closed when the server → client copy ends
+	ended          atomic.Int32  // directions that have ended
 }
 
 // Relay copies between client and server until both directions have ended
@@ -35,52 +38,61 @@ type relay struct {
 // conns. idle > 0 ends the tunnel when no byte moved either way for that
 // long; cancelling ctx ends it at once. The error is the first failure, or
 // nil when both sides closed cleanly.
+//
+// The client → server copy runs on the caller's goroutine, the other on a
+// new one: two goroutines per tunnel. Idle tunnels are mostly goroutine
+// stacks, and the runtime halves a stack at GC only when under a quarter
+// of it is in use, so the frames below a waiting copy are kept few and
+// small (state in the relay, not in locals; no frame between half and the
+// pump).
 func Relay(ctx context.Context, client, server net.Conn, idle time.Duration) (Stats, error) {
-	r := &relay{client: client, server: server, idle: idle}
+	r := &relay{client: client, server: server, idle: idle, down: make(chan struct{})}
 	r.touch()
 	stop := context.AfterFunc(ctx, func() { r.fail(context.Cause(ctx)) })
-	defer stop()
-
-	var st Stats
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		st.Down = r.copyServerToClient()
-	}()
-	st.Up = r.copyClientToServer()
-	<-done
+	go r.copyServerToClient()
+	r.copyClientToServer()
+	<-r.down
+	stop()
 	r.fail(nil)
 	// The error that closed the conns (idle, cancel), not what the other
 	// direction saw next ("use of closed network connection").
-	return st, r.err
+	return r.st, r.err
 }
 
 // The two directions are named funcs so a goroutine dump reads as a tunnel.
-func (r *relay) copyClientToServer() int64 { return r.half(r.server, r.client) }
-func (r *relay) copyServerToClient() int64 { return r.half(r.client, r.server) }
+func (r *relay) copyClientToServer() { r.st.Up = r.half(r.server, r.client) }
 
+func (r *relay) copyServerToClient() {
+	r.st.Down = r.half(r.client, r.server)
+	close(r.down)
+}
+
+// half copies src to dst: by splice(2) between two TCP sockets (see
+// tcpOf), else through a pooled buffer.
 func (r *relay) half(dst, src net.Conn) int64 {
-	n, err := r.pump(dst, src)
+	var n int64
+	var err error
+	handled := false
+	if d, ok := tcpOf(dst); ok {
+		if s, ok := tcpOf(src); ok {
+			n, err, handled = r.splicePump(d, s)
+		}
+	}
+	if !handled {
+		n, err = r.copyPump(dst, src)
+	}
+	first := r.ended.Add(1) == 1
 	if err != nil {
 		r.fail(err) // and unblock the other direction
 		return n
 	}
-	// EOF: pass the half-close on so protocols that shut down one side work.
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+	// EOF: pass the half-close on so protocols that shut down one side
+	// work. When the other direction has ended already, both conns are
+	// closed next, which sends the FIN: no shutdown(2) needed.
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok && first {
 		cw.CloseWrite()
 	}
 	return n
-}
-
-func (r *relay) pump(dst, src net.Conn) (int64, error) {
-	if d, ok := tcpOf(dst); ok {
-		if s, ok := tcpOf(src); ok {
-			if n, err, handled := r.splicePump(d, s); handled {
-				return n, err
-			}
-		}
-	}
-	return r.copyPump(dst, src)
 }
 
 // tcpOf is c's socket when it has one the relay may use directly: c

@@ -2,10 +2,11 @@ package tunnel
 
 import (
 	"errors"
-	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,81 +18,230 @@ var splicedChunks atomic.Int64
 // SplicedChunks reports how many relay reads used splice(2) so far.
 func SplicedChunks() int64 { return splicedChunks.Load() }
 
-// splicePump moves src to dst with splice(2) through TCPConn.ReadFrom.
+// splicePump moves src to dst with splice(2): socket → pipe → socket, the
+// bytes never entering user space.
 //
-// It first waits until src is readable and asks the kernel how many bytes
-// are queued (FIONREAD), then splices exactly that many. Go's splice holds a
-// pipe (two fds) for as long as a ReadFrom blocks; waiting outside it means
-// an idle tunnel costs its two sockets and nothing more.
+// The splice from src is also the wait: non-blocking, it answers EAGAIN
+// when nothing is queued, 0 at EOF, or moves what is queued into the pipe,
+// so a chunk costs two syscalls (in and out of the pipe), where asking
+// first how much is queued and then splicing took three. The pipe is taken
+// from a pool for each attempt and given back when nothing came, so an
+// idle tunnel waits in the poller holding its two sockets and nothing more
+// (Go's own TCPConn.ReadFrom holds a pipe, two fds, for as long as it
+// blocks).
 func (r *relay) splicePump(dst, src *net.TCPConn) (total int64, err error, handled bool) {
-	rc, err := src.SyscallConn()
+	in, err := src.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	out, err := dst.SyscallConn()
 	if err != nil {
 		return 0, nil, false
 	}
 	if err := r.arm(src); err != nil {
 		return 0, err, true
 	}
-	lr := io.LimitedReader{R: src}
+	s := newSplicer()
 	for {
-		avail, eof, err := waitReadable(rc)
+		n, err := s.fill(in)
+		if err == errNoPipe {
+			// Out of fds for a pipe: this direction copies instead.
+			m, err := r.copyPump(dst, src)
+			return total + m, err, true
+		}
 		if err != nil {
 			if err = r.rearm(src, err); err != nil {
 				return total, err, true
 			}
 			continue
 		}
-		if eof {
-			return total, nil, true
+		if n == 0 {
+			return total, nil, true // EOF
 		}
 		r.touch()
-		lr.N = int64(avail)
-		n, err := dst.ReadFrom(&lr)
-		total += n
 		splicedChunks.Add(1)
+		err = s.drain(out)
+		total += int64(n - s.left)
 		if err != nil {
-			// The read deadline may pass between waitReadable and the
-			// splice, which then fails before reading anything: that is
-			// the idle check, not a broken tunnel.
-			if err = r.rearm(src, err); err != nil {
-				return total, err, true
-			}
-			continue
+			return total, err, true
 		}
 		r.touch()
 	}
 }
 
-// waitReadable blocks (under src's read deadline) until src has data, EOF
-// or an error pending, and reports how many bytes can be read at once.
-func waitReadable(rc syscall.RawConn) (avail int, eof bool, err error) {
-	var opErr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, e := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-		if e != nil {
-			opErr = e
-			return true
-		}
-		if n > 0 {
-			avail = n
-			return true
-		}
-		// Nothing queued: EOF, a pending error, or not ready yet.
-		var b [1]byte
-		m, _, e := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+// splicer is one direction's splice state. Its callbacks are built once,
+// so waiting allocates nothing.
+type splicer struct {
+	p       *pipe
+	left    int   // bytes in the pipe not yet written out
+	n       int   // what the last splice moved
+	err     error // the last splice's error
+	fillFn  func(fd uintptr) bool
+	drainFn func(fd uintptr) bool
+}
+
+func newSplicer() *splicer {
+	s := &splicer{}
+	s.fillFn, s.drainFn = s.fillOnce, s.drainOnce
+	return s
+}
+
+// fill waits (under the conn's read deadline) until src has data, EOF or an
+// error, and splices what is queued, up to the pipe's size, into a pipe.
+// It returns how much came; 0 is EOF.
+func (s *splicer) fill(in syscall.RawConn) (int, error) {
+	s.n, s.err = 0, nil
+	if err := in.Read(s.fillFn); err != nil {
+		return 0, err
+	}
+	return s.n, s.err
+}
+
+func (s *splicer) fillOnce(fd uintptr) bool {
+	p := getPipe()
+	if p == nil {
+		s.err = errNoPipe
+		return true
+	}
+	for {
+		n, err := unix.Splice(int(fd), nil, p.w, nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 		switch {
-		case errors.Is(e, unix.EAGAIN):
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			putPipe(p) // empty: an idle direction holds no pipe
 			return false
-		case e != nil:
-			opErr = e
-		case m == 0:
-			eof = true
+		case err != nil:
+			putPipe(p)
+			s.err = err
+		case n == 0:
+			putPipe(p)
 		default:
-			avail = m
+			s.p, s.n, s.left = p, int(n), int(n)
 		}
 		return true
-	})
-	if err == nil {
-		err = opErr
 	}
-	return avail, eof, err
+}
+
+// drain writes the pipe's bytes to dst, waiting for dst to take them. The
+// pipe goes back to the pool once empty, and is closed if it cannot be
+// emptied (dst failed).
+func (s *splicer) drain(out syscall.RawConn) error {
+	s.err = nil
+	err := out.Write(s.drainFn)
+	if err == nil {
+		err = s.err
+	}
+	if s.left == 0 {
+		putPipe(s.p)
+	} else {
+		s.p.close()
+	}
+	s.p = nil
+	return err
+}
+
+func (s *splicer) drainOnce(fd uintptr) bool {
+	for s.left > 0 {
+		n, err := unix.Splice(s.p.r, nil, int(fd), nil, s.left, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return false
+		case err != nil:
+			s.err = err
+			return true
+		}
+		s.left -= int(n)
+	}
+	return true
+}
+
+// pipeSize is what a pipe is asked to hold (F_SETPIPE_SZ, as Go's own
+// splice does): one splice in and one out move up to this much.
+const pipeSize = 1 << 20
+
+// pipe is a pipe's two ends, both non-blocking.
+type pipe struct{ r, w int }
+
+func newPipe() *pipe {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil
+	}
+	// A smaller pipe (if the limit is lower) works, with more syscalls.
+	unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize)
+	return &pipe{r: fds[0], w: fds[1]}
+}
+
+// close closes both ends.
+func (p *pipe) close() {
+	unix.Close(p.r)
+	unix.Close(p.w)
+}
+
+// The pipes not in use, kept for reuse: a pipe is held only while bytes
+// pass through it, so a few serve many tunnels. Pipes left unused for a
+// whole pipeIdle are closed, so the fds a burst of traffic took return
+// soon after it (a sync.Pool would keep them until two GCs had run,
+// which an idle process may not do for minutes).
+var pipes struct {
+	mu    sync.Mutex
+	free  []*pipe
+	used  bool        // a pipe was given back since the last sweep
+	sweep *time.Timer // nil when no pipe is kept
+}
+
+const (
+	maxFreePipes = 32
+	pipeIdle     = 200 * time.Millisecond
+)
+
+// errNoPipe is a pipe that could not be made (out of fds, most likely).
+var errNoPipe = errors.New("no pipe for splice")
+
+func getPipe() *pipe {
+	pipes.mu.Lock()
+	if n := len(pipes.free); n > 0 {
+		p := pipes.free[n-1]
+		pipes.free = pipes.free[:n-1]
+		pipes.mu.Unlock()
+		return p
+	}
+	pipes.mu.Unlock()
+	return newPipe()
+}
+
+// putPipe keeps an empty pipe for reuse.
+func putPipe(p *pipe) {
+	pipes.mu.Lock()
+	if len(pipes.free) >= maxFreePipes {
+		pipes.mu.Unlock()
+		p.close()
+		return
+	}
+	pipes.free = append(pipes.free, p)
+	pipes.used = true
+	if pipes.sweep == nil {
+		pipes.sweep = time.AfterFunc(pipeIdle, sweepPipes)
+	}
+	pipes.mu.Unlock()
+}
+
+// sweepPipes closes the kept pipes once none was used for pipeIdle.
+func sweepPipes() {
+	pipes.mu.Lock()
+	if pipes.used {
+		pipes.used = false
+		pipes.sweep.Reset(pipeIdle)
+		pipes.mu.Unlock()
+		return
+	}
+	idle := pipes.free
+	pipes.free, pipes.sweep = nil, nil
+	pipes.mu.Unlock()
+	for _, p := range idle {
+		p.close()
+	}
 }

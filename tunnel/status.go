@@ -27,6 +27,7 @@ const (
 	UpstreamFailed       // an upstream proxy answered with a failure of its own (5xx, SOCKS 0x01)
 	TLSCertificate       // the next hop's certificate did not verify
 	TLSFailed            // the TLS handshake with the next hop failed otherwise
+	TooLarge             // the request head is larger than max_header_bytes
 )
 
 type statusRow struct {
@@ -69,6 +70,8 @@ var status = [...]statusRow{
 	UpstreamFailed: {"upstream_failed", http.StatusBadGateway, 0x01, 91, "destination_unavailable"},
 	TLSCertificate: {"tls_certificate", http.StatusBadGateway, 0x01, 91, "tls_certificate_error"}, // §2.3.14
 	TLSFailed:      {"tls_failed", http.StatusBadGateway, 0x01, 91, "tls_protocol_error"},         // §2.3.13
+	// RFC 6585 §5; RFC 9209 has no type of its own for a request too large.
+	TooLarge: {"too_large", http.StatusRequestHeaderFieldsTooLarge, 0x01, 91, "http_request_error"},
 }
 
 func (k Kind) row() statusRow {

@@ -100,8 +100,9 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 
 	// Bind every listener before serving any, so a bad one fails the start.
 	lns := make([]net.Listener, 0, len(cfg.Listeners))
+	lc := net.ListenConfig{KeepAlive: a.engine.TCPKeepAlive()}
 	for _, l := range cfg.Listeners {
-		ln, err := net.Listen("tcp", l.Address)
+		ln, err := lc.Listen(context.Background(), "tcp", l.Address)
 		if err != nil {
 			logger.Error().Err(err).Str("listener", l.Name).Msg("listen")
 			for _, ln := range lns {

@@ -1,0 +1,164 @@
+package connect
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
+)
+
+// The CONNECT fast path (issue 9). Most connections to an HTTP proxy carry
+// one CONNECT and then the tunnel. Through net/http that costs a goroutine
+// of its own (conn.serve, which then runs the relay), a 4 KiB reader and
+// writer kept by the hijacked conn, and the server's bookkeeping; idle
+// tunnels pay in memory, short ones in CPU. So the first request of a
+// connection is peeked (taking nothing from the socket): a CONNECT is read
+// here and served on the mux's goroutine, which then runs one relay
+// direction, the relay the other; anything else goes to net/http as it
+// came. Both paths open the tunnel with the same function, connect.
+
+// fastHeadLimit caps what the fast path peeks. A socket's receive queue
+// holds about this much by default (tcp_rmem), so waiting for a longer
+// head could stall; with max_header_bytes above it such heads are left to
+// net/http, which reads them.
+const fastHeadLimit = 64 << 10
+
+var headBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
+// serveFast serves c's first request if it is a CONNECT, up to the 200;
+// the caller relays the tunnel returned. handOff reports whether net/http
+// should serve the connection from here on: when the request is not a
+// CONNECT (nothing was read), or after a refused CONNECT on a connection
+// that may carry another request.
+func (s *Server) serveFast(ctx context.Context, c *net.TCPConn) (t *openTunnel, handOff bool) {
+	r, ok := s.readConnect(c)
+	if r == nil {
+		return nil, ok
+	}
+	w := &rawResponse{header: http.Header{}}
+	t, taken := s.open(ctx, w, r, func() (net.Conn, []byte, error) { return c, nil, nil })
+	if taken {
+		return t, false
+	}
+	// Refused (403, 407, 502...): a client answered 407 may try again on
+	// the same connection. A head with content framing cannot be skipped
+	// reliably, so such a connection ends.
+	keep := !r.Close && r.ContentLength == 0 && len(r.TransferEncoding) == 0
+	if err := w.send(c, !keep, s.cfg.HandshakeTimeout); err != nil || !keep {
+		lingerClose(c)
+		return nil, false
+	}
+	return nil, true
+}
+
+// readConnect peeks at c's first request and, if it is a CONNECT, reads
+// its head (exactly: bytes the client sent after it, a TLS ClientHello
+// say, stay in the socket for the relay to splice). A nil request with
+// handOff set leaves c to net/http untouched; without, c is done with (a
+// bad head was answered, or the client left).
+func (s *Server) readConnect(c *net.TCPConn) (r *http.Request, handOff bool) {
+	bp := headBufs.Get().(*[]byte)
+	defer headBufs.Put(bp)
+	limit := min(s.cfg.MaxHeaderBytes, fastHeadLimit)
+	b, scan, n, err, ok := peekHead(c, (*bp)[:min(len(*bp), limit)], limit)
+	switch {
+	case !ok || scan == headOther:
+		return nil, true
+	case err != nil:
+		// Gone, reset or silent until the handshake deadline before a
+		// whole head: nobody to answer (net/http does the same).
+		s.log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("connect head")
+		return nil, false
+	case scan == headIncomplete: // limit bytes and no end of head
+		if s.cfg.MaxHeaderBytes > limit {
+			return nil, true
+		}
+		s.refuseHead(c, errHeadTooLarge(s.cfg.MaxHeaderBytes))
+		return nil, false
+	}
+	r, err = parseConnect(b[:n])
+	if err != nil {
+		s.refuseHead(c, err)
+		return nil, false
+	}
+	if _, err := io.ReadFull(c, b[:n]); err != nil {
+		return nil, false
+	}
+	r.RemoteAddr = c.RemoteAddr().String()
+	return r, false
+}
+
+// refuseHead answers a CONNECT head that cannot be served at all (400,
+// 431) with its Proxy-Status and an access event, then ends the
+// connection: where the next request would start is unknown.
+func (s *Server) refuseHead(c *net.TCPConn, err error) {
+	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	rec := accesslog.Start(s.sink, tunnel.ProtoConnect, client)
+	rec.Method = http.MethodConnect
+	w := &rawResponse{header: http.Header{}}
+	fail(w, rec, err)
+	rec.Finish()
+	w.send(c, true, s.cfg.HandshakeTimeout)
+	lingerClose(c)
+}
+
+// rawResponse is the http.ResponseWriter of a refused fast-path CONNECT,
+// so the refusal is composed by the same code as net/http's path (fail,
+// refuse, deny). It keeps the answer and send writes it in one go.
+type rawResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *rawResponse) Header() http.Header { return w.header }
+
+func (w *rawResponse) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *rawResponse) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
+}
+
+// send writes the response, framed by Content-Length, under a write
+// deadline; with closing set it says Connection: close.
+func (w *rawResponse) send(c net.Conn, closing bool, timeout time.Duration) error {
+	w.WriteHeader(http.StatusOK)
+	h := w.header
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	h.Set("Content-Length", strconv.Itoa(w.body.Len()))
+	if closing {
+		h.Set("Connection", "close")
+	}
+	var out bytes.Buffer
+	out.WriteString("HTTP/1.1 " + strconv.Itoa(w.status) + " " + http.StatusText(w.status) + "\r\n")
+	h.Write(&out)
+	out.WriteString("\r\n")
+	out.Write(w.body.Bytes())
+	c.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := c.Write(out.Bytes())
+	c.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// lingerClose half-closes c and discards what the client still sends,
+// bounded by the handshake read deadline in force and by size, so that
+// closing with unread input (an RST) does not destroy the answer before
+// the client reads it (RFC 9112 §9.6). The mux closes c.
+func lingerClose(c *net.TCPConn) {
+	if c.CloseWrite() == nil {
+		io.CopyN(io.Discard, c, 64<<10)
+	}
+}

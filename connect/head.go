@@ -1,0 +1,132 @@
+package connect
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/ferry-proxy/ferry/tunnel"
+)
+
+// The CONNECT fast path (fast.go) reads a CONNECT head itself instead of
+// handing the connection to net/http. This file is its parser: pure
+// functions over the bytes peeked from the socket.
+
+// headScan is what the first bytes of a connection say.
+type headScan uint8
+
+const (
+	headIncomplete headScan = iota // no end of head yet: need more bytes
+	headOther                      // not a CONNECT: net/http serves it
+	headConnect                    // a CONNECT head, complete
+)
+
+var connectPrefix = []byte("CONNECT ")
+
+// scanHead classifies b, the bytes a client has sent so far, and for a
+// complete CONNECT head returns its length (end included). The method is
+// case-sensitive (RFC 9110 §9.1), so "connect" is left to net/http.
+func scanHead(b []byte) (headScan, int) {
+	if len(b) < len(connectPrefix) {
+		if bytes.HasPrefix(connectPrefix, b) {
+			return headIncomplete, 0
+		}
+		return headOther, 0
+	}
+	if !bytes.HasPrefix(b, connectPrefix) {
+		return headOther, 0
+	}
+	if n := headEnd(b); n > 0 {
+		return headConnect, n
+	}
+	return headIncomplete, 0
+}
+
+// headEnd is the length of the head at the start of b, up to and including
+// the empty line that ends it, or 0 when b holds no empty line yet. Lines
+// end in CRLF or a bare LF, as net/http's reader accepts (RFC 9112 §2.2).
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
+	}
+}
+
+var headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// parseConnect parses a complete CONNECT head (as scanHead found it) into
+// a request. net/http's own parser does the work, with the checks its
+// server adds for a request: one HTTP/1.x version, at most one Host,
+// header values without control bytes. The target must be authority-form,
+// host:port (RFC 9110 §9.3.6); tunnel.SplitTarget checks the rest. Errors
+// are BadRequest, answered 400 with their text.
+func parseConnect(head []byte) (*http.Request, error) {
+	br := headReaders.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(head))
+	r, err := http.ReadRequest(br)
+	br.Reset(nil)
+	headReaders.Put(br)
+	if err != nil {
+		return nil, tunnel.Errorf(tunnel.BadRequest, "malformed CONNECT head: %v", err)
+	}
+	if r.ProtoMajor != 1 {
+		return nil, tunnel.Errorf(tunnel.BadRequest, "unsupported protocol version %q", r.Proto)
+	}
+	// ReadRequest takes a target with a slash as an URL; CONNECT has none.
+	if strings.ContainsAny(r.RequestURI, "/?#@") || r.Host == "" {
+		return nil, tunnel.Errorf(tunnel.BadRequest,
+			"bad CONNECT target %q: want host:port (RFC 9110 §9.3.6)", r.RequestURI)
+	}
+	if len(r.Header["Host"]) > 1 {
+		return nil, tunnel.Errorf(tunnel.BadRequest, "more than one Host header")
+	}
+	for k, vv := range r.Header {
+		if !isToken(k) {
+			return nil, tunnel.Errorf(tunnel.BadRequest, "bad header name %q", k)
+		}
+		for _, v := range vv {
+			if i := strings.IndexFunc(v, isCtl); i >= 0 {
+				return nil, tunnel.Errorf(tunnel.BadRequest, "control byte %#x in header %s", v[i], k)
+			}
+		}
+	}
+	return r, nil
+}
+
+// isToken reports whether s is a token (RFC 9110 §5.6.2), as a field name
+// must be: textproto lets through names net/http's server refuses.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// isCtl reports a byte a field value may not hold (RFC 9110 §5.5: VCHAR,
+// SP, HTAB and obs-text only).
+func isCtl(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
+
+// errHeadTooLarge is a head that did not end within max_header_bytes.
+func errHeadTooLarge(limit int) error {
+	return &tunnel.Error{Kind: tunnel.TooLarge, Err: fmt.Errorf("request head larger than %d bytes", limit)}
+}

@@ -1,0 +1,104 @@
+package connect
+
+import (
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	s.SetDeadline(time.Now().Add(10 * time.Second))
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+func TestPeekHead(t *testing.T) {
+	long := "CONNECT a:1 HTTP/1.1\r\nX: " + strings.Repeat("x", 10000) + "\r\n\r\n"
+	tests := []struct {
+		name   string
+		writes []string
+		limit  int
+		scan   headScan
+		n      int // head length for headConnect; bytes peeked for headIncomplete
+		eof    bool
+	}{
+		{"one write", []string{"CONNECT a:1 HTTP/1.1\r\n\r\nrest"}, 4096, headConnect, 24, false},
+		{"in pieces", []string{"CONN", "ECT a:1 HTTP/1.1\r\n", "\r\n"}, 4096, headConnect, 24, false},
+		{"other method", []string{"GET / HTTP/1.1\r\n\r\n"}, 4096, headOther, 0, false},
+		{"longer than the first buffer", []string{long}, 64 << 10, headConnect, len(long), false},
+		{"no end within the limit", []string{long}, 4096, headIncomplete, 4096, false},
+		{"EOF in the head", []string{"CONNECT a:1 HTTP/1.1\r\n"}, 4096, headIncomplete, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, server := tcpPair(t)
+			go func() {
+				for _, w := range tt.writes {
+					if _, err := io.WriteString(client, w); err != nil {
+						return
+					}
+				}
+				if tt.eof {
+					client.CloseWrite()
+				}
+			}()
+			b, scan, n, err, handled := peekHead(server, make([]byte, 1024), tt.limit)
+			if !handled {
+				t.Fatal("not handled on Linux")
+			}
+			if tt.eof {
+				if err != io.ErrUnexpectedEOF {
+					t.Fatalf("err %v, want unexpected EOF", err)
+				}
+				return
+			}
+			if err != nil || scan != tt.scan {
+				t.Fatalf("scan %d, %v; want %d", scan, err, tt.scan)
+			}
+			switch scan {
+			case headConnect:
+				if n != tt.n {
+					t.Errorf("head length %d, want %d", n, tt.n)
+				}
+			case headIncomplete:
+				if len(b) != tt.n {
+					t.Errorf("peeked %d bytes, want %d", len(b), tt.n)
+				}
+			}
+			// Nothing was taken from the socket.
+			want := strings.Join(tt.writes, "")
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(server, got); err != nil || string(got) != want {
+				t.Errorf("read after peek: %d bytes, %v", len(got), err)
+			}
+		})
+	}
+}
+
+// The handshake deadline ends a wait for the rest of a head.
+func TestPeekHeadDeadline(t *testing.T) {
+	client, server := tcpPair(t)
+	io.WriteString(client, "CONNECT a:1 HTTP/1.1\r\n")
+	server.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, _, err, _ := peekHead(server, make([]byte, 1024), 4096); !os.IsTimeout(err) {
+		t.Fatalf("err %v, want a timeout", err)
+	}
+}

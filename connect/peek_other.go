@@ -1,0 +1,11 @@
+//go:build !linux
+
+package connect
+
+import "net"
+
+// peekHead needs MSG_PEEK through the runtime poller; elsewhere every
+// connection goes to net/http.
+func peekHead(c *net.TCPConn, buf []byte, limit int) (b []byte, scan headScan, n int, err error, handled bool) {
+	return nil, 0, 0, nil, false
+}
