@@ -110,20 +110,42 @@ func isTemporary(err error) bool {
 }
 
 func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config) {
-	defer m.wg.Done()
-	defer m.untrackConn(c)
 	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
-	defer m.active.Add(-1)
-	defer func() {
+	// This frame stays under an idle tunnel's relay for the tunnel's life,
+	// so it is kept small (one defer; the handshake work runs in prepare,
+	// whose frame is gone by then): the GC shrinks a goroutine's stack
+	// only while under a quarter of it is in use (issue 9: memory per
+	// tunnel).
+	defer m.endConn(c)
+	h, ctx, c2, proto, ok := m.prepare(ctx, ln, c, proto, tlsCfg, over)
+	if !ok {
+		return
+	}
+	defer m.observe(ln, proto)()
+	h.ServeConn(ctx, c2)
+	c2.Close()
+}
+
+// endConn is serveConn's bookkeeping, deferred once: a recovered panic is
+// logged, and the conn is untracked and uncounted.
+func (m *Mux) endConn(c net.Conn) {
+	if v := recover(); v != nil {
 		// Input must never panic ferry; if it does, that is a bug: log
 		// it with its stack and drop only this connection.
-		if v := recover(); v != nil {
-			m.Log.Error().Str("proxy_status", "proxy_internal_error").Str("client", c.RemoteAddr().String()).
-				Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("panic")
-			c.Close()
-		}
-	}()
+		m.Log.Error().Str("proxy_status", "proxy_internal_error").Str("client", c.RemoteAddr().String()).
+			Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("panic")
+		c.Close()
+	}
+	m.active.Add(-1)
+	m.untrackConn(c)
+	m.wg.Done()
+}
 
+// prepare sets the handshake deadline, completes a TLS listener's
+// handshake, sniffs the protocol and picks its handler. It answers and
+// closes what is not to be served (a failed sniff, a refusal over the
+// limit), reporting ok false.
+func (m *Mux) prepare(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config, over bool) (Handler, context.Context, net.Conn, Protocol, bool) {
 	timeout := m.HandshakeTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -133,7 +155,7 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 		var ok bool
 		if ctx, c, ok = m.handshake(ctx, c, ln, tlsCfg, timeout); !ok {
 			m.observe(ln, "")() // no proxy protocol was spoken
-			return
+			return nil, ctx, c, proto, false
 		}
 	}
 	if proto == Auto || proto == "" {
@@ -142,16 +164,16 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")
 			m.observe(ln, "")()
 			c.Close()
-			return
+			return nil, ctx, c, proto, false
 		}
 		c, proto = pc, classify(b)
 	}
-	defer m.observe(ln, proto)()
 	h := m.HTTP
 	if proto == SOCKS {
 		h = m.SOCKS
 	}
 	if over || h == nil {
+		defer m.observe(ln, proto)()
 		if m.Observer != nil {
 			m.Observer.Refused(ln, proto)
 		}
@@ -160,10 +182,9 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 		}
 		m.Log.Warn().Str("client", c.RemoteAddr().String()).Int("max_conns", m.MaxConns).Msg("connection refused: over limit")
 		lingerClose(c)
-		return
+		return nil, ctx, c, proto, false
 	}
-	h.ServeConn(ctx, c)
-	c.Close()
+	return h, ctx, c, proto, true
 }
 
 func (m *Mux) trackListener(ln net.Listener) bool {
