@@ -97,7 +97,7 @@ func serveOn(tb testing.TB, s *Server) string {
 			if err != nil {
 				return
 			}
-			go s.ServeConn(ctx, conn)
+			go s.ServeConn(ctx, conn, func() { conn.Close() })
 		}
 	}()
 	tb.Cleanup(func() {

@@ -45,12 +45,22 @@ type openTunnel struct {
 	rec            *accesslog.Record
 }
 
-// relay runs the tunnel to its end and writes its access event. The
-// caller's stack stays under the relay while the tunnel lasts, idle or
-// not: call it from as shallow a frame as can be (the goroutine's stack
-// is shrunk by the GC only when little of it is in use).
+// relay runs the tunnel to its end and writes its access event.
 func (t *openTunnel) relay(ctx context.Context) {
-	st, err := tunnel.Relay(ctx, t.client, t.server, t.idle)
+	t.finish(tunnel.Relay(ctx, t.client, t.server, t.idle))
+}
+
+// start is relay on the relay's own goroutines: it returns at once, and
+// end is called (deferred, so it can recover a panic) once the tunnel has
+// ended and its event is written.
+func (t *openTunnel) start(ctx context.Context, end func()) {
+	tunnel.Start(ctx, t.client, t.server, t.idle, func(st tunnel.Stats, err error) {
+		defer end()
+		t.finish(st, err)
+	})
+}
+
+func (t *openTunnel) finish(st tunnel.Stats, err error) {
 	t.rec.BytesUp, t.rec.BytesDown, t.rec.Err = st.Up+t.early, st.Down, err
 	t.rec.Finish()
 }

@@ -132,20 +132,23 @@ func (e *connEntry) finish() { e.doneOnce.Do(func() { close(e.done) }) }
 type entryKey struct{}
 
 // ServeConn serves HTTP on c until the client is done with it: a CONNECT
-// as its first request here (fast.go), the rest through net/http.
-func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
+// as its first request here (fast.go), the rest through net/http. It calls
+// end when done with c; a fast-path tunnel calls it when the tunnel ends,
+// from the relay's goroutines, and ServeConn returns as the relay starts.
+func (s *Server) ServeConn(ctx context.Context, c net.Conn, end func()) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		t, handOff := s.serveFast(ctx, tc)
 		if t != nil {
-			// From here, the shallowest frame: an idle tunnel keeps this
-			// stack (fast.go).
-			t.relay(ctx)
+			t.start(ctx, end)
+			return
 		}
 		if !handOff {
+			end()
 			return
 		}
 	}
 	s.serveNetHTTP(ctx, c)
+	end()
 }
 
 // serveNetHTTP hands c to net/http and waits until it is done with it.

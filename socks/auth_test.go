@@ -108,9 +108,8 @@ func authWorld(t *testing.T) (proxyAddr, target string, log chan *accesslog.Reco
 				return
 			}
 			go func() {
-				defer c.Close()
 				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				s.ServeConn(ctx, c)
+				s.ServeConn(ctx, c, func() { c.Close() })
 			}()
 		}
 	}()

@@ -31,18 +31,19 @@ func New(engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Ser
 }
 
 // ServeConn serves one SOCKS4, 4a or 5 connection. The caller has set the
-// handshake read deadline; it is cleared once the tunnel is up.
-func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
+// handshake read deadline; it is cleared once the tunnel is up. end is
+// called when c is done with: at once after a refusal, else when the
+// tunnel ends, from the relay's goroutines (ServeConn returns as the
+// relay starts, letting the handshake's stack go: issue 9).
+func (s *Server) ServeConn(ctx context.Context, c net.Conn, end func()) {
 	if t := s.handshake(ctx, c); t != nil {
-		// From this small frame, not the handshake's: an idle tunnel
-		// keeps the stack below it, and the runtime shrinks a stack only
-		// when little of it is in use (issue 9).
-		s.relay(ctx, c, t)
+		s.start(ctx, c, t, end)
 		return
 	}
 	// After a refusal (its access record already written) or a broken
 	// handshake.
 	lingerClose(c)
+	end()
 }
 
 // readers pools the handshake's buffered readers. A SOCKS handshake read
@@ -232,8 +233,9 @@ func (s *Server) open(ctx context.Context, req *tunnel.Request) (net.Conn, error
 	return s.engine.Dial(ctx, req)
 }
 
-// relay runs the tunnel to its end and writes its access event.
-func (s *Server) relay(ctx context.Context, c net.Conn, t *granted) {
+// start relays c and the granted tunnel on the relay's own goroutines;
+// the access event is written and end called when the tunnel ends.
+func (s *Server) start(ctx context.Context, c net.Conn, t *granted, end func()) {
 	c.SetReadDeadline(time.Time{})
 	if len(t.early) > 0 {
 		if _, err := t.server.Write(t.early); err != nil {
@@ -241,12 +243,15 @@ func (s *Server) relay(ctx context.Context, c net.Conn, t *granted) {
 			c.Close()
 			t.rec.Err = err
 			t.rec.Finish()
+			end()
 			return
 		}
 	}
-	st, err := tunnel.Relay(ctx, c, t.server, s.engine.IdleTimeout())
-	t.rec.BytesUp, t.rec.BytesDown, t.rec.Err = st.Up+int64(len(t.early)), st.Down, err
-	t.rec.Finish()
+	tunnel.Start(ctx, c, t.server, s.engine.IdleTimeout(), func(st tunnel.Stats, err error) {
+		defer end()
+		t.rec.BytesUp, t.rec.BytesDown, t.rec.Err = st.Up+int64(len(t.early)), st.Down, err
+		t.rec.Finish()
+	})
 }
 
 // recordFailure notes a refusal answered with reply code in its access

@@ -28,8 +28,11 @@ type relay struct {
 	closeOnce      sync.Once
 	err            error // the first failure; it caused the close
 	st             Stats
-	down           chan struct{} // closed when the server → client copy ends
-	ended          atomic.Int32  // directions that have ended
+	down           chan struct{} // closed when the server → client copy ends (Relay)
+	ended          atomic.Int32  // directions whose copy has ended
+	finished       atomic.Int32  // directions done with the relay (Start)
+	stop           func() bool   // unhooks the context (Start)
+	done           func(Stats, error)
 }
 
 // Relay copies between client and server until both directions have ended
@@ -57,6 +60,43 @@ func Relay(ctx context.Context, client, server net.Conn, idle time.Duration) (St
 	// The error that closed the conns (idle, cancel), not what the other
 	// direction saw next ("use of closed network connection").
 	return r.st, r.err
+}
+
+// Start is Relay on two new goroutines: it returns at once, and done runs
+// on the second of them to finish, with what Relay would have returned.
+//
+// It is for a caller whose handshake grew its goroutine's stack: that
+// goroutine can now end, and an idle tunnel costs two fresh, minimal
+// stacks. (A stack is shrunk by the GC only while under a quarter of it
+// is in use, so one that a handshake grew to 8 KiB stays at 4 KiB or more
+// under a waiting relay: issue 9, memory per idle tunnel.)
+func Start(ctx context.Context, client, server net.Conn, idle time.Duration, done func(Stats, error)) {
+	r := &relay{client: client, server: server, idle: idle, done: done}
+	r.touch()
+	r.stop = context.AfterFunc(ctx, func() { r.fail(context.Cause(ctx)) })
+	go r.runClientToServer()
+	go r.runServerToClient()
+}
+
+func (r *relay) runClientToServer() {
+	r.st.Up = r.half(r.server, r.client)
+	r.finish()
+}
+
+func (r *relay) runServerToClient() {
+	r.st.Down = r.half(r.client, r.server)
+	r.finish()
+}
+
+// finish ends a Start relay once both directions have: it closes the
+// conns and hands the result to done.
+func (r *relay) finish() {
+	if r.finished.Add(1) < 2 {
+		return
+	}
+	r.stop()
+	r.fail(nil)
+	r.done(r.st, r.err)
 }
 
 // The two directions are named funcs so a goroutine dump reads as a tunnel.

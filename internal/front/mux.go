@@ -15,10 +15,14 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Handler serves one connection of its protocol until it is done with it.
-// The conn arrives with the handshake read deadline already set.
+// Handler serves one connection of its protocol. The conn arrives with the
+// handshake read deadline already set. The handler calls end once when it
+// is done with the conn: before ServeConn returns, or later from a
+// goroutine of its own, so that a tunnel can relay on after the goroutine
+// that ran its handshake (and grew its stack) has gone. Called deferred,
+// end also recovers a panic on that goroutine.
 type Handler interface {
-	ServeConn(ctx context.Context, c net.Conn)
+	ServeConn(ctx context.Context, c net.Conn, end func())
 }
 
 // Refuser is implemented by a Handler that can turn a connection away
@@ -111,33 +115,63 @@ func isTemporary(err error) bool {
 
 func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config) {
 	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
-	// This frame stays under an idle tunnel's relay for the tunnel's life,
-	// so it is kept small (one defer; the handshake work runs in prepare,
-	// whose frame is gone by then): the GC shrinks a goroutine's stack
-	// only while under a quarter of it is in use (issue 9: memory per
-	// tunnel).
-	defer m.endConn(c)
+	e := &connEnd{m: m, c: c, closed: func() {}}
+	// A panic on this goroutine ends the conn (if the handler has not).
+	defer e.recover()
 	h, ctx, c2, proto, ok := m.prepare(ctx, ln, c, proto, tlsCfg, over)
 	if !ok {
+		e.finish()
 		return
 	}
-	defer m.observe(ln, proto)()
-	h.ServeConn(ctx, c2)
-	c2.Close()
+	e.c2, e.closed = c2, m.observe(ln, proto)
+	h.ServeConn(ctx, c2, e.end)
 }
 
-// endConn is serveConn's bookkeeping, deferred once: a recovered panic is
-// logged, and the conn is untracked and uncounted.
-func (m *Mux) endConn(c net.Conn) {
+// connEnd is a conn's bookkeeping, done once: by the handler when it is
+// done with the conn, or by serveConn if the handler panicked first.
+type connEnd struct {
+	m      *Mux
+	c, c2  net.Conn // as accepted; as handed to the handler (nil before)
+	closed func()   // tells the observer
+	once   atomic.Bool
+}
+
+// end is what a handler calls: deferred, it also recovers a panic.
+func (e *connEnd) end() {
 	if v := recover(); v != nil {
-		// Input must never panic ferry; if it does, that is a bug: log
-		// it with its stack and drop only this connection.
-		m.Log.Error().Str("proxy_status", "proxy_internal_error").Str("client", c.RemoteAddr().String()).
-			Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("panic")
-		c.Close()
+		e.panicked(v)
 	}
+	e.finish()
+}
+
+// recover ends the conn if its goroutine panicked; deferred by serveConn.
+func (e *connEnd) recover() {
+	if v := recover(); v != nil {
+		e.panicked(v)
+		e.finish()
+	}
+}
+
+// panicked logs a panic with its stack. Input must never panic ferry; if
+// it does, that is a bug, and only this connection is dropped.
+func (e *connEnd) panicked(v any) {
+	e.m.Log.Error().Str("proxy_status", "proxy_internal_error").Str("client", e.c.RemoteAddr().String()).
+		Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("panic")
+	e.c.Close()
+}
+
+// finish, the first time, closes the conn, untracks and uncounts it.
+func (e *connEnd) finish() {
+	if !e.once.CompareAndSwap(false, true) {
+		return
+	}
+	if e.c2 != nil {
+		e.c2.Close()
+	}
+	e.closed()
+	m := e.m
 	m.active.Add(-1)
-	m.untrackConn(c)
+	m.untrackConn(e.c)
 	m.wg.Done()
 }
 

@@ -58,7 +58,8 @@ type recorder struct {
 	read int
 }
 
-func (r *recorder) ServeConn(ctx context.Context, c net.Conn) {
+func (r *recorder) ServeConn(ctx context.Context, c net.Conn, end func()) {
+	defer end()
 	s := served{proto: r.proto, connT: typeName(c), ctx: ctx}
 	if r.read > 0 {
 		s.data = make([]byte, r.read)

@@ -18,15 +18,18 @@ type relayTo struct {
 	done chan error
 }
 
-func (h relayTo) ServeConn(ctx context.Context, c net.Conn) {
+func (h relayTo) ServeConn(ctx context.Context, c net.Conn, end func()) {
 	s, err := net.Dial("tcp", h.addr)
 	if err != nil {
 		h.done <- err
+		end()
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	_, err = tunnel.Relay(ctx, c, s, 0)
-	h.done <- err
+	tunnel.Start(ctx, c, s, 0, func(_ tunnel.Stats, err error) {
+		defer end()
+		h.done <- err
+	})
 }
 
 // A connection whose first byte the mux peeked (MSG_PEEK) reaches the
