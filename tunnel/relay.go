@@ -24,15 +24,37 @@ type Stats struct {
 type relay struct {
 	client, server net.Conn
 	idle           time.Duration
-	lastActive     atomic.Int64 // unix nanoseconds of the last byte moved
+	park           time.Duration // Start relays on Linux: a direction silent this long parks (park_linux.go)
+	lastActive     atomic.Int64  // unix nanoseconds of the last byte moved
 	closeOnce      sync.Once
-	err            error // the first failure; it caused the close
-	st             Stats
-	down           chan struct{} // closed when the server → client copy ends (Relay)
+	err            error         // the first failure; it caused the close
+	up, down       half          // client → server, server → client
+	downDone       chan struct{} // closed when the server → client copy ends (Relay)
 	ended          atomic.Int32  // directions whose copy has ended
 	finished       atomic.Int32  // directions done with the relay (Start)
-	stop           func() bool   // unhooks the context (Start)
+	stop           func() bool   // unhooks the context
 	done           func(Stats, error)
+}
+
+// half is one copy direction of a relay.
+type half struct {
+	r        *relay
+	dst, src net.Conn
+	n        int64 // bytes copied
+	quiet    int64 // unix nanoseconds of its last byte or its (re)start; kept when the relay parks
+	sp       *splicer
+	noPark   bool        // parking failed once: wait in the runtime's poller
+	parkID   uint64      // non-zero while parked; guarded by the parking lock (park_linux.go)
+	wake     *time.Timer // resumes h at the tunnel's idle timeout while parked
+}
+
+func newRelay(ctx context.Context, client, server net.Conn, idle time.Duration) *relay {
+	r := &relay{client: client, server: server, idle: idle}
+	r.up = half{r: r, dst: server, src: client}
+	r.down = half{r: r, dst: client, src: server}
+	r.touch()
+	r.stop = context.AfterFunc(ctx, func() { r.fail(context.Cause(ctx)) })
+	return r
 }
 
 // Relay copies between client and server until both directions have ended
@@ -43,96 +65,97 @@ type relay struct {
 // nil when both sides closed cleanly.
 //
 // The client → server copy runs on the caller's goroutine, the other on a
-// new one: two goroutines per tunnel. Idle tunnels are mostly goroutine
-// stacks, and the runtime halves a stack at GC only when under a quarter
-// of it is in use, so the frames below a waiting copy are kept few and
-// small (state in the relay, not in locals; no frame between half and the
-// pump).
+// new one: two goroutines per tunnel. Start is the same on goroutines of
+// its own, which an idle tunnel can give up.
 func Relay(ctx context.Context, client, server net.Conn, idle time.Duration) (Stats, error) {
-	r := &relay{client: client, server: server, idle: idle, down: make(chan struct{})}
-	r.touch()
-	stop := context.AfterFunc(ctx, func() { r.fail(context.Cause(ctx)) })
+	r := newRelay(ctx, client, server, idle)
+	r.downDone = make(chan struct{})
 	go r.copyServerToClient()
 	r.copyClientToServer()
-	<-r.down
-	stop()
+	<-r.downDone
+	r.stop()
 	r.fail(nil)
 	// The error that closed the conns (idle, cancel), not what the other
 	// direction saw next ("use of closed network connection").
-	return r.st, r.err
+	return Stats{Up: r.up.n, Down: r.down.n}, r.err
+}
+
+// The two directions are named funcs so a goroutine dump reads as a tunnel.
+func (r *relay) copyClientToServer() { r.up.run() }
+
+func (r *relay) copyServerToClient() {
+	r.down.run()
+	close(r.downDone)
 }
 
 // Start is Relay on two new goroutines: it returns at once, and done runs
-// on the second of them to finish, with what Relay would have returned.
+// on the last of them, with what Relay would have returned.
 //
-// It is for a caller whose handshake grew its goroutine's stack: that
-// goroutine can now end, and an idle tunnel costs two fresh, minimal
-// stacks. (A stack is shrunk by the GC only while under a quarter of it
-// is in use, so one that a handshake grew to 8 KiB stays at 4 KiB or more
-// under a waiting relay: issue 9, memory per idle tunnel.)
+// Idle tunnels are mostly goroutine stacks. Start lets the caller's
+// goroutine end, and with it the stack its handshake grew (the GC shrinks
+// a stack only while under a quarter of it is in use), so the relay's two
+// start at the minimum; and on Linux a direction that has moved nothing
+// for a while parks, giving up its goroutine until its socket is readable
+// again (park_linux.go). Issue 9: memory per idle tunnel.
 func Start(ctx context.Context, client, server net.Conn, idle time.Duration, done func(Stats, error)) {
-	r := &relay{client: client, server: server, idle: idle, done: done}
-	r.touch()
-	r.stop = context.AfterFunc(ctx, func() { r.fail(context.Cause(ctx)) })
+	r := newRelay(ctx, client, server, idle)
+	r.park, r.done = parkAfter, done
 	go r.runClientToServer()
 	go r.runServerToClient()
 }
 
-func (r *relay) runClientToServer() {
-	r.st.Up = r.half(r.server, r.client)
-	r.finish()
-}
+func (r *relay) runClientToServer() { r.up.runStarted() }
+func (r *relay) runServerToClient() { r.down.runStarted() }
 
-func (r *relay) runServerToClient() {
-	r.st.Down = r.half(r.client, r.server)
-	r.finish()
-}
+// resume continues a parked direction on a new goroutine.
+func (h *half) resume() { h.runStarted() }
 
-// finish ends a Start relay once both directions have: it closes the
-// conns and hands the result to done.
-func (r *relay) finish() {
+// runStarted runs a Start relay's direction until it ends or parks; the
+// last direction to end finishes the relay: it closes the conns and hands
+// the result to done.
+func (h *half) runStarted() {
+	if !h.run() {
+		return // parked
+	}
+	r := h.r
 	if r.finished.Add(1) < 2 {
 		return
 	}
 	r.stop()
 	r.fail(nil)
-	r.done(r.st, r.err)
+	r.done(Stats{Up: r.up.n, Down: r.down.n}, r.err)
 }
 
-// The two directions are named funcs so a goroutine dump reads as a tunnel.
-func (r *relay) copyClientToServer() { r.st.Up = r.half(r.server, r.client) }
-
-func (r *relay) copyServerToClient() {
-	r.st.Down = r.half(r.client, r.server)
-	close(r.down)
-}
-
-// half copies src to dst: by splice(2) between two TCP sockets (see
-// tcpOf), else through a pooled buffer.
-func (r *relay) half(dst, src net.Conn) int64 {
-	var n int64
+// run copies src to dst: by splice(2) between two TCP sockets (see
+// tcpOf), else through a pooled buffer. It reports false if the direction
+// parked instead of ending.
+func (h *half) run() bool {
+	r := h.r
 	var err error
-	handled := false
-	if d, ok := tcpOf(dst); ok {
-		if s, ok := tcpOf(src); ok {
-			n, err, handled = r.splicePump(d, s)
+	handled, parked := false, false
+	if d, ok := tcpOf(h.dst); ok {
+		if s, ok := tcpOf(h.src); ok {
+			err, handled, parked = h.splicePump(d, s)
 		}
 	}
+	if parked {
+		return false
+	}
 	if !handled {
-		n, err = r.copyPump(dst, src)
+		err = h.copyPump(h.dst, h.src)
 	}
 	first := r.ended.Add(1) == 1
 	if err != nil {
 		r.fail(err) // and unblock the other direction
-		return n
+		return true
 	}
 	// EOF: pass the half-close on so protocols that shut down one side
 	// work. When the other direction has ended already, both conns are
 	// closed next, which sends the FIN: no shutdown(2) needed.
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok && first {
+	if cw, ok := h.dst.(interface{ CloseWrite() error }); ok && first {
 		cw.CloseWrite()
 	}
-	return n
+	return true
 }
 
 // tcpOf is c's socket when it has one the relay may use directly: c
@@ -153,31 +176,31 @@ func tcpOf(c net.Conn) (*net.TCPConn, bool) {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // copyPump is the portable path (TLS, wrapped conns): a pooled buffer.
-func (r *relay) copyPump(dst, src net.Conn) (int64, error) {
+func (h *half) copyPump(dst, src net.Conn) error {
+	r := h.r
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	var total int64
 	if err := r.arm(src); err != nil {
-		return 0, err
+		return err
 	}
 	for {
 		nr, er := src.Read(buf)
 		if nr > 0 {
 			r.touch()
 			nw, ew := dst.Write(buf[:nr])
-			total += int64(nw)
+			h.n += int64(nw)
 			if ew != nil {
-				return total, ew
+				return ew
 			}
 			r.touch()
 		}
 		if er == io.EOF {
-			return total, nil
+			return nil
 		}
 		if er != nil {
 			if er = r.rearm(src, er); er != nil {
-				return total, er
+				return er
 			}
 		}
 	}
@@ -222,5 +245,8 @@ func (r *relay) fail(err error) {
 		r.err = err
 		r.client.Close()
 		r.server.Close()
+		// A parked direction resumes, finds its conn closed and ends.
+		r.up.unpark()
+		r.down.unpark()
 	})
 }

@@ -29,59 +29,77 @@ func SplicedChunks() int64 { return splicedChunks.Load() }
 // idle tunnel waits in the poller holding its two sockets and nothing more
 // (Go's own TCPConn.ReadFrom holds a pipe, two fds, for as long as it
 // blocks).
-func (r *relay) splicePump(dst, src *net.TCPConn) (total int64, err error, handled bool) {
-	in, err := src.SyscallConn()
-	if err != nil {
-		return 0, nil, false
+//
+// Its state is kept in h.sp, so a direction that parked (park_linux.go)
+// goes on where it stopped when it is resumed.
+func (h *half) splicePump(dst, src *net.TCPConn) (err error, handled, parked bool) {
+	s := h.sp
+	if s == nil {
+		in, err := src.SyscallConn()
+		if err != nil {
+			return nil, false, false
+		}
+		out, err := dst.SyscallConn()
+		if err != nil {
+			return nil, false, false
+		}
+		s = newSplicer(in, out)
+		h.sp = s
+		h.touch()
+	} else if err := h.resumed(); err != nil {
+		return err, true, false
 	}
-	out, err := dst.SyscallConn()
-	if err != nil {
-		return 0, nil, false
+	if err := h.arm(src); err != nil {
+		return err, true, false
 	}
-	if err := r.arm(src); err != nil {
-		return 0, err, true
-	}
-	s := newSplicer()
 	for {
-		n, err := s.fill(in)
+		n, err := s.fill()
 		if err == errNoPipe {
 			// Out of fds for a pipe: this direction copies instead.
-			m, err := r.copyPump(dst, src)
-			return total + m, err, true
+			return h.copyPump(dst, src), true, false
 		}
 		if err != nil {
-			if err = r.rearm(src, err); err != nil {
-				return total, err, true
+			err = h.rearm(src, err)
+			if err == errPark {
+				if h.parkIt() {
+					return nil, true, true
+				}
+				err = h.neverPark(src)
+			}
+			if err != nil {
+				return err, true, false
 			}
 			continue
 		}
 		if n == 0 {
-			return total, nil, true // EOF
+			return nil, true, false // EOF
 		}
-		r.touch()
+		h.touch()
 		splicedChunks.Add(1)
-		err = s.drain(out)
-		total += int64(n - s.left)
+		err = s.drain()
+		h.n += int64(n - s.left)
 		if err != nil {
-			return total, err, true
+			return err, true, false
 		}
-		r.touch()
+		h.touch()
 	}
 }
 
 // splicer is one direction's splice state. Its callbacks are built once,
 // so waiting allocates nothing.
 type splicer struct {
+	in, out syscall.RawConn
 	p       *pipe
 	left    int   // bytes in the pipe not yet written out
 	n       int   // what the last splice moved
 	err     error // the last splice's error
 	fillFn  func(fd uintptr) bool
 	drainFn func(fd uintptr) bool
+	polled  bool // src has been added to the parking epoll (park_linux.go)
 }
 
-func newSplicer() *splicer {
-	s := &splicer{}
+func newSplicer(in, out syscall.RawConn) *splicer {
+	s := &splicer{in: in, out: out}
 	s.fillFn, s.drainFn = s.fillOnce, s.drainOnce
 	return s
 }
@@ -89,9 +107,9 @@ func newSplicer() *splicer {
 // fill waits (under the conn's read deadline) until src has data, EOF or an
 // error, and splices what is queued, up to the pipe's size, into a pipe.
 // It returns how much came; 0 is EOF.
-func (s *splicer) fill(in syscall.RawConn) (int, error) {
+func (s *splicer) fill() (int, error) {
 	s.n, s.err = 0, nil
-	if err := in.Read(s.fillFn); err != nil {
+	if err := s.in.Read(s.fillFn); err != nil {
 		return 0, err
 	}
 	return s.n, s.err
@@ -126,9 +144,9 @@ func (s *splicer) fillOnce(fd uintptr) bool {
 // drain writes the pipe's bytes to dst, waiting for dst to take them. The
 // pipe goes back to the pool once empty, and is closed if it cannot be
 // emptied (dst failed).
-func (s *splicer) drain(out syscall.RawConn) error {
+func (s *splicer) drain() error {
 	s.err = nil
-	err := out.Write(s.drainFn)
+	err := s.out.Write(s.drainFn)
 	if err == nil {
 		err = s.err
 	}

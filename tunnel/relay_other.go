@@ -2,9 +2,21 @@
 
 package tunnel
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // SplicedChunks reports how many relay reads used splice(2): none off Linux.
 func SplicedChunks() int64 { return 0 }
 
-func (r *relay) splicePump(dst, src *net.TCPConn) (int64, error, bool) { return 0, nil, false }
+// parkAfter is zero: off Linux, directions do not park.
+var parkAfter time.Duration
+
+func (h *half) splicePump(dst, src *net.TCPConn) (err error, handled, parked bool) {
+	return nil, false, false
+}
+
+func (h *half) unpark() {}
+
+type splicer struct{}

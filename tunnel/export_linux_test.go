@@ -1,0 +1,16 @@
+package tunnel
+
+import "time"
+
+// ParkAggressively makes every silent direction of a Start relay park
+// after d, and calls onPark each time one does, until the returned func
+// restores the defaults.
+func ParkAggressively(d time.Duration, onPark func()) (restore func()) {
+	old := parkAfter
+	parkAfter = d
+	parkHook.Store(&onPark)
+	return func() {
+		parkAfter = old
+		parkHook.Store(nil)
+	}
+}
