@@ -131,6 +131,32 @@ func sinkOrigin(c *net.TCPConn) {
 	c.Write(binary.BigEndian.AppendUint64(nil, total))
 }
 
+// benchUpload is one upload benchmark: it writes buf b.N times to c, a
+// tunnel to a sinkOrigin, half-closes, and waits for the origin's count,
+// which must be all that was sent. The time includes that wait.
+func benchUpload(b *testing.B, c *net.TCPConn, buf []byte) {
+	b.Helper()
+	c.SetDeadline(time.Time{})
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.CloseWrite()
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	var got [8]byte
+	if _, err := io.ReadFull(c, got[:]); err != nil && !errors.Is(err, io.EOF) {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if n := binary.BigEndian.Uint64(got[:]); n != uint64(b.N)*uint64(len(buf)) {
+		b.Fatalf("origin read %d bytes, sent %d", n, b.N*len(buf))
+	}
+}
+
 // BenchmarkBulk measures the throughput of one connection carrying a bulk
 // upload: direct to the origin on loopback (the baseline), and through a
 // ferry CONNECT tunnel and a SOCKS5 tunnel, all in the same run. One op is
@@ -151,26 +177,7 @@ func BenchmarkBulk(b *testing.B) {
 	buf := make([]byte, 1<<20)
 	for _, o := range opens {
 		b.Run(o.name, func(b *testing.B) {
-			c := o.open(b, f.Addr, origin)
-			c.SetDeadline(time.Time{})
-			b.SetBytes(int64(len(buf)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if _, err := c.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			c.CloseWrite()
-			c.SetReadDeadline(time.Now().Add(time.Minute))
-			var got [8]byte
-			if _, err := io.ReadFull(c, got[:]); err != nil && !errors.Is(err, io.EOF) {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			if n := binary.BigEndian.Uint64(got[:]); n != uint64(b.N)*uint64(len(buf)) {
-				b.Fatalf("origin read %d bytes, sent %d", n, b.N*len(buf))
-			}
+			benchUpload(b, o.open(b, f.Addr, origin), buf)
 		})
 	}
 }

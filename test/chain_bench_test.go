@@ -1,13 +1,10 @@
 package test
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"testing"
-	"time"
 )
 
 // BenchmarkChain measures a two-hop ferry chain (a child ferry whose
@@ -69,26 +66,7 @@ default = "parent"
 	buf := make([]byte, 1<<20)
 	for _, p := range paths {
 		b.Run("bulk/"+p.name, func(b *testing.B) {
-			c := p.open(b, sink)
-			c.SetDeadline(time.Time{})
-			b.SetBytes(int64(len(buf)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if _, err := c.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			c.CloseWrite()
-			c.SetReadDeadline(time.Now().Add(time.Minute))
-			var got [8]byte
-			if _, err := io.ReadFull(c, got[:]); err != nil && !errors.Is(err, io.EOF) {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			if n := binary.BigEndian.Uint64(got[:]); n != uint64(b.N)*uint64(len(buf)) {
-				b.Fatalf("origin read %d bytes, sent %d", n, b.N*len(buf))
-			}
+			benchUpload(b, p.open(b, sink), buf)
 		})
 	}
 	for _, p := range paths {

@@ -138,10 +138,7 @@ domain = ["localhost"]
 	_, port, _ := net.SplitHostPort(echo)
 	for _, target := range []string{"localhost:" + port, echo} {
 		c := connectTunnel(t, child.Addr, target)
-		io.WriteString(c, "x")
-		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-			t.Fatal(err)
-		}
+		echoRoundTrip(t, c, "x")
 		c.Close()
 	}
 	routed := child.WaitEvent("access", func(e Event) bool { return e.Str("target") == "localhost:"+port })
@@ -191,10 +188,7 @@ address = "127.0.0.1:0"
 		t.Fatalf("p1 exited %d", code)
 	}
 	c := connectTunnel(t, child.Addr, echo)
-	io.WriteString(c, "x")
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
+	echoRoundTrip(t, c, "x")
 	c.Close()
 	if ev := child.WaitEvent("access", nil); ev.Str("upstream") != "p2" || ev.Int("status") != 200 {
 		t.Errorf("access event %v: want served by p2", ev)

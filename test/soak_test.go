@@ -210,50 +210,43 @@ func openCONNECT(proxy, target string) (*net.TCPConn, error) {
 }
 
 func openSOCKS5(proxy, target string) (*net.TCPConn, error) {
-	c, err := dialProxy(proxy)
-	if err != nil {
-		return nil, err
-	}
 	ap, err := netipAddrPort(target)
 	if err != nil {
-		c.Close()
 		return nil, err
 	}
 	req := []byte{5, 1, 0, 5, 1, 0, 1}
 	req = append(req, ap.ip...)
 	req = binary.BigEndian.AppendUint16(req, ap.port)
-	if _, err := c.Write(req); err != nil {
-		c.Close()
-		return nil, err
-	}
-	var rep [2 + 10]byte // method selection, then a reply with an IPv4 BND.ADDR
-	if _, err := io.ReadFull(c, rep[:]); err != nil || rep[1] != 0 || rep[3] != 0 {
-		c.Close()
-		return nil, fmt.Errorf("SOCKS5 reply % x, %v", rep, err)
-	}
-	return c, nil
+	// Method selection, then a reply with an IPv4 BND.ADDR.
+	return socksExchange(proxy, req, 2+10, func(rep []byte) bool { return rep[1] == 0 && rep[3] == 0 })
 }
 
 func openSOCKS4(proxy, target string) (*net.TCPConn, error) {
-	c, err := dialProxy(proxy)
-	if err != nil {
-		return nil, err
-	}
 	ap, err := netipAddrPort(target)
 	if err != nil {
-		c.Close()
 		return nil, err
 	}
 	req := binary.BigEndian.AppendUint16([]byte{4, 1}, ap.port)
 	req = append(append(req, ap.ip...), 0)
+	return socksExchange(proxy, req, 8, func(rep []byte) bool { return rep[1] == 90 })
+}
+
+// socksExchange dials proxy, sends req (its first byte the SOCKS version)
+// and reads an n-byte reply; it returns the conn only if granted says the
+// reply opens the tunnel.
+func socksExchange(proxy string, req []byte, n int, granted func(rep []byte) bool) (*net.TCPConn, error) {
+	c, err := dialProxy(proxy)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := c.Write(req); err != nil {
 		c.Close()
 		return nil, err
 	}
-	var rep [8]byte
-	if _, err := io.ReadFull(c, rep[:]); err != nil || rep[1] != 90 {
+	rep := make([]byte, n)
+	if _, err := io.ReadFull(c, rep); err != nil || !granted(rep) {
 		c.Close()
-		return nil, fmt.Errorf("SOCKS4 reply % x, %v", rep, err)
+		return nil, fmt.Errorf("SOCKS%d reply % x, %v", req[0], rep, err)
 	}
 	return c, nil
 }

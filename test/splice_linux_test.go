@@ -22,16 +22,23 @@ import (
 // SOCKS5 tunnel (both conns peeked by the front mux first), and sums the
 // bytes each syscall returned.
 func TestSpliceStrace(t *testing.T) {
-	straceBin, err := exec.LookPath("strace")
-	if err != nil {
-		t.Skip("strace not installed (.ci/run installs it): splice on the real binary not checked")
-	}
 	f := startFerry(t, minimalConfig+`
 [limits]
 shutdown_grace = "2s"
 `)
-	origin := tcpOrigin(t, hashEchoOrigin)
+	checkSplice(t, f, tcpOrigin(t, hashEchoOrigin), nil)
+}
 
+// checkSplice attaches strace to f, moves 16 MiB each way through each of
+// tunnelKinds to origin (a hashEchoOrigin), hands each tunnel's access
+// event to onAccess (if not nil), and checks that splice(2) moved the
+// payload and the read/write family next to none of it.
+func checkSplice(t *testing.T, f *Ferry, origin string, onAccess func(kind string, ev Event)) {
+	t.Helper()
+	straceBin, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("strace not installed (.ci/run installs it): splice on the real binary not checked")
+	}
 	out := filepath.Join(t.TempDir(), "strace.out")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -84,7 +91,10 @@ shutdown_grace = "2s"
 			t.Fatalf("%s: echo differs from what was sent", k.name)
 		}
 		io.Copy(io.Discard, c) // the origin's checksum, then EOF
-		f.WaitEvent("access", func(e Event) bool { return e.Str("client") == c.LocalAddr().String() })
+		ev := f.WaitEvent("access", func(e Event) bool { return e.Str("client") == c.LocalAddr().String() })
+		if onAccess != nil {
+			onAccess(k.name, ev)
+		}
 	}
 
 	// SIGINT makes strace detach and flush.
