@@ -26,7 +26,7 @@ func TestIdleTunnelsParkAndWake(t *testing.T) {
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(ioTimeout))
-		echoed(t, k.name, c, "ping")
+		echoRoundTrip(t, c, "ping")
 		conns[i] = c
 	}
 
@@ -45,7 +45,7 @@ func TestIdleTunnelsParkAndWake(t *testing.T) {
 	}
 
 	for i, k := range kinds {
-		echoed(t, k.name, conns[i], "pong!")
+		echoRoundTrip(t, conns[i], "pong!")
 		conns[i].CloseWrite()
 		if rest, err := io.ReadAll(conns[i]); err != nil || len(rest) != 0 {
 			t.Errorf("%s: after half-close read %q, %v; want EOF", k.name, rest, err)
@@ -56,16 +56,5 @@ func TestIdleTunnelsParkAndWake(t *testing.T) {
 		if ev.Int("bytes_up") != 9 || ev.Int("bytes_down") != 9 || ev.Str("error") != "" {
 			t.Errorf("%s access event: up %d down %d error %q; want 9, 9, none", k.name, ev.Int("bytes_up"), ev.Int("bytes_down"), ev.Str("error"))
 		}
-	}
-}
-
-func echoed(t *testing.T, name string, c net.Conn, msg string) {
-	t.Helper()
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatalf("%s: write: %v", name, err)
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
-		t.Fatalf("%s: echo %q, %v; want %q", name, got, err, msg)
 	}
 }
