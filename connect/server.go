@@ -74,10 +74,11 @@ type Server struct {
 	sink      accesslog.Sink
 	log       zerolog.Logger
 	http      *http.Server
-	transport *http.Transport // direct to origins
-	upstreams sync.Map        // upstream key → *http.Transport through it (upstream.go)
-	proxy     http.Handler
-	pages     sync.Map // path → http.Handler: ferry's own pages (pages.go)
+	transport *http.Transport   // direct to origins
+	upstreams sync.Map          // upstream key → *http.Transport through it (upstream.go)
+	proxy     http.Handler      // ReverseProxy, for upgrades
+	origin    http.RoundTripper // what requests are forwarded through (cache.go)
+	pages     sync.Map          // path → http.Handler: ferry's own pages (pages.go)
 	ln        *connListener
 	conns     sync.Map // net.Conn → *connEntry
 	serveOnce sync.Once
@@ -90,6 +91,7 @@ func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.
 	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger, ln: newConnListener()}
 	s.SetBlockPage(nil)
 	s.transport = s.newTransport()
+	s.origin = s.originTransport()
 	s.proxy = s.newReverseProxy()
 	s.http = &http.Server{
 		Handler:                      http.HandlerFunc(s.serveHTTP),
