@@ -303,6 +303,9 @@ func setXForwarded(h http.Header, in *inbound) {
 }
 
 func (s *Server) via(major, minor int) string {
+	if major == 1 && minor == 1 {
+		return s.via11 // nearly every message: no string built per request
+	}
 	return strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + s.cfg.ViaName
 }
 

@@ -140,8 +140,9 @@ func (s *Server) pass(w http.ResponseWriter, out *http.Request, fw *forward) err
 // copyBody copies the response body to the client through a pooled
 // buffer, flushing after each write when streaming.
 func (s *Server) copyBody(w io.Writer, body io.Reader, rc *http.ResponseController, streaming bool) error {
-	buf := copyBuffers.Get()
-	defer copyBuffers.Put(buf)
+	bp := copyBuffers.pool.Get().(*[]byte) // the pointer back, not a new one (bufferPool.Put)
+	defer copyBuffers.pool.Put(bp)
+	buf := *bp
 	for {
 		nr, rerr := body.Read(buf)
 		if rerr != nil && rerr != io.EOF && !errors.Is(rerr, context.Canceled) {
