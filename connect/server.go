@@ -183,6 +183,9 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 func (s *Server) connState(c net.Conn, st http.ConnState) {
+	if st != http.StateHijacked && st != http.StateClosed {
+		return // active and idle, twice a request: no lookup
+	}
 	v, ok := s.conns.Load(c)
 	if !ok {
 		return
