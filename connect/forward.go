@@ -24,12 +24,15 @@ type forward struct {
 	req  *tunnel.Request
 	plan *tunnel.Plan // where the request goes (upstream.go)
 
-	mu       sync.Mutex
-	dialed   string
-	rule     string
-	allow    bool
-	dial     time.Duration
-	upstream string // the upstream tried last
+	w http.ResponseWriter // the client's, for 1xx responses (pass.go)
+
+	mu            sync.Mutex
+	roundTripDone bool // the final response is in: no more 1xx
+	dialed        string
+	rule          string
+	allow         bool
+	dial          time.Duration
+	upstream      string // the upstream tried last
 }
 
 type forwardKey struct{}
@@ -60,7 +63,7 @@ func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 func (s *Server) newReverseProxy() http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
-		Transport:      s.originTransport(),
+		Transport:      s.origin,
 		BufferPool:     copyBuffers,
 		ErrorHandler:   s.proxyError,
 		ModifyResponse: s.modifyResponse,
@@ -117,19 +120,29 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, rec, err)
 		return
 	}
-	fw := &forward{req: req, plan: plan}
+	cw := &countingWriter{ResponseWriter: w}
+	fw := &forward{req: req, plan: plan, w: cw}
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), forwardKey{}, fw))
 	defer cancel(nil)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+	trace := &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { s.gotConn(fw, info, cancel) },
-	})
+	}
+	upgrade := upgradeType(r.Header) != ""
+	if !upgrade {
+		trace.Got1xxResponse = fw.got1xx // ReverseProxy has its own
+	}
+	ctx = httptrace.WithClientTrace(ctx, trace)
 	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &countingBody{ReadCloser: r.Body}
 		r.Body = body
 	}
-	cw := &countingWriter{ResponseWriter: w}
-	s.proxy.ServeHTTP(cw, r.WithContext(ctx))
+	var copyErr error
+	if upgrade {
+		s.proxy.ServeHTTP(cw, r.WithContext(ctx))
+	} else {
+		copyErr = s.pass(cw, r.WithContext(ctx), fw)
+	}
 
 	if body != nil {
 		rec.BytesUp = body.n
@@ -151,6 +164,12 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	fw.mu.Unlock()
+	if copyErr != nil {
+		// The response is cut short: net/http closes the client conn
+		// without ending it, as after a ReverseProxy copy error.
+		rec.Err = copyErr
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // dialOrigin is the transport's dialer: every origin connection goes
@@ -211,11 +230,25 @@ func (s *Server) gotConn(fw *forward, info httptrace.GotConnInfo, cancel context
 	}
 }
 
-// rewrite builds the outbound request. ReverseProxy has already removed
-// the hop-by-hop headers (RFC 9110 §7.6.1, and those named in Connection)
-// and the client's X-Forwarded-* and Forwarded.
+// rewrite is ReverseProxy's Rewrite, for upgrades (serveForward).
+// ReverseProxy has already removed the hop-by-hop headers (RFC 9110
+// §7.6.1, and those named in Connection) and the client's X-Forwarded-*
+// and Forwarded.
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
-	out, in := pr.Out, pr.In
+	in := inbound{
+		remoteAddr: pr.In.RemoteAddr, host: pr.In.Host, tls: pr.In.TLS != nil,
+		major: pr.In.ProtoMajor, minor: pr.In.ProtoMinor,
+	}
+	for i, k := range forwardingHeaders {
+		in.forwarded[i] = pr.In.Header[k]
+	}
+	s.rewriteOut(pr.Out, &in)
+}
+
+// rewriteOut finishes the outbound request, whose hop-by-hop headers and
+// forwarding headers are gone: no Host of its own (the URL's), no Proxy-*,
+// the forwarding headers Config.Forwarded asks for, and Via.
+func (s *Server) rewriteOut(out *http.Request, in *inbound) {
 	out.Host = ""
 	for k := range out.Header {
 		if strings.HasPrefix(k, "Proxy-") {
@@ -225,32 +258,54 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	switch s.cfg.Forwarded {
 	case ForwardedOff:
 		// Pass on what earlier proxies said, add nothing about this client.
-		for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-			if v, ok := in.Header[k]; ok {
+		for i, k := range forwardingHeaders {
+			if v := in.forwarded[i]; v != nil {
 				out.Header[k] = v
 			}
 		}
 	case ForwardedAdd:
-		// SetXForwarded appends to the outbound X-Forwarded-For, which
-		// ReverseProxy has emptied: copy the client's first.
-		for _, k := range []string{"Forwarded", "X-Forwarded-For"} {
-			if v, ok := in.Header[k]; ok {
+		// The X-Forwarded-For appended to is the client's.
+		for i, k := range forwardingHeaders[:2] { // Forwarded, X-Forwarded-For
+			if v := in.forwarded[i]; v != nil {
 				out.Header[k] = v
 			}
 		}
-		pr.SetXForwarded()
-		client := clientAddr(in).Addr().String()
+		setXForwarded(out.Header, in)
+		ap, _ := netip.ParseAddrPort(in.remoteAddr)
+		client := ap.Addr().String()
 		if strings.Contains(client, ":") {
 			client = `"[` + client + `]"`
 		}
 		out.Header.Add("Forwarded", "for="+client+";proto=http")
 	case ForwardedStrip:
-		// ReverseProxy already removed them.
+		// Already removed.
 	}
-	out.Header.Add("Via", s.via(in.ProtoMajor, in.ProtoMinor))
+	out.Header.Add("Via", s.via(in.major, in.minor))
+}
+
+// setXForwarded is httputil.ProxyRequest.SetXForwarded on the inbound
+// request as the client sent it.
+func setXForwarded(h http.Header, in *inbound) {
+	if clientIP, _, err := net.SplitHostPort(in.remoteAddr); err == nil {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		h.Set("X-Forwarded-For", clientIP)
+	} else {
+		h.Del("X-Forwarded-For")
+	}
+	h.Set("X-Forwarded-Host", in.host)
+	if in.tls {
+		h.Set("X-Forwarded-Proto", "https")
+	} else {
+		h.Set("X-Forwarded-Proto", "http")
+	}
 }
 
 func (s *Server) via(major, minor int) string {
+	if major == 1 && minor == 1 {
+		return s.via11 // nearly every message: no string built per request
+	}
 	return strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + s.cfg.ViaName
 }
 

@@ -74,10 +74,12 @@ type Server struct {
 	sink      accesslog.Sink
 	log       zerolog.Logger
 	http      *http.Server
-	transport *http.Transport // direct to origins
-	upstreams sync.Map        // upstream key → *http.Transport through it (upstream.go)
-	proxy     http.Handler
-	pages     sync.Map // path → http.Handler: ferry's own pages (pages.go)
+	transport *http.Transport   // direct to origins
+	upstreams sync.Map          // upstream key → *http.Transport through it (upstream.go)
+	proxy     http.Handler      // ReverseProxy, for upgrades
+	origin    http.RoundTripper // what requests are forwarded through (cache.go)
+	via11     string            // Via value of an HTTP/1.1 message (forward.go)
+	pages     sync.Map          // path → http.Handler: ferry's own pages (pages.go)
 	ln        *connListener
 	conns     sync.Map // net.Conn → *connEntry
 	serveOnce sync.Once
@@ -90,6 +92,8 @@ func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.
 	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger, ln: newConnListener()}
 	s.SetBlockPage(nil)
 	s.transport = s.newTransport()
+	s.origin = s.originTransport()
+	s.via11 = "1.1 " + cfg.ViaName
 	s.proxy = s.newReverseProxy()
 	s.http = &http.Server{
 		Handler:                      http.HandlerFunc(s.serveHTTP),
@@ -182,6 +186,9 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 func (s *Server) connState(c net.Conn, st http.ConnState) {
+	if st != http.StateHijacked && st != http.StateClosed {
+		return // active and idle, twice a request: no lookup
+	}
 	v, ok := s.conns.Load(c)
 	if !ok {
 		return
@@ -196,18 +203,28 @@ func (s *Server) connState(c net.Conn, st http.ConnState) {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if e, ok := r.Context().Value(entryKey{}).(*connEntry); ok && e.hijacked.Load() {
-			e.finish()
-		}
-	}()
 	switch {
 	case r.Method == http.MethodConnect:
+		defer finishHijacked(r)
 		s.serveConnect(w, r)
 	case r.URL.IsAbs():
+		if upgradeType(r.Header) != "" {
+			// Only CONNECT and upgrades hijack: a plain forward skips
+			// the context walk.
+			defer finishHijacked(r)
+		}
 		s.serveForward(w, r)
 	default:
+		defer finishHijacked(r)
 		s.serveSelf(w, r)
+	}
+}
+
+// finishHijacked ends ServeConn's wait for a conn net/http handed over to a
+// handler, which is done with it now.
+func finishHijacked(r *http.Request) {
+	if e, ok := r.Context().Value(entryKey{}).(*connEntry); ok && e.hijacked.Load() {
+		e.finish()
 	}
 }
 

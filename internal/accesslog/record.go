@@ -70,10 +70,11 @@ type Zerolog struct{ Log zerolog.Logger }
 // Write emits the fixed field set.
 func (z Zerolog) Write(r *Record) {
 	level := zerolog.InfoLevel
+	var client [len("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%zone]:65535") + 16]byte
 	e := z.Log.WithLevel(level).
 		Str("id", r.ID).
 		Str("proto", r.Proto).
-		Str("client", r.Client.String()).
+		Bytes("client", appendAddrPort(client[:0], r.Client)). // no string per record
 		Str("user", r.User).
 		Str("method", r.Method).
 		Str("target", r.Target).
@@ -94,4 +95,12 @@ func (z Zerolog) Write(r *Record) {
 		e = e.Str("err", r.Err.Error())
 	}
 	e.Msg("access")
+}
+
+// appendAddrPort appends ap as ap.String() writes it.
+func appendAddrPort(b []byte, ap netip.AddrPort) []byte {
+	if !ap.IsValid() {
+		return append(b, ap.String()...)
+	}
+	return ap.AppendTo(b)
 }

@@ -92,3 +92,24 @@ func TestZerologSchema(t *testing.T) {
 		t.Errorf("event 0 = %v", first)
 	}
 }
+
+func TestAppendAddrPort(t *testing.T) {
+	tests := []struct {
+		name string
+		in   netip.AddrPort
+	}{
+		{"zero", netip.AddrPort{}},
+		{"v4", netip.MustParseAddrPort("192.0.2.1:8080")},
+		{"v6", netip.MustParseAddrPort("[2001:db8::1]:443")},
+		{"v6 zone", netip.MustParseAddrPort("[fe80::1%eth0]:1")},
+		{"v4 in v6", netip.AddrPortFrom(netip.MustParseAddr("::ffff:192.0.2.1"), 80)},
+		{"port 0", netip.MustParseAddrPort("127.0.0.1:0")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, want := string(appendAddrPort(nil, tt.in)), tt.in.String(); got != want {
+				t.Errorf("appendAddrPort = %q, want %q", got, want)
+			}
+		})
+	}
+}
