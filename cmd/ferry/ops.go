@@ -147,10 +147,12 @@ func (o *ops) start(cfg *config.File, lns []net.Listener, pages interface{ Handl
 // READY=1.
 func (o *ops) ready(lns []net.Listener) {
 	if o.admin != nil {
-		// After the proxy's listening events: the first one is the
-		// proxy's address for whoever reads the log.
-		o.log.Info().Str("listener", "admin").Str("addr", o.adminLn.Addr().String()).Str("protocol", "admin").Msg("listening")
+		// Ready before the admin's listening event, so whoever acts on
+		// that event finds /readyz answering 200; the event comes after
+		// the proxy's own: the first one is the proxy's address for
+		// whoever reads the log.
 		o.admin.SetReady()
+		o.log.Info().Str("listener", "admin").Str("addr", o.adminLn.Addr().String()).Str("protocol", "admin").Msg("listening")
 	}
 	status := "serving on"
 	for _, ln := range lns {
