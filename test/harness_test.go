@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +67,28 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// statSources stats every file the ferry binary is built from. go test
+// caches a passing result by the test's own inputs and the files the test
+// touched; the binary these tests run is built in TestMain, from files the
+// test binary does not import, so without this a change to ferry's code
+// would replay a stale pass. (It runs from startFerry: go test records
+// what a test touches only once m.Run has begun.)
+var statSourcesOnce sync.Once
+
+func statSources(root string) {
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil
+		case d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "test" || d.Name() == "testdata"):
+			return filepath.SkipDir
+		case !d.IsDir() && (strings.HasSuffix(path, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum" || d.Name() == "config.toml.example"):
+			os.Stat(path)
+		}
+		return nil
+	})
 }
 
 // Event is one JSON log line of ferry's stderr.
@@ -146,6 +169,7 @@ func writeConfig(t testing.TB, configTOML string) string {
 
 // launch starts ferry with args and collects its stderr lines.
 func launch(t testing.TB, args ...string) *Ferry {
+	statSourcesOnce.Do(func() { statSources("..") })
 	t.Helper()
 	f := &Ferry{t: t, grew: make(chan struct{}), exited: make(chan struct{})}
 	f.Cmd = exec.Command(ferryBin, args...)
@@ -337,6 +361,7 @@ func (f *Ferry) dumpTail(n int) {
 // runFerry runs ferry with args to its end (a flag, a bad config) under
 // runTimeout and returns its exit status, stdout and stderr.
 func runFerry(t testing.TB, args ...string) (code int, stdout, stderr string) {
+	statSourcesOnce.Do(func() { statSources("..") })
 	t.Helper()
 	return runCmd(t, runTimeout, nil, ferryBin, args...)
 }
