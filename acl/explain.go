@@ -39,8 +39,8 @@ func (p *Policy) Explain(q *Query) ([]Step, Verdict) {
 		res := r.eval(q)
 		st.Result = [...]string{"no match", "match", "needs the address"}[res]
 		steps = append(steps, st)
-		if res != no {
-			break
+		if res == yes || res == unknown && r.allow {
+			break // as Decide: past a deny that needs the address, the walk goes on
 		}
 	}
 	return steps, p.Decide(q)

@@ -40,18 +40,35 @@ func (r *rule) eval(q *Query) tri {
 }
 
 // Decide walks the rules in order. A rule that matches decides. A rule
-// that would match but for an address not known yet stops the walk with
-// NeedIP: skipping it could let a later allow rule through to an address
-// it denies, so the engine asks again with each address it dials.
+// that would match but for an address not known yet leaves the decision
+// to the address (NeedIP): skipping it could let a later allow rule
+// through to an address it denies, so the engine asks again with each
+// address it dials. Unless every such rule denies and the walk then ends
+// in a deny anyway (a later rule that matches, or the default): whatever
+// the address, the answer is deny, given now, before any name is looked
+// up (a request that is refused anyway leaks no DNS query).
 func (p *Policy) Decide(q *Query) Verdict {
+	undecided := -1 // the first rule that needs the address
+	needIP := func() Verdict { return Verdict{Rule: p.rules[undecided].name, NeedIP: true} }
 	for i := range p.rules {
 		r := &p.rules[i]
 		switch r.eval(q) {
 		case yes:
+			if undecided >= 0 && r.allow {
+				return needIP()
+			}
 			return Verdict{Allow: r.allow, Rule: r.name}
 		case unknown:
-			return Verdict{Rule: r.name, NeedIP: true}
+			if undecided < 0 {
+				undecided = i
+			}
+			if r.allow {
+				return needIP()
+			}
 		}
+	}
+	if undecided >= 0 && p.allow {
+		return needIP()
 	}
 	return Verdict{Allow: p.allow, Rule: "default"}
 }

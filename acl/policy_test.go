@@ -173,6 +173,8 @@ func TestDecideOrder(t *testing.T) {
 		{"ip rule with port matching", Query{Host: "www.example", IP: ip("192.168.1.1"), Port: 80, Proto: "http"}, Verdict{Rule: "deny-internal-on-80"}},
 		{"not port", Query{Host: "www.example", IP: ip("192.0.2.1"), Port: 22, Proto: "connect"}, Verdict{Rule: "connect-443-only"}},
 		{"default", Query{Host: "www.example", IP: ip("192.0.2.1"), Port: 22, Proto: "socks"}, Verdict{Rule: "default"}},
+		{"name only, denied whatever the address", Query{Host: "www.example", Port: 22, Proto: "connect"}, Verdict{Rule: "connect-443-only"}},
+		{"name only, default deny whatever the address", Query{Host: "www.example", Port: 22, Proto: "socks"}, Verdict{Rule: "default"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,7 +288,7 @@ func TestExplain(t *testing.T) {
 		t.Fatalf("steps %+v", steps)
 	}
 	steps, v = p.Explain(&Query{Host: "a.example", Port: 443})
-	if !v.NeedIP || len(steps) != 1 || steps[0].Checks[0].Result != "needs the address" {
+	if !v.NeedIP || len(steps) != 2 || steps[0].Checks[0].Result != "needs the address" || steps[1].Result != "match" {
 		t.Fatalf("name only: verdict %+v, steps %+v", v, steps)
 	}
 }

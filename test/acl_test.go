@@ -341,6 +341,17 @@ func TestACLDefaultRulesDenyLocalhost(t *testing.T) {
 	if status != 403 || !strings.Contains(head, "connect-https-only") {
 		t.Fatalf("CONNECT to port 25: %d\n%s", status, head)
 	}
+	// By name, too: the address rule before it denies as well, so the
+	// answer is deny whatever the name resolves to, given before any
+	// lookup (.invalid never resolves: a lookup would answer 502).
+	status, head, _ = rawConnect(t, f.Addr, "ferry-test.invalid:25")
+	if status != 403 || !strings.Contains(head, "connect-https-only") {
+		t.Fatalf("CONNECT to a name on port 25: %d\n%s", status, head)
+	}
+	ev = accessOf(f, "ferry-test.invalid", nil)
+	if ev.Str("rule") != "connect-https-only" || ev.Str("proxy_status") == "dns_error" {
+		t.Fatalf("access event %v", ev)
+	}
 }
 
 func TestACLOpenProxyRefused(t *testing.T) {
