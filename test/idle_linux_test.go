@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // procStats reads a process's resident memory (VmRSS, bytes) and its open
@@ -83,6 +84,13 @@ shutdown_grace = "2s"
 	}
 	f.WaitEvents("access", nil, n+1)
 	rss2, fds2 := procStats(b, pid)
+	// Spare splice pipes (up to 32, two fds each) stay pooled until
+	// they have been unused for 200ms: look again until the fds are
+	// back or a bound passes.
+	for deadline := time.Now().Add(5 * time.Second); fds2 > fds0+8 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+		rss2, fds2 = procStats(b, pid)
+	}
 
 	b.ReportMetric(float64(rss1-rss0)/float64(n), "RSS-B/tunnel")
 	b.ReportMetric(float64(fds1-fds0)/float64(n), "fds/tunnel")
