@@ -206,8 +206,8 @@ func (cn *conn) dial(ctx context.Context, r *Route) (*Backend, net.Conn, error) 
 			continue
 		}
 		b.active.Add(1) // before the dial, so concurrent least_conn picks see it
+		// Dial leaves rec's route and upstream (the backend) alone.
 		server, err := cn.s.engine.Dial(ctx, req)
-		cn.rec.Route = r.Name // the engine writes its own route name
 		if err == nil {
 			if b.markOK() {
 				cn.s.healthChanged(cn.l)(r.Pool, b, nil)
