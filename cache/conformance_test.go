@@ -80,6 +80,16 @@ func TestConformance(t *testing.T) {
 			},
 		},
 		{
+			name:   "stale with only Last-Modified: revalidated with If-Modified-Since, the 304 merged",
+			origin: lastModifiedOrigin(lastModified),
+			steps: []step{
+				{cache: "fwd=uri-miss; fwd-status=200; stored", want: map[string]string{"X-Version": "1"}, hits: 1},
+				{advance: 20 * time.Second, cache: "fwd=stale; fwd-status=304", body: "body-lm",
+					want: map[string]string{"X-Version": "2", "Cache-Control": "max-age=100", "Last-Modified": date(lastModified), "Age": "0"}, hits: 2},
+				{advance: 50 * time.Second, cache: "hit; ttl=50", body: "body-lm", want: map[string]string{"X-Version": "2"}, hits: 2},
+			},
+		},
+		{
 			name: "Vary: secondary keys select the variant; a new value is a vary-miss",
 			origin: func(w http.ResponseWriter, r *http.Request, n int, now time.Time) {
 				w.Header().Set("Date", date(now))
@@ -166,6 +176,15 @@ func TestConformance(t *testing.T) {
 			steps: []step{
 				{cache: "fwd=uri-miss; fwd-status=200; stored", hits: 1},
 				{advance: 20 * time.Second, header: map[string]string{"Cache-Control": "max-stale=1000"}, cache: "fwd=stale; fwd-status=304", body: "body-v1", hits: 2},
+			},
+		},
+		{
+			name:   "proxy-revalidate: a shared cache validates a stale response despite max-stale",
+			origin: validating("max-age=10, proxy-revalidate", "max-age=10, proxy-revalidate"),
+			steps: []step{
+				{cache: "fwd=uri-miss; fwd-status=200; stored", hits: 1},
+				{advance: 5 * time.Second, header: map[string]string{"Cache-Control": "max-stale=1000"}, cache: "hit; ttl=5", hits: 1},
+				{advance: 15 * time.Second, header: map[string]string{"Cache-Control": "max-stale=1000"}, cache: "fwd=stale; fwd-status=304", body: "body-v1", hits: 2},
 			},
 		},
 		{

@@ -43,6 +43,26 @@ func validating(cc1, cc2 string) originFunc {
 	}
 }
 
+// lastModifiedOrigin validates by Last-Modified only (no ETag): its full
+// answer carries lm and max-age=10; a request whose If-Modified-Since is
+// lm or later gets a 304 with max-age=100 and X-Version: 2.
+func lastModifiedOrigin(lm time.Time) originFunc {
+	return func(w http.ResponseWriter, r *http.Request, n int, now time.Time) {
+		h := w.Header()
+		h.Set("Date", date(now))
+		if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !lm.After(ims) {
+			h.Set("Cache-Control", "max-age=100")
+			h.Set("X-Version", "2")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Last-Modified", date(lm))
+		h.Set("Cache-Control", "max-age=10")
+		h.Set("X-Version", "1")
+		fmt.Fprint(w, "body-lm")
+	}
+}
+
 // postOrigin answers GETs with max-age=60, POST /r with 201 and a
 // same-origin Location /other, POST /elsewhere with a Location on another
 // host naming /r, and a POST with X-Fail with 500.

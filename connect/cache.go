@@ -61,11 +61,13 @@ func (s *Server) cacheReport(r *http.Request, status string) {
 }
 
 // servePurge answers PURGE for an absolute URI, after Authorize has asked
-// the ACL with method PURGE. An ACL rule can allow it for any client; when
-// only the default verdict allowed it (the allow-all policy included),
-// only a loopback client may purge.
-func (s *Server) servePurge(w http.ResponseWriter, r *http.Request, rec *accesslog.Record) {
-	if (rec.Rule == "" || rec.Rule == "default") && !clientAddr(r).Addr().Unmap().IsLoopback() {
+// the ACL with method PURGE. Only a rule that allows method PURGE lets it
+// through (issue 7: "allowed by an ACL rule only"): never the default
+// verdict, whatever the client's address, and not a rule that allows the
+// client everything, such as config.toml.example's loopback rule: the
+// cache is shared, so emptying it is for the clients named for it.
+func (s *Server) servePurge(w http.ResponseWriter, r *http.Request, req *tunnel.Request, rec *accesslog.Record) {
+	if !s.purgeRule(req, rec) {
 		fail(w, rec, &tunnel.Error{Kind: tunnel.Denied, Err: errPurgeDenied})
 		return
 	}
@@ -84,4 +86,21 @@ func (s *Server) servePurge(w http.ResponseWriter, r *http.Request, rec *accessl
 	fmt.Fprint(w, msg)
 }
 
-var errPurgeDenied = errors.New("PURGE is allowed from loopback clients, or by an ACL rule for method PURGE")
+var errPurgeDenied = errors.New("PURGE is allowed only by an ACL rule for method PURGE")
+
+// purgeRule reports whether the rule that allowed req (method PURGE) is
+// one for that method. The ACL is asked again without a method, which no
+// method matcher matches: if the same rule allows that too, it does not
+// look at the method. The second verdict goes to a record of its own, so
+// the access event keeps the first.
+func (s *Server) purgeRule(req *tunnel.Request, rec *accesslog.Record) bool {
+	if rec.Decision != "allow" || rec.Rule == "" || rec.Rule == "default" {
+		return false // the default, or a verdict left open for the address
+	}
+	probe := *req
+	probe.Method, probe.Log = "", &accesslog.Record{}
+	if s.engine.Authorize(&probe) != nil {
+		return true // denied without the method: the rule needed it
+	}
+	return probe.Log.Rule != rec.Rule || probe.Log.Decision != "allow"
+}

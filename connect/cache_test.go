@@ -201,15 +201,23 @@ func (purgeDecider) Decide(q *acl.Query) acl.Verdict {
 	return acl.Verdict{Allow: true, Rule: "default"}
 }
 
-// TestPurge: PURGE removes the entry; the default policy allows it for
-// loopback clients only, an ACL rule for method PURGE for anyone.
+// clientsDecider allows everything by one rule that ignores the method,
+// like config.toml.example's allow-local-clients.
+type clientsDecider struct{}
+
+func (clientsDecider) Decide(*acl.Query) acl.Verdict {
+	return acl.Verdict{Allow: true, Rule: "allow-local-clients"}
+}
+
+// TestPurge: PURGE removes the entry, and only a rule for method PURGE
+// allows it: not the default verdict, not a rule that ignores the
+// method, from loopback no more than from elsewhere.
 func TestPurge(t *testing.T) {
 	w := newCacheWorld(t)
 	u := w.origin.URL + "/p"
 	w.get(t, "GET", u)
 	w.log.next(t)
 
-	// Another client, not on loopback: refused by default.
 	purge := func(client string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(MethodPurge, u, nil)
 		req.RemoteAddr = client
@@ -217,43 +225,50 @@ func TestPurge(t *testing.T) {
 		w.server.serveHTTP(rr, req)
 		return rr
 	}
-	if rr := purge("192.0.2.7:4000"); rr.Code != http.StatusForbidden ||
-		!strings.Contains(rr.Header().Get("Proxy-Status"), "http_request_denied") {
-		t.Errorf("remote PURGE: %d %q", rr.Code, rr.Header().Get("Proxy-Status"))
+	refused := []struct {
+		name   string
+		policy *tunnel.Policy
+		client string
+		rule   string
+	}{
+		{"default verdict, remote client", nil, "192.0.2.7:4000", ""},
+		{"default verdict, loopback client", nil, "127.0.0.1:4000", ""},
+		{"a rule that ignores the method, loopback client", &tunnel.Policy{ACL: clientsDecider{}}, "127.0.0.1:4000", "allow-local-clients"},
 	}
-	if a := w.log.next(t); a.status != 403 || a.decision != "deny" {
-		t.Errorf("remote PURGE logged %+v", a)
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			w.engine.SetPolicy(tt.policy)
+			rr := purge(tt.client)
+			if rr.Code != http.StatusForbidden || !strings.Contains(rr.Header().Get("Proxy-Status"), "http_request_denied") {
+				t.Errorf("PURGE: %d %q, want 403 http_request_denied", rr.Code, rr.Header().Get("Proxy-Status"))
+			}
+			if a := w.log.next(t); a.status != 403 || a.decision != "deny" || tt.rule != "" && a.rule != tt.rule {
+				t.Errorf("refused PURGE logged %+v", a)
+			}
+		})
 	}
+	w.engine.SetPolicy(nil)
 	if _, body := w.get(t, "GET", u); !strings.HasPrefix(body, "origin answer 1") {
-		t.Errorf("after a refused PURGE: %q, want still cached", body)
+		t.Errorf("after refused PURGEs: %q, want still cached", body)
 	}
 	w.log.next(t)
 
-	// Loopback: allowed, 200 then 404.
-	resp, _ := w.get(t, MethodPurge, u)
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("loopback PURGE: %d", resp.StatusCode)
+	// A rule for method PURGE: allowed, 200 then 404, from any client.
+	w.engine.SetPolicy(&tunnel.Policy{ACL: purgeDecider{}})
+	if rr := purge("127.0.0.1:4000"); rr.Code != http.StatusOK {
+		t.Errorf("loopback PURGE allowed by a rule: %d %s", rr.Code, rr.Body)
 	}
-	if a := w.log.next(t); a.cache != "purged=1" || a.status != 200 {
+	if a := w.log.next(t); a.cache != "purged=1" || a.status != 200 || a.rule != "purgers" || a.decision != "allow" {
 		t.Errorf("PURGE logged %+v", a)
 	}
-	if resp, _ := w.get(t, MethodPurge, u); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("second PURGE: %d, want 404", resp.StatusCode)
+	if rr := purge("192.0.2.7:4000"); rr.Code != http.StatusNotFound {
+		t.Errorf("second PURGE, remote, allowed by a rule: %d, want 404", rr.Code)
 	}
 	w.log.next(t)
 	if _, body := w.get(t, "GET", u); !strings.HasPrefix(body, "origin answer 2") {
 		t.Errorf("after PURGE: %q, want a new origin answer", body)
 	}
 	w.log.next(t)
-
-	// A rule for method PURGE lets a remote client purge.
-	w.engine.SetPolicy(&tunnel.Policy{ACL: purgeDecider{}})
-	if rr := purge("192.0.2.7:4000"); rr.Code != http.StatusOK {
-		t.Errorf("remote PURGE allowed by a rule: %d %s", rr.Code, rr.Body)
-	}
-	if a := w.log.next(t); a.rule != "purgers" || a.decision != "allow" {
-		t.Errorf("rule-allowed PURGE logged %+v", a)
-	}
 }
 
 // ipDecider decides by name "allow, ask me with the address" and denies

@@ -111,7 +111,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == MethodPurge && s.cfg.Cache != nil {
-		s.servePurge(w, r, rec)
+		s.servePurge(w, r, req, rec)
 		return
 	}
 

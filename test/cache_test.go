@@ -63,6 +63,13 @@ func TestCacheE2E(t *testing.T) {
 [cache]
 enabled = true
 disk_dir = %q
+
+# PURGE needs a rule for it (the default verdict never allows it).
+[[acl.rule]]
+name = "purgers"
+action = "allow"
+method = ["PURGE"]
+client = ["127.0.0.1"]
 `, t.TempDir())
 
 	f := startFerry(t, config)
@@ -101,14 +108,14 @@ disk_dir = %q
 		}
 	}
 
-	// PURGE from loopback removes the entry.
+	// PURGE, allowed by the purgers rule, removes the entry.
 	{
 		_, status, _ := cacheCurl(t, f.Addr, "-X", "PURGE", url)
 		if status != 200 {
 			t.Fatalf("PURGE: %d", status)
 		}
-		if ev := f.WaitEvents("access", nil, 2)[1]; ev["method"] != "PURGE" || ev["cache"] != "purged=1" {
-			t.Errorf("PURGE logged method=%v cache=%v", ev["method"], ev["cache"])
+		if ev := f.WaitEvents("access", nil, 2)[1]; ev["method"] != "PURGE" || ev["cache"] != "purged=1" || ev["rule"] != "purgers" {
+			t.Errorf("PURGE logged method=%v cache=%v rule=%v", ev["method"], ev["cache"], ev["rule"])
 		}
 		h, _, _ := cacheCurl(t, f.Addr, url)
 		if h.Get("Cache-Status") != "ferry; fwd=uri-miss; fwd-status=200; stored" {
@@ -118,5 +125,45 @@ disk_dir = %q
 		if n := originHits(); n != 2 {
 			t.Errorf("origin saw %d requests, want 2", n)
 		}
+	}
+}
+
+// TestPurgeNeedsRule: with the ACL of config.toml.example (loopback
+// clients allowed everything by one rule) and no rule for method PURGE, a
+// PURGE from loopback is refused with 403 and the entry stays.
+func TestPurgeNeedsRule(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		fmt.Fprint(w, "kept")
+	}))
+	t.Cleanup(origin.Close)
+	f := startFerry(t, `
+[[listener]]
+address = "127.0.0.1:0"
+
+[acl]
+default = "deny"
+
+[[acl.rule]]
+name = "allow-local-clients"
+action = "allow"
+client = ["127.0.0.0/8", "::1"]
+
+[cache]
+enabled = true
+`)
+	url := origin.URL + "/kept"
+	if _, status, _ := cacheCurl(t, f.Addr, url); status != 200 {
+		t.Fatalf("GET: %d", status)
+	}
+	h, status, _ := cacheCurl(t, f.Addr, "-X", "PURGE", url)
+	if status != http.StatusForbidden || !strings.HasPrefix(h.Get("Proxy-Status"), "ferry; error=http_request_denied") {
+		t.Errorf("PURGE without a rule for it: %d, Proxy-Status %q; want 403 http_request_denied", status, h.Get("Proxy-Status"))
+	}
+	if ev := f.WaitEvents("access", nil, 2)[1]; ev["method"] != "PURGE" || ev["status"] != float64(403) || ev["decision"] != "deny" {
+		t.Errorf("refused PURGE logged %v", ev)
+	}
+	if h, _, _ := cacheCurl(t, f.Addr, url); !strings.HasPrefix(h.Get("Cache-Status"), "ferry; hit") {
+		t.Errorf("after a refused PURGE: Cache-Status %q, want a hit", h.Get("Cache-Status"))
 	}
 }

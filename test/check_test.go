@@ -2,6 +2,8 @@ package test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,5 +91,46 @@ func TestCheck(t *testing.T) {
 	_, _, usage := runFerry(t, "-h")
 	if !strings.Contains(usage, "ferry check") {
 		t.Errorf("ferry -h does not mention ferry check:\n%s", usage)
+	}
+}
+
+// TestCheckCacheDir: ferry check warns (exit 0: the config is valid) when
+// cache.disk_dir cannot be created or written, as ferry would then refuse
+// to start; it says nothing for a directory it could create, and creates
+// nothing itself.
+func TestCheckCacheDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	readOnly := filepath.Join(dir, "read-only")
+	if err := os.Mkdir(readOnly, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, diskDir string
+		warn          bool
+		asRoot        bool // the case holds for root too
+	}{
+		{"new directory in a writable one", filepath.Join(dir, "new", "cache"), false, true},
+		{"under a regular file", filepath.Join(file, "cache"), true, true},
+		{"in a read-only directory", filepath.Join(readOnly, "cache"), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !tt.asRoot && os.Geteuid() == 0 {
+				t.Skip("root may write in a read-only directory")
+			}
+			path := writeConfig(t, minimalConfig+fmt.Sprintf("\n[cache]\nenabled = true\ndisk_dir = %q\n", tt.diskDir))
+			code, _, stderr := runFerry(t, "check", "-q", "-config", path)
+			want := fmt.Sprintf("ferry check: warning: cache.disk_dir %q cannot be created or written", tt.diskDir)
+			if code != 0 || strings.Contains(stderr, want) != tt.warn {
+				t.Errorf("exit %d, stderr %q; want 0 and warning %v", code, stderr, tt.warn)
+			}
+			if _, err := os.Stat(tt.diskDir); err == nil {
+				t.Errorf("ferry check touched %s: %v", tt.diskDir, err)
+			}
+		})
 	}
 }

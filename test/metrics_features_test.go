@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // TestMetricsFromFeatures: authentication failures, ACL rule verdicts,
@@ -125,6 +126,61 @@ mode = "tcp"
 		{"cache hit bytes", ms.val("ferry_cache_bytes_total", "result", "hit"), float64(len("cacheable"))},
 		{"cache objects in memory", ms.val("ferry_cache_objects", "store", "memory"), 1},
 		{"backend up", ms.val("ferry_backend_up", "route", "edge/good", "backend", up), 1},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// TestMetricsReverseListener: a reverse listener's connections are
+// counted by listener like the forward listeners' (issue 8): accepted and
+// active by mode, and a refusal over its max_conns.
+func TestMetricsReverseListener(t *testing.T) {
+	echo := echoOrigin(t)
+	f, admin := startOps(t, opsConfig+fmt.Sprintf(`
+[[reverse]]
+name = "capped"
+address = "127.0.0.1:0"
+mode = "tcp"
+max_conns = 1
+  [[reverse.route]]
+  backends = [{ address = %q }]
+`, echo))
+	addr := f.AddrOf("capped")
+	active := func(ms metrics) float64 {
+		return ms.val("ferry_connections_active", "listener", "capped", "protocol", "tcp")
+	}
+
+	held := dial(t, addr)
+	held.SetDeadline(time.Now().Add(ioTimeout))
+	echoRoundTrip(t, held, "through the reverse listener")
+	if _, ok := waitMetrics(t, admin, eventTimeout, func(ms metrics) bool { return active(ms) == 1 }); !ok {
+		t.Fatalf("one reverse connection open, but not reported active")
+	}
+
+	// A second connection is over max_conns: closed at once, counted.
+	over := dial(t, addr)
+	over.SetReadDeadline(time.Now().Add(ioTimeout))
+	if n, err := over.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("connection over max_conns: read %d, %v; want EOF", n, err)
+	}
+	over.Close()
+	held.Close()
+	f.WaitEvents("access", func(e Event) bool { return e.Str("proto") == "tcp" }, 2)
+
+	ms, ok := waitMetrics(t, admin, eventTimeout, func(ms metrics) bool { return active(ms) == 0 })
+	if !ok {
+		t.Errorf("reverse connections still active after every client closed")
+	}
+	tests := []struct {
+		name      string
+		got, want float64
+	}{
+		{"accepted", ms.val("ferry_connections_accepted_total", "listener", "capped", "protocol", "tcp"), 2},
+		{"refused", ms.val("ferry_connections_refused_total", "listener", "capped"), 1},
+		{"forward listener untouched", ms.val("ferry_connections_accepted_total", "listener", "main", "protocol", "http"), 0},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -35,9 +35,9 @@ mode = "tls"
   backends = [{ address = %q }]
 `, a.addr, b.addr))
 	edge := f.AddrOf("edge")
-	tests := []struct{ sni, greeting, cn, route string }{
-		{"a.example.test", "A", "backend-a", "ra"},
-		{"b.example.test", "B", "backend-b", "rb"},
+	tests := []struct{ sni, greeting, cn, route, upstream string }{
+		{"a.example.test", "A", "backend-a", "ra", a.addr},
+		{"b.example.test", "B", "backend-b", "rb", b.addr},
 	}
 	for _, tt := range tests {
 		t.Run(tt.sni, func(t *testing.T) {
@@ -56,6 +56,10 @@ mode = "tls"
 			ev := f.WaitEvent("access", func(e Event) bool { return e.Str("route") == tt.route })
 			if ev["proto"] != "tls" || ev["target"] != fmt.Sprintf("%s:%d", tt.sni, portOf(t, edge)) || ev["status"] != float64(200) {
 				t.Fatalf("access event %v", ev)
+			}
+			// README: upstream is the backend as configured.
+			if ev["upstream"] != tt.upstream || ev["dialed"] != tt.upstream {
+				t.Fatalf("access event upstream %v dialed %v, want %s", ev["upstream"], ev["dialed"], tt.upstream)
 			}
 		})
 	}

@@ -94,6 +94,7 @@ func TestSystemdUnit(t *testing.T) {
 		{"SystemCallFilter", "@system-service"},
 		{"ExecReload", "/bin/kill -HUP $MAINPID"},
 		{"LimitNOFILE", "65536"},
+		{"CacheDirectory", "ferry"}, // writable /var/cache/ferry, the disk_dir config.toml.example suggests
 	} {
 		found := false
 		for _, v := range directives[want.key] {

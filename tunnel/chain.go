@@ -162,7 +162,12 @@ func (e *Engine) Route(ctx context.Context, req *Request) (*Plan, error) {
 	rt := p.Routes
 	if rt == nil || req.Proto == ProtoTCP || req.Proto == ProtoTLS {
 		// Reverse mode's backends are the config's own, not targets
-		// clients name: they are always dialed directly.
+		// clients name: they are always dialed directly. The record's
+		// route and upstream are the reverse route and backend, which
+		// the reverse front end wrote: a plan's would clobber them.
+		if req.Proto == ProtoTCP || req.Proto == ProtoTLS {
+			return directPlan, nil
+		}
 		e.notePlan(req, directPlan)
 		return directPlan, nil
 	}

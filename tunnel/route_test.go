@@ -243,13 +243,15 @@ func TestRoutesPick(t *testing.T) {
 		{"address rule, name handed on", "localhost:" + echoPort, tunnel.ProtoConnect, "loopback-names", "corp", "localhost:" + echoPort},
 		{"the rest direct", echo, tunnel.ProtoConnect, "default", "", ""},
 		{"proto rule direct", echo, tunnel.ProtoSOCKS5, "socks-direct", "", ""},
-		// Reverse mode's backends never go through routes.
-		{"reverse backend", "localhost:" + echoPort, tunnel.ProtoTCP, "direct", "", ""},
+		// Reverse mode's backends never go through routes, and the
+		// record keeps the route and backend its front end wrote.
+		{"reverse backend", "localhost:" + echoPort, tunnel.ProtoTCP, "web", "localhost:" + echoPort, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := targetOf(t, tt.target)
 			req.Proto = tt.proto
+			req.Log.Route, req.Log.Upstream = "web", tt.target // as the reverse front end writes them
 			c, err := e.Dial(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)

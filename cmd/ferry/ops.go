@@ -238,6 +238,9 @@ func opsWarnings(cfg *config.File) []string {
 			ws = append(ws, fmt.Sprintf("log.access: the directory of %q: %v", cfg.Log.Access, err))
 		}
 	}
+	if w := cacheDirWarning(cfg.Cache); w != "" { // cache.go
+		ws = append(ws, w)
+	}
 	if a := cfg.Admin.Address; a != "" && !loopbackHost(a) {
 		ws = append(ws, fmt.Sprintf("admin.address %q may be reachable from other machines: /metrics and /debug/pprof/ are served there without authentication", a))
 		// A PAC pointing at loopback sends other machines' browsers to

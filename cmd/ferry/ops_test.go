@@ -81,6 +81,8 @@ func TestOpsWarnings(t *testing.T) {
 		{"public admin, PAC address set", "[[listener]]\naddress = \"127.0.0.1:3128\"\n[admin]\naddress = \"0.0.0.0:9090\"\nallow_non_loopback = true\n[pac]\nproxy_address = \"proxy.example:3128\"\n",
 			[]string{"without authentication"}},
 		{"access log directory missing", "[log]\naccess = \"/nonexistent/ferry/access.log\"\n", []string{"log.access"}},
+		{"cache directory under a file", "[cache]\nenabled = true\ndisk_dir = \"/dev/null/ferry\"\n", []string{"cache.disk_dir \"/dev/null/ferry\" cannot be created"}},
+		{"cache off: its directory unused", "[cache]\ndisk_dir = \"/dev/null/ferry\"\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

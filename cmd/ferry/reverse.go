@@ -73,6 +73,7 @@ func prefixes(list []string) []netip.Prefix {
 // startReverse binds the reverse listeners; an error fails the start.
 func (a *app) startReverse(cfg *config.File) error {
 	a.reverse = reverse.New(a.engine, a.sink, a.log)
+	a.reverse.Observer = a.ops.metrics.Conns.Named() // connections by listener
 	a.ops.metrics.SetBackends(a.backendHealth)
 	return a.reverse.Apply(reverseConfig(cfg))
 }

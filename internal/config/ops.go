@@ -89,8 +89,8 @@ func (f *File) validateOps() []problem {
 }
 
 // sharesProxyPort names the listener whose port addr would take: the same
-// port on the same host, or on all hosts. Port 0 (any free port) never
-// does.
+// port on an address both would bind (see bindAddrs), or on all
+// addresses. Port 0 (any free port) never does.
 func (f *File) sharesProxyPort(addr string) string {
 	host, port, _ := net.SplitHostPort(addr)
 	if port == "0" {
@@ -101,11 +101,43 @@ func (f *File) sharesProxyPort(addr string) string {
 		if err != nil || lp != port {
 			continue
 		}
-		if lh == host || unspecified(lh) || unspecified(host) {
+		if overlap(lh, host) {
 			return l.Name
 		}
 	}
 	return ""
+}
+
+// overlap reports whether listening on hosts a and b, on one port, would
+// clash: either is every address, or they share one. Spelled differently
+// ("localhost" and "127.0.0.1", "::ffff:127.0.0.1") they still clash, and
+// ferry would fail to bind at start after check passed.
+func overlap(a, b string) bool {
+	if unspecified(a) || unspecified(b) {
+		return true
+	}
+	for _, x := range bindAddrs(a) {
+		for _, y := range bindAddrs(b) {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bindAddrs is what a listen host may stand for, without DNS: an address
+// itself (unmapped, zone dropped), localhost both loopback addresses (it
+// may resolve to either), any other name itself, in lower case.
+func bindAddrs(host string) []string {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []string{ip.Unmap().WithZone("").String()}
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" {
+		return []string{"127.0.0.1", "::1"}
+	}
+	return []string{host}
 }
 
 func unspecified(host string) bool {

@@ -22,6 +22,14 @@ func TestOpsErrors(t *testing.T) {
 			[]string{`f.toml:4: admin.address: "127.0.0.1:3128" is the port of listener "listener0"`}},
 		{"allowed non-loopback admin still not on the proxy port", "[[listener]]\naddress = \"127.0.0.1:3128\"\n[admin]\naddress = \"0.0.0.0:3128\"\nallow_non_loopback = true\n",
 			[]string{`f.toml:4: admin.address: "0.0.0.0:3128" is the port of listener`}},
+		{"admin on localhost, a listener on 127.0.0.1, one port", "[[listener]]\nname = \"main\"\naddress = \"127.0.0.1:3128\"\n[admin]\naddress = \"localhost:3128\"\n",
+			[]string{`f.toml:5: admin.address: "localhost:3128" is the port of listener "main"`}},
+		{"admin on ::1, a listener on localhost", "[[listener]]\naddress = \"localhost:3128\"\n[admin]\naddress = \"[::1]:3128\"\n",
+			[]string{`f.toml:4: admin.address: "[::1]:3128" is the port of listener "listener0"`}},
+		{"admin on a v4-mapped spelling of the listener's address", "[[listener]]\naddress = \"127.0.0.1:3128\"\n[admin]\naddress = \"[::ffff:127.0.0.1]:3128\"\n",
+			[]string{`f.toml:4: admin.address: "[::ffff:127.0.0.1]:3128" is the port of listener "listener0"`}},
+		{"admin on 127.0.0.1, a listener on LOCALHOST.", "[[listener]]\naddress = \"LOCALHOST.:3128\"\n[admin]\naddress = \"127.0.0.1:3128\"\n",
+			[]string{`f.toml:4: admin.address: "127.0.0.1:3128" is the port of listener "listener0"`}},
 		{"bad pac entries, each named", "[pac]\ndirect = [\n  \".ok.example\",\n  \"bad host\",\n  \"10.0.0.1/8\",\n]\n",
 			[]string{`f.toml:2: pac.direct[1]: "bad host" is not`, `f.toml:2: pac.direct[2]: "10.0.0.1/8" has host bits set; the network is 10.0.0.0/8`}},
 		{"pac ipv6 network", "[pac]\ndirect = [\"fd00::/8\"]\n", []string{"f.toml:2: pac.direct[0]: \"fd00::/8\": PAC's isInNet matches IPv4 networks only"}},
@@ -59,6 +67,8 @@ func TestOpsAccepted(t *testing.T) {
 		{"admin on loopback v4", "[admin]\naddress = \"127.0.0.1:9090\"\n", nil},
 		{"admin on loopback v6", "[admin]\naddress = \"[::1]:9090\"\n", nil},
 		{"admin on localhost", "[admin]\naddress = \"localhost:9090\"\n", nil},
+		{"admin on 127.0.0.2, a listener on localhost, one port", "[[listener]]\naddress = \"localhost:3128\"\n[admin]\naddress = \"127.0.0.2:3128\"\n", nil},
+		{"admin on localhost, a listener on 127.0.0.1, other ports", "[[listener]]\naddress = \"127.0.0.1:3128\"\n[admin]\naddress = \"localhost:3129\"\n", nil},
 		{"admin on any free port", "[[listener]]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n", nil},
 		{"admin on LAN when allowed", "[admin]\naddress = \"0.0.0.0:9090\"\nallow_non_loopback = true\npprof = false\n", func(f *File) string {
 			if *f.Admin.Pprof {

@@ -10,7 +10,7 @@ import (
 
 // Conns is the front.Observer that counts client connections by listener
 // name and sniffed protocol (http, socks, or none when the client sent
-// nothing usable).
+// nothing usable); its Named view counts the reverse listeners' (tcp, tls).
 type Conns struct {
 	accepted *prometheus.CounterVec
 	active   *prometheus.GaugeVec
@@ -27,7 +27,7 @@ func newConns(f factory) *Conns {
 		active: f.gaugeVec("ferry_connections_active",
 			"Client connections open now, by listener and protocol.", "listener", "protocol"),
 		refused: f.counter("ferry_connections_refused_total",
-			"Client connections turned away over limits.max_conns, by listener.", "listener"),
+			"Client connections turned away over a connection cap (limits.max_conns; a reverse listener's max_conns or max_conns_per_ip), by listener.", "listener"),
 	}
 }
 
@@ -72,3 +72,23 @@ func (c *Conns) Refused(ln net.Listener, _ front.Protocol) {
 func (c *Conns) Closed(ln net.Listener, p front.Protocol) {
 	c.active.WithLabelValues(c.name(ln), protoLabel(p)).Dec()
 }
+
+// Named is the view of Conns for listeners known by name rather than by
+// net.Listener: the reverse listeners (it is a reverse.Observer), whose
+// protocol label is their mode, tcp or tls.
+type Named struct{ c *Conns }
+
+// Named returns the by-name view of c.
+func (c *Conns) Named() Named { return Named{c} }
+
+// Opened counts an accepted connection.
+func (n Named) Opened(listener, proto string) {
+	n.c.accepted.WithLabelValues(listener, proto).Inc()
+	n.c.active.WithLabelValues(listener, proto).Inc()
+}
+
+// Refused counts a connection turned away over a connection cap.
+func (n Named) Refused(listener, _ string) { n.c.refused.WithLabelValues(listener).Inc() }
+
+// Closed counts a connection's end.
+func (n Named) Closed(listener, proto string) { n.c.active.WithLabelValues(listener, proto).Dec() }

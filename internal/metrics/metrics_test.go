@@ -125,6 +125,12 @@ func TestConns(t *testing.T) {
 	o.Opened(ln, "")
 	o.Closed(ln, "")
 	o.Opened(other, front.SOCKS) // an unnamed listener is labelled by address
+	// A reverse listener, known by name.
+	r := m.Conns.Named()
+	r.Opened("edge", "tls")
+	r.Opened("edge", "tls")
+	r.Refused("edge", "tls")
+	r.Closed("edge", "tls")
 
 	c := m.Conns
 	tests := []struct {
@@ -138,6 +144,9 @@ func TestConns(t *testing.T) {
 		{"active none", testutil.ToFloat64(c.active.WithLabelValues("main", "none")), 0},
 		{"refused", testutil.ToFloat64(c.refused.WithLabelValues("main")), 1},
 		{"unnamed", testutil.ToFloat64(c.accepted.WithLabelValues(other.Addr().String(), "socks")), 1},
+		{"reverse accepted", testutil.ToFloat64(c.accepted.WithLabelValues("edge", "tls")), 2},
+		{"reverse active", testutil.ToFloat64(c.active.WithLabelValues("edge", "tls")), 1},
+		{"reverse refused", testutil.ToFloat64(c.refused.WithLabelValues("edge")), 1},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -36,6 +36,8 @@ func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 	if l == nil {
 		return // the listener was removed between accept and now
 	}
+	refused, closed := s.observe(l)
+	defer closed()
 	peer := addrPort(c.RemoteAddr())
 	cn := &conn{s: s, l: l, sk: sk, c: c, client: peer, dst: addrPort(c.LocalAddr())}
 	cn.rec = accesslog.Start(s.sink, string(l.Mode), peer)
@@ -46,6 +48,7 @@ func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 	if n := sk.active.Add(1); l.MaxConns > 0 && n > int64(l.MaxConns) {
 		// Closed at once, without lingering: under a flood a slot held
 		// for a polite close is what the cap is there to prevent.
+		refused()
 		cn.fail(tunnel.Errorf(tunnel.Overloaded, "listener %q has max_conns %d open", l.Name, l.MaxConns))
 		return
 	}
@@ -53,6 +56,9 @@ func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 	// so a silent or slow socket cannot hold a slot for long.
 	c.SetDeadline(time.Now().Add(l.HandshakeTimeout))
 	if err := cn.serve(ctx); err != nil {
+		if tunnel.KindOf(err) == tunnel.Overloaded { // max_conns_per_ip
+			refused()
+		}
 		cn.fail(err)
 		cn.rec.Finish() // the event need not wait for the linger
 		lingerClose(c)
@@ -200,8 +206,8 @@ func (cn *conn) dial(ctx context.Context, r *Route) (*Backend, net.Conn, error) 
 			continue
 		}
 		b.active.Add(1) // before the dial, so concurrent least_conn picks see it
+		// Dial leaves rec's route and upstream (the backend) alone.
 		server, err := cn.s.engine.Dial(ctx, req)
-		cn.rec.Route = r.Name // the engine writes its own route name
 		if err == nil {
 			if b.markOK() {
 				cn.s.healthChanged(cn.l)(r.Pool, b, nil)

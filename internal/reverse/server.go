@@ -17,6 +17,10 @@ import (
 
 // Server runs the reverse listeners of the current Table.
 type Server struct {
+	// Observer, when set before the first Apply, is told about every
+	// connection (metrics).
+	Observer Observer
+
 	engine *tunnel.Engine
 	sink   accesslog.Sink
 	log    zerolog.Logger
