@@ -36,6 +36,7 @@ var parking struct {
 	once   sync.Once
 	epfd   int // -1 if parking is unavailable: directions wait as before
 	mu     sync.Mutex
+	broken bool // epoll_wait failed: no more parking
 	next   uint64
 	parked map[uint64]*half
 }
@@ -60,12 +61,30 @@ func pollParked(epfd int) {
 			continue
 		}
 		if err != nil {
-			return // not expected; a parked tunnel still ends at its idle timeout or on drain
+			stopParking() // not expected
+			return
 		}
 		for _, ev := range events[:n] {
 			if h := takeParked(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32); h != nil {
 				go h.resume()
 			}
+		}
+	}
+}
+
+// stopParking gives up parking for good: every parked direction resumes
+// and, like every direction from now on, waits in the runtime's poller.
+func stopParking() {
+	parking.mu.Lock()
+	parking.broken = true
+	ids := make([]uint64, 0, len(parking.parked))
+	for id := range parking.parked {
+		ids = append(ids, id)
+	}
+	parking.mu.Unlock()
+	for _, id := range ids {
+		if h := takeParked(id); h != nil {
+			go h.resume()
 		}
 	}
 }
@@ -97,6 +116,10 @@ func (h *half) parkIt() bool {
 	}
 	r, s := h.r, h.sp
 	parking.mu.Lock()
+	if parking.broken {
+		parking.mu.Unlock()
+		return false
+	}
 	parking.next++
 	id := parking.next
 	h.parkID = id
