@@ -35,7 +35,7 @@ type Config struct {
 	ViaName           string        // pseudonym in Via; default "ferry"
 	MaxIdleConns      int           // pooled origin connections in all; default 1024
 	MaxIdlePerHost    int           // pooled origin connections per host; default 256
-	ResponseTimeout   time.Duration // wait for an origin's response head; 0 is none
+	ResponseTimeout   time.Duration // wait for an origin's response head; default the engine's idle timeout
 	OriginIdleTimeout time.Duration // pooled origin connection idle; default 90s
 	Cache             *cache.Cache  // shared cache for plain HTTP; nil: none
 }
@@ -89,6 +89,12 @@ type Server struct {
 // New returns a Server dialing through engine and logging to sink.
 func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {
 	cfg.setDefaults()
+	if cfg.ResponseTimeout <= 0 {
+		// An origin that accepts and never answers would hold the client
+		// forever, where a tunnel to it is cut at the idle timeout: wait
+		// for the response head as long as a tunnel may idle (0: ever).
+		cfg.ResponseTimeout = engine.IdleTimeout()
+	}
 	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger, ln: newConnListener()}
 	s.SetBlockPage(nil)
 	s.transport = s.newTransport()
