@@ -105,13 +105,27 @@ func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.
 		Handler:                      http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout:            cfg.HandshakeTimeout,
 		IdleTimeout:                  cfg.KeepAliveTimeout,
-		MaxHeaderBytes:               cfg.MaxHeaderBytes,
+		MaxHeaderBytes:               netHTTPHeaderLimit(cfg.MaxHeaderBytes),
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     log.New(serverErrors{logger}, "", 0),
 		ConnContext:                  s.connContext,
 		ConnState:                    s.connState,
 	}
 	return s
+}
+
+// netHTTPHeaderLimit is the http.Server.MaxHeaderBytes that bounds a head
+// net/http reads (a request after the first on a keep-alive connection,
+// or a first head longer than the fast path peeks) by limit as nearly as it
+// allows without refusing a head within it. net/http stops reading a head
+// at MaxHeaderBytes + 4096 bytes (and takes 0 or less for its 1 MiB
+// default), not counting what it read ahead while waiting for the request
+// (up to its 4 KiB buffer). So a first head net/http reads is bounded
+// exactly (limit above 4096; 4097 bytes below), a later one within limit
+// + 4096. The first head of a connection is checked exactly by the fast
+// path (fast.go).
+func netHTTPHeaderLimit(limit int) int {
+	return max(limit-4096, 1)
 }
 
 // serverErrors sends net/http's own error log (TLS handshake errors,
