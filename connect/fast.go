@@ -70,23 +70,36 @@ func (s *Server) readConnect(c *net.TCPConn) (r *http.Request, handOff bool) {
 	limit := min(s.cfg.MaxHeaderBytes, fastHeadLimit)
 	b, scan, n, err, ok := peekHead(c, (*bp)[:min(len(*bp), limit)], limit)
 	switch {
-	case !ok || scan == headOther:
+	case !ok:
 		return nil, true
 	case err != nil:
 		// Gone, reset or silent until the handshake deadline before a
-		// whole head: nobody to answer (net/http does the same).
+		// whole head: nobody to answer (net/http does the same). What
+		// came is dropped so that the close is clean.
 		s.log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("connect head")
+		discardQueued(c)
 		return nil, false
 	case scan == headIncomplete: // limit bytes and no end of head
 		if s.cfg.MaxHeaderBytes > limit {
 			return nil, true
 		}
-		s.refuseHead(c, errHeadTooLarge(s.cfg.MaxHeaderBytes))
+		proto, method := tunnel.ProtoHTTP, firstToken(b)
+		if method == http.MethodConnect {
+			proto = tunnel.ProtoConnect
+		}
+		s.refuseHead(c, proto, method, errHeadTooLarge(s.cfg.MaxHeaderBytes))
 		return nil, false
+	case scan == headOther:
+		// Checked here, served by net/http (precheck.go).
+		if method, err := checkHead(b[:n]); err != nil {
+			s.refuseHead(c, tunnel.ProtoHTTP, method, err)
+			return nil, false
+		}
+		return nil, true
 	}
 	r, err = parseConnect(b[:n])
 	if err != nil {
-		s.refuseHead(c, err)
+		s.refuseHead(c, tunnel.ProtoConnect, http.MethodConnect, err)
 		return nil, false
 	}
 	if _, err := io.ReadFull(c, b[:n]); err != nil {
@@ -96,13 +109,14 @@ func (s *Server) readConnect(c *net.TCPConn) (r *http.Request, handOff bool) {
 	return r, false
 }
 
-// refuseHead answers a CONNECT head that cannot be served at all (400,
-// 431) with its Proxy-Status and an access event, then ends the
-// connection: where the next request would start is unknown.
-func (s *Server) refuseHead(c *net.TCPConn, err error) {
+// refuseHead answers a first head that cannot be served at all (400,
+// 431, 501, 505) with its Proxy-Status and an access event, then ends the
+// connection: where the next request would start is unknown. proto and
+// method are the access event's.
+func (s *Server) refuseHead(c *net.TCPConn, proto, method string, err error) {
 	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	rec := accesslog.Start(s.sink, tunnel.ProtoConnect, client)
-	rec.Method = http.MethodConnect
+	rec := accesslog.Start(s.sink, proto, client)
+	rec.Method = method
 	w := &rawResponse{header: http.Header{}}
 	fail(w, rec, err)
 	rec.Finish()

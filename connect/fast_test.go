@@ -24,7 +24,7 @@ func TestConnectBadHead(t *testing.T) {
 		{"space in a header name", "CONNECT a.test:443 HTTP/1.1\r\nBad Name: x\r\n\r\n", 400, "bad header name", false},
 		{"absolute-form target", "CONNECT http://a.test:443/ HTTP/1.1\r\n\r\n", 400, "want host:port", false},
 		{"missing port", "CONNECT a.test HTTP/1.1\r\nHost: a.test\r\n\r\n", 400, "bad target", true},
-		{"HTTP/2.0", "CONNECT a.test:443 HTTP/2.0\r\n\r\n", 400, "unsupported protocol version", false},
+		{"HTTP/2.0", "CONNECT a.test:443 HTTP/2.0\r\n\r\n", 505, "unsupported protocol version", false},
 		{"no version", "CONNECT a.test:443\r\n\r\n", 400, "malformed CONNECT head", false},
 		{"head over max_header_bytes", "CONNECT a.test:443 HTTP/1.1\r\nX-Big: " + strings.Repeat("b", 2048) + "\r\n\r\n",
 			431, "larger than 1024 bytes", false},

@@ -20,29 +20,26 @@ type headScan uint8
 
 const (
 	headIncomplete headScan = iota // no end of head yet: need more bytes
-	headOther                      // not a CONNECT: net/http serves it
-	headConnect                    // a CONNECT head, complete
+	headOther                      // a complete head, not a CONNECT: net/http serves it
+	headConnect                    // a complete CONNECT head
 )
 
 var connectPrefix = []byte("CONNECT ")
 
 // scanHead classifies b, the bytes a client has sent so far, and for a
-// complete CONNECT head returns its length (end included). The method is
-// case-sensitive (RFC 9110 §9.1), so "connect" is left to net/http.
+// complete head returns its length (end included): a CONNECT is served by
+// the fast path, any other head is checked (precheck.go) and then left to
+// net/http. The method is case-sensitive (RFC 9110 §9.1), so "connect" is
+// not a CONNECT.
 func scanHead(b []byte) (headScan, int) {
-	if len(b) < len(connectPrefix) {
-		if bytes.HasPrefix(connectPrefix, b) {
-			return headIncomplete, 0
-		}
-		return headOther, 0
-	}
-	if !bytes.HasPrefix(b, connectPrefix) {
-		return headOther, 0
-	}
-	if n := headEnd(b); n > 0 {
+	n := headEnd(b)
+	switch {
+	case n == 0:
+		return headIncomplete, 0
+	case bytes.HasPrefix(b, connectPrefix):
 		return headConnect, n
 	}
-	return headIncomplete, 0
+	return headOther, n
 }
 
 // headEnd is the length of the head at the start of b, up to and including
@@ -82,7 +79,7 @@ func parseConnect(head []byte) (*http.Request, error) {
 		return nil, tunnel.Errorf(tunnel.BadRequest, "malformed CONNECT head: %v", err)
 	}
 	if r.ProtoMajor != 1 {
-		return nil, tunnel.Errorf(tunnel.BadRequest, "unsupported protocol version %q", r.Proto)
+		return nil, tunnel.Errorf(tunnel.BadVersion, "unsupported protocol version %q: want HTTP/1.x", r.Proto)
 	}
 	// ReadRequest takes a target with a slash as an URL; CONNECT has none.
 	if strings.ContainsAny(r.RequestURI, "/?#@") || r.Host == "" {

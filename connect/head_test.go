@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ var headTests = []struct {
 	name string
 	in   string
 	scan headScan
-	rest int    // bytes after the head when scan is headConnect
+	rest int    // bytes after the head when one is complete
 	host string // r.Host when the head parses; "" when parseConnect fails
 	kind tunnel.Kind
 }{
@@ -23,7 +24,9 @@ var headTests = []struct {
 	{"partial header", "CONNECT a.test:443 HTTP/1.1\r\nHost: a.te", headIncomplete, 0, "", 0},
 	{"one CR short", "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r", headIncomplete, 0, "", 0},
 	{"GET", "GET http://a.test/ HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
-	{"short other", "GE", headOther, 0, "", 0},
+	{"GET with body bytes", "POST http://a.test/ HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", headOther, 2, "", 0},
+	{"short other", "GE", headIncomplete, 0, "", 0},
+	{"other, no end yet", "GET http://a.test/ HTTP/1.1\r\nHost: a", headIncomplete, 0, "", 0},
 	{"lowercase method", "connect a.test:443 HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
 	{"CONNECTX", "CONNECTX a.test:443 HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
 	{"minimal", "CONNECT a.test:443 HTTP/1.1\r\n\r\n", headConnect, 0, "a.test:443", 0},
@@ -40,7 +43,8 @@ var headTests = []struct {
 	{"origin-form target", "CONNECT / HTTP/1.1\r\nHost: a.test:443\r\n\r\n", headConnect, 0, "", tunnel.BadRequest},
 	{"userinfo in target", "CONNECT u@a.test:443 HTTP/1.1\r\n\r\n", headConnect, 0, "", tunnel.BadRequest},
 	{"no version", "CONNECT a.test:443\r\n\r\n", headConnect, 0, "", tunnel.BadRequest},
-	{"HTTP/2.0", "CONNECT a.test:443 HTTP/2.0\r\n\r\n", headConnect, 0, "", tunnel.BadRequest},
+	{"HTTP/2.0", "CONNECT a.test:443 HTTP/2.0\r\n\r\n", headConnect, 0, "", tunnel.BadVersion},
+	{"HTTP/9.9", "CONNECT a.test:443 HTTP/9.9\r\n\r\n", headConnect, 0, "", tunnel.BadVersion},
 	{"two spaces", "CONNECT  a.test:443 HTTP/1.1\r\n\r\n", headConnect, 0, "", tunnel.BadRequest},
 	{"space in header name", "CONNECT a.test:443 HTTP/1.1\r\nBad Name: x\r\n\r\n", headConnect, 0, "", tunnel.BadRequest},
 	{"header without colon", "CONNECT a.test:443 HTTP/1.1\r\nnocolon\r\n\r\n", headConnect, 0, "", tunnel.BadRequest},
@@ -53,7 +57,7 @@ func TestScanAndParseHead(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			scan, n := scanHead([]byte(tt.in))
 			want := 0
-			if tt.scan == headConnect {
+			if tt.scan != headIncomplete {
 				want = len(tt.in) - tt.rest
 			}
 			if scan != tt.scan || n != want {
@@ -110,9 +114,15 @@ func FuzzConnectHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		b := []byte(in)
 		scan, n := scanHead(b)
-		if scan != headConnect {
+		if scan == headIncomplete {
 			if n != 0 {
 				t.Fatalf("scan %d with length %d", scan, n)
+			}
+			return
+		}
+		if scan == headOther {
+			if bytes.HasPrefix(b, connectPrefix) || n > len(b) || headEnd(b[:n-1]) != 0 {
+				t.Fatalf("other head of %d bytes in %q", n, b)
 			}
 			return
 		}
@@ -127,7 +137,7 @@ func FuzzConnectHead(f *testing.F) {
 		}
 		r, err := parseConnect(b[:n])
 		if err != nil {
-			if tunnel.KindOf(err) != tunnel.BadRequest {
+			if k := tunnel.KindOf(err); k != tunnel.BadRequest && k != tunnel.BadVersion {
 				t.Fatalf("error of kind %v: %v", tunnel.KindOf(err), err)
 			}
 			return

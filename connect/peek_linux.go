@@ -3,6 +3,7 @@ package connect
 import (
 	"io"
 	"net"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -83,4 +84,33 @@ func peek(fd uintptr, buf []byte) (int, unix.Errno) {
 	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
 		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
 	return int(n), e
+}
+
+// discardQueued reads and drops what c's client has sent so far, without
+// waiting and whatever c's read deadline, so that closing c after a head
+// given up on (a client silent until the deadline, say) sends a FIN, not
+// the RST that closing with unread bytes queued would (RFC 9293 §3.6.1).
+// Bounded by maxDiscard bytes.
+func discardQueued(c *net.TCPConn) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	c.SetReadDeadline(time.Time{}) // RawConn.Read checks it first
+	const maxDiscard = 256 << 10
+	rc.Read(func(fd uintptr) bool {
+		var buf [4 << 10]byte
+		for n := 0; n < maxDiscard; {
+			m, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+				unix.MSG_DONTWAIT, 0, 0)
+			if e == unix.EINTR {
+				continue
+			}
+			if e != 0 || m == 0 {
+				break
+			}
+			n += int(m)
+		}
+		return true // never wait
+	})
 }

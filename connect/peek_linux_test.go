@@ -37,12 +37,13 @@ func TestPeekHead(t *testing.T) {
 		writes []string
 		limit  int
 		scan   headScan
-		n      int // head length for headConnect; bytes peeked for headIncomplete
+		n      int // head length for a complete head; bytes peeked for headIncomplete
 		eof    bool
 	}{
 		{"one write", []string{"CONNECT a:1 HTTP/1.1\r\n\r\nrest"}, 4096, headConnect, 24, false},
 		{"in pieces", []string{"CONN", "ECT a:1 HTTP/1.1\r\n", "\r\n"}, 4096, headConnect, 24, false},
-		{"other method", []string{"GET / HTTP/1.1\r\n\r\n"}, 4096, headOther, 0, false},
+		{"other method", []string{"GET / HTTP/1.1\r\n\r\n"}, 4096, headOther, 18, false},
+		{"other method in pieces", []string{"GET / HT", "TP/1.1\r\n\r", "\nbody"}, 4096, headOther, 18, false},
 		{"longer than the first buffer", []string{long}, 64 << 10, headConnect, len(long), false},
 		{"no end within the limit", []string{long}, 4096, headIncomplete, 4096, false},
 		{"EOF in the head", []string{"CONNECT a:1 HTTP/1.1\r\n"}, 4096, headIncomplete, 0, true},
@@ -74,7 +75,7 @@ func TestPeekHead(t *testing.T) {
 				t.Fatalf("scan %d, %v; want %d", scan, err, tt.scan)
 			}
 			switch scan {
-			case headConnect:
+			case headConnect, headOther:
 				if n != tt.n {
 					t.Errorf("head length %d, want %d", n, tt.n)
 				}

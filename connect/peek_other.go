@@ -9,3 +9,6 @@ import "net"
 func peekHead(c *net.TCPConn, buf []byte, limit int) (b []byte, scan headScan, n int, err error, handled bool) {
 	return nil, 0, 0, nil, false
 }
+
+// discardQueued is not needed where peekHead is not: net/http reads.
+func discardQueued(c *net.TCPConn) {}

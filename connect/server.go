@@ -35,7 +35,7 @@ type Config struct {
 	ViaName           string        // pseudonym in Via; default "ferry"
 	MaxIdleConns      int           // pooled origin connections in all; default 1024
 	MaxIdlePerHost    int           // pooled origin connections per host; default 256
-	ResponseTimeout   time.Duration // wait for an origin's response head; 0 is none
+	ResponseTimeout   time.Duration // wait for an origin's response head; default the engine's idle timeout
 	OriginIdleTimeout time.Duration // pooled origin connection idle; default 90s
 	Cache             *cache.Cache  // shared cache for plain HTTP; nil: none
 }
@@ -89,6 +89,12 @@ type Server struct {
 // New returns a Server dialing through engine and logging to sink.
 func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {
 	cfg.setDefaults()
+	if cfg.ResponseTimeout <= 0 {
+		// An origin that accepts and never answers would hold the client
+		// forever, where a tunnel to it is cut at the idle timeout: wait
+		// for the response head as long as a tunnel may idle (0: ever).
+		cfg.ResponseTimeout = engine.IdleTimeout()
+	}
 	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger, ln: newConnListener()}
 	s.SetBlockPage(nil)
 	s.transport = s.newTransport()
@@ -99,13 +105,27 @@ func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.
 		Handler:                      http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout:            cfg.HandshakeTimeout,
 		IdleTimeout:                  cfg.KeepAliveTimeout,
-		MaxHeaderBytes:               cfg.MaxHeaderBytes,
+		MaxHeaderBytes:               netHTTPHeaderLimit(cfg.MaxHeaderBytes),
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     log.New(serverErrors{logger}, "", 0),
 		ConnContext:                  s.connContext,
 		ConnState:                    s.connState,
 	}
 	return s
+}
+
+// netHTTPHeaderLimit is the http.Server.MaxHeaderBytes that bounds a head
+// net/http reads (a request after the first on a keep-alive connection,
+// or a first head longer than the fast path peeks) by limit as nearly as it
+// allows without refusing a head within it. net/http stops reading a head
+// at MaxHeaderBytes + 4096 bytes (and takes 0 or less for its 1 MiB
+// default), not counting what it read ahead while waiting for the request
+// (up to its 4 KiB buffer). So a first head net/http reads is bounded
+// exactly (limit above 4096; 4097 bytes below), a later one within limit
+// + 4096. The first head of a connection is checked exactly by the fast
+// path (fast.go).
+func netHTTPHeaderLimit(limit int) int {
+	return max(limit-4096, 1)
 }
 
 // serverErrors sends net/http's own error log (TLS handshake errors,

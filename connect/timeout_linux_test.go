@@ -1,6 +1,8 @@
 package connect_test
 
 import (
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -28,5 +30,45 @@ func TestDialTimeoutIs504(t *testing.T) {
 				t.Errorf("Proxy-Status %q, want connection_timeout", ps)
 			}
 		})
+	}
+}
+
+// TestSilentOriginIs504: an origin that accepts a plain-HTTP request and
+// never answers is given up at the idle timeout when response_timeout is
+// unset, as a tunnel to it would be, with 504, its Proxy-Status and an
+// access event; not held forever.
+func TestSilentOriginIs504(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// Read the request and never answer; closed at the end.
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(bound))
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	target := ln.Addr().String()
+	w := newWorld(t, options{engine: tunnel.Config{IdleTimeout: 200 * time.Millisecond}})
+	c := w.raw(t)
+	c.send(t, "GET http://"+target+"/ HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+	resp, body := c.response(t, "GET")
+	if resp.StatusCode != 504 || !strings.Contains(body, "timeout") {
+		t.Errorf("status %d %q, want 504 naming the timeout", resp.StatusCode, body)
+	}
+	if ps := resp.Header.Get("Proxy-Status"); !strings.HasPrefix(ps, "ferry; error=connection_timeout") {
+		t.Errorf("Proxy-Status %q, want connection_timeout", ps)
+	}
+	if rec := w.log.next(t); rec.Status != 504 || rec.Target != target || rec.Err == nil {
+		t.Errorf("access record status %d target %q err %v; want 504, %s and the error", rec.Status, rec.Target, rec.Err, target)
 	}
 }

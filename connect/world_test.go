@@ -86,7 +86,11 @@ func newWorld(t testing.TB, o options) *world {
 	engine := tunnel.New(o.engine, o.policy)
 	t.Cleanup(engine.Close)
 	w.srv = connect.New(o.cfg, engine, w.log, zerolog.Nop())
-	w.mux = &front.Mux{HTTP: w.srv, MaxConns: o.maxConns, HandshakeTimeout: 5 * time.Second}
+	handshake := 5 * time.Second
+	if o.cfg.HandshakeTimeout > 0 {
+		handshake = o.cfg.HandshakeTimeout // as ferry wires both from limits.handshake_timeout
+	}
+	w.mux = &front.Mux{HTTP: w.srv, MaxConns: o.maxConns, HandshakeTimeout: handshake}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

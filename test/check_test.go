@@ -134,3 +134,42 @@ func TestCheckCacheDir(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyFilesRefused: the files a config names (htpasswd, domain
+// lists, block page) are read by ferry check as by ferry at start, and a
+// bad one is refused by both with exit 2 and file:line: key: reason.
+func TestPolicyFilesRefused(t *testing.T) {
+	dir := t.TempDir()
+	apr1 := filepath.Join(dir, "apr1.htpasswd")
+	broken := filepath.Join(dir, "broken.tmpl")
+	for name, text := range map[string]string{apr1: "bob:$apr1$a$b\n", broken: "{{.Rule"} {
+		if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := filepath.Join(dir, "missing")
+	tests := []struct {
+		name, config string
+		line         int
+		key, reason  string
+	}{
+		{"non-bcrypt htpasswd", fmt.Sprintf("[auth]\nhtpasswd = %q\n", apr1), 2, "auth.htpasswd", "only bcrypt"},
+		{"missing htpasswd", fmt.Sprintf("[auth]\nhtpasswd = %q\n", missing), 2, "auth.htpasswd", "no such file"},
+		{"missing domain list", fmt.Sprintf("[acl]\ndefault = \"allow\"\n[[acl.rule]]\nname = \"ads\"\naction = \"deny\"\ndomain_list = [%q]\n", missing),
+			6, "acl.rule[0].domain_list", "no such file"},
+		{"missing block page", fmt.Sprintf("[acl]\ndefault = \"deny\"\nblock_page = %q\n", missing), 3, "acl.block_page", "no such file"},
+		{"broken block page", fmt.Sprintf("[acl]\ndefault = \"deny\"\nblock_page = %q\n", broken), 3, "acl.block_page", "unclosed action"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, "[[listener]]\naddress = \"127.0.0.1:0\"\n"+tt.config)
+			want := fmt.Sprintf("%s:%d: %s: ", path, tt.line+2, tt.key)
+			for _, args := range [][]string{{"check", "-q", "-config", path}, {"-config", path}} {
+				code, _, stderr := runFerry(t, args...)
+				if code != 2 || !strings.Contains(stderr, want) || !strings.Contains(stderr, tt.reason) {
+					t.Errorf("ferry %s: exit %d, stderr %q; want 2 with %q and %q", strings.Join(args, " "), code, stderr, want, tt.reason)
+				}
+			}
+		})
+	}
+}

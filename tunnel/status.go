@@ -28,6 +28,8 @@ const (
 	TLSCertificate       // the next hop's certificate did not verify
 	TLSFailed            // the TLS handshake with the next hop failed otherwise
 	TooLarge             // the request head is larger than max_header_bytes
+	BadVersion           // the request is not HTTP/1.x
+	BadCoding            // the request has a transfer coding other than chunked
 )
 
 type statusRow struct {
@@ -72,6 +74,11 @@ var status = [...]statusRow{
 	TLSFailed:      {"tls_failed", http.StatusBadGateway, 0x01, 91, "tls_protocol_error"},         // §2.3.13
 	// RFC 6585 §5; RFC 9209 has no type of its own for a request too large.
 	TooLarge: {"too_large", http.StatusRequestHeaderFieldsTooLarge, 0x01, 91, "http_request_error"},
+	// RFC 9110 §15.6.6; RFC 9209 §2.3.19 (a request ferry cannot serve).
+	BadVersion: {"bad_version", http.StatusHTTPVersionNotSupported, 0x01, 91, "http_request_error"},
+	// RFC 9112 §6.1: a transfer coding the server does not understand
+	// SHOULD get 501 (RFC 9110 §15.6.2); ferry, as net/http, knows chunked.
+	BadCoding: {"bad_coding", http.StatusNotImplemented, 0x01, 91, "http_request_error"},
 }
 
 func (k Kind) row() statusRow {

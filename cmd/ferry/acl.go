@@ -28,7 +28,8 @@ type policy struct {
 
 // buildPolicy compiles cfg's policy, reading its lists, htpasswd file and
 // block page (paths relative to the config file's directory). Any failure
-// fails it whole, so a reload never runs half a policy.
+// fails it whole, so a reload never runs half a policy. Start, reload and
+// ferry check all build it, and its errors name file:line: key: reason.
 func buildPolicy(cfg *config.File, log zerolog.Logger) (*policy, error) {
 	if cfg.ACLFromDefault {
 		log.Info().Msg("acl: the config has no [acl] table; using the rules of config.toml.example")
@@ -55,7 +56,7 @@ func buildPolicy(cfg *config.File, log zerolog.Logger) (*policy, error) {
 	}
 	rules, err := acl.Compile(cfg.ACL, env)
 	if err != nil {
-		return nil, fmt.Errorf("acl: %w", err)
+		return nil, cfg.At("acl", err)
 	}
 	p := &policy{tunnel: &tunnel.Policy{ACL: rules, Listeners: map[string]tunnel.ListenerPolicy{}}, acl: rules}
 	if err := buildRoutes(cfg, env, p.tunnel, log); err != nil { // chain.go
@@ -71,7 +72,11 @@ func buildPolicy(cfg *config.File, log zerolog.Logger) (*policy, error) {
 		}
 		users, err := auth.Load(cfg.Auth, htpasswd)
 		if err != nil {
-			return nil, fmt.Errorf("auth: %w", err)
+			key := "auth.user"
+			if htpasswd != "" {
+				key = "auth.htpasswd"
+			}
+			return nil, cfg.At(key, err)
 		}
 		p.tunnel.Users = users
 		warnUnknownUsers(cfg, users, log)
@@ -81,10 +86,10 @@ func buildPolicy(cfg *config.File, log zerolog.Logger) (*policy, error) {
 		path := resolve(cfg, cfg.ACL.BlockPage)
 		text, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("acl.block_page: %w", err)
+			return nil, cfg.At("acl.block_page", err)
 		}
 		if p.page, err = connect.ParseBlockPage(path, string(text)); err != nil {
-			return nil, fmt.Errorf("acl.block_page: %w", err)
+			return nil, cfg.At("acl.block_page", err)
 		}
 	}
 	return p, nil

@@ -45,7 +45,7 @@ func buildRoutes(cfg *config.File, env acl.Env, p *tunnel.Policy, log zerolog.Lo
 	for i, u := range cfg.Upstreams {
 		us, err := upstreamSpec(cfg, u)
 		if err != nil {
-			return fmt.Errorf("upstream[%d] %s: %w", i, u.Name, err)
+			return cfg.At(fmt.Sprintf("upstream[%d]", i), fmt.Errorf("%s: %w", u.Name, err))
 		}
 		spec.Upstreams = append(spec.Upstreams, us)
 	}
@@ -56,7 +56,7 @@ func buildRoutes(cfg *config.File, env acl.Env, p *tunnel.Policy, log zerolog.Lo
 	for i, r := range cfg.Routes {
 		m, err := acl.CompileMatch(r.Match, r.Not, cfg.ACL.Timezone, env)
 		if err != nil {
-			return fmt.Errorf("route[%d] %s: %w", i, r.Name, err)
+			return cfg.At(fmt.Sprintf("route[%d]", i), err)
 		}
 		spec.Routes = append(spec.Routes, tunnel.RouteSpec{Name: r.Name, Match: m, To: r.Upstream})
 		usesEnv = usesEnv || r.Upstream == config.RouteEnv

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/BurntSushi/toml"
+	"github.com/rs/zerolog"
 )
 
 // check validates a config without starting ferry: exit 0 and the
@@ -32,6 +33,11 @@ func check(args []string, stdout, stderr io.Writer) int {
 		name = embeddedName
 	}
 	cfg, err := loadConfig(*configPath, listens)
+	if err == nil {
+		// What start would refuse after loading: the files the config
+		// names (htpasswd, domain lists, block page, certificates).
+		_, err = buildPolicy(cfg, zerolog.Nop())
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry check: %s refused:\n%v\n", name, err)
 		return exitUsage
