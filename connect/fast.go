@@ -89,6 +89,10 @@ func (s *Server) readConnect(c *net.TCPConn) (r *http.Request, handOff bool) {
 		}
 		s.refuseHead(c, proto, method, errHeadTooLarge(s.cfg.MaxHeaderBytes))
 		return nil, false
+	case scan == headNotHTTP:
+		s.refuseHead(c, tunnel.ProtoHTTP, "", tunnel.Errorf(tunnel.BadRequest,
+			"malformed request: not an HTTP request line, which starts with a method (RFC 9112 §3)"))
+		return nil, false
 	case scan == headOther:
 		// Checked here, served by net/http (precheck.go).
 		if method, err := checkHead(b[:n]); err != nil {

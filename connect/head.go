@@ -22,6 +22,7 @@ const (
 	headIncomplete headScan = iota // no end of head yet: need more bytes
 	headOther                      // a complete head, not a CONNECT: net/http serves it
 	headConnect                    // a complete CONNECT head
+	headNotHTTP                    // bytes no request line can start with (a SOCKS greeting, TLS)
 )
 
 var connectPrefix = []byte("CONNECT ")
@@ -34,6 +35,10 @@ var connectPrefix = []byte("CONNECT ")
 func scanHead(b []byte) (headScan, int) {
 	n := headEnd(b)
 	switch {
+	case !startsLikeRequest(b):
+		// Known at the first wrong byte: waiting for an end of head
+		// that is not coming would hold the client until the deadline.
+		return headNotHTTP, 0
 	case n == 0:
 		return headIncomplete, 0
 	case bytes.HasPrefix(b, connectPrefix):
@@ -104,19 +109,38 @@ func parseConnect(head []byte) (*http.Request, error) {
 
 // isToken reports whether s is a token (RFC 9110 §5.6.2), as a field name
 // must be: textproto lets through names net/http's server refuses.
+// startsLikeRequest reports whether b can begin a request line: a method
+// (a token, RFC 9110 §9.1) up to the first space. net/http refuses
+// anything else as a malformed request line, empty lines before it
+// included.
+func startsLikeRequest(b []byte) bool {
+	for i, c := range b {
+		if c == ' ' {
+			return i > 0
+		}
+		if !isTokenByte(c) {
+			return false
+		}
+	}
+	return true
+}
+
 func isToken(s string) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
+		if !isTokenByte(s[i]) {
+			return false
 		}
-		return false
 	}
 	return true
+}
+
+// isTokenByte reports a tchar (RFC 9110 §5.6.2).
+func isTokenByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // isCtl reports a byte a field value may not hold (RFC 9110 §5.5: VCHAR,

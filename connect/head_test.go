@@ -26,6 +26,11 @@ var headTests = []struct {
 	{"GET", "GET http://a.test/ HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
 	{"GET with body bytes", "POST http://a.test/ HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", headOther, 2, "", 0},
 	{"short other", "GE", headIncomplete, 0, "", 0},
+	{"SOCKS5 greeting", "\x05\x01\x00", headNotHTTP, 0, "", 0},
+	{"TLS ClientHello", "\x16\x03\x01\x02\x00\x01", headNotHTTP, 0, "", 0},
+	{"garbage line", "GARBAGE\r\n", headNotHTTP, 0, "", 0},
+	{"leading space", " GET / HTTP/1.1\r\n\r\n", headNotHTTP, 0, "", 0},
+	{"empty line first", "\r\nGET / HTTP/1.1\r\n\r\n", headNotHTTP, 0, "", 0},
 	{"other, no end yet", "GET http://a.test/ HTTP/1.1\r\nHost: a", headIncomplete, 0, "", 0},
 	{"lowercase method", "connect a.test:443 HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
 	{"CONNECTX", "CONNECTX a.test:443 HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
@@ -57,7 +62,7 @@ func TestScanAndParseHead(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			scan, n := scanHead([]byte(tt.in))
 			want := 0
-			if tt.scan != headIncomplete {
+			if tt.scan != headIncomplete && tt.scan != headNotHTTP {
 				want = len(tt.in) - tt.rest
 			}
 			if scan != tt.scan || n != want {
@@ -114,9 +119,12 @@ func FuzzConnectHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		b := []byte(in)
 		scan, n := scanHead(b)
-		if scan == headIncomplete {
+		if scan == headIncomplete || scan == headNotHTTP {
 			if n != 0 {
 				t.Fatalf("scan %d with length %d", scan, n)
+			}
+			if scan == headNotHTTP && startsLikeRequest(b) {
+				t.Fatalf("%q refused, though it starts like a request line", b)
 			}
 			return
 		}

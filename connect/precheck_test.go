@@ -58,7 +58,13 @@ var precheckTests = []struct {
 func TestCheckHead(t *testing.T) {
 	for _, tt := range precheckTests {
 		t.Run(tt.name, func(t *testing.T) {
-			if scan, n := scanHead([]byte(tt.in)); scan != headOther || n != len(tt.in) {
+			switch scan, n := scanHead([]byte(tt.in)); {
+			case scan == headNotHTTP:
+				// Refused at its first bytes, before a whole head.
+				if tt.kind != tunnel.BadRequest {
+					t.Fatalf("scanHead refused a head net/http answers as kind %v", tt.kind)
+				}
+			case scan != headOther || n != len(tt.in):
 				t.Fatalf("scanHead = %d, %d; want a whole other head", scan, n)
 			}
 			method, err := checkHead([]byte(tt.in))

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHTTPErrors checks each error answer of the HTTP front end on a raw
@@ -146,5 +147,39 @@ func TestMaxHeaderBytes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Bytes no request line starts with (a SOCKS client pointed at an HTTP
+// listener, TLS to a plaintext port) are refused at once with 400 and a
+// Proxy-Status, not after the client has held the connection for the
+// whole handshake timeout waiting for an end of head that never comes.
+func TestNotHTTPRefusedAtOnce(t *testing.T) {
+	f := startFerry(t, "[[listener]]\naddress = \"127.0.0.1:0\"\nprotocol = \"http\"\n\n[limits]\nhandshake_timeout = \"60s\"\n")
+	for _, tt := range []struct{ name, in string }{
+		{"SOCKS5 greeting", "\x05\x01\x00"},
+		{"TLS ClientHello", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dial(t, f.Addr)
+			c.SetDeadline(time.Now().Add(ioTimeout)) // well under the 60s handshake timeout
+			if _, err := io.WriteString(c, tt.in); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no answer before the deadline: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 400 || !strings.Contains(resp.Header.Get("Proxy-Status"), "error=http_request_error") {
+				t.Fatalf("answer %d, Proxy-Status %q; want 400 and http_request_error", resp.StatusCode, resp.Header.Get("Proxy-Status"))
+			}
+		})
+	}
+	evs := f.WaitEvents("access", func(e Event) bool { return e.Int("status") == 400 && e.Str("proto") == "http" }, 2)
+	for _, ev := range evs {
+		if !strings.Contains(ev.Str("err"), "not an HTTP request") {
+			t.Errorf("access event err %q, want it to say why", ev.Str("err"))
+		}
 	}
 }
