@@ -261,6 +261,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Refuse(c net.Conn) {
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	k := tunnel.Overloaded
+	// An access event too, so the refusals show where the requests do
+	// (the request itself is not read: no method, no target).
+	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, client)
+	tunnel.RecordFailure(rec, k.HTTPStatus(), tunnel.Errorf(k, "over max_conns"))
+	rec.Finish()
 	const body = "ferry: too many connections, try again later\n"
 	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"+
 		"Proxy-Status: %s\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",

@@ -139,6 +139,10 @@ shutdown_grace = "2s"
 	if n := len(f.WaitEvents("connection refused: over limit", nil, 2)); n != 2 {
 		t.Errorf("%d over-limit events, want 2", n)
 	}
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Int("status") == 503 })
+	if ev.Str("proxy_status") != "connection_limit_reached" || ev.Str("proto") != "http" {
+		t.Errorf("access event of the HTTP refusal %v; want proto http, connection_limit_reached", ev)
+	}
 }
 
 // TestBadConfig: a bad config file is refused at start with exit status 2
