@@ -140,7 +140,6 @@ func (e *Engine) dialDirect(ctx context.Context, req *Request) (net.Conn, error)
 	// Happy Eyeballs may call Control from two goroutines at once.
 	var mu sync.Mutex
 	var ipVerdict acl.Verdict
-	var tried string // the last address the ACL let the dialer connect to
 	d := net.Dialer{
 		KeepAlive: e.TCPKeepAlive(),
 		ControlContext: func(_ context.Context, network, address string, _ syscall.RawConn) error {
@@ -153,9 +152,6 @@ func (e *Engine) dialDirect(ctx context.Context, req *Request) (net.Conn, error)
 			v := p.ACL.Decide(&q)
 			mu.Lock()
 			ipVerdict = v
-			if v.Allow {
-				tried = address
-			}
 			mu.Unlock()
 			if !v.Allow {
 				return &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", address, v.Rule)}
@@ -170,9 +166,6 @@ func (e *Engine) dialDirect(ctx context.Context, req *Request) (net.Conn, error)
 		req.Log.Dial = time.Since(start)
 		if ipVerdict.Rule != "" {
 			e.logVerdict(req, ipVerdict)
-		}
-		if err != nil {
-			req.Log.Dialed = tried // refused or silent: the address that was tried
 		}
 	}
 	if err != nil {
