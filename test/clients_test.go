@@ -81,9 +81,14 @@ func echoOrigin(t testing.TB) string {
 
 // closedPort returns a loopback address nothing listens on: connecting to
 // it is refused.
-func closedPort(t testing.TB) string {
+func closedPort(t testing.TB) string { return closedPortOn(t, "127.0.0.1") }
+
+// closedPortOn is closedPort on another loopback address: one ferry's
+// listeners (all on 127.0.0.1:0) can never take over, as they can a port
+// closedPort freed.
+func closedPortOn(t testing.TB, ip string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,9 @@ func TestMetricsFromFeatures(t *testing.T) {
 		io.WriteString(w, "cacheable")
 	}))
 	t.Cleanup(origin.Close)
-	up, down := echoOrigin(t), closedPort(t)
+	// down on 127.0.0.2: a freed port on 127.0.0.1 can become one of
+	// ferry's own listeners (a backend that loops back to ferry).
+	up, down := echoOrigin(t), closedPortOn(t, "127.0.0.2")
 	f, admin := startOps(t, fmt.Sprintf(`
 [[listener]]
 name = "main"

@@ -30,6 +30,7 @@ const (
 	TooLarge             // the request head is larger than max_header_bytes
 	BadVersion           // the request is not HTTP/1.x
 	BadCoding            // the request has a transfer coding other than chunked
+	Loop                 // the next hop is ferry itself
 )
 
 type statusRow struct {
@@ -79,6 +80,8 @@ var status = [...]statusRow{
 	// RFC 9112 §6.1: a transfer coding the server does not understand
 	// SHOULD get 501 (RFC 9110 §15.6.2); ferry, as net/http, knows chunked.
 	BadCoding: {"bad_coding", http.StatusNotImplemented, 0x01, 91, "http_request_error"},
+	// RFC 9209 §2.3.20; 508 Loop Detected (RFC 5842 §7.2).
+	Loop: {"loop", http.StatusLoopDetected, 0x01, 91, "proxy_loop_detected"},
 }
 
 func (k Kind) row() statusRow {

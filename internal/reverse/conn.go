@@ -208,6 +208,12 @@ func (cn *conn) dial(ctx context.Context, r *Route) (*Backend, net.Conn, error) 
 		b.active.Add(1) // before the dial, so concurrent least_conn picks see it
 		// Dial leaves rec's route and upstream (the backend) alone.
 		server, err := cn.s.engine.Dial(ctx, req)
+		if err == nil && cn.s.isOwnListener(server.RemoteAddr()) {
+			// Each connection would come back to ferry and dial again,
+			// until the fds ran out.
+			server.Close()
+			err = tunnel.Errorf(tunnel.Loop, "backend %s is one of ferry's own reverse listeners", b.Address)
+		}
 		if err == nil {
 			if b.markOK() {
 				cn.s.healthChanged(cn.l)(r.Pool, b, nil)

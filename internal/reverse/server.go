@@ -147,6 +147,24 @@ func (s *Server) bind(t *Table) (keep map[*socket]string, fresh []*socket, err e
 	return keep, fresh, nil
 }
 
+// isOwnListener reports whether a is where one of s's listeners accepts
+// (its address, or its port on any address for a wildcard listener).
+func (s *Server) isOwnListener(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sk := range s.sockets {
+		la, ok := sk.ln.Addr().(*net.TCPAddr)
+		if ok && la.Port == ta.Port && (la.IP.IsUnspecified() || la.IP.Equal(ta.IP)) {
+			return true
+		}
+	}
+	return false
+}
+
 // Addr returns the bound address of the listener called name (to learn
 // the port of ":0"), or nil.
 func (s *Server) Addr(name string) net.Addr {

@@ -349,3 +349,50 @@ func TestRefusedCloseIsClean(t *testing.T) {
 		t.Fatalf("record status %d proxy_status %q", r.Status, r.ProxyStatus)
 	}
 }
+
+// A route whose backend is the listener itself would send every
+// connection back to ferry, each dialing again until the fds ran out: the
+// dial is refused as a loop (508, proxy_loop_detected), once.
+func TestBackendLoopRefused(t *testing.T) {
+	greeter := startGreeter(t)
+	s, sink, addr := world(t, ListenerConfig{Mode: ModeTCP, Routes: []RouteConfig{route(greeter)}})
+	self := route(addr)
+	if err := s.Apply(Config{Listeners: []ListenerConfig{{Name: "l", Address: "127.0.0.1:0", Mode: ModeTCP,
+		Routes: []RouteConfig{self}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Addr("l").String(); got != addr {
+		t.Fatalf("the listener moved to %s on reload; the test needs it at %s", got, addr)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("%d bytes, %v; want closed", n, err)
+	}
+	// Each hop of the loop dials only until the backend is marked down
+	// (its dial refused as a loop takes it down): a few records, then
+	// none. Collected until quiet for 300ms, bounded in count and time.
+	var loops, records int
+	deadline := time.After(5 * time.Second)
+collect:
+	for records < 50 {
+		select {
+		case r := <-sink:
+			records++
+			if r.ProxyStatus == "proxy_loop_detected" && r.Status == 508 {
+				loops++
+			}
+		case <-time.After(300 * time.Millisecond):
+			break collect
+		case <-deadline:
+			break collect
+		}
+	}
+	if loops == 0 || records > 6 {
+		t.Fatalf("%d records, %d of them loops; want a loop refused and the chain ended within a few hops", records, loops)
+	}
+}
