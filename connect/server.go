@@ -74,7 +74,8 @@ type Server struct {
 	sink      accesslog.Sink
 	log       zerolog.Logger
 	http      *http.Server
-	transport *http.Transport   // direct to origins
+	transport *http.Transport   // direct to origins, requests with a body
+	direct    *originClient     // direct to origins, bodiless requests (origin.go)
 	upstreams sync.Map          // upstream key → *http.Transport through it (upstream.go)
 	proxy     http.Handler      // ReverseProxy, for upgrades
 	origin    http.RoundTripper // what requests are forwarded through (cache.go)
@@ -98,6 +99,8 @@ func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.
 	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger, ln: newConnListener()}
 	s.SetBlockPage(nil)
 	s.transport = s.newTransport()
+	s.direct = &originClient{dial: s.dialOrigin, maxIdle: cfg.MaxIdleConns, maxIdlePerHost: cfg.MaxIdlePerHost,
+		idleTimeout: cfg.OriginIdleTimeout, responseTimeout: cfg.ResponseTimeout}
 	s.origin = s.originTransport()
 	s.via11 = "1.1 " + cfg.ViaName
 	s.proxy = s.newReverseProxy()
@@ -253,6 +256,7 @@ func finishHijacked(r *http.Request) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	s.transport.CloseIdleConnections()
+	s.direct.CloseIdleConnections()
 	s.closeUpstreamTransports()
 	return err
 }

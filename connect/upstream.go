@@ -65,6 +65,9 @@ func (keepOpen) Close() error { return nil }
 func (s *Server) roundTrip(r *http.Request) (*http.Response, error) {
 	fw, _ := r.Context().Value(forwardKey{}).(*forward)
 	if fw == nil || fw.plan == nil || fw.plan.Direct() {
+		if usesOriginClient(r) {
+			return s.direct.RoundTrip(r)
+		}
 		return s.transport.RoundTrip(r)
 	}
 	if err := fw.plan.Down(); err != nil {

@@ -1,0 +1,110 @@
+package connect_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-proxy/ferry/connect"
+)
+
+// oneShotOrigin answers one request per connection, numbered, and then
+// closes it without saying so (no Connection: close), as an origin whose
+// keep-alive timeout has just passed: ferry pools a connection that is
+// already closed.
+func oneShotOrigin(t *testing.T, head string) (addr string, requests *atomic.Int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	requests = new(atomic.Int64)
+	go func() {
+		for n := 1; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(bound))
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				requests.Add(1)
+				body := fmt.Sprint(n)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s", head, len(body), body)
+			}()
+		}
+	}()
+	return ln.Addr().String(), requests
+}
+
+// A GET sent on a pooled connection the origin has closed is sent again on
+// a new one; a DELETE, which may not be repeated, gets 502 instead.
+func TestOriginStaleConnection(t *testing.T) {
+	target, requests := oneShotOrigin(t, "")
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	for i, want := range []string{"1", "2"} {
+		c.send(t, "GET http://"+target+"/ HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+		resp, body := c.response(t, "GET")
+		if resp.StatusCode != 200 || body != want {
+			t.Fatalf("GET %d: %d %q, want 200 %q (a stale pooled conn is retried)", i+1, resp.StatusCode, body, want)
+		}
+	}
+	c.send(t, "DELETE http://"+target+"/ HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+	resp, _ := c.response(t, "DELETE")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("DELETE on a stale conn: %d, want 502 (not replayable)", resp.StatusCode)
+	}
+	if got := requests.Load(); got != 2 {
+		t.Errorf("origin read %d requests, want 2", got)
+	}
+}
+
+// A response head over 1 MiB is refused with 502, not read on and on.
+func TestOriginHugeResponseHead(t *testing.T) {
+	target, _ := oneShotOrigin(t, "X-Big: "+strings.Repeat("a", 2<<20)+"\r\n")
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	c.send(t, "GET http://"+target+"/ HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+	resp, body := c.response(t, "GET")
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "response head") {
+		t.Errorf("got %d %q, want 502 naming the response head", resp.StatusCode, body)
+	}
+}
+
+// Pooled origin connections are closed once idle for origin_idle_timeout.
+func TestOriginIdleConnectionsClosed(t *testing.T) {
+	closed := make(chan struct{}, 1)
+	o := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	o.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			select {
+			case closed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	o.Start()
+	t.Cleanup(o.Close)
+	w := newWorld(t, options{cfg: connect.Config{OriginIdleTimeout: 100 * time.Millisecond}})
+	c := w.raw(t)
+	c.send(t, "GET "+o.URL+"/ HTTP/1.1\r\nHost: "+strings.TrimPrefix(o.URL, "http://")+"\r\n\r\n")
+	if resp, body := c.response(t, "GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		t.Fatal("the pooled origin connection was not closed after its idle timeout")
+	}
+}
