@@ -162,9 +162,10 @@ for peer in ${peers//,/ }; do
 	chmod 777 "$dir" # squid, tinyproxy and dante drop to unprivileged users
 	case $peer in
 	ferry)
-		level=info
-		[ "$accesslog" = 1 ] || level=warn
-		sed "s/^level = \"info\"/level = \"$level\"/" "$root/bench/ferry.toml" >"$dir/ferry.toml"
+		# ferry's access log is complete whatever log.level: off is /dev/null.
+		alog="$dir/access.log"
+		[ "$accesslog" = 1 ] || alog=/dev/null
+		fill "$root/bench/ferry.toml" "$dir/ferry.toml" "ACCESS_LOG=$alog"
 		start ferry "$work/bin/ferry" -config "$dir/ferry.toml" -listen "127.0.0.1:$port"
 		flags=(-http-proxy "127.0.0.1:$port" -socks-proxy "127.0.0.1:$port")
 		;;

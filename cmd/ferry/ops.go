@@ -55,7 +55,9 @@ func newOps(cfg *config.File, logger zerolog.Logger, stderr io.Writer) (*ops, er
 	}
 	version, commit := buildInfo()
 	o.metrics = metrics.New(version, commit)
-	logSink, file, err := accessSink(cfg.Log, stderr)
+	logSink, file, err := accessSink(cfg.Log, stderr, func(err error) {
+		logger.Error().Err(err).Msg("access log write failed")
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -68,11 +70,11 @@ func newOps(cfg *config.File, logger zerolog.Logger, stderr io.Writer) (*ops, er
 // accessSink is where access events go: stderr or a file, in the format
 // asked for. It has no level: log.level filters server events only, and
 // the access log is complete.
-func accessSink(cfg config.Log, stderr io.Writer) (accesslog.Sink, *accesslog.File, error) {
+func accessSink(cfg config.Log, stderr io.Writer, onError func(error)) (accesslog.Sink, *accesslog.File, error) {
 	w := stderr
 	var file *accesslog.File
 	if cfg.Access != config.AccessStderr {
-		f, err := accesslog.OpenFile(cfg.Access)
+		f, err := accesslog.OpenFile(cfg.Access, cfg.AccessFlush, onError)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
@@ -29,12 +30,14 @@ func TestAccessSink(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			cfg := config.Log{Level: "error", Format: "json", Access: "stderr", AccessFormat: tt.format}
+			// A flush interval longer than the test: the line reaches the
+			// file because Close writes what waits.
+			cfg := config.Log{Level: "error", Format: "json", Access: "stderr", AccessFormat: tt.format, AccessFlush: time.Hour}
 			path := filepath.Join(t.TempDir(), "access.log")
 			if tt.toFile {
 				cfg.Access = path
 			}
-			sink, file, err := accessSink(cfg, &stderr)
+			sink, file, err := accessSink(cfg, &stderr, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,7 +67,7 @@ func TestAccessSink(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := accessSink(config.Log{Access: "/nonexistent/dir/access.log", AccessFormat: "json"}, os.Stderr); err == nil {
+	if _, _, err := accessSink(config.Log{Access: "/nonexistent/dir/access.log", AccessFormat: "json"}, os.Stderr, nil); err == nil {
 		t.Error("an access log in a missing directory was opened")
 	}
 }

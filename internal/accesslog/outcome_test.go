@@ -78,7 +78,7 @@ func TestTee(t *testing.T) {
 func TestFileReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	f, err := OpenFile(path)
+	f, err := OpenFile(path, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,8 +74,9 @@ type Log struct {
 	Level  string `toml:"level"`  // debug | info | warn | error; default info
 	Format string `toml:"format"` // json | console; default json
 
-	Access       string `toml:"access"`        // stderr | a file path; default stderr (see ops.go)
-	AccessFormat string `toml:"access_format"` // json | console | squid; default: format
+	Access       string        `toml:"access"`        // stderr | a file path; default stderr (see ops.go)
+	AccessFormat string        `toml:"access_format"` // json | console | squid; default: format
+	AccessFlush  time.Duration `toml:"access_flush"`  // a file's lines are written together this often; default 100ms; 0: each at once
 }
 
 // DefaultAddress is where a fresh ferry listens: loopback only.
@@ -93,7 +94,7 @@ func defaults() File {
 			ShutdownGrace:    30 * time.Second,
 		},
 		HTTP:  HTTP{Forwarded: "off", Via: "ferry"},
-		Log:   Log{Level: "info", Format: "json"},
+		Log:   Log{Level: "info", Format: "json", AccessFlush: 100 * time.Millisecond},
 		Auth:  auth.Config{CacheTTL: auth.DefaultCacheTTL},
 		Cache: defaultCache(),
 	}

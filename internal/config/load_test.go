@@ -107,7 +107,7 @@ func documented(path string) *File {
 			ShutdownGrace:    30 * time.Second,
 		},
 		HTTP:  HTTP{Forwarded: "off", Via: "ferry"},
-		Log:   Log{Level: "info", Format: "json", Access: "stderr", AccessFormat: "json"},
+		Log:   Log{Level: "info", Format: "json", Access: "stderr", AccessFormat: "json", AccessFlush: 100 * time.Millisecond},
 		ACL:   defaultACL(),
 		Auth:  auth.Config{CacheTTL: 5 * time.Minute},
 		Cache: defaultCache(),

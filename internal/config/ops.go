@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/ferry-proxy/ferry/internal/pac"
 )
@@ -60,6 +61,9 @@ func (f *File) validateOps() []problem {
 	}
 	if strings.TrimSpace(f.Log.Access) != f.Log.Access || strings.ContainsAny(f.Log.Access, "\x00\n") {
 		add("log.access", "must be \"stderr\" or a file path, not %q", f.Log.Access)
+	}
+	if f.Log.AccessFlush < 0 || f.Log.AccessFlush > time.Minute {
+		add("log.access_flush", "must be between 0s (each line at once) and 1m, not %v", f.Log.AccessFlush)
 	}
 	switch f.Log.AccessFormat {
 	case "json", "console", "squid":
