@@ -163,6 +163,19 @@ func TestSOCKS5Auth(t *testing.T) {
 			t.Fatalf("log %+v", rec)
 		}
 	})
+	t.Run("malformed subnegotiation gets 0x01 and close", func(t *testing.T) {
+		c := dial(t, addr)
+		c.Write([]byte{5, 1, 2})
+		expect(t, c, []byte{5, 2})
+		c.Write([]byte("\x05\x05alice\x05right")) // version 5, not RFC 1929's 1
+		expect(t, c, []byte{1, 1})
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Fatalf("after failure: %v, want EOF", err)
+		}
+		if rec := <-log; rec.Method != "AUTH" || rec.Status != 1 || rec.Err == nil {
+			t.Fatalf("log %+v", rec)
+		}
+	})
 	t.Run("no-auth only gets 0xFF", func(t *testing.T) {
 		c := dial(t, addr)
 		c.Write([]byte{5, 1, 0})

@@ -269,6 +269,15 @@ func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, cl
 	var creds tunnel.Credentials
 	if method == methodUserPass {
 		user, pass, err := readUserPass(br)
+		if errors.Is(err, errMalformed) {
+			// A clear answer (any non-zero status is a failure) and an
+			// event, as for a wrong password; the caller closes.
+			s.answerUserPass(c, userPassFailed)
+			rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
+			rec.Method = "AUTH"
+			s.recordFailure(rec, userPassFailed, tunnel.Errorf(tunnel.BadRequest, "%v", err))
+			rec.Finish()
+		}
 		if err != nil {
 			return "", err
 		}
@@ -280,9 +289,7 @@ func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, cl
 		if err != nil {
 			status = userPassFailed
 		}
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		c.Write([]byte{userPassVersion, status})
-		c.SetWriteDeadline(time.Time{})
+		s.answerUserPass(c, status)
 	}
 	if err != nil {
 		rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
@@ -292,6 +299,13 @@ func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, cl
 		return "", err
 	}
 	return req.User, nil
+}
+
+// answerUserPass writes the RFC 1929 status reply.
+func (s *Server) answerUserPass(c net.Conn, status byte) {
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte{userPassVersion, status})
+	c.SetWriteDeadline(time.Time{})
 }
 
 // socks4Credentials: SOCKS4 has only a USERID. On a listener requiring
