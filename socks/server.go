@@ -301,6 +301,23 @@ func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, cl
 	return req.User, nil
 }
 
+// Refuse logs a connection over max_conns as an access event, as the
+// HTTP front end does, and leaves the close to the mux: SOCKS has no reply
+// that says "busy" before the request, so the client sees the close. The
+// version byte (the mux peeked it) names the protocol.
+func (s *Server) Refuse(c net.Conn) {
+	proto, code := tunnel.ProtoSOCKS5, tunnel.Overloaded.SOCKS5Reply()
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	var v [1]byte
+	if n, _ := c.Read(v[:]); n == 1 && v[0] == 4 {
+		proto, code = tunnel.ProtoSOCKS4, tunnel.Overloaded.SOCKS4Reply()
+	}
+	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	rec := accesslog.Start(s.sink, proto, client)
+	tunnel.RecordFailure(rec, int(code), tunnel.Errorf(tunnel.Overloaded, "over max_conns"))
+	rec.Finish()
+}
+
 // answerUserPass writes the RFC 1929 status reply.
 func (s *Server) answerUserPass(c net.Conn, status byte) {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))

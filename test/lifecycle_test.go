@@ -102,7 +102,8 @@ shutdown_grace = "300ms"
 }
 
 // TestMaxConns: with max_conns open, the next connection gets a clean
-// refusal (HTTP 503, or a closed conn for SOCKS), not a hang.
+// refusal (HTTP 503, or a closed conn for SOCKS), not a hang, and an
+// access event.
 func TestMaxConns(t *testing.T) {
 	const maxConns = 2
 	f := startFerry(t, minimalConfig+fmt.Sprintf(`
@@ -142,6 +143,10 @@ shutdown_grace = "2s"
 	ev := f.WaitEvent("access", func(e Event) bool { return e.Int("status") == 503 })
 	if ev.Str("proxy_status") != "connection_limit_reached" || ev.Str("proto") != "http" {
 		t.Errorf("access event of the HTTP refusal %v; want proto http, connection_limit_reached", ev)
+	}
+	ev = f.WaitEvent("access", func(e Event) bool { return e.Str("proto") == "socks5" })
+	if ev.Str("proxy_status") != "connection_limit_reached" || ev.Int("status") != 1 {
+		t.Errorf("access event of the SOCKS5 refusal %v; want status 1, connection_limit_reached", ev)
 	}
 }
 
