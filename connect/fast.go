@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/front"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -39,7 +40,7 @@ var headBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }
 // CONNECT (nothing was read), or after a refused CONNECT on a connection
 // that may carry another request.
 func (s *Server) serveFast(ctx context.Context, c *net.TCPConn) (t *openTunnel, handOff bool) {
-	r, ok := s.readConnect(c)
+	r, ok := s.readConnect(ctx, c)
 	if r == nil {
 		return nil, ok
 	}
@@ -64,11 +65,24 @@ func (s *Server) serveFast(ctx context.Context, c *net.TCPConn) (t *openTunnel, 
 // say, stay in the socket for the relay to splice). A nil request with
 // handOff set leaves c to net/http untouched; without, c is done with (a
 // bad head was answered, or the client left).
-func (s *Server) readConnect(c *net.TCPConn) (r *http.Request, handOff bool) {
+func (s *Server) readConnect(ctx context.Context, c *net.TCPConn) (r *http.Request, handOff bool) {
 	bp := headBufs.Get().(*[]byte)
 	defer headBufs.Put(bp)
 	limit := min(s.cfg.MaxHeaderBytes, fastHeadLimit)
-	b, scan, n, err, ok := peekHead(c, (*bp)[:min(len(*bp), limit)], limit)
+	// The sniff's peek holds the whole head of most CONNECTs: no second
+	// peek for those.
+	var b []byte
+	var scan headScan
+	var n int
+	var err error
+	ok := true
+	if seen := front.Seen(ctx); len(seen) > 0 && len(seen) <= limit {
+		b = seen
+		scan, n = scanHead(seen)
+	}
+	if b == nil || scan == headIncomplete {
+		b, scan, n, err, ok = peekHead(c, (*bp)[:min(len(*bp), limit)], limit)
+	}
 	switch {
 	case !ok:
 		return nil, true

@@ -193,7 +193,7 @@ func (m *Mux) prepare(ctx context.Context, ln net.Listener, c net.Conn, proto Pr
 		}
 	}
 	if proto == Auto || proto == "" {
-		b, pc, err := peekByte(c)
+		b, pc, seen, err := peekByte(c)
 		if err != nil {
 			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")
 			m.observe(ln, "")()
@@ -201,6 +201,9 @@ func (m *Mux) prepare(ctx context.Context, ln net.Listener, c net.Conn, proto Pr
 			return nil, ctx, c, proto, false
 		}
 		c, proto = pc, classify(b)
+		if seen != nil && proto == HTTP {
+			ctx = context.WithValue(ctx, seenKey{}, seen)
+		}
 	}
 	h := m.HTTP
 	if proto == SOCKS {

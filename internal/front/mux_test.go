@@ -354,7 +354,7 @@ func TestPeekByteWrapsOtherConns(t *testing.T) {
 	t.Cleanup(func() { a.Close(); b.Close() })
 	go a.Write([]byte("Hi"))
 	b.SetDeadline(time.Now().Add(bound))
-	first, pc, err := peekByte(b)
+	first, pc, _, err := peekByte(b)
 	if err != nil || first != 'H' {
 		t.Fatalf("peekByte = %q, %v; want 'H'", first, err)
 	}
@@ -367,7 +367,7 @@ func TestPeekByteWrapsOtherConns(t *testing.T) {
 	}
 	// Peeking an already wrapped conn does not wrap it twice.
 	go a.Write([]byte("!"))
-	if _, pc2, _ := peekByte(pc); pc2 != pc {
+	if _, pc2, _, _ := peekByte(pc); pc2 != pc {
 		t.Errorf("peekByte wrapped a PeekedConn again")
 	}
 	if err := pc.(*PeekedConn).CloseWrite(); err != nil {

@@ -4,4 +4,4 @@ package front
 
 import "net"
 
-func peekTCP(c *net.TCPConn) (byte, error, bool) { return 0, nil, false }
+func peekTCP(c *net.TCPConn) ([]byte, error, bool) { return nil, nil, false }

@@ -2,6 +2,7 @@ package front
 
 import (
 	"bufio"
+	"context"
 	"net"
 )
 
@@ -26,11 +27,15 @@ func classify(b byte) Protocol {
 
 // peekByte returns the first byte c will yield, without consuming it. On
 // Linux a *net.TCPConn is peeked with MSG_PEEK and returned as is, so the
-// relay can still splice it; anything else is wrapped in a PeekedConn.
-func peekByte(c net.Conn) (byte, net.Conn, error) {
+// relay can still splice it, with the bytes seen (see peekTCP); anything
+// else is wrapped in a PeekedConn, and seen is nil.
+func peekByte(c net.Conn) (byte, net.Conn, []byte, error) {
 	if tc, ok := c.(*net.TCPConn); ok {
-		if b, err, handled := peekTCP(tc); handled {
-			return b, c, err
+		if seen, err, handled := peekTCP(tc); handled {
+			if err != nil {
+				return 0, c, nil, err
+			}
+			return seen[0], c, seen, nil
 		}
 	}
 	pc, ok := c.(*PeekedConn)
@@ -39,9 +44,24 @@ func peekByte(c net.Conn) (byte, net.Conn, error) {
 	}
 	p, err := pc.r.Peek(1)
 	if err != nil {
-		return 0, pc, err
+		return 0, pc, nil, err
 	}
-	return p[0], pc, nil
+	return p[0], pc, nil, nil
+}
+
+// sniffPeek is how much of a TCP conn's first bytes the sniff looks at:
+// the whole request head of most CONNECTs (curl's is about 100 bytes, a
+// browser's 200-300).
+const sniffPeek = 512
+
+type seenKey struct{}
+
+// Seen returns the first bytes of the conn served under ctx, as the sniff
+// peeked them (still in the socket), or nil. They are what had arrived at
+// that moment: possibly less than the client sent.
+func Seen(ctx context.Context) []byte {
+	b, _ := ctx.Value(seenKey{}).([]byte)
+	return b
 }
 
 // PeekedConn is a conn whose first bytes were read ahead (a non-TCP conn,

@@ -24,7 +24,7 @@ const recordTypeHandshake = 0x16
 // but a TLS record is told so when it looks like HTTP and closed; a
 // failed handshake is closed. The conn returned is the *tls.Conn.
 func (m *Mux) handshake(ctx context.Context, c net.Conn, ln net.Listener, cfg *tls.Config, timeout time.Duration) (context.Context, net.Conn, bool) {
-	b, pc, err := peekByte(c)
+	b, pc, _, err := peekByte(c)
 	if err != nil {
 		m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("tls sniff")
 		c.Close()
