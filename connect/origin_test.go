@@ -108,3 +108,19 @@ func TestOriginIdleConnectionsClosed(t *testing.T) {
 		t.Fatal("the pooled origin connection was not closed after its idle timeout")
 	}
 }
+
+// A response without Content-Type reaches the client without one: ferry
+// does not add net/http's guess.
+func TestForwardAddsNoContentType(t *testing.T) {
+	target, _ := oneShotOrigin(t, "")
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	c.send(t, "GET http://"+target+"/ HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+	resp, body := c.response(t, "GET")
+	if resp.StatusCode != 200 || body != "1" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if ct, ok := resp.Header["Content-Type"]; ok {
+		t.Errorf("Content-Type %q added to a response that had none", ct)
+	}
+}

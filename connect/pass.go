@@ -92,6 +92,12 @@ func (s *Server) pass(w http.ResponseWriter, out *http.Request, fw *forward) err
 			dst[k] = vv
 		}
 	}
+	if _, ok := res.Header["Content-Type"]; !ok {
+		// net/http would add one guessed from the body; a proxy passes
+		// the origin's message as it is (RFC 9110 §8.3: without a
+		// Content-Type the recipient may guess, not the intermediary).
+		dst["Content-Type"] = nil
+	}
 	announced := len(res.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
