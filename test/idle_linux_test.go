@@ -85,7 +85,7 @@ shutdown_grace = "2s"
 	f.WaitEvents("access", nil, n+1)
 	rss2, fds2 := procStats(b, pid)
 	// Spare splice pipes (up to 32, two fds each) stay pooled until
-	// they have been unused for 200ms: look again until the fds are
+	// they have been unused for 50-100ms: look again until the fds are
 	// back or a bound passes.
 	for deadline := time.Now().Add(5 * time.Second); fds2 > fds0+8 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation

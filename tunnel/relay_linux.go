@@ -213,7 +213,7 @@ var pipes struct {
 
 const (
 	maxFreePipes = 32
-	pipeIdle     = 200 * time.Millisecond
+	pipeIdle     = 50 * time.Millisecond
 )
 
 // errNoPipe is a pipe that could not be made (out of fds, most likely).
