@@ -76,7 +76,7 @@ func (s *Server) readConnect(ctx context.Context, c *net.TCPConn) (r *http.Reque
 	var n int
 	var err error
 	ok := true
-	if seen := front.Seen(ctx); len(seen) > 0 && len(seen) <= limit {
+	if seen := front.TakeSeen(ctx); len(seen) > 0 && len(seen) <= limit {
 		b = seen
 		scan, n = scanHead(seen)
 	}

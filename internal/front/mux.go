@@ -202,7 +202,7 @@ func (m *Mux) prepare(ctx context.Context, ln net.Listener, c net.Conn, proto Pr
 		}
 		c, proto = pc, classify(b)
 		if seen != nil && proto == HTTP {
-			ctx = context.WithValue(ctx, seenKey{}, seen)
+			ctx = context.WithValue(ctx, seenKey{}, &seenBox{seen})
 		}
 	}
 	h := m.HTTP

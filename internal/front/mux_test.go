@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -372,5 +373,37 @@ func TestPeekByteWrapsOtherConns(t *testing.T) {
 	}
 	if err := pc.(*PeekedConn).CloseWrite(); err != nil {
 		t.Errorf("CloseWrite on a pipe (no half-close) = %v, want nil", err)
+	}
+}
+
+// The HTTP handler gets the bytes the sniff peeked, once; the bytes stay
+// in the socket for it to read. SOCKS handlers get none.
+func TestSniffedBytesHandedOn(t *testing.T) {
+	const head = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+	w := newWorld(t, Auto, &Mux{}, len(head))
+	c := w.dial(t)
+	if _, err := c.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	s := <-w.http.ch
+	if string(s.data) != head || s.readErr != nil {
+		t.Fatalf("handler read %q, %v; want the head, still in the socket", s.data, s.readErr)
+	}
+	seen := TakeSeen(s.ctx)
+	if len(seen) == 0 || !strings.HasPrefix(head, string(seen)) {
+		t.Errorf("TakeSeen = %q, want a prefix of the head", seen)
+	}
+	if again := TakeSeen(s.ctx); again != nil {
+		t.Errorf("second TakeSeen = %q, want nil (the tunnel's context must not keep them)", again)
+	}
+
+	sc := w.dial(t)
+	if _, err := sc.Write([]byte{5, 1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	sc.CloseWrite() // the recorder reads len(head) bytes: end its read
+	ss := <-w.socks.ch
+	if seen := TakeSeen(ss.ctx); seen != nil {
+		t.Errorf("SOCKS conn: TakeSeen = %q, want nil", seen)
 	}
 }

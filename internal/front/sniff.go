@@ -56,11 +56,22 @@ const sniffPeek = 512
 
 type seenKey struct{}
 
-// Seen returns the first bytes of the conn served under ctx, as the sniff
-// peeked them (still in the socket), or nil. They are what had arrived at
-// that moment: possibly less than the client sent.
-func Seen(ctx context.Context) []byte {
-	b, _ := ctx.Value(seenKey{}).([]byte)
+// seenBox holds the sniffed bytes until the handler takes them, so that
+// a tunnel's context, which lives as long as the tunnel, does not keep
+// them.
+type seenBox struct{ b []byte }
+
+// TakeSeen returns the first bytes of the conn served under ctx, as the
+// sniff peeked them (still in the socket), once; later calls and conns
+// not sniffed get nil. They are what had arrived at that moment: possibly
+// less than the client sent. Only the conn's handler may call it.
+func TakeSeen(ctx context.Context) []byte {
+	box, _ := ctx.Value(seenKey{}).(*seenBox)
+	if box == nil {
+		return nil
+	}
+	b := box.b
+	box.b = nil
 	return b
 }
 
