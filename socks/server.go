@@ -273,10 +273,7 @@ func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, cl
 			// A clear answer (any non-zero status is a failure) and an
 			// event, as for a wrong password; the caller closes.
 			s.answerUserPass(c, userPassFailed)
-			rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
-			rec.Method = "AUTH"
-			s.recordFailure(rec, userPassFailed, tunnel.Errorf(tunnel.BadRequest, "%v", err))
-			rec.Finish()
+			s.logAuthFailure(client, tunnel.Errorf(tunnel.BadRequest, "%v", err))
 		}
 		if err != nil {
 			return "", err
@@ -292,13 +289,18 @@ func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, cl
 		s.answerUserPass(c, status)
 	}
 	if err != nil {
-		rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
-		rec.Method = "AUTH"
-		s.recordFailure(rec, userPassFailed, err)
-		rec.Finish()
+		s.logAuthFailure(client, err)
 		return "", err
 	}
 	return req.User, nil
+}
+
+// logAuthFailure writes the access event of a refused RFC 1929 exchange.
+func (s *Server) logAuthFailure(client netip.AddrPort, err error) {
+	rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
+	rec.Method = "AUTH"
+	s.recordFailure(rec, userPassFailed, err)
+	rec.Finish()
 }
 
 // Refuse logs a connection over max_conns as an access event, as the
