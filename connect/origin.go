@@ -15,9 +15,9 @@ import (
 	"time"
 )
 
-// originClient forwards bodiless plain-HTTP requests to origins dialed
-// directly (issue 9): GETs, HEADs and the like, most of a proxy's plain
-// HTTP. http.Transport runs two goroutines per origin connection and
+// originClient forwards bodiless, replayable plain-HTTP requests to
+// origins dialed directly (issue 9): GETs, HEADs and the like, most of a
+// proxy's plain HTTP. http.Transport runs two goroutines per origin connection and
 // hands every request and response between them and the caller; here the
 // handler's goroutine writes the request and reads the response itself,
 // which saves two goroutine switches and the transport's bookkeeping per
@@ -40,11 +40,17 @@ type originClient struct {
 // MaxResponseHeaderBytes in newTransport.
 const maxResponseHead = 1 << 20
 
-// usesOriginClient tells whether r goes through the originClient.
+// usesOriginClient tells whether r goes through the originClient: a
+// bodiless request that may be sent again. The pool learns that an origin
+// closed an idle connection only when it next uses it, and then sends a
+// replayable request again; a DELETE or an empty POST stays with
+// http.Transport, whose read loop sees such a close while the connection
+// is idle.
 func usesOriginClient(r *http.Request) bool {
 	h := r.Header
 	return r.URL.Scheme == "http" && (r.Body == nil || r.Body == http.NoBody) &&
-		len(h["Expect"]) == 0 && len(h["Upgrade"]) == 0 // upgrades: ReverseProxy
+		len(h["Expect"]) == 0 && len(h["Upgrade"]) == 0 && // upgrades: ReverseProxy
+		replayable(r)
 }
 
 // originConn is one pooled origin connection. It is the bufio.Reader's
@@ -141,7 +147,7 @@ func (c *originClient) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		oc.conn.Close()
 		var stale errStale
-		if reused && errors.As(err, &stale) && replayable(r) && tries < 4 {
+		if reused && errors.As(err, &stale) && tries < 4 {
 			continue
 		}
 		return nil, err
