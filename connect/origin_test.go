@@ -125,3 +125,52 @@ func TestForwardAddsNoContentType(t *testing.T) {
 		t.Errorf("Content-Type %q added to a response that had none", ct)
 	}
 }
+
+// A client that leaves while the origin has not answered yet ends the
+// origin request: ferry closes its origin connection instead of waiting
+// for an answer nobody reads.
+func TestClientGoneEndsOriginRequest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	gotRequest, originClosed := make(chan struct{}), make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(bound))
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			originClosed <- err
+			return
+		}
+		close(gotRequest)
+		_, err = br.ReadByte() // never answers: waits for ferry to close
+		originClosed <- err
+	}()
+	target := ln.Addr().String()
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	c.send(t, "GET http://"+target+"/slow HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+	select {
+	case <-gotRequest:
+	case <-time.After(bound):
+		t.Fatal("the origin got no request")
+	}
+	c.Close()
+	select {
+	case err := <-originClosed:
+		if err != io.EOF {
+			t.Errorf("origin connection: %v, want EOF (closed by ferry)", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("ferry kept waiting for the origin after its client left")
+	}
+	if rec := w.log.next(t); rec.Err == nil {
+		t.Errorf("access record without an error: %+v", rec)
+	}
+}
