@@ -105,11 +105,15 @@ func BenchmarkAuthorize(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, bc := range []struct {
-		name string
-		p    *Policy
-	}{{"allowall-baseline", nil}, {"example-rules", &Policy{ACL: rules}}} {
+		name, host string
+		p          *Policy
+	}{
+		{"allowall-baseline", "192.0.2.1", nil},
+		{"example-rules", "192.0.2.1", &Policy{ACL: rules}},
+		{"example-rules-name", "www.example.com", &Policy{ACL: rules}}, // no address: the IP rules are left to the dial
+	} {
 		e := New(Config{}, bc.p)
-		req := &Request{Proto: ProtoConnect, Client: netip.MustParseAddrPort("127.0.0.1:5000"), Host: "192.0.2.1", Port: 443}
+		req := &Request{Proto: ProtoConnect, Client: netip.MustParseAddrPort("127.0.0.1:5000"), Host: bc.host, Port: 443}
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -171,8 +171,10 @@ func (e *Engine) Route(ctx context.Context, req *Request) (*Plan, error) {
 		e.notePlan(req, directPlan)
 		return directPlan, nil
 	}
-	q := e.query(req)
-	r, needIP := rt.pick(&q)
+	// In the request, as in Authorize: on the stack it would escape.
+	q := &req.query
+	*q = e.query(req)
+	r, needIP := rt.pick(q)
 	var addrs []netip.Addr
 	if needIP {
 		var err error
@@ -180,7 +182,7 @@ func (e *Engine) Route(ctx context.Context, req *Request) (*Plan, error) {
 			return nil, err
 		}
 		q.IP = addrs[0]
-		r, _ = rt.pick(&q)
+		r, _ = rt.pick(q)
 		q.IP = netip.Addr{}
 	}
 	var g *group
@@ -216,13 +218,14 @@ func (e *Engine) notePlan(req *Request, p *Plan) {
 // checkAddrs asks the ACL about every address of req's name when its
 // verdict needs one (Authorize left it open): the upstream may dial any
 // of them, so one denied address denies the request.
-func (e *Engine) checkAddrs(ctx context.Context, d acl.Decider, req *Request, q acl.Query, addrs []netip.Addr) error {
+func (e *Engine) checkAddrs(ctx context.Context, d acl.Decider, req *Request, q *acl.Query, addrs []netip.Addr) error {
 	if q.Host == "" {
 		return nil // an address: Authorize decided with it
 	}
-	if v := d.Decide(&q); !v.NeedIP {
+	if v := d.Decide(q); !v.NeedIP {
 		return nil
 	}
+	defer func() { q.IP = netip.Addr{} }()
 	if addrs == nil {
 		var err error
 		if addrs, err = e.lookup(ctx, req.Host); err != nil {
@@ -232,7 +235,7 @@ func (e *Engine) checkAddrs(ctx context.Context, d acl.Decider, req *Request, q 
 	var v acl.Verdict
 	for _, a := range addrs {
 		q.IP = a
-		v = d.Decide(&q)
+		v = d.Decide(q)
 		if !v.Allow {
 			e.logVerdict(req, v)
 			return &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s (%s) denied by rule %q", req.Host, a, v.Rule)}

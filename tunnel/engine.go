@@ -77,12 +77,30 @@ func (e *Engine) query(req *Request) acl.Query {
 		Client: req.Client.Addr().Unmap(),
 		Time:   e.now(),
 	}
-	if ip, err := netip.ParseAddr(req.Host); err == nil {
+	if ip, ok := parseIP(req.Host); ok {
 		q.IP = ip.Unmap()
 	} else {
 		q.Host = req.Host
 	}
 	return q
+}
+
+// parseIP parses host as an address. A name fails fast, without the
+// error netip.ParseAddr allocates: the ACL and route decisions run on
+// every request and allocate nothing (issue 9).
+func parseIP(host string) (netip.Addr, bool) {
+scan:
+	for i := 0; i < len(host); i++ {
+		switch c := host[i]; {
+		case c == '%':
+			break scan // an IPv6 zone may be any name
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F', c == '.', c == ':':
+		default:
+			return netip.Addr{}, false // a letter past f, a dash...: a name
+		}
+	}
+	ip, err := netip.ParseAddr(host)
+	return ip, err == nil
 }
 
 func aclProto(p string) string {

@@ -191,8 +191,9 @@ func (rt *Routes) pick(q *acl.Query) (r *route, needIP bool) {
 // Plan is where one request goes: the route that matched and the
 // upstreams to try, in order. A direct plan has none.
 type Plan struct {
-	Route string // the route's name; "default" when none matched, "direct" with no routing table
-	Via   string // the upstream or group; "" direct
+	Route string       // the route's name; "default" when none matched, "direct" with no routing table
+	Via   string       // the upstream or group; "" direct
+	few   [2]*Upstream // backs hops for a group of up to two: no allocation of its own
 	hops  []*Upstream
 	down  error // every member is down: the answer, without trying
 }
@@ -216,6 +217,7 @@ func (p *Plan) Down() error { return p.down }
 // member's back-off is over.
 func (g *group) plan(routeName string) *Plan {
 	p := &Plan{Route: routeName, Via: g.name}
+	p.hops = p.few[:0] // no second allocation for a group of up to len(few)
 	order := g.members
 	switch g.policy {
 	case PolicyRoundRobin:

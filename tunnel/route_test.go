@@ -2,7 +2,9 @@ package tunnel_test
 
 import (
 	"context"
+	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -479,5 +481,40 @@ func recvEvent(t testing.TB, ch <-chan tunnel.UpstreamEvent) tunnel.UpstreamEven
 	case <-time.After(bound):
 		t.Fatal("no upstream event")
 		return tunnel.UpstreamEvent{}
+	}
+}
+
+// BenchmarkRoute: the route decision for a name a domain route sends to
+// an upstream and for one that falls through to the default, next to no
+// routes at all. None allocates.
+func BenchmarkRoute(b *testing.B) {
+	spec := tunnel.RoutingSpec{
+		Upstreams: []tunnel.UpstreamSpec{{Name: "corp", URL: parseURL(b, "http://127.0.0.1:3128")}},
+		Routes: []tunnel.RouteSpec{
+			{Name: "intranet", Match: matchSet(b, acl.Match{Domain: acl.Values{".corp.test"}}), To: "corp"},
+			{Name: "socks-direct", Match: matchSet(b, acl.Match{Proto: acl.Values{"socks"}}), To: "direct"},
+		},
+	}
+	routed, _ := engineWith(b, tunnel.Config{}, spec)
+	plain := tunnel.New(tunnel.Config{}, nil)
+	b.Cleanup(plain.Close)
+	for _, bc := range []struct {
+		name, host string
+		e          *tunnel.Engine
+	}{
+		{"no-routes-baseline", "example.com", plain},
+		{"domain-route", "wiki.corp.test", routed},
+		{"default-route", "example.com", routed},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := &tunnel.Request{Proto: tunnel.ProtoConnect, Client: netip.MustParseAddrPort("127.0.0.1:5000"),
+				Host: bc.host, Port: 443, Log: &accesslog.Record{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.e.Route(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
