@@ -15,14 +15,14 @@ import (
 	"time"
 )
 
-// originClient forwards bodiless, replayable plain-HTTP requests to
-// origins dialed directly (issue 9): GETs, HEADs and the like, most of a
-// proxy's plain HTTP. http.Transport runs two goroutines per origin connection and
-// hands every request and response between them and the caller; here the
-// handler's goroutine writes the request and reads the response itself,
-// which saves two goroutine switches and the transport's bookkeeping per
-// request. Requests with a body (Expect: 100-continue, streaming uploads)
-// and everything through an upstream stay with http.Transport.
+// originClient forwards bodiless GET, HEAD, OPTIONS and TRACE requests
+// to origins dialed directly (issue 9): most of a proxy's plain HTTP.
+// http.Transport runs two goroutines per origin connection and hands every
+// request and response between them and the caller; here the handler's
+// goroutine writes the request and reads the response itself, which saves
+// two goroutine switches and the transport's bookkeeping per request.
+// Other methods, requests with a body and everything through an upstream
+// stay with http.Transport (see usesOriginClient).
 type originClient struct {
 	dial            func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle         int
@@ -187,7 +187,7 @@ func (c *originClient) exchange(ctx context.Context, oc *originConn, r *http.Req
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, errResponseTimeout{c.responseTimeout}
 		}
-		if oc.read == 0 && err != errResponseHeadTooLarge {
+		if oc.read == 0 {
 			return nil, errStale{err}
 		}
 		return nil, err
