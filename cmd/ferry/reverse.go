@@ -41,8 +41,8 @@ func reverseConfig(cfg *config.File) reverse.Config {
 					Check:       r.Health.Check,
 					Interval:    r.Health.Interval,
 					Timeout:     r.Health.Timeout,
-					Rise:        r.Health.Rise,
-					Fall:        r.Health.Fall,
+					Rise:        *r.Health.Rise,
+					Fall:        *r.Health.Fall,
 					FailTimeout: r.Health.FailTimeout,
 				},
 			}
@@ -50,7 +50,7 @@ func reverseConfig(cfg *config.File) reverse.Config {
 				route.Certificates = append(route.Certificates, reverse.CertFile{Cert: c.Cert, Key: c.Key})
 			}
 			for _, b := range r.Backends {
-				route.Backends = append(route.Backends, reverse.BackendConfig{Address: b.Address, Weight: b.Weight})
+				route.Backends = append(route.Backends, reverse.BackendConfig{Address: b.Address, Weight: *b.Weight})
 			}
 			lc.Routes = append(lc.Routes, route)
 		}

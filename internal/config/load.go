@@ -123,6 +123,7 @@ type problem struct{ key, msg string }
 var durationKeys = []string{
 	"limits.handshake_timeout", "limits.dial_timeout", "limits.idle_timeout",
 	"limits.keepalive_timeout", "limits.response_timeout", "limits.shutdown_grace",
+	"log.access_flush",
 }
 
 func (f *File) validate() []problem {

@@ -36,6 +36,7 @@ func TestOpsErrors(t *testing.T) {
 		{"pac unspecified proxy address", "[pac]\nproxy_address = \"0.0.0.0:8080\"\n", []string{"f.toml:2: pac.proxy_address: \"0.0.0.0:8080\": clients need a host"}},
 		{"pac proxy address without port", "[pac]\nproxy_address = \"proxy.example\"\n", []string{"f.toml:2: pac.proxy_address: bad address"}},
 		{"bad access format", "[log]\naccess_format = \"apache\"\n", []string{`f.toml:2: log.access_format: must be json, console or squid, not "apache"`}},
+		{"bare number access flush", "[log]\naccess_flush = 100\n", []string{`f.toml:2: log.access_flush: must be a duration string such as "10s", not a bare number`}},
 		{"negative access flush", "[log]\naccess_flush = \"-1s\"\n", []string{`f.toml:2: log.access_flush: must be between 0s (each line at once) and 1m, not -1s`}},
 		{"bad access path", "[log]\naccess = \" /var/log/x\"\n", []string{`f.toml:2: log.access: must be "stderr" or a file path`}},
 		{"unknown admin key", "[admin]\nadress = \"127.0.0.1:1\"\n", []string{"f.toml:2: admin.adress: unknown key"}},

@@ -53,7 +53,7 @@ type ReverseCert struct {
 // ReverseBackend is one pool member.
 type ReverseBackend struct {
 	Address string `toml:"address"` // host:port
-	Weight  int    `toml:"weight"`  // default 1
+	Weight  *int   `toml:"weight"`  // default 1; an explicit 0 is refused (not "drained")
 }
 
 // ReverseHealth is a route's health checking.
@@ -61,8 +61,8 @@ type ReverseHealth struct {
 	Check       string        `toml:"check"`        // tcp | tls | none; default tcp
 	Interval    time.Duration `toml:"interval"`     // default 5s
 	Timeout     time.Duration `toml:"timeout"`      // default 2s
-	Rise        int           `toml:"rise"`         // default 2
-	Fall        int           `toml:"fall"`         // default 3
+	Rise        *int          `toml:"rise"`         // default 2
+	Fall        *int          `toml:"fall"`         // default 3
 	FailTimeout time.Duration `toml:"fail_timeout"` // check none: default 10s
 }
 
@@ -261,11 +261,10 @@ func (r *ReverseRoute) validate(rk string) []problem {
 		if err := checkHostPort(b.Address); err != nil || strings.HasSuffix(b.Address, ":0") || strings.HasPrefix(b.Address, ":") {
 			add(bk+".address", "want host:port with a host and a non-zero port, not %q", b.Address)
 		}
-		if b.Weight < 0 || b.Weight > 1000 {
-			add(bk+".weight", "must be between 1 and 1000, not %d", b.Weight)
-		}
-		if b.Weight == 0 {
-			b.Weight = 1
+		b.Weight = intDefault(b.Weight, 1)
+		if *b.Weight < 1 || *b.Weight > 1000 {
+			// Other proxies read 0 as "drained"; here it was silently 1.
+			add(bk+".weight", "must be between 1 and 1000, not %d (remove a backend to take it out of the pool)", *b.Weight)
 		}
 	}
 	ps = append(ps, r.Health.validate(rk+".health")...)
@@ -303,14 +302,12 @@ func (h *ReverseHealth) validate(hk string) []problem {
 	}
 	for _, n := range []struct {
 		key string
-		v   *int
+		v   **int
 		def int
 	}{{hk + ".rise", &h.Rise, 2}, {hk + ".fall", &h.Fall, 3}} {
-		if *n.v < 0 || *n.v > 100 {
-			add(n.key, "must be between 1 and 100, not %d", *n.v)
-		}
-		if *n.v == 0 {
-			*n.v = n.def
+		*n.v = intDefault(*n.v, n.def)
+		if v := **n.v; v < 1 || v > 100 {
+			add(n.key, "must be between 1 and 100, not %d", v)
 		}
 	}
 	return ps

@@ -50,8 +50,8 @@ func TestReverseDefaults(t *testing.T) {
 		t.Fatalf("listener defaults: max_conns %d per_ip %d handshake %v", *l.MaxConns, *l.MaxConnsPerIP, l.HandshakeTimeout)
 	}
 	r := l.Routes[0]
-	if r.TLS != "passthrough" || *r.Retries != DefaultReverseRetries || r.Backends[1].Weight != 1 ||
-		r.Health.Interval.String() != "5s" || r.Health.Rise != 1 || r.Health.Fall != 3 {
+	if r.TLS != "passthrough" || *r.Retries != DefaultReverseRetries || *r.Backends[1].Weight != 1 ||
+		r.Health.Interval.String() != "5s" || *r.Health.Rise != 1 || *r.Health.Fall != 3 {
 		t.Fatalf("route defaults: %+v", r)
 	}
 	if *l.Routes[1].Retries != 0 {
@@ -126,6 +126,18 @@ mode = "tls"
   backends = [{ address = "127.0.0.1:2" }]
 `, []string{"5: reverse[0].route[0].certificates: tls = \"terminate\" needs", "9: reverse[0].route[1].tls: certificates, alpn",
 			"12: reverse[0].route[1].proxy_protocol: must be 0", "13: reverse[0].route[1].deny[0]: bad CIDR"}},
+		{"explicit zeros", `
+[[reverse]]
+address = "127.0.0.1:1"
+mode = "tcp"
+  [[reverse.route]]
+  backends = [{ address = "127.0.0.1:2", weight = 0 }]
+  [reverse.route.health]
+  rise = 0
+  fall = 0
+`, []string{"6: reverse[0].route[0].backends[0].weight: must be between 1 and 1000, not 0 (remove a backend",
+			"8: reverse[0].route[0].health.rise: must be between 1 and 100, not 0",
+			"9: reverse[0].route[0].health.fall: must be between 1 and 100, not 0"}},
 		{"no route, unknown key", `
 [[reverse]]
 address = "127.0.0.1:1"
@@ -178,7 +190,7 @@ func FuzzParseReverse(f *testing.F) {
 				t.Fatalf("accepted listener without defaults: %+v", l)
 			}
 			for _, r := range l.Routes {
-				if r.Retries == nil || len(r.Backends) == 0 || r.Health.Rise <= 0 {
+				if r.Retries == nil || len(r.Backends) == 0 || r.Health.Rise == nil || *r.Health.Rise <= 0 || r.Backends[0].Weight == nil {
 					t.Fatalf("accepted route without defaults: %+v", r)
 				}
 			}
@@ -214,7 +226,7 @@ func TestReverseExampleBlock(t *testing.T) {
 	}
 	l, r := f.Reverse[0], f.Reverse[0].Routes[0]
 	if *l.MaxConns != DefaultReverseMaxConns || *l.MaxConnsPerIP != DefaultReverseMaxConnsPerIP || *r.Retries != DefaultReverseRetries ||
-		r.Health.Rise != 2 || r.Health.Fall != 3 || r.Health.Interval.String() != "5s" || r.Health.Timeout.String() != "2s" ||
+		*r.Health.Rise != 2 || *r.Health.Fall != 3 || r.Health.Interval.String() != "5s" || r.Health.Timeout.String() != "2s" ||
 		r.Health.FailTimeout.String() != "10s" || r.Policy != "round_robin" || r.TLS != "passthrough" || l.HandshakeTimeout != f.Limits.HandshakeTimeout {
 		t.Fatalf("the example's values differ from the defaults: %+v %+v", l, r)
 	}
