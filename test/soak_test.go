@@ -63,6 +63,15 @@ func current(ms metrics) resources {
 // 2,000 tunnels.
 const heapSlack = 1 << 20
 
+// goroutineSlack is how many goroutines ferry may have started for good
+// during a run without leaking: the parking poller starts when a tunnel
+// first idles 250ms, which a soak tunnel can on a loaded machine. One run
+// in about 40 (two suites at once on 2 cores) ended with 10 goroutines
+// against 8 before; the second one was not identified, so a failure now
+// logs ferry's goroutines. A per-tunnel leak shows as hundreds after
+// 2,000 tunnels.
+const goroutineSlack = 2
+
 func soak(t *testing.T, n, workers int) {
 	f, admin := startOps(t, opsConfig)
 	echo := echoOrigin(t)
@@ -136,11 +145,12 @@ func soak(t *testing.T, n, workers int) {
 	defer tick.Stop()
 	for {
 		after = settled(t, admin)
-		if after.goroutines <= before.goroutines && after.fds <= before.fds && after.heap <= before.heap+heapSlack {
+		if after.goroutines <= before.goroutines+goroutineSlack && after.fds <= before.fds && after.heap <= before.heap+heapSlack {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("after %d tunnels resources did not return: before %v, after %v", n, before, after)
+			_, _, dump := adminGet(t, admin, "/debug/pprof/goroutine?debug=1")
+			t.Errorf("after %d tunnels resources did not return: before %v, after %v; ferry's goroutines:\n%s", n, before, after, dump)
 			break
 		}
 		<-tick.C
