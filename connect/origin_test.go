@@ -20,31 +20,16 @@ import (
 // keep-alive timeout has just passed: ferry pools a connection that is
 // already closed.
 func oneShotOrigin(t *testing.T, head string) (addr string, requests *atomic.Int64) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	requests = new(atomic.Int64)
-	go func() {
-		for n := 1; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(bound))
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				requests.Add(1)
-				body := fmt.Sprint(n)
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s", head, len(body), body)
-			}()
+	addr = rawServer(t, func(n int, c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String(), requests
+		requests.Add(1)
+		body := fmt.Sprint(n)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s", head, len(body), body)
+	})
+	return addr, requests
 }
 
 // A GET sent on a pooled connection the origin has closed is sent again on
@@ -130,29 +115,20 @@ func TestForwardAddsNoContentType(t *testing.T) {
 // origin request: ferry closes its origin connection instead of waiting
 // for an answer nobody reads.
 func TestClientGoneEndsOriginRequest(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	gotRequest, originClosed := make(chan struct{}), make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
+	target := rawServer(t, func(n int, c net.Conn) {
+		if n > 1 {
 			return
 		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(bound))
 		br := bufio.NewReader(c)
 		if _, err := http.ReadRequest(br); err != nil {
 			originClosed <- err
 			return
 		}
 		close(gotRequest)
-		_, err = br.ReadByte() // never answers: waits for ferry to close
+		_, err := br.ReadByte() // never answers: waits for ferry to close
 		originClosed <- err
-	}()
-	target := ln.Addr().String()
+	})
 	w := newWorld(t, options{})
 	c := w.raw(t)
 	c.send(t, "GET http://"+target+"/slow HTTP/1.1\r\nHost: "+target+"\r\n\r\n")

@@ -38,26 +38,8 @@ func TestDialTimeoutIs504(t *testing.T) {
 // unset, as a tunnel to it would be, with 504, its Proxy-Status and an
 // access event; not held forever.
 func TestSilentOriginIs504(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			// Read the request and never answer; closed at the end.
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(bound))
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	target := ln.Addr().String()
+	// Reads the request and never answers; closed at the end.
+	target := rawServer(t, func(_ int, c net.Conn) { io.Copy(io.Discard, c) })
 	w := newWorld(t, options{engine: tunnel.Config{IdleTimeout: 200 * time.Millisecond}})
 	c := w.raw(t)
 	c.send(t, "GET http://"+target+"/ HTTP/1.1\r\nHost: "+target+"\r\n\r\n")

@@ -187,16 +187,18 @@ func newOrigin(t testing.TB, h http.HandlerFunc) *origin {
 	return o
 }
 
-// echoTarget is a raw TCP target that echoes and reports the first bytes
-// of each conn.
-func echoTarget(t testing.TB) string {
+// rawServer listens on loopback and runs serve on every conn it accepts,
+// numbered from 1, under a deadline of bound; the conn is closed after.
+// It returns the address.
+func rawServer(t testing.TB, serve func(n int, c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
-		for {
+		for n := 1; ; n++ {
 			c, err := ln.Accept()
 			if err != nil {
 				return
@@ -204,11 +206,16 @@ func echoTarget(t testing.TB) string {
 			go func() {
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(bound))
-				io.Copy(c, c)
+				serve(n, c)
 			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// echoTarget is a raw TCP target that echoes.
+func echoTarget(t testing.TB) string {
+	return rawServer(t, func(_ int, c net.Conn) { io.Copy(c, c) })
 }
 
 // closedAddr is a loopback address nothing listens on.
