@@ -201,7 +201,7 @@ func (m *Mux) prepare(ctx context.Context, ln net.Listener, c net.Conn, proto Pr
 			return nil, ctx, c, proto, false
 		}
 		c, proto = pc, classify(b)
-		if seen != nil && proto == HTTP {
+		if seen != nil { // only for HTTP
 			ctx = context.WithValue(ctx, seenKey{}, &seenBox{seen})
 		}
 	}

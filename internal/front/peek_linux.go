@@ -10,15 +10,14 @@ import (
 
 // peekTCP reads the first bytes with MSG_PEEK through the runtime poller,
 // so the read deadline applies and nothing is taken from the socket. It
-// looks at up to sniffPeek bytes, not one: the HTTP front end scans them
+// looks at up to len(buf) bytes, not one: the HTTP front end scans them
 // for a whole request head before it peeks again itself (one recvfrom(2)
-// less per connection, issue 9).
-func peekTCP(c *net.TCPConn) (seen []byte, err error, handled bool) {
+// less per connection, issue 9). seen is buf[:n].
+func peekTCP(c *net.TCPConn, buf []byte) (seen []byte, err error, handled bool) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, nil, false
 	}
-	buf := make([]byte, sniffPeek)
 	var n int
 	var opErr error
 	err = rc.Read(func(fd uintptr) bool {

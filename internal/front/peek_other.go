@@ -4,4 +4,4 @@ package front
 
 import "net"
 
-func peekTCP(c *net.TCPConn) ([]byte, error, bool) { return nil, nil, false }
+func peekTCP(c *net.TCPConn, buf []byte) ([]byte, error, bool) { return nil, nil, false }

@@ -2,8 +2,10 @@ package front
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"net"
+	"sync"
 )
 
 // Protocol names what a listener serves.
@@ -27,15 +29,21 @@ func classify(b byte) Protocol {
 
 // peekByte returns the first byte c will yield, without consuming it. On
 // Linux a *net.TCPConn is peeked with MSG_PEEK and returned as is, so the
-// relay can still splice it, with the bytes seen (see peekTCP); anything
-// else is wrapped in a PeekedConn, and seen is nil.
+// relay can still splice it, with a copy of the bytes seen when they look
+// like HTTP (see peekTCP; SOCKS handlers read their own); anything else is
+// wrapped in a PeekedConn, and seen is nil.
 func peekByte(c net.Conn) (byte, net.Conn, []byte, error) {
 	if tc, ok := c.(*net.TCPConn); ok {
-		if seen, err, handled := peekTCP(tc); handled {
+		bp := sniffBufs.Get().(*[sniffPeek]byte)
+		defer sniffBufs.Put(bp)
+		if seen, err, handled := peekTCP(tc, bp[:]); handled {
 			if err != nil {
 				return 0, c, nil, err
 			}
-			return seen[0], c, seen, nil
+			if classify(seen[0]) != HTTP {
+				return seen[0], c, nil, nil
+			}
+			return seen[0], c, bytes.Clone(seen), nil
 		}
 	}
 	pc, ok := c.(*PeekedConn)
@@ -53,6 +61,8 @@ func peekByte(c net.Conn) (byte, net.Conn, []byte, error) {
 // the whole request head of most CONNECTs (curl's is about 100 bytes, a
 // browser's 200-300).
 const sniffPeek = 512
+
+var sniffBufs = sync.Pool{New: func() any { return new([sniffPeek]byte) }}
 
 type seenKey struct{}
 
