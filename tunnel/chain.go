@@ -225,7 +225,6 @@ func (e *Engine) checkAddrs(ctx context.Context, d acl.Decider, req *Request, q 
 	if v := d.Decide(q); !v.NeedIP {
 		return nil
 	}
-	defer func() { q.IP = netip.Addr{} }()
 	if addrs == nil {
 		var err error
 		if addrs, err = e.lookup(ctx, req.Host); err != nil {
