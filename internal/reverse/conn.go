@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
@@ -26,25 +27,37 @@ type conn struct {
 	dst    netip.AddrPort // what the client connected to (the PROXY header's, behind a balancer)
 	rec    *accesslog.Record
 	alpn   string // negotiated with the client when terminating
+
+	// What finish undoes: held slots, the observer's count.
+	closed  func()
+	perIP   bool     // a max_conns_per_ip slot is held
+	backend *Backend // counted active on it
+	once    atomic.Bool
 }
 
-// serveConn runs one connection from accept to the access event.
+// serveConn runs one connection from accept until its relay starts, or to
+// its access event when it is refused. A relay ends it on its own
+// goroutines (tunnel.Start), so an idle connection keeps no handshake
+// stack and can park.
 func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
-	defer s.untrack(c)
-	defer c.Close()
 	l := s.table.Load().Listener(*sk.name.Load())
 	if l == nil {
+		c.Close()
+		s.untrack(c)
 		return // the listener was removed between accept and now
 	}
 	refused, closed := s.observe(l)
-	defer closed()
 	peer := addrPort(c.RemoteAddr())
-	cn := &conn{s: s, l: l, sk: sk, c: c, client: peer, dst: addrPort(c.LocalAddr())}
+	cn := &conn{s: s, l: l, sk: sk, c: c, client: peer, dst: addrPort(c.LocalAddr()), closed: closed}
 	cn.rec = accesslog.Start(s.sink, string(l.Mode), peer)
 	cn.rec.Target = cn.dst.String()
-	defer cn.rec.Finish()
+	relaying := false
+	defer func() {
+		if !relaying {
+			cn.finish(c)
+		}
+	}()
 
-	defer sk.active.Add(-1)
 	if n := sk.active.Add(1); l.MaxConns > 0 && n > int64(l.MaxConns) {
 		// Closed at once, without lingering: under a flood a slot held
 		// for a polite close is what the cap is there to prevent.
@@ -55,14 +68,49 @@ func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 	// One deadline for everything the client must send before the relay,
 	// so a silent or slow socket cannot hold a slot for long.
 	c.SetDeadline(time.Now().Add(l.HandshakeTimeout))
-	if err := cn.serve(ctx); err != nil {
+	server, err := cn.serve(ctx)
+	if err != nil {
 		if tunnel.KindOf(err) == tunnel.Overloaded { // max_conns_per_ip
 			refused()
 		}
 		cn.fail(err)
 		cn.rec.Finish() // the event need not wait for the linger
 		lingerClose(c)
+		return
 	}
+	cn.c.SetDeadline(time.Time{})
+	cn.rec.Status = tunnel.OK.HTTPStatus()
+	relaying = true
+	tunnel.Start(ctx, cn.c, server, s.engine.IdleTimeout(), func(st tunnel.Stats, err error) {
+		cn.rec.BytesUp, cn.rec.BytesDown, cn.rec.Err = st.Up, st.Down, err
+		cn.finish(c)
+	})
+}
+
+// release gives back the backend's and the client address's slots.
+func (cn *conn) release() {
+	if cn.backend != nil {
+		cn.backend.active.Add(-1)
+		cn.backend = nil
+	}
+	if cn.perIP {
+		cn.sk.perIP.release(cn.client.Addr())
+		cn.perIP = false
+	}
+}
+
+// finish, once, writes the access event, gives back what the connection
+// held and closes c (as accepted; the relay has closed what it served).
+func (cn *conn) finish(c net.Conn) {
+	if !cn.once.CompareAndSwap(false, true) {
+		return
+	}
+	cn.release()
+	cn.sk.active.Add(-1)
+	cn.rec.Finish()
+	cn.closed()
+	c.Close()
+	cn.s.untrack(c)
 }
 
 // Lingering close bounds: what a refused client may still send is read
@@ -89,13 +137,22 @@ func lingerClose(c net.Conn) {
 	io.CopyN(io.Discard, tc, lingerBytes)
 }
 
-func (cn *conn) serve(ctx context.Context) error {
+// serve reads what the client sends before the relay (PROXY header,
+// ClientHello), routes and dials: it returns the backend conn to relay
+// with cn.c, or why the connection is refused.
+func (cn *conn) serve(ctx context.Context) (_ net.Conn, err error) {
+	// A refused connection gives its slots back before the linger.
+	defer func() {
+		if err != nil {
+			cn.release()
+		}
+	}()
 	l := cn.l
 	pk := newPeeker(cn.c)
 	if containsAny(l.ProxyProtocolFrom, cn.client.Addr()) {
 		h, err := readProxyHeader(pk)
 		if err != nil {
-			return clientErr("PROXY header from %s: %w", cn.client, err)
+			return nil, clientErr("PROXY header from %s: %w", cn.client, err)
 		}
 		if src, dst, ok := proxyAddrs(h); ok {
 			cn.client, cn.dst = src, dst
@@ -103,18 +160,18 @@ func (cn *conn) serve(ctx context.Context) error {
 		}
 	}
 	if ok, rule := l.Guard.Check(cn.client.Addr()); !ok {
-		return &tunnel.Error{Kind: tunnel.Denied, Rule: rule, Err: fmt.Errorf("client %s refused by listener %q: %s", cn.client.Addr(), l.Name, rule)}
+		return nil, &tunnel.Error{Kind: tunnel.Denied, Rule: rule, Err: fmt.Errorf("client %s refused by listener %q: %s", cn.client.Addr(), l.Name, rule)}
 	}
 	if !cn.sk.perIP.acquire(cn.client.Addr(), l.MaxConnsPerIP) {
-		return tunnel.Errorf(tunnel.Overloaded, "client %s has max_conns_per_ip %d open on listener %q", cn.client.Addr(), l.MaxConnsPerIP, l.Name)
+		return nil, tunnel.Errorf(tunnel.Overloaded, "client %s has max_conns_per_ip %d open on listener %q", cn.client.Addr(), l.MaxConnsPerIP, l.Name)
 	}
-	defer cn.sk.perIP.release(cn.client.Addr())
+	cn.perIP = true
 
 	r := l.def
 	if l.Mode == ModeTLS {
 		hello, err := peekHello(pk)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if hello.ServerName != "" {
 			cn.rec.Target = net.JoinHostPort(hello.ServerName, strconv.Itoa(int(cn.dst.Port())))
@@ -125,38 +182,34 @@ func (cn *conn) serve(ctx context.Context) error {
 		if r == nil {
 			writeAlert(cn.c, alertUnrecognizedName)
 			if hello.ServerName == "" {
-				return tunnel.Errorf(tunnel.NoRoute, "ClientHello without server name and no default route")
+				return nil, tunnel.Errorf(tunnel.NoRoute, "ClientHello without server name and no default route")
 			}
-			return tunnel.Errorf(tunnel.NoRoute, "no route for server name %q", hello.ServerName)
+			return nil, tunnel.Errorf(tunnel.NoRoute, "no route for server name %q", hello.ServerName)
 		}
 	}
 	cn.rec.Route = r.Name
 	if ok, rule := r.Guard.Check(cn.client.Addr()); !ok {
-		return &tunnel.Error{Kind: tunnel.Denied, Rule: rule, Err: fmt.Errorf("client %s refused by route %q: %s", cn.client.Addr(), r.Name, rule)}
+		return nil, &tunnel.Error{Kind: tunnel.Denied, Rule: rule, Err: fmt.Errorf("client %s refused by route %q: %s", cn.client.Addr(), r.Name, rule)}
 	}
 	cn.c = pk.Conn()
 	if r.TLS == Terminate {
 		tc := tls.Server(cn.c, r.serverTLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return clientErr("TLS handshake with client: %w", err)
+			return nil, clientErr("TLS handshake with client: %w", err)
 		}
 		cn.c = tc
 		cn.alpn = tc.ConnectionState().NegotiatedProtocol
 	}
 	b, server, err := cn.dial(ctx, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer b.active.Add(-1)
+	cn.backend = b
 	if server, err = cn.prepareBackend(ctx, r, server); err != nil {
 		server.Close()
-		return err
+		return nil, err
 	}
-	cn.c.SetDeadline(time.Time{})
-	cn.rec.Status = tunnel.OK.HTTPStatus()
-	st, err := tunnel.Relay(ctx, cn.c, server, cn.s.engine.IdleTimeout())
-	cn.rec.BytesUp, cn.rec.BytesDown, cn.rec.Err = st.Up, st.Down, err
-	return nil
+	return server, nil
 }
 
 // peekHello peeks until the ClientHello is complete, never past the bound.

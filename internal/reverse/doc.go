@@ -7,6 +7,7 @@
 //
 // Flow: accept → guards (PROXY header from trusted balancers, source CIDRs,
 // connection caps) → peek SNI / port → Table route → Pool.Pick → the same
-// tunnel.Engine as forward mode (Authorize, Dial) → tunnel.Relay →
+// tunnel.Engine as forward mode (Authorize, Dial) → tunnel.Start (the
+// relay's own goroutines, which park when idle) →
 // accesslog.Record.Finish: one rule set, one log schema.
 package reverse

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -394,5 +395,92 @@ collect:
 	}
 	if loops == 0 || records > 6 {
 		t.Fatalf("%d records, %d of them loops; want a loop refused and the chain ended within a few hops", records, loops)
+	}
+}
+
+// A relayed connection ends on the relay's goroutines: its access event
+// is written and every slot it held (listener, client address, backend's
+// least-conn count) is given back, so the next connection from the same
+// address is served; Drain waits for a relay still open.
+func TestRelayEndReleases(t *testing.T) {
+	echo := serveBackend(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(c, c)
+	})
+	s, sink, addr := world(t, ListenerConfig{
+		Mode:          ModeTCP,
+		MaxConns:      1,
+		MaxConnsPerIP: 1,
+		Routes:        []RouteConfig{route(echo)},
+	})
+	backend := s.table.Load().Listener("l").def.Pool.backends[0]
+	roundTrip := func(c net.Conn, msg string) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+			t.Fatalf("echo %q, %v; want %q", got, err, msg)
+		}
+	}
+	for i := range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roundTrip(c, "ping")
+		if n := backend.Active(); n != 1 {
+			t.Fatalf("connection %d: backend active %d while relaying, want 1", i, n)
+		}
+		c.Close()
+		r := sink.next(t)
+		if r.Status != 200 || r.BytesUp != 4 || r.BytesDown != 4 {
+			t.Fatalf("connection %d: record status %d, %d up, %d down", i, r.Status, r.BytesUp, r.BytesDown)
+		}
+		// The event is written before the slots are given back: wait
+		// for the count, bounded.
+		deadline := time.Now().Add(5 * time.Second)
+		for backend.Active() != 0 && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+		if n := backend.Active(); n != 0 {
+			t.Fatalf("connection %d: backend active %d after close, want 0", i, n)
+		}
+	}
+
+	// Drain: an open relay keeps it waiting until the client closes.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(c, "held")
+	s.Close()
+	drained := make(chan bool, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		drained <- s.Drain(ctx)
+	}()
+	select {
+	case <-drained:
+		t.Fatal("Drain returned while a relay was open")
+	case r := <-sink:
+		t.Fatalf("relay ended on its own: status %d, err %v", r.Status, r.Err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	roundTrip(c, "still")
+	c.Close()
+	select {
+	case ok := <-drained:
+		if !ok {
+			t.Fatal("Drain: the relay did not finish on its own")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Drain did not return after the last relay closed")
+	}
+	if r := sink.next(t); r.BytesUp != 9 {
+		t.Fatalf("held connection: %d bytes up, want 9", r.BytesUp)
 	}
 }
