@@ -29,6 +29,7 @@ type forward struct {
 	mu            sync.Mutex
 	roundTripDone bool // the final response is in: no more 1xx
 	dialed        string
+	dialFailed    bool // dialed is the address that did not answer
 	rule          string
 	allow         bool
 	dial          time.Duration
@@ -152,7 +153,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		rec.Status = cw.status
 	}
 	fw.mu.Lock()
-	rec.Dialed, rec.Dial = fw.dialed, fw.dial
+	rec.Dialed, rec.DialFailed, rec.Dial = fw.dialed, fw.dialFailed, fw.dial
 	if fw.upstream != "" {
 		rec.Upstream = fw.upstream
 	}
@@ -192,6 +193,9 @@ func (s *Server) dialOrigin(ctx context.Context, network, addr string) (net.Conn
 	c, err := s.engine.DialPlan(ctx, &d, fw.plan)
 	fw.mu.Lock()
 	fw.dial = scratch.Dial
+	if scratch.DialFailed {
+		fw.dialed, fw.dialFailed = scratch.Dialed, true
+	}
 	if scratch.Rule != "" {
 		fw.rule, fw.allow = scratch.Rule, scratch.Decision == "allow"
 	}
@@ -206,13 +210,13 @@ func (s *Server) gotConn(fw *forward, info httptrace.GotConnInfo, cancel context
 		// Through an upstream: the route step asked the ACL; the conn's
 		// address is the upstream's, not the origin's.
 		fw.mu.Lock()
-		fw.dialed = va.parent.String()
+		fw.dialed, fw.dialFailed = va.parent.String(), false
 		fw.mu.Unlock()
 		return
 	}
 	remote := info.Conn.RemoteAddr().String()
 	fw.mu.Lock()
-	fw.dialed = remote
+	fw.dialed, fw.dialFailed = remote, false
 	fw.mu.Unlock()
 	if !info.Reused {
 		return

@@ -33,22 +33,23 @@ shutdown_grace = "2s"
 		body        string // the reason, in the text body
 		proxyStatus string
 		target      string // the access event's target, when one is written
+		dialed      string // the access event's address tried
 	}{
-		{"malformed request line", "GARBAGE\r\n\r\n", 400, "malformed", "http_request_error", ""},
-		{"bad header line", "GET http://example.org/ HTTP/1.1\r\nHost: example.org\r\nno colon here\r\n\r\n", 400, "malformed", "http_request_error", ""},
-		{"bad Content-Length", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nContent-Length: 12x\r\n\r\n", 400, "Content-Length", "http_request_error", ""},
-		{"unknown transfer coding", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "only chunked", "http_request_error", ""},
-		{"missing Host", "GET http://example.org/ HTTP/1.1\r\n\r\n", 400, "missing Host", "http_request_error", ""},
-		{"HTTP/9.9", "GET http://example.org/ HTTP/9.9\r\nHost: example.org\r\n\r\n", 505, "unsupported protocol version", "http_request_error", ""},
-		{"CONNECT without a port", "CONNECT example.org HTTP/1.1\r\nHost: example.org\r\n\r\n", 400, "bad target", "http_request_error", "example.org"},
-		{"unsupported scheme", "GET ftp://example.org/ HTTP/1.1\r\nHost: example.org\r\n\r\n", 400, "unsupported scheme", "http_request_error", ""},
-		{"oversized head", huge, 431, "Request Header Fields Too Large", "http_request_error", ""},
-		{"CONNECT refused", connectReq(refused), 502, "refused", "connection_refused", refused},
-		{"GET refused", getReq(refused), 502, "refused", "connection_refused", refused},
-		{"CONNECT DNS failure", connectReq("nonexistent.invalid:443"), 502, "no such host", "dns_error", "nonexistent.invalid:443"},
-		{"GET DNS failure", getReq("nonexistent.invalid"), 502, "no such host", "dns_error", "nonexistent.invalid:80"},
-		{"CONNECT dial timeout", connectReq(silent), 504, "no answer within 500ms", "connection_timeout", silent},
-		{"GET dial timeout", getReq(silent), 504, "no answer within 500ms", "connection_timeout", silent},
+		{"malformed request line", "GARBAGE\r\n\r\n", 400, "malformed", "http_request_error", "", ""},
+		{"bad header line", "GET http://example.org/ HTTP/1.1\r\nHost: example.org\r\nno colon here\r\n\r\n", 400, "malformed", "http_request_error", "", ""},
+		{"bad Content-Length", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nContent-Length: 12x\r\n\r\n", 400, "Content-Length", "http_request_error", "", ""},
+		{"unknown transfer coding", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "only chunked", "http_request_error", "", ""},
+		{"missing Host", "GET http://example.org/ HTTP/1.1\r\n\r\n", 400, "missing Host", "http_request_error", "", ""},
+		{"HTTP/9.9", "GET http://example.org/ HTTP/9.9\r\nHost: example.org\r\n\r\n", 505, "unsupported protocol version", "http_request_error", "", ""},
+		{"CONNECT without a port", "CONNECT example.org HTTP/1.1\r\nHost: example.org\r\n\r\n", 400, "bad target", "http_request_error", "example.org", ""},
+		{"unsupported scheme", "GET ftp://example.org/ HTTP/1.1\r\nHost: example.org\r\n\r\n", 400, "unsupported scheme", "http_request_error", "", ""},
+		{"oversized head", huge, 431, "Request Header Fields Too Large", "http_request_error", "", ""},
+		{"CONNECT refused", connectReq(refused), 502, "refused", "connection_refused", refused, refused},
+		{"GET refused", getReq(refused), 502, "refused", "connection_refused", refused, refused},
+		{"CONNECT DNS failure", connectReq("nonexistent.invalid:443"), 502, "no such host", "dns_error", "nonexistent.invalid:443", ""},
+		{"GET DNS failure", getReq("nonexistent.invalid"), 502, "no such host", "dns_error", "nonexistent.invalid:80", ""},
+		{"CONNECT dial timeout", connectReq(silent), 504, "no answer within 500ms", "connection_timeout", silent, silent},
+		{"GET dial timeout", getReq(silent), 504, "no answer within 500ms", "connection_timeout", silent, silent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +80,9 @@ shutdown_grace = "2s"
 			}
 			if tt.target != "" && ev.Str("target") != tt.target {
 				t.Errorf("access target %q, want %q", ev.Str("target"), tt.target)
+			}
+			if ev.Str("dialed") != tt.dialed {
+				t.Errorf("access dialed %q, want %q: the address that failed, if one was tried", ev.Str("dialed"), tt.dialed)
 			}
 		})
 	}

@@ -298,7 +298,7 @@ func (e *Engine) DialPlan(ctx context.Context, req *Request, plan *Plan) (net.Co
 		}
 		if err == nil {
 			if req.Log != nil {
-				req.Log.Dialed = c.RemoteAddr().String()
+				req.Log.Dialed, req.Log.DialFailed = c.RemoteAddr().String(), false
 			}
 			return c, nil
 		}

@@ -158,6 +158,7 @@ func (e *Engine) dialDirect(ctx context.Context, req *Request) (net.Conn, error)
 	// Happy Eyeballs may call Control from two goroutines at once.
 	var mu sync.Mutex
 	var ipVerdict acl.Verdict
+	var tried string // the last address connected to, for the log when all fail
 	d := net.Dialer{
 		KeepAlive: e.TCPKeepAlive(),
 		ControlContext: func(_ context.Context, network, address string, _ syscall.RawConn) error {
@@ -169,11 +170,12 @@ func (e *Engine) dialDirect(ctx context.Context, req *Request) (net.Conn, error)
 			q.IP = ap.Addr().Unmap()
 			v := p.ACL.Decide(&q)
 			mu.Lock()
+			defer mu.Unlock()
 			ipVerdict = v
-			mu.Unlock()
 			if !v.Allow {
 				return &Error{Kind: DeniedIP, Rule: v.Rule, Err: fmt.Errorf("%s denied by rule %q", address, v.Rule)}
 			}
+			tried = address
 			return nil
 		},
 	}
@@ -187,6 +189,9 @@ func (e *Engine) dialDirect(ctx context.Context, req *Request) (net.Conn, error)
 		}
 	}
 	if err != nil {
+		if req.Log != nil && tried != "" {
+			req.Log.Dialed, req.Log.DialFailed = tried, true
+		}
 		// The socket deadline net sets from ctx ("i/o timeout",
 		// os.ErrDeadlineExceeded) may fire before ctx's own timer, so
 		// ctx.Err() alone cannot tell that the dial timed out.
@@ -196,7 +201,8 @@ func (e *Engine) dialDirect(ctx context.Context, req *Request) (net.Conn, error)
 		return nil, fmt.Errorf("dial %s: %w", req.Target(), err)
 	}
 	if req.Log != nil {
-		req.Log.Dialed = c.RemoteAddr().String()
+		// A retry (reverse pools, upstream failover) may follow a failure.
+		req.Log.Dialed, req.Log.DialFailed = c.RemoteAddr().String(), false
 	}
 	return c, nil
 }

@@ -85,28 +85,59 @@ func TestDialSuccessFillsLog(t *testing.T) {
 	}
 }
 
+// Reverse pools and upstream failover dial again with the same record
+// after a failure: the address that answered replaces the one that
+// failed, and the record no longer says the dial failed.
+func TestDialAfterFailureLogsTheAnswer(t *testing.T) {
+	addr, _ := listen(t)
+	refused := closedPort(t)
+	e := tunnel.New(tunnel.Config{}, nil)
+	req := request("127.0.0.1", refused.Port())
+	if c, err := e.Dial(context.Background(), req); err == nil {
+		c.Close()
+		t.Fatal("Dial to a closed port succeeded")
+	}
+	if !req.Log.DialFailed || req.Log.Dialed != refused.String() {
+		t.Fatalf("after the refusal: dialed %q, failed %v; want %s, true", req.Log.Dialed, req.Log.DialFailed, refused)
+	}
+	req.Port = addr.Port()
+	c, err := e.Dial(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if req.Log.DialFailed || req.Log.Dialed != addr.String() {
+		t.Fatalf("after the retry: dialed %q, failed %v; want %s, false", req.Log.Dialed, req.Log.DialFailed, addr)
+	}
+}
+
 func TestDialErrorKinds(t *testing.T) {
 	refused := closedPort(t)
 	tests := []struct {
-		name string
-		host string
-		port uint16
-		want tunnel.Kind
+		name   string
+		host   string
+		port   uint16
+		want   tunnel.Kind
+		dialed string // the log's address tried
 	}{
-		{"refused", "127.0.0.1", refused.Port(), tunnel.Refused},
+		{"refused", "127.0.0.1", refused.Port(), tunnel.Refused, refused.String()},
 		// RFC 6761 §6.4: .invalid never resolves.
-		{"dns", "ferry-test.invalid", 80, tunnel.DNSFailed},
+		{"dns", "ferry-test.invalid", 80, tunnel.DNSFailed, ""},
 	}
 	e := tunnel.New(tunnel.Config{DialTimeout: 5 * time.Second}, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := e.Dial(context.Background(), request(tt.host, tt.port))
+			req := request(tt.host, tt.port)
+			c, err := e.Dial(context.Background(), req)
 			if err == nil {
 				c.Close()
 				t.Fatal("Dial succeeded")
 			}
 			if k := tunnel.KindOf(err); k != tt.want {
 				t.Errorf("KindOf(%v) = %v, want %v", err, k, tt.want)
+			}
+			if req.Log.Dialed != tt.dialed {
+				t.Errorf("log dialed %q, want %q", req.Log.Dialed, tt.dialed)
 			}
 		})
 	}

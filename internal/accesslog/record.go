@@ -27,7 +27,8 @@ type Record struct {
 	Decision    string // allow or deny
 	Route       string // direct, or the route's name
 	Upstream    string // upstream that served, "" when direct
-	Dialed      string // ip:port actually dialed
+	Dialed      string // ip:port connected to, or the last one tried when DialFailed
+	DialFailed  bool   // no address tried answered (refused, unreachable, timed out)
 	Status      int    // HTTP status, or SOCKS reply code
 	ProxyStatus string // RFC 9209 error type
 	Cache       string

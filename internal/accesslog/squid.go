@@ -144,7 +144,7 @@ func appendHierarchy(b []byte, r *Record) []byte {
 	case r.Upstream != "":
 		b = append(b, "FIRST_UP_PARENT/"...)
 		return appendField(b, r.Upstream)
-	case peer != "":
+	case peer != "" && !r.DialFailed: // Squid: NONE/- when no server answered
 		b = append(b, "HIER_DIRECT/"...)
 		return appendField(b, peer)
 	}

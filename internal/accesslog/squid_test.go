@@ -57,6 +57,9 @@ func TestSquidLine(t *testing.T) {
 		{"socks5 dns failure", rec(func(r *Record) {
 			r.Proto, r.Method, r.Target, r.Status, r.ProxyStatus = "socks5", "CONNECT", "nx.example:22", 4, "dns_error"
 		}), "1700000000.123   1500 192.0.2.7 TCP_TUNNEL/502 0 CONNECT nx.example:22 - HIER_NONE/- -"},
+		{"connect refused", rec(func(r *Record) {
+			r.Proto, r.Method, r.Target, r.Status, r.ProxyStatus, r.Dialed, r.DialFailed = "connect", "CONNECT", "example.com:443", 502, "connection_refused", "192.0.2.1:443", true
+		}), "1700000000.123   1500 192.0.2.7 TCP_TUNNEL/502 0 CONNECT example.com:443 - HIER_NONE/- -"},
 		{"socks5 auth failure", rec(func(r *Record) {
 			r.Proto, r.Method, r.Status = "socks5", "AUTH", 1
 		}), "1700000000.123   1500 192.0.2.7 TCP_DENIED/407 0 CONNECT - - HIER_NONE/- -"},

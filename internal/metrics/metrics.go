@@ -128,7 +128,7 @@ func (m *Metrics) Write(r *accesslog.Record) {
 	}
 	if r.Dial > 0 {
 		result := "ok"
-		if r.Dialed == "" {
+		if r.Dialed == "" || r.DialFailed {
 			result = "error"
 		}
 		m.dial.WithLabelValues(result).Observe(r.Dial.Seconds())
