@@ -3,6 +3,7 @@ package reverse
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -86,14 +87,26 @@ func (p *Pool) checkAll(ctx context.Context, probe probeFunc, changed changeFunc
 	wg.Wait()
 }
 
-// startChecks runs p's active checks on a ticker until ctx ends.
-func (p *Pool) startChecks(ctx context.Context, changed changeFunc) {
+// startChecks runs p's active checks on a ticker until ctx ends. own
+// reports an address where ferry's own reverse listeners accept: a probe
+// that reaches one fails, as a dial there does (conn.dial), or the check
+// would keep a self-looping backend up.
+func (p *Pool) startChecks(ctx context.Context, changed changeFunc, own func(net.Addr) bool) {
 	if p.Health.Check == CheckNone || len(p.backends) == 0 {
 		return
 	}
-	probe := p.probeTCP
+	connect := func(ctx context.Context, b *Backend) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", b.Address)
+		if err == nil && own(c.RemoteAddr()) {
+			c.Close()
+			return nil, fmt.Errorf("backend %s is one of ferry's own reverse listeners", b.Address)
+		}
+		return c, err
+	}
+	probe := func(ctx context.Context, b *Backend) error { return p.probeTCP(ctx, b, connect) }
 	if p.Health.Check == CheckTLS {
-		probe = p.probeTLS
+		probe = func(ctx context.Context, b *Backend) error { return p.probeTLS(ctx, b, connect) }
 	}
 	t := time.NewTicker(p.Health.Interval)
 	go func() {
@@ -102,18 +115,19 @@ func (p *Pool) startChecks(ctx context.Context, changed changeFunc) {
 	}()
 }
 
-func (p *Pool) probeTCP(ctx context.Context, b *Backend) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", b.Address)
+// dialFunc connects a probe to a backend.
+type dialFunc func(ctx context.Context, b *Backend) (net.Conn, error)
+
+func (p *Pool) probeTCP(ctx context.Context, b *Backend, connect dialFunc) error {
+	c, err := connect(ctx, b)
 	if err != nil {
 		return err
 	}
 	return c.Close()
 }
 
-func (p *Pool) probeTLS(ctx context.Context, b *Backend) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", b.Address)
+func (p *Pool) probeTLS(ctx context.Context, b *Backend, connect dialFunc) error {
+	c, err := connect(ctx, b)
 	if err != nil {
 		return err
 	}

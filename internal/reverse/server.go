@@ -106,7 +106,7 @@ func (s *Server) Apply(cfg Config) error {
 	s.stopChecks = cancel
 	for _, l := range t.order {
 		for _, r := range l.routes {
-			r.Pool.startChecks(ctx, s.healthChanged(l))
+			r.Pool.startChecks(ctx, s.healthChanged(l), s.isOwnListener)
 		}
 	}
 	return nil

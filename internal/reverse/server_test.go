@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -482,5 +483,71 @@ func TestRelayEndReleases(t *testing.T) {
 	}
 	if r := sink.next(t); r.BytesUp != 9 {
 		t.Fatalf("held connection: %d bytes up, want 9", r.BytesUp)
+	}
+}
+
+// lockedBuffer is a log destination the server's goroutines share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// An active check that reaches one of ferry's own listeners fails, as a
+// dial there does: a backend that loops back to ferry goes down and stays
+// down, where a successful probe used to bring it back up between the
+// dials that took it down.
+func TestHealthCheckRefusesOwnListener(t *testing.T) {
+	var logs lockedBuffer
+	sink := make(chanSink, 64)
+	s := New(tunnel.New(tunnel.Config{}, nil), sink, zerolog.New(&logs))
+	lc := ListenerConfig{Name: "l", Address: "127.0.0.1:0", Mode: ModeTCP,
+		Routes: []RouteConfig{route(startGreeter(t))}}
+	if err := s.Apply(Config{Listeners: []ListenerConfig{lc}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Drain(ctx)
+	})
+	addr := s.Addr("l").String()
+	self := route(addr)
+	self.Health = HealthConfig{Check: CheckTCP, Interval: 10 * time.Millisecond, Rise: 1, Fall: 1}
+	lc.Routes = []RouteConfig{self}
+	if err := s.Apply(Config{Listeners: []ListenerConfig{lc}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Addr("l").String(); got != addr {
+		t.Fatalf("the listener moved to %s on reload; the test needs it at %s", got, addr)
+	}
+	b := s.table.Load().Listener("l").def.Pool.backends[0]
+	// Every probe is also a connection to the listener, and so an access
+	// record: twenty of them are twenty probe rounds, bounded in time.
+	deadline := time.After(10 * time.Second)
+	for i := 0; i < 20; i++ {
+		select {
+		case <-sink:
+		case <-deadline:
+			t.Fatalf("%d probe connections in 10s, want 20", i)
+		}
+	}
+	if b.Up() {
+		t.Fatal("backend up after 20 probes: a probe to ferry's own listener counted as healthy")
+	}
+	if log := logs.String(); !strings.Contains(log, "one of ferry's own reverse listeners") || strings.Contains(log, `"backend up"`) {
+		t.Fatalf("health log: want it down for looping back and never up again:\n%s", log)
 	}
 }
