@@ -14,3 +14,6 @@ func ParkAggressively(d time.Duration, onPark func()) (restore func()) {
 		parkHook.Store(nil)
 	}
 }
+
+// CopiedFromTCP reports the chunks copyFromTCP has moved.
+func CopiedFromTCP() int64 { return copiedFromTCP.Load() }

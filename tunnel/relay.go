@@ -142,6 +142,11 @@ func (h *half) run() bool {
 		return false
 	}
 	if !handled {
+		if s, ok := tcpOf(h.src); ok {
+			err, handled = h.copyFromTCP(h.dst, s)
+		}
+	}
+	if !handled {
 		err = h.copyPump(h.dst, h.src)
 	}
 	first := r.ended.Add(1) == 1
@@ -173,13 +178,21 @@ func tcpOf(c net.Conn) (*net.TCPConn, bool) {
 	return tc, ok
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// Copy buffers. readBufs are taken for one read of a TCP socket
+// (copyFromTCP, Linux). pumpBufs are held by copyPump across its waits, so
+// an idle direction holds one: its source is not a TCP socket, which in
+// ferry means TLS (or a wrapper of it), and a TLS read returns at most one
+// record's plaintext, 16 KiB (RFC 8446 §5.1): more would be idle memory.
+var (
+	readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	pumpBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+)
 
 // copyPump is the portable path (TLS, wrapped conns): a pooled buffer.
 func (h *half) copyPump(dst, src net.Conn) error {
 	r := h.r
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	bp := pumpBufs.Get().(*[]byte)
+	defer pumpBufs.Put(bp)
 	buf := *bp
 	if err := r.arm(src); err != nil {
 		return err

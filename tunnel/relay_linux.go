@@ -3,6 +3,7 @@ package tunnel
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,9 @@ var splicedChunks atomic.Int64
 
 // SplicedChunks reports how many relay reads used splice(2) so far.
 func SplicedChunks() int64 { return splicedChunks.Load() }
+
+// copiedFromTCP counts chunks copyFromTCP moved (tests: the path is taken).
+var copiedFromTCP atomic.Int64
 
 // splicePump moves src to dst with splice(2): socket → pipe → socket, the
 // bytes never entering user space.
@@ -261,5 +265,71 @@ func sweepPipes() {
 	pipes.mu.Unlock()
 	for _, p := range idle {
 		p.close()
+	}
+}
+
+// copyFromTCP copies a TCP socket to a conn splice cannot write to (TLS,
+// a wrapped conn). Like the splice loop, its read is also its wait: the
+// buffer is taken from the pool for each read attempt and given back when
+// nothing was queued, so a direction waiting for its socket holds no
+// buffer (copyPump holds its buffer across the wait: 32 KiB per idle
+// direction of every TLS tunnel).
+func (h *half) copyFromTCP(dst net.Conn, src *net.TCPConn) (err error, handled bool) {
+	rc, err := src.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	r := h.r
+	var (
+		bp *[]byte
+		nr int
+		er error
+	)
+	read := func(fd uintptr) bool {
+		bp = readBufs.Get().(*[]byte)
+		for {
+			n, err := unix.Read(int(fd), *bp)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				readBufs.Put(bp)
+				bp = nil
+				return false
+			case err != nil:
+				n = 0
+			}
+			nr, er = n, err
+			return true
+		}
+	}
+	if err := r.arm(src); err != nil {
+		return err, true
+	}
+	for {
+		if err := rc.Read(read); err != nil {
+			// A deadline (idle timeout) or a closed conn: no buffer held.
+			if err = r.rearm(src, err); err != nil {
+				return err, true
+			}
+			continue
+		}
+		if er != nil {
+			readBufs.Put(bp)
+			return os.NewSyscallError("read", er), true
+		}
+		if nr == 0 {
+			readBufs.Put(bp)
+			return nil, true // EOF
+		}
+		r.touch()
+		copiedFromTCP.Add(1)
+		nw, ew := dst.Write((*bp)[:nr])
+		readBufs.Put(bp)
+		h.n += int64(nw)
+		if ew != nil {
+			return ew, true
+		}
+		r.touch()
 	}
 }

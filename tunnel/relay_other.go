@@ -19,4 +19,8 @@ func (h *half) splicePump(dst, src *net.TCPConn) (err error, handled, parked boo
 
 func (h *half) unpark() {}
 
+func (h *half) copyFromTCP(dst net.Conn, src *net.TCPConn) (err error, handled bool) {
+	return nil, false
+}
+
 type splicer struct{}
