@@ -111,6 +111,8 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 		fmt.Fprintf(&body, "ferry: 403 Forbidden: %s denied by %s (%s)\n", firstOf(d.URL, d.Target), by, d.ProxyStatus)
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 	}
+	// A length, so the answer is complete once flushed (see settle).
+	h.Set("Content-Length", strconv.Itoa(body.Len()))
 	w.WriteHeader(kind.HTTPStatus())
 	w.Write(body.Bytes())
 	tunnel.RecordFailure(rec, kind.HTTPStatus(), err)

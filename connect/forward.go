@@ -12,10 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
+	"golang.org/x/net/http/httpguts"
 )
 
 // forward is the state of one plain-HTTP request while the transport works
@@ -76,14 +78,22 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 	req := &tunnel.Request{Proto: tunnel.ProtoHTTP, Client: clientAddr(r), Method: r.Method}
 	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, req.Client)
 	req.Log = rec
-	defer rec.Finish()
-	rec.Method, rec.URL = r.Method, r.URL.Redacted()
 	// ReverseProxy may write the response while it still copies the
 	// request body to the origin. Without full duplex, net/http reads and
 	// discards the unread request body itself before sending the response
 	// head: the head waits for the whole upload, and the body is read from
 	// two places at once.
 	http.NewResponseController(w).EnableFullDuplex()
+	var body *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &countingBody{ReadCloser: r.Body}
+		r.Body = body
+		// Deferred before rec.Finish, so it runs after: the event is not
+		// held up by the wait.
+		defer body.settle(w, r)
+	}
+	defer rec.Finish()
+	rec.Method, rec.URL = r.Method, r.URL.Redacted()
 
 	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
 		fail(w, rec, tunnel.Errorf(tunnel.BadRequest, "unsupported scheme %q", r.URL.Scheme))
@@ -133,11 +143,6 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		trace.Got1xxResponse = fw.got1xx // ReverseProxy has its own
 	}
 	ctx = httptrace.WithClientTrace(ctx, trace)
-	var body *countingBody
-	if r.Body != nil && r.Body != http.NoBody {
-		body = &countingBody{ReadCloser: r.Body}
-		r.Body = body
-	}
 	var copyErr error
 	if upgrade {
 		s.proxy.ServeHTTP(cw, r.WithContext(ctx))
@@ -344,13 +349,64 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 // countingBody counts request body bytes sent to the origin.
 type countingBody struct {
 	io.ReadCloser
-	n int64
+	n       int64
+	touched atomic.Bool // read or closed: a forwarder has it (and its end)
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	b.touched.Store(true)
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
 	return n, err
+}
+
+func (b *countingBody) Close() error {
+	b.touched.Store(true)
+	return b.ReadCloser.Close()
+}
+
+// Bounds of settle's wait for a body nobody read.
+const (
+	settleTime  = 2 * time.Second
+	settleBytes = 1 << 20
+)
+
+// settle ends a request body that nothing forwarded (a refusal, a cache
+// hit) before the handler returns; one a forwarder read or closed is the
+// forwarder's to end (ReverseProxy closes it as it returns). With full
+// duplex on, net/http would discard it after the handler, racing its own
+// read of the next request: a panic and a dropped connection
+// (golang/go#68560). A body the client is
+// sending anyway is read and dropped, up to settleBytes within settleTime,
+// so the connection can carry the next request and the client, still
+// writing, reads the answer rather than a reset; past either bound it is
+// closed and net/http ends the connection after the answer. A client
+// waiting for 100 Continue is not asked for the body: the connection ends.
+func (b *countingBody) settle(w http.ResponseWriter, r *http.Request) {
+	if b.touched.Load() {
+		return
+	}
+	rc := http.NewResponseController(w)
+	rc.Flush() // the answer first: the client may wait for it to stop sending
+	if expectsContinue(r) {
+		// Whether the body follows is the client's choice now: the
+		// connection cannot carry another request (net/http, without
+		// full duplex, ends it too). The answer has its length; close.
+		if c, _, err := rc.Hijack(); err == nil {
+			c.Close()
+			finishHijacked(r)
+		}
+		return
+	}
+	rc.SetReadDeadline(time.Now().Add(settleTime))
+	io.CopyN(io.Discard, b.ReadCloser, settleBytes)
+	b.ReadCloser.Close()
+}
+
+// expectsContinue reports a request whose client waits for 100 Continue
+// before it sends the body (RFC 9110 §10.1.1).
+func expectsContinue(r *http.Request) bool {
+	return httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue")
 }
 
 // countingWriter counts response bytes and keeps the final status; Unwrap

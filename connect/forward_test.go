@@ -401,3 +401,42 @@ func TestForwardFullDuplex(t *testing.T) {
 		t.Errorf("after the last chunk: %q, %v", rest, err)
 	}
 }
+
+// A request with a body that ferry answers itself (here 502: the origin
+// refuses) leaves the connection usable: the answer is complete (it has
+// a length), the body is read and dropped, and the next request on the
+// same connection is served. net/http left to itself panicked on such a
+// body (golang/go#68560) and dropped the connection.
+func TestRefusedBodyKeepsConnection(t *testing.T) {
+	w := newWorld(t, options{})
+	o := newOrigin(t, func(rw http.ResponseWriter, r *http.Request) { io.WriteString(rw, "second") })
+	refused := closedAddr(t)
+	c := w.raw(t)
+	c.send(t, "POST http://"+refused+"/x HTTP/1.1\r\nHost: "+refused+"\r\nContent-Length: 5\r\n\r\nhello")
+	resp, body := c.response(t, "POST")
+	if resp.StatusCode != http.StatusBadGateway || resp.ContentLength != int64(len(body)) || resp.Close {
+		t.Fatalf("refusal: %d, length %d for %d bytes, close %v; want 502 with its length, kept open",
+			resp.StatusCode, resp.ContentLength, len(body), resp.Close)
+	}
+	c.send(t, "GET "+o.URL+"/y HTTP/1.1\r\nHost: "+o.host+"\r\n\r\n")
+	resp, body = c.response(t, "GET")
+	if resp.StatusCode != http.StatusOK || body != "second" {
+		t.Fatalf("next request on the connection: %d %q, want 200 %q", resp.StatusCode, body, "second")
+	}
+}
+
+// A client that waits for 100 Continue is not asked for a body ferry will
+// not forward: it gets the refusal, and the connection ends after it.
+func TestRefusedExpectContinueNotInvited(t *testing.T) {
+	w := newWorld(t, options{})
+	refused := closedAddr(t)
+	c := w.raw(t)
+	c.send(t, "POST http://"+refused+"/x HTTP/1.1\r\nHost: "+refused+"\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	resp, _ := c.response(t, "POST")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("got %d, want the 502 and no 100 Continue first", resp.StatusCode)
+	}
+	if b, err := c.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the refusal: byte %q, %v; want the connection closed", b, err)
+	}
+}

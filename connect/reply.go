@@ -3,6 +3,7 @@ package connect
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,8 +25,11 @@ func fail(w http.ResponseWriter, rec *accesslog.Record, err error) {
 	if ps := kind.ProxyStatus(); ps != "" {
 		h.Set("Proxy-Status", proxyStatus(ps, err.Error())+nextHopParams(err))
 	}
+	msg := fmt.Sprintf("ferry: %s: %s\n", http.StatusText(status), err)
+	// A length, so the answer is complete once flushed (see settle).
+	h.Set("Content-Length", strconv.Itoa(len(msg)))
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "ferry: %s: %s\n", http.StatusText(status), err)
+	io.WriteString(w, msg)
 	tunnel.RecordFailure(rec, status, err)
 }
 
