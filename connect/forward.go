@@ -144,8 +144,12 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx = httptrace.WithClientTrace(ctx, trace)
 	var copyErr error
+	var upgraded *watchedConn
 	if upgrade {
-		s.proxy.ServeHTTP(cw, r.WithContext(ctx))
+		uw := &upgradeWriter{countingWriter: cw, idle: s.engine.IdleTimeout(),
+			onIdle: func() { cancel(tunnel.ErrIdle) }}
+		s.proxy.ServeHTTP(uw, r.WithContext(ctx))
+		upgraded = uw.conn
 	} else {
 		copyErr = s.pass(cw, r.WithContext(ctx), fw)
 	}
@@ -154,6 +158,14 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		rec.BytesUp = body.n
 	}
 	rec.BytesDown = cw.n
+	if upgraded != nil {
+		upgraded.Close() // ReverseProxy is done with it: stop the watchdog
+		rec.BytesUp += upgraded.up.Load()
+		rec.BytesDown += upgraded.down.Load()
+		if upgraded.timedOut.Load() {
+			rec.Err = tunnel.ErrIdle
+		}
+	}
 	if rec.Status == 0 {
 		rec.Status = cw.status
 	}

@@ -2,6 +2,7 @@ package connect_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/connect"
+	"github.com/ferry-proxy/ferry/tunnel"
 )
 
 // seen records the request head an origin received.
@@ -438,5 +440,45 @@ func TestRefusedExpectContinueNotInvited(t *testing.T) {
 	}
 	if b, err := c.br.ReadByte(); err != io.EOF {
 		t.Fatalf("after the refusal: byte %q, %v; want the connection closed", b, err)
+	}
+}
+
+// After a 101 the exchange ends like an idle tunnel: a client that left
+// while the origin stays silent (and keeps its side open) does not hold
+// the connection, nor its slot, for ever. The access event says why and
+// counts the bytes that moved after the 101.
+func TestForwardUpgradeIdle(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(bound))
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+		buf := make([]byte, 4)
+		io.ReadFull(brw, buf)
+		c.Write([]byte("pong"))
+		<-release // silent, and open, whatever the proxy does
+	})
+	w := newWorld(t, options{engine: tunnel.Config{IdleTimeout: 200 * time.Millisecond}})
+	c := w.raw(t)
+	c.send(t, "GET "+o.URL+"/up HTTP/1.1\r\nHost: "+o.host+"\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: "GET"})
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answer %v, %v; want 101", resp, err)
+	}
+	c.send(t, "ping")
+	pong := make([]byte, 4)
+	if _, err := io.ReadFull(c.br, pong); err != nil || string(pong) != "pong" {
+		t.Fatalf("after the 101: %q, %v", pong, err)
+	}
+	c.Close() // gone; the origin says nothing and keeps its side open
+	r := w.log.next(t)
+	if r.Status != http.StatusSwitchingProtocols || !errors.Is(r.Err, tunnel.ErrIdle) || r.BytesUp != 4 || r.BytesDown != 4 {
+		t.Fatalf("record: status %d, err %v, %d up, %d down; want 101, idle timeout, 4 up, 4 down",
+			r.Status, r.Err, r.BytesUp, r.BytesDown)
 	}
 }
