@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,6 +181,9 @@ func TestSOCKS5Auth(t *testing.T) {
 		c := dial(t, addr)
 		c.Write([]byte{5, 1, 0})
 		expect(t, c, []byte{5, 0xFF})
+		if rec := <-log; rec.Method != "AUTH" || rec.Status != 0xFF || rec.Err == nil {
+			t.Fatalf("log %+v, want an AUTH refusal, status 255", rec)
+		}
 	})
 	t.Run("socks4 user:password", func(t *testing.T) {
 		c := dial(t, addr)
@@ -188,6 +192,16 @@ func TestSOCKS5Auth(t *testing.T) {
 		c.Close()
 		if rec := <-log; rec.User != "alice" {
 			t.Fatalf("log user %q", rec.User)
+		}
+	})
+	t.Run("socks4 without USERID gets 93 at once", func(t *testing.T) {
+		c := dial(t, addr)
+		c.Write(socks4Connect(target, ""))
+		expect(t, c, []byte{0, 93, 0, 0, 0, 0, 0, 0})
+		// "required", not "failed": a missing credential is not a wrong
+		// guess, which is answered only after the failure delay.
+		if rec := <-log; rec.Status != 93 || rec.Err == nil || !strings.Contains(rec.Err.Error(), "required") {
+			t.Fatalf("log status %d err %v; want 93, authentication required", rec.Status, rec.Err)
 		}
 	})
 	t.Run("socks4 wrong gets 93", func(t *testing.T) {

@@ -75,7 +75,7 @@ func (s *Server) handshake(ctx context.Context, c net.Conn) *granted {
 	case version4:
 		t, err = s.serve4(ctx, c, br, client)
 	default:
-		err = fmt.Errorf("%w: version %d", errMalformed, v)
+		err = s.refuseVersion(c, client, v)
 	}
 	if err != nil {
 		s.log.Debug().Err(err).Str("client", client.String()).Msg("socks handshake")
@@ -98,13 +98,27 @@ type granted struct {
 
 func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort) (*granted, error) {
 	methods, err := readGreeting(br)
+	if errors.Is(err, errMalformed) {
+		// RFC 1928 §3 has one answer that ends a greeting: no method.
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte{version5, methodNoAcceptable})
+		s.logRefusal(tunnel.ProtoSOCKS5, "", client, methodNoAcceptable, tunnel.Errorf(tunnel.BadRequest, "%v", err))
+	}
 	if err != nil {
 		return nil, err
 	}
-	method := chooseMethod(methods, s.engine.Listener(ctx).Auth, s.engine.HasUsers())
+	auth := s.engine.Listener(ctx).Auth
+	method := chooseMethod(methods, auth, s.engine.HasUsers())
 	if method == methodNoAcceptable {
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		c.Write([]byte{version5, methodNoAcceptable})
-		return nil, errors.New("socks5: client offers no acceptable method")
+		kind, method, why := tunnel.BadRequest, "", "no method the client offers is served here"
+		if auth {
+			kind, method, why = tunnel.AuthNeeded, "AUTH", "login required: the client does not offer username/password (RFC 1929)"
+		}
+		err := tunnel.Errorf(kind, "%s (offered % x)", why, methods)
+		s.logRefusal(tunnel.ProtoSOCKS5, method, client, methodNoAcceptable, err)
+		return nil, err
 	}
 	if _, err := c.Write([]byte{version5, method}); err != nil {
 		return nil, err
@@ -114,6 +128,11 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 		return nil, err
 	}
 	r, rep, err := readRequest5(br)
+	if errors.Is(err, errMalformed) {
+		rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
+		rec.User = user
+		return nil, s.refuse5(c, rec, repGeneralFailure, tunnel.Errorf(tunnel.BadRequest, "%v", err))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +185,10 @@ func (s *Server) refuse5(c net.Conn, rec *accesslog.Record, rep byte, err error)
 
 func (s *Server) serve4(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort) (*granted, error) {
 	r, err := readRequest4(br)
+	if errors.Is(err, errMalformed) {
+		rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS4, client)
+		return nil, s.refuse4(c, rec, tunnel.Errorf(tunnel.BadRequest, "%v", err))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +326,31 @@ func (s *Server) logAuthFailure(client netip.AddrPort, err error) {
 	rec.Finish()
 }
 
+// logRefusal writes the access event of a handshake refused before its
+// request: code is what the client was answered.
+func (s *Server) logRefusal(proto, method string, client netip.AddrPort, code byte, err error) {
+	rec := accesslog.Start(s.sink, proto, client)
+	rec.Method = method
+	s.recordFailure(rec, code, err)
+	rec.Finish()
+}
+
+// refuseVersion answers a first byte that is neither SOCKS version. An
+// HTTP client pointed at a SOCKS-only listener is told so in HTTP; other
+// bytes get no answer (there is none to give). Either way the refusal is
+// logged.
+func (s *Server) refuseVersion(c net.Conn, client netip.AddrPort, v byte) error {
+	err := tunnel.Errorf(tunnel.BadRequest, "not SOCKS: first byte 0x%02x", v)
+	if v >= 'A' && v <= 'Z' { // a request line's method
+		err = tunnel.Errorf(tunnel.BadRequest, "an HTTP request on a SOCKS-only listener")
+		const body = "ferry: this port speaks SOCKS4/5 only; use it as a SOCKS proxy\n"
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	}
+	s.logRefusal(tunnel.ProtoSOCKS5, "", client, repGeneralFailure, err)
+	return err
+}
+
 // Refuse logs a connection over max_conns as an access event, as the
 // HTTP front end does, and leaves the close to the mux: SOCKS has no reply
 // that says "busy" before the request, so the client sees the close. The
@@ -331,7 +379,9 @@ func (s *Server) answerUserPass(c net.Conn, status byte) {
 // auth with socks4_auth set it must be "user:password"; otherwise it is
 // not taken as credentials (and such a listener answers 93).
 func socks4Credentials(lp tunnel.ListenerPolicy, userID string) tunnel.Credentials {
-	if !lp.Auth || !lp.SOCKS4Auth {
+	if !lp.Auth || !lp.SOCKS4Auth || userID == "" {
+		// No USERID is no credential (answered at once, as HTTP without
+		// Proxy-Authorization), not a wrong one (answered after a delay).
 		return tunnel.Credentials{}
 	}
 	user, pass, _ := strings.Cut(userID, ":")

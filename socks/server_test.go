@@ -80,7 +80,10 @@ type world struct {
 	log  sink
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB) *world { return newWorldOn(t, front.Auto) }
+
+// newWorldOn is newWorld with the listener's protocol setting.
+func newWorldOn(t testing.TB, proto front.Protocol) *world {
 	t.Helper()
 	w := &world{log: make(sink, 64)}
 	engine := tunnel.New(tunnel.Config{DialTimeout: 5 * time.Second}, nil)
@@ -90,7 +93,7 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	w.addr = ln.Addr().String()
-	go m.Serve(ln, front.Auto)
+	go m.Serve(ln, proto)
 	t.Cleanup(func() {
 		m.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), bound)
@@ -300,40 +303,60 @@ func TestSOCKS5NoAcceptableMethod(t *testing.T) {
 	}
 }
 
-// Hostile or broken handshakes: the server answers what it can, closes,
-// writes no access record for a request it never parsed, and does not
-// panic (a panic would end the test binary).
+// Hostile or broken handshakes: a malformed message gets the protocol's
+// refusal and an access event (never a silent close); a client that stops
+// mid-message is closed without either (it is gone); nothing panics (a
+// panic would end the test binary).
 func TestSOCKSBrokenHandshakes(t *testing.T) {
 	tests := []struct {
-		name string
-		in   string
-		want string // everything the server sends before closing
+		name      string
+		in        string
+		want      string // everything the server sends before closing
+		logStatus int    // the access event's status; -1: no event
 	}{
-		{"zero methods", "\x05\x00", ""},
-		{"truncated greeting", "\x05\x02\x00", ""},
-		{"version only", "\x05", ""},
-		{"request with wrong version", "\x05\x01\x00\x04\x01\x00\x01\x7f\x00\x00\x01\x00\x50", "\x05\x00"},
-		{"truncated request", "\x05\x01\x00\x05\x01\x00\x03\x0alocal", "\x05\x00"},
-		{"truncated socks4", "\x04\x01\x00\x50", ""},
-		{"socks4 userid too long", "\x04\x01\x00\x50\x7f\x00\x00\x01" + strings.Repeat("u", 300), ""},
+		{"zero methods", "\x05\x00", "\x05\xff", 0xff},
+		{"truncated greeting", "\x05\x02\x00", "", -1},
+		{"version only", "\x05", "", -1},
+		{"request with wrong version", "\x05\x01\x00\x04\x01\x00\x01\x7f\x00\x00\x01\x00\x50",
+			"\x05\x00" + "\x05\x01\x00\x01\x00\x00\x00\x00\x00\x00", 1},
+		{"truncated request", "\x05\x01\x00\x05\x01\x00\x03\x0alocal", "\x05\x00", -1},
+		{"truncated socks4", "\x04\x01\x00\x50", "", -1},
+		{"socks4 userid too long", "\x04\x01\x00\x50\x7f\x00\x00\x01" + strings.Repeat("u", 300), "\x00\x5b\x00\x00\x00\x00\x00\x00", 91},
+		{"socks4a empty host", "\x04\x01\x00\x50\x00\x00\x00\x01\x00\x00", "\x00\x5b\x00\x00\x00\x00\x00\x00", 91},
+		// On a SOCKS-only listener (protocol = "socks"), which does not sniff:
+		{"not socks at all", "\x01\x02", "", 1},
+		{"an HTTP request", "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
+			if tt.in[0] != 4 && tt.in[0] != 5 {
+				w = newWorldOn(t, front.SOCKS)
+			}
 			c := w.dial(t)
 			c.Write([]byte(tt.in))
 			c.CloseWrite()
 			got, err := io.ReadAll(c)
+			if strings.HasPrefix(tt.want, "HTTP/") {
+				got = got[:min(len(got), len(tt.want))] // the head's first line
+			}
 			if string(got) != tt.want {
-				t.Errorf("server sent %x, want %x", got, tt.want)
+				t.Errorf("server sent %q, want %q", got, tt.want)
 			}
 			if err != nil && !isReset(err) {
 				t.Errorf("read: %v, want EOF or reset", err)
 			}
-			select {
-			case r := <-w.log:
-				t.Errorf("access record for an unparsed request: %+v", r)
-			default:
+			if tt.logStatus < 0 {
+				select {
+				case r := <-w.log:
+					t.Errorf("access record for a client that left mid-message: %+v", r)
+				default:
+				}
+				return
+			}
+			r := w.log.next(t)
+			if r.Status != tt.logStatus || r.ProxyStatus != "http_request_error" || r.Err == nil {
+				t.Errorf("access record: status %d %q, err %v; want %d http_request_error and the reason", r.Status, r.ProxyStatus, r.Err, tt.logStatus)
 			}
 		})
 	}
