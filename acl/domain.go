@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -20,6 +21,11 @@ var ErrBadName = errors.New("not a host name")
 func NormalizeName(name string) (string, error) {
 	n := strings.TrimSuffix(name, ".")
 	if !isASCII(n) {
+		// IDNA would read bytes that are not UTF-8 as U+FFFD and make a
+		// name of them (xn--zn7ca): a name no client meant.
+		if !utf8.ValidString(n) || strings.ContainsRune(n, utf8.RuneError) {
+			return "", fmt.Errorf("%w: %q: not UTF-8", ErrBadName, name)
+		}
 		a, err := idna.Lookup.ToASCII(n)
 		if err != nil {
 			return "", fmt.Errorf("%w: %q: %v", ErrBadName, name, err)

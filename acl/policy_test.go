@@ -31,6 +31,8 @@ func TestNormalizeName(t *testing.T) {
 		{"idn upper case", "BÜCHER.example", "xn--bcher-kva.example", false},
 		{"punycode kept", "xn--bcher-kva.example", "xn--bcher-kva.example", false},
 		{"underscore allowed", "_srv.example", "_srv.example", false},
+		{"not UTF-8", "\xff\xfe.example", "", true},
+		{"replacement character", "\ufffd.example", "", true},
 		{"empty", "", "", true},
 		{"only dot", ".", "", true},
 		{"empty label", "a..b", "", true},
