@@ -26,7 +26,8 @@ type forward struct {
 	req  *tunnel.Request
 	plan *tunnel.Plan // where the request goes (upstream.go)
 
-	w http.ResponseWriter // the client's, for 1xx responses (pass.go)
+	w    http.ResponseWriter // the client's, for 1xx responses (pass.go)
+	body *countingBody       // the request's, nil without one
 
 	mu            sync.Mutex
 	roundTripDone bool // the final response is in: no more 1xx
@@ -132,7 +133,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cw := &countingWriter{ResponseWriter: w}
-	fw := &forward{req: req, plan: plan, w: cw}
+	fw := &forward{req: req, plan: plan, w: cw, body: body}
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), forwardKey{}, fw))
 	defer cancel(nil)
 	trace := &httptrace.ClientTrace{
@@ -345,10 +346,19 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok {
 		rec = fw.req.Log
 	}
+	var bodyErr error
+	if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok && fw.body != nil {
+		bodyErr = fw.body.readErr()
+	}
 	var te *tunnel.Error
+	var ne net.Error
 	if cause := context.Cause(r.Context()); errors.As(cause, &te) {
 		err = cause
-	} else if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+	} else if bodyErr != nil && !errors.As(bodyErr, &ne) && !errors.Is(bodyErr, io.ErrUnexpectedEOF) {
+		// The client's body did not parse (a bad chunk, say): its
+		// fault, not the gateway's.
+		err = tunnel.Errorf(tunnel.BadRequest, "request body: %v", bodyErr)
+	} else if bodyErr != nil || errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client left; nobody reads an answer.
 		if rec != nil {
 			rec.Err = errClientGone
@@ -362,14 +372,29 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 type countingBody struct {
 	io.ReadCloser
 	n       int64
-	touched atomic.Bool // read or closed: a forwarder has it (and its end)
+	touched atomic.Bool  // read or closed: a forwarder has it (and its end)
+	err     atomic.Value // the first read error but EOF: the client's doing
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	b.touched.Store(true)
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
+	if err != nil && err != io.EOF {
+		b.err.CompareAndSwap(nil, errBox{err})
+	}
 	return n, err
+}
+
+// errBox lets errors of different types share an atomic.Value.
+type errBox struct{ err error }
+
+// readErr is the first error reading the body gave, if any.
+func (b *countingBody) readErr() error {
+	if v, ok := b.err.Load().(errBox); ok {
+		return v.err
+	}
+	return nil
 }
 
 func (b *countingBody) Close() error {

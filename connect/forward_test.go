@@ -482,3 +482,19 @@ func TestForwardUpgradeIdle(t *testing.T) {
 			r.Status, r.Err, r.BytesUp, r.BytesDown)
 	}
 }
+
+// A request body that does not parse (a bad chunk size) is the client's
+// error: 400, not a 502 blamed on the gateway.
+func TestForwardMalformedChunkedBody(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	c.send(t, "POST "+o.URL+"/up HTTP/1.1\r\nHost: "+o.host+"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+	resp, body := c.response(t, "POST")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "request body") {
+		t.Fatalf("got %d %q, want 400 naming the request body", resp.StatusCode, body)
+	}
+	if r := w.log.next(t); r.Status != http.StatusBadRequest || r.ProxyStatus != "http_request_error" {
+		t.Fatalf("record: status %d %q, want 400 http_request_error", r.Status, r.ProxyStatus)
+	}
+}
