@@ -201,9 +201,7 @@ func (h *half) copyPump(dst, src net.Conn) error {
 		nr, er := src.Read(buf)
 		if nr > 0 {
 			r.touch()
-			nw, ew := dst.Write(buf[:nr])
-			h.n += int64(nw)
-			if ew != nil {
+			if ew := h.write(dst, buf[:nr]); ew != nil {
 				return ew
 			}
 			r.touch()
@@ -215,6 +213,34 @@ func (h *half) copyPump(dst, src net.Conn) error {
 			if er = r.rearm(src, er); er != nil {
 				return er
 			}
+		}
+	}
+}
+
+// write writes b to dst under the idle timeout (armWrite). The rest of a
+// write cut short by its deadline is written again while the tunnel is
+// busy the other way; a TLS conn cannot be written after a timed-out
+// write, so for it the timeout ends the tunnel.
+func (h *half) write(dst net.Conn, b []byte) error {
+	r := h.r
+	if err := r.armWrite(dst); err != nil {
+		return err
+	}
+	for {
+		n, err := dst.Write(b)
+		h.n += int64(n)
+		b = b[n:]
+		if err == nil {
+			return nil
+		}
+		if _, ok := tcpOf(dst); !ok {
+			if r.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				return ErrIdle
+			}
+			return err
+		}
+		if err = r.rearmWrite(dst, err); err != nil {
+			return err
 		}
 	}
 }
@@ -249,6 +275,30 @@ func (r *relay) rearm(src net.Conn, err error) error {
 		return e
 	}
 	return nil
+}
+
+// armWrite bounds a write to dst by the idle timeout. Reads alone cannot:
+// when both peers send and neither reads, both directions wait on writes,
+// where no read deadline fires, and the tunnel would never end.
+func (r *relay) armWrite(dst net.Conn) error {
+	if r.idle <= 0 {
+		return nil
+	}
+	return dst.SetWriteDeadline(time.Now().Add(r.idle))
+}
+
+// rearmWrite decides what a write error means, as rearm does for reads:
+// ErrIdle when nothing moved either way for the idle timeout, nil (the
+// deadline pushed on) when the other direction kept the tunnel busy.
+func (r *relay) rearmWrite(dst net.Conn, err error) error {
+	if r.idle <= 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	next := time.Unix(0, r.lastActive.Load()).Add(r.idle)
+	if !time.Now().Before(next) {
+		return ErrIdle
+	}
+	return dst.SetWriteDeadline(next)
 }
 
 // fail closes both conns once, keeping err (nil for a clean end) as the

@@ -80,10 +80,20 @@ func (h *half) splicePump(dst, src *net.TCPConn) (err error, handled, parked boo
 		}
 		h.touch()
 		splicedChunks.Add(1)
-		err = s.drain()
-		h.n += int64(n - s.left)
-		if err != nil {
+		if err := h.r.armWrite(dst); err != nil {
 			return err, true, false
+		}
+		for {
+			left := s.left
+			err = s.drain()
+			h.n += int64(left - s.left)
+			if err == nil {
+				break
+			}
+			if err = h.r.rearmWrite(dst, err); err != nil {
+				s.drop()
+				return err, true, false
+			}
 		}
 		h.touch()
 	}
@@ -146,21 +156,33 @@ func (s *splicer) fillOnce(fd uintptr) bool {
 }
 
 // drain writes the pipe's bytes to dst, waiting for dst to take them. The
-// pipe goes back to the pool once empty, and is closed if it cannot be
-// emptied (dst failed).
+// pipe goes back to the pool once empty; when dst fails it is closed,
+// and when dst's write deadline fires it is kept for another try (or
+// drop).
 func (s *splicer) drain() error {
 	s.err = nil
 	err := s.out.Write(s.drainFn)
 	if err == nil {
 		err = s.err
 	}
-	if s.left == 0 {
+	switch {
+	case s.left == 0:
 		putPipe(s.p)
-	} else {
-		s.p.close()
+		s.p = nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// kept: the caller decides
+	default:
+		s.drop()
 	}
-	s.p = nil
 	return err
+}
+
+// drop closes a pipe that still holds bytes nobody will take.
+func (s *splicer) drop() {
+	if s.p != nil {
+		s.p.close()
+		s.p = nil
+	}
 }
 
 func (s *splicer) drainOnce(fd uintptr) bool {
@@ -324,9 +346,8 @@ func (h *half) copyFromTCP(dst net.Conn, src *net.TCPConn) (err error, handled b
 		}
 		r.touch()
 		copiedFromTCP.Add(1)
-		nw, ew := dst.Write((*bp)[:nr])
+		ew := h.write(dst, (*bp)[:nr])
 		readBufs.Put(bp)
-		h.n += int64(nw)
 		if ew != nil {
 			return ew, true
 		}

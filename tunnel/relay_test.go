@@ -259,3 +259,25 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// Both peers send and neither reads: both directions end up waiting on
+// writes, where no read deadline fires. The idle timeout still ends the
+// tunnel (found in an audit: it stayed up for as long as the client did).
+func TestRelayIdleWhenBothWritesBlock(t *testing.T) {
+	w := startRelay(t, 200*time.Millisecond)
+	flood := func(c *net.TCPConn) {
+		c.SetWriteDeadline(time.Now().Add(bound))
+		chunk := make([]byte, 64<<10)
+		for range 10000 { // far more than the socket buffers and pipes hold
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}
+	go flood(w.client)
+	go flood(w.server)
+	r := w.wait(t)
+	if !errors.Is(r.err, tunnel.ErrIdle) {
+		t.Fatalf("Relay = %v, want ErrIdle", r.err)
+	}
+}
