@@ -26,8 +26,9 @@ type forward struct {
 	req  *tunnel.Request
 	plan *tunnel.Plan // where the request goes (upstream.go)
 
-	w    http.ResponseWriter // the client's, for 1xx responses (pass.go)
-	body *countingBody       // the request's, nil without one
+	w      http.ResponseWriter // the client's, for 1xx responses (pass.go)
+	body   *countingBody       // the request's, nil without one
+	cancel context.CancelCauseFunc
 
 	mu            sync.Mutex
 	roundTripDone bool // the final response is in: no more 1xx
@@ -136,6 +137,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 	fw := &forward{req: req, plan: plan, w: cw, body: body}
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), forwardKey{}, fw))
 	defer cancel(nil)
+	fw.cancel = cancel
 	trace := &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { s.gotConn(fw, info, cancel) },
 	}

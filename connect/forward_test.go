@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -496,5 +497,43 @@ func TestForwardMalformedChunkedBody(t *testing.T) {
 	}
 	if r := w.log.next(t); r.Status != http.StatusBadRequest || r.ProxyStatus != "http_request_error" {
 		t.Fatalf("record: status %d %q, want 400 http_request_error", r.Status, r.ProxyStatus)
+	}
+}
+
+// A response body that stops coming (the origin stalls mid-body) ends
+// after the idle timeout, as an idle tunnel does: the client's connection
+// is cut (the body is short), the event says idle timeout. Both ferry's
+// own origin client (GET) and the transport (POST) are bounded.
+func TestForwardIdleResponseBody(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	stall := rawServer(t, func(_ int, c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+		<-release // 90 bytes owed, never sent; the connection stays open
+	})
+	w := newWorld(t, options{engine: tunnel.Config{IdleTimeout: 200 * time.Millisecond}})
+	for _, head := range []string{
+		"GET http://" + stall + "/ HTTP/1.1\r\nHost: " + stall + "\r\n\r\n",
+		"POST http://" + stall + "/ HTTP/1.1\r\nHost: " + stall + "\r\nContent-Length: 2\r\n\r\nhi",
+	} {
+		c := w.raw(t)
+		c.send(t, head)
+		// What reached the client (the head and 10 bytes may still sit in
+		// ferry's buffer) matters less than that the connection ends, and
+		// long before the test's bound.
+		got, err := io.ReadAll(c.br)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("connection still open after %v; got %q", bound, got)
+		}
+		if r := w.log.next(t); !errors.Is(r.Err, tunnel.ErrIdle) {
+			t.Fatalf("record err %v, want the idle timeout", r.Err)
+		}
 	}
 }
