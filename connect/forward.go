@@ -93,6 +93,17 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		// Deferred before rec.Finish, so it runs after: the event is not
 		// held up by the wait.
 		defer body.settle(w, r)
+		// A client that stops sending its body is cut off after the
+		// idle timeout, as a silent tunnel is; once the body is in, the
+		// wait for the origin's answer is the response timeout's.
+		body.watch = watchBody(s.engine.IdleTimeout(), func() {
+			body.timedOut.Store(true)
+			http.NewResponseController(w).SetReadDeadline(time.Now())
+			if cancel := body.cancel.Load(); cancel != nil {
+				(*cancel)(tunnel.ErrIdle) // the origin side too
+			}
+		})
+		defer body.watch.stop()
 	}
 	defer rec.Finish()
 	rec.Method, rec.URL = r.Method, r.URL.Redacted()
@@ -138,6 +149,9 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), forwardKey{}, fw))
 	defer cancel(nil)
 	fw.cancel = cancel
+	if body != nil {
+		body.cancel.Store(&cancel)
+	}
 	trace := &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { s.gotConn(fw, info, cancel) },
 	}
@@ -356,6 +370,8 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	var ne net.Error
 	if cause := context.Cause(r.Context()); errors.As(cause, &te) {
 		err = cause
+	} else if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok && fw.body != nil && fw.body.timedOut.Load() {
+		err = tunnel.Errorf(tunnel.RequestTimeout, "request body: nothing received for %v (idle_timeout)", s.engine.IdleTimeout())
 	} else if bodyErr != nil && !errors.As(bodyErr, &ne) && !errors.Is(bodyErr, io.ErrUnexpectedEOF) {
 		// The client's body did not parse (a bad chunk, say): its
 		// fault, not the gateway's.
@@ -373,16 +389,22 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 // countingBody counts request body bytes sent to the origin.
 type countingBody struct {
 	io.ReadCloser
-	n       int64
-	touched atomic.Bool  // read or closed: a forwarder has it (and its end)
-	err     atomic.Value // the first read error but EOF: the client's doing
+	n        int64
+	touched  atomic.Bool                             // read or closed: a forwarder has it (and its end)
+	err      atomic.Value                            // the first read error but EOF: the client's doing
+	watch    *bodyWatch                              // the idle timeout while the body comes
+	timedOut atomic.Bool                             // the watch cut it off
+	cancel   atomic.Pointer[context.CancelCauseFunc] // the forward's, once it has one
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	b.touched.Store(true)
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
-	if err != nil && err != io.EOF {
+	b.watch.moved(n)
+	if err == io.EOF {
+		b.watch.stop()
+	} else if err != nil {
 		b.err.CompareAndSwap(nil, errBox{err})
 	}
 	return n, err

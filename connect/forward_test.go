@@ -537,3 +537,32 @@ func TestForwardIdleResponseBody(t *testing.T) {
 		}
 	}
 }
+
+// A client that stops sending its request body is answered 408 after the
+// idle timeout, and the origin's side ends too, where the request stayed
+// open for as long as the client did.
+func TestForwardIdleRequestBody(t *testing.T) {
+	gotBody := make(chan []byte, 1)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotBody <- b
+	})
+	w := newWorld(t, options{engine: tunnel.Config{IdleTimeout: 200 * time.Millisecond}})
+	c := w.raw(t)
+	c.send(t, "POST "+o.URL+"/up HTTP/1.1\r\nHost: "+o.host+"\r\nContent-Length: 1000\r\n\r\nabc")
+	resp, body := c.response(t, "POST")
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, "idle_timeout") {
+		t.Fatalf("got %d %q, want 408 naming idle_timeout", resp.StatusCode, body)
+	}
+	if r := w.log.next(t); r.Status != http.StatusRequestTimeout {
+		t.Fatalf("record status %d, want 408", r.Status)
+	}
+	select {
+	case b := <-gotBody:
+		if len(b) == 1000 {
+			t.Fatalf("the origin got a whole body: %q", b)
+		}
+	case <-time.After(bound):
+		t.Fatal("the origin's request did not end")
+	}
+}

@@ -360,6 +360,9 @@ func (b *bodyWatch) check() {
 
 // stop ends the watch and reports whether it fired.
 func (b *bodyWatch) stop() bool {
+	if b == nil {
+		return false
+	}
 	if b.timer != nil {
 		b.timer.Stop()
 	}
@@ -367,7 +370,7 @@ func (b *bodyWatch) stop() bool {
 }
 
 func (b *bodyWatch) moved(n int) {
-	if n > 0 && b.timer != nil {
+	if n > 0 && b != nil && b.timer != nil {
 		b.last.Store(time.Now().UnixNano())
 	}
 }

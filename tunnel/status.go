@@ -31,6 +31,7 @@ const (
 	BadVersion           // the request is not HTTP/1.x
 	BadCoding            // the request has a transfer coding other than chunked
 	Loop                 // the next hop is ferry itself
+	RequestTimeout       // the client stopped sending its request body
 )
 
 type statusRow struct {
@@ -82,6 +83,8 @@ var status = [...]statusRow{
 	BadCoding: {"bad_coding", http.StatusNotImplemented, 0x01, 91, "http_request_error"},
 	// RFC 9209 §2.3.20; 508 Loop Detected (RFC 5842 §7.2).
 	Loop: {"loop", http.StatusLoopDetected, 0x01, 91, "proxy_loop_detected"},
+	// RFC 9110 §15.5.9; RFC 9209 has no type for a client's silence.
+	RequestTimeout: {"request_timeout", http.StatusRequestTimeout, 0x01, 91, "http_request_error"},
 }
 
 func (k Kind) row() statusRow {
