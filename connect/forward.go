@@ -169,10 +169,13 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		upgraded = uw.conn
 	} else {
 		copyErr = s.pass(cw, r.WithContext(ctx), fw)
+		if copyErr == nil && body != nil && body.answeredEarly.Load() {
+			body.drainAfterAnswer(w, cancel)
+		}
 	}
 
 	if body != nil {
-		rec.BytesUp = body.n
+		rec.BytesUp = body.n.Load()
 	}
 	rec.BytesDown = cw.n
 	if upgraded != nil {
@@ -389,20 +392,24 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 // countingBody counts request body bytes sent to the origin.
 type countingBody struct {
 	io.ReadCloser
-	n        int64
+	n        atomic.Int64                            // the transport may still read when the handler looks
 	touched  atomic.Bool                             // read or closed: a forwarder has it (and its end)
 	err      atomic.Value                            // the first read error but EOF: the client's doing
 	watch    *bodyWatch                              // the idle timeout while the body comes
 	timedOut atomic.Bool                             // the watch cut it off
 	cancel   atomic.Pointer[context.CancelCauseFunc] // the forward's, once it has one
+	eof      atomic.Bool                             // read to its end
+	// answeredEarly: the origin's answer came before the body's end.
+	answeredEarly atomic.Bool
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	b.touched.Store(true)
 	n, err := b.ReadCloser.Read(p)
-	b.n += int64(n)
+	b.n.Add(int64(n))
 	b.watch.moved(n)
 	if err == io.EOF {
+		b.eof.Store(true)
 		b.watch.stop()
 	} else if err != nil {
 		b.err.CompareAndSwap(nil, errBox{err})
@@ -463,6 +470,27 @@ func (b *countingBody) settle(w http.ResponseWriter, r *http.Request) {
 	io.CopyN(io.Discard, b.ReadCloser, settleBytes)
 	b.ReadCloser.Close()
 }
+
+// errAnsweredEarly stops a body upload the origin has answered already.
+var errAnsweredEarly = errors.New("the origin answered before the whole request body")
+
+// drainAfterAnswer follows an answer the origin gave before it had the
+// whole request body (its head said Connection: close): the upload to the
+// origin is stopped, and what the client still sends is read and dropped,
+// up to drainBytes within settleTime, before the connection closes.
+// Closed with unread bytes, the socket would send a reset, which can
+// destroy the answer before the client reads it (RFC 9112 §9.6).
+func (b *countingBody) drainAfterAnswer(w http.ResponseWriter, cancel context.CancelCauseFunc) {
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	cancel(errAnsweredEarly)
+	rc.SetReadDeadline(time.Now().Add(settleTime))
+	io.CopyN(io.Discard, b.ReadCloser, drainBytes)
+}
+
+// drainBytes bounds drainAfterAnswer: past it, net/http's own close
+// (a half-close, half a second, then the close) is all the client gets.
+const drainBytes = 64 << 20
 
 // expectsContinue reports a request whose client waits for 100 Continue
 // before it sends the body (RFC 9110 §10.1.1).

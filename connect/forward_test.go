@@ -566,3 +566,36 @@ func TestForwardIdleRequestBody(t *testing.T) {
 		t.Fatal("the origin's request did not end")
 	}
 }
+
+// An origin that answers an upload before reading it (413, say) and then
+// closes: the client, still sending, must read that answer, not a reset.
+// The answer says Connection: close, and ferry drains the rest of the
+// body before it closes (a close with unread bytes sends a reset, which
+// can destroy the answer in the client's buffer).
+func TestForwardEarlyAnswerReachesUploader(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	o := rawServer(t, func(_ int, c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c)) // the head only
+		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
+		<-release // reads no more: the upload cannot finish
+	})
+	w := newWorld(t, options{})
+	body := make([]byte, 8<<20)
+	for i := range 5 {
+		c := w.raw(t)
+		go func() {
+			io.WriteString(c, fmt.Sprintf("PUT http://%s/up HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", o, o, len(body)))
+			c.Write(body) // until done, or the conn is closed
+		}()
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Fatalf("upload %d: %v, want the origin's 413", i, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != 413 || string(got) != "nope" || err != nil || !resp.Close {
+			t.Fatalf("upload %d: %d %q %v, close %v; want 413 \"nope\" and Connection: close", i, resp.StatusCode, got, err, resp.Close)
+		}
+		c.Close()
+	}
+}

@@ -108,6 +108,14 @@ func (s *Server) pass(w http.ResponseWriter, out *http.Request, fw *forward) err
 		}
 		dst.Add("Trailer", strings.Join(keys, ", "))
 	}
+	if fw.body != nil && !fw.body.eof.Load() {
+		// The origin answers before it has the whole request (a 413 to
+		// an upload, say): this connection cannot carry another request,
+		// and the rest of the body is drained after the answer
+		// (serveForward), so the client reads it rather than a reset.
+		dst.Set("Connection", "close")
+		fw.body.answeredEarly.Store(true)
+	}
 	w.WriteHeader(res.StatusCode)
 
 	rc := http.NewResponseController(w)
