@@ -18,7 +18,13 @@ const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
 // connection takes the fast path, fast.go). The client conn is hijacked;
 // it is still the *net.TCPConn the listener accepted, so the relay can
 // splice.
-func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
+//
+// The tunnel runs on the relay's own goroutines (tunnel.Start) and the
+// handler returns, so net/http's goroutine for the conn ends too; it
+// reports whether the tunnel took over the conn's end (the relay calls
+// it, under the conn's mux context: the request's ends with the handler).
+func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) (started bool) {
+	e, _ := r.Context().Value(entryKey{}).(*connEntry)
 	t, _ := s.open(r.Context(), w, r, func() (net.Conn, []byte, error) {
 		client, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -32,9 +38,15 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		}
 		return client, early, nil
 	})
-	if t != nil {
+	switch {
+	case t == nil:
+		return false
+	case e == nil || !e.hijacked.Load():
 		t.relay(r.Context())
+		return false
 	}
+	t.start(e.ctx, e.finish)
+	return true
 }
 
 // openTunnel is a CONNECT answered 200, ready to relay.

@@ -198,3 +198,41 @@ func TestHeadDeadline(t *testing.T) {
 		t.Errorf("got %q, want nothing or 408", b)
 	}
 }
+
+// A CONNECT that is not the first request on its connection is served by
+// net/http: the tunnel still splices (the hijacked conn is the socket),
+// runs on the relay's goroutines once the handler returns, ends with its
+// access event, and gives the connection back to the mux (Drain at the
+// end of the test fails if it does not).
+func TestConnectAfterKeepAliveRequest(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "first") })
+	target := echoTarget(t)
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	c.send(t, "GET "+o.URL+"/ HTTP/1.1\r\nHost: "+o.host+"\r\n\r\n")
+	if resp, body := c.response(t, "GET"); resp.StatusCode != 200 || body != "first" {
+		t.Fatalf("first request: %d %q", resp.StatusCode, body)
+	}
+	if r := w.log.next(t); r.Proto != "http" {
+		t.Fatalf("first record %+v", r)
+	}
+	c.send(t, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+	c.connected(t)
+	before := tunnel.SplicedChunks()
+	payload := strings.Repeat("x", 256<<10)
+	go io.WriteString(c, payload)
+	got := make([]byte, len(payload))
+	if _, err := io.ReadFull(c.br, got); err != nil || string(got) != payload {
+		t.Fatalf("echo of %d bytes: %v", len(payload), err)
+	}
+	if tunnel.SplicedChunks() == before {
+		t.Error("the tunnel was not spliced")
+	}
+	c.CloseWrite()
+	if rest, err := io.ReadAll(c.br); err != nil || len(rest) != 0 {
+		t.Fatalf("after half-close: %q, %v; want EOF", rest, err)
+	}
+	if r := w.log.next(t); r.Proto != "connect" || r.Status != 200 || r.BytesUp != int64(len(payload)) || r.Err != nil {
+		t.Fatalf("tunnel record %+v", r)
+	}
+}

@@ -145,16 +145,25 @@ func (w serverErrors) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// connEntry tracks one client connection while net/http serves it, so
-// ServeConn can block until it is done (for drain and the conn limit).
+// connEntry tracks one client connection while net/http serves it: its
+// mux context (drain cancels it) and the mux's end, called once net/http,
+// or a handler that took the conn over, is done with it.
 type connEntry struct {
+	s        *Server
+	c        net.Conn
 	ctx      context.Context
+	end      func()
 	hijacked atomic.Bool
 	doneOnce sync.Once
-	done     chan struct{}
 }
 
-func (e *connEntry) finish() { e.doneOnce.Do(func() { close(e.done) }) }
+// finish ends the conn for the mux (which closes it), once.
+func (e *connEntry) finish() {
+	e.doneOnce.Do(func() {
+		e.s.conns.Delete(e.c)
+		e.end()
+	})
+}
 
 type entryKey struct{}
 
@@ -174,22 +183,22 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn, end func()) {
 			return
 		}
 	}
-	s.serveNetHTTP(ctx, c)
-	end()
+	s.serveNetHTTP(ctx, c, end)
 }
 
-// serveNetHTTP hands c to net/http and waits until it is done with it.
-func (s *Server) serveNetHTTP(ctx context.Context, c net.Conn) {
+// serveNetHTTP hands c to net/http and returns: no goroutine waits for
+// the conn (the mux's one, with the stack a TLS handshake grew, ends
+// here). end is called when net/http closes c (StateClosed), when a
+// handler that took c over is done with it (finishHijacked, a tunnel's
+// end), or when ctx ends (drain), whichever is first.
+func (s *Server) serveNetHTTP(ctx context.Context, c net.Conn, end func()) {
 	s.serveOnce.Do(func() { go s.http.Serve(s.ln) })
-	e := &connEntry{ctx: ctx, done: make(chan struct{})}
+	e := &connEntry{s: s, c: c, ctx: ctx, end: end}
 	s.conns.Store(c, e)
-	defer s.conns.Delete(c)
+	// Left registered after a normal end: the mux cancels ctx then.
+	context.AfterFunc(ctx, e.finish)
 	if !s.ln.push(ctx, c) {
-		return
-	}
-	select {
-	case <-e.done:
-	case <-ctx.Done():
+		e.finish()
 	}
 }
 
@@ -228,8 +237,9 @@ func (s *Server) connState(c net.Conn, st http.ConnState) {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodConnect:
-		defer finishHijacked(r)
-		s.serveConnect(w, r)
+		if !s.serveConnect(w, r) {
+			finishHijacked(r)
+		}
 	case r.URL.IsAbs():
 		if upgradeType(r.Header) != "" {
 			// Only CONNECT and upgrades hijack: a plain forward skips
