@@ -218,6 +218,14 @@ func isStreaming(res *http.Response) bool {
 // got1xx forwards an interim response to the client, unless the final one
 // has arrived (RFC 9110 §15.2).
 func (fw *forward) got1xx(code int, header textproto.MIMEHeader) error {
+	if code == http.StatusContinue {
+		// The client's 100 is net/http's to send: it does when the
+		// transport starts reading the body, which is what the origin's
+		// 100 starts. Forwarding the origin's too raced that one (the
+		// transport reads the body before it hands the 100 to the trace):
+		// now and then the client got two.
+		return nil
+	}
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	if fw.roundTripDone {
