@@ -96,8 +96,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		// A client that stops sending its body is cut off after the
 		// idle timeout, as a silent tunnel is; once the body is in, the
 		// wait for the origin's answer is the response timeout's.
-		body.watch = watchBody(s.engine.IdleTimeout(), func() {
-			body.timedOut.Store(true)
+		body.watch = watchIdle(s.engine.IdleTimeout(), func() {
 			http.NewResponseController(w).SetReadDeadline(time.Now())
 			if cancel := body.cancel.Load(); cancel != nil {
 				(*cancel)(tunnel.ErrIdle) // the origin side too
@@ -182,7 +181,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		upgraded.Close() // ReverseProxy is done with it: stop the watchdog
 		rec.BytesUp += upgraded.up.Load()
 		rec.BytesDown += upgraded.down.Load()
-		if upgraded.timedOut.Load() {
+		if upgraded.watch.timedOut() {
 			rec.Err = tunnel.ErrIdle
 		}
 	}
@@ -373,7 +372,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	var ne net.Error
 	if cause := context.Cause(r.Context()); errors.As(cause, &te) {
 		err = cause
-	} else if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok && fw.body != nil && fw.body.timedOut.Load() {
+	} else if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok && fw.body != nil && fw.body.watch.timedOut() {
 		err = tunnel.Errorf(tunnel.RequestTimeout, "request body: nothing received for %v (idle_timeout)", s.engine.IdleTimeout())
 	} else if bodyErr != nil && !errors.As(bodyErr, &ne) && !errors.Is(bodyErr, io.ErrUnexpectedEOF) {
 		// The client's body did not parse (a bad chunk, say): its
@@ -392,13 +391,12 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 // countingBody counts request body bytes sent to the origin.
 type countingBody struct {
 	io.ReadCloser
-	n        atomic.Int64                            // the transport may still read when the handler looks
-	touched  atomic.Bool                             // read or closed: a forwarder has it (and its end)
-	err      atomic.Value                            // the first read error but EOF: the client's doing
-	watch    *bodyWatch                              // the idle timeout while the body comes
-	timedOut atomic.Bool                             // the watch cut it off
-	cancel   atomic.Pointer[context.CancelCauseFunc] // the forward's, once it has one
-	eof      atomic.Bool                             // read to its end
+	n       atomic.Int64                            // the transport may still read when the handler looks
+	touched atomic.Bool                             // read or closed: a forwarder has it (and its end)
+	err     atomic.Value                            // the first read error but EOF: the client's doing
+	watch   *idleWatch                              // the idle timeout while the body comes
+	cancel  atomic.Pointer[context.CancelCauseFunc] // the forward's, once it has one
+	eof     atomic.Bool                             // read to its end
 	// answeredEarly: the origin's answer came before the body's end.
 	answeredEarly atomic.Bool
 }

@@ -125,7 +125,7 @@ func (s *Server) pass(w http.ResponseWriter, out *http.Request, fw *forward) err
 		// come, the head first.
 		rc.Flush()
 	}
-	watch := watchBody(s.engine.IdleTimeout(), func() {
+	watch := watchIdle(s.engine.IdleTimeout(), func() {
 		// Unblocks both ends: the origin's read (the request's
 		// context) and a write to a client that stopped reading.
 		fw.cancel(tunnel.ErrIdle)
@@ -341,88 +341,3 @@ func (r *noopCloseReader) Read(p []byte) (int, error) {
 }
 
 var errReadAfterClose = errors.New("connect: read of a request body after the handler returned")
-
-// bodyWatch bounds a response body copy by the idle timeout: when nothing
-// was read from the origin nor written to the client for that long (an
-// origin stalled mid-body, a client that stopped reading), abort runs and
-// the copy fails, as an idle tunnel ends. Before the head, the response
-// timeout bounds the wait.
-type bodyWatch struct {
-	idle  time.Duration
-	last  atomic.Int64 // unix nanoseconds of the last byte moved
-	fired atomic.Bool
-	timer *time.Timer
-	abort func()
-}
-
-func watchBody(idle time.Duration, abort func()) *bodyWatch {
-	b := &bodyWatch{idle: idle, abort: abort}
-	if idle > 0 {
-		b.last.Store(time.Now().UnixNano())
-		b.timer = time.AfterFunc(idle, b.check)
-	}
-	return b
-}
-
-func (b *bodyWatch) check() {
-	quiet := time.Since(time.Unix(0, b.last.Load()))
-	if quiet < b.idle {
-		b.timer.Reset(b.idle - quiet)
-		return
-	}
-	b.fired.Store(true)
-	b.abort()
-}
-
-// stop ends the watch and reports whether it fired.
-func (b *bodyWatch) stop() bool {
-	if b == nil {
-		return false
-	}
-	if b.timer != nil {
-		b.timer.Stop()
-	}
-	return b.fired.Load()
-}
-
-func (b *bodyWatch) moved(n int) {
-	if n > 0 && b != nil && b.timer != nil {
-		b.last.Store(time.Now().UnixNano())
-	}
-}
-
-func (b *bodyWatch) reader(r io.Reader) io.Reader {
-	if b.timer == nil {
-		return r
-	}
-	return watchedReader{r, b}
-}
-
-func (b *bodyWatch) writer(w io.Writer) io.Writer {
-	if b.timer == nil {
-		return w
-	}
-	return watchedWriter{w, b}
-}
-
-type watchedReader struct {
-	r io.Reader
-	b *bodyWatch
-}
-
-func (r watchedReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	r.b.moved(n)
-	return n, err
-}
-
-type watchedWriter struct {
-	w io.Writer
-	b *bodyWatch
-}
-
-func (w watchedWriter) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	w.b.moved(n)
-	return n, err
-}

@@ -12,7 +12,7 @@ import (
 // that asks for an upgrade. After a 101, ReverseProxy copies the two conns
 // until both ends are done, with no deadline: a client that left while the
 // origin stays silent would hold the connection (and its max_conns slot)
-// for ever. Its Hijack hands the client conn out under a watchdog that
+// for ever. Its Hijack hands the client conn out under an idleWatch that
 // ends the exchange after the tunnels' idle timeout with no byte either
 // way, as a CONNECT tunnel ends, and counts the bytes for the access log.
 type upgradeWriter struct {
@@ -27,61 +27,32 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = watch(c, w.idle, func() {
+	w.conn = &watchedConn{Conn: c}
+	w.conn.watch = watchIdle(w.idle, func() {
 		w.onIdle()
 		c.Close()
 	})
 	return w.conn, brw, nil
 }
 
-// watchedConn is a conn whose reads and writes are counted and timed; with
-// idle > 0, onIdle runs once no read or write has moved a byte for idle.
+// watchedConn is a conn whose reads and writes are counted and watched.
 type watchedConn struct {
 	net.Conn
-	idle     time.Duration
-	last     atomic.Int64 // unix nanoseconds of the last byte moved
+	watch    *idleWatch
 	up, down atomic.Int64 // bytes read from it, written to it
-	timedOut atomic.Bool
-	timer    *time.Timer
-	onIdle   func()
-}
-
-func watch(c net.Conn, idle time.Duration, onIdle func()) *watchedConn {
-	w := &watchedConn{Conn: c, idle: idle, onIdle: onIdle}
-	w.last.Store(time.Now().UnixNano())
-	if idle > 0 {
-		w.timer = time.AfterFunc(idle, w.check)
-	}
-	return w
-}
-
-// check runs when the conn may have been quiet for idle: it ends the
-// exchange if so, else looks again when it would be.
-func (w *watchedConn) check() {
-	quiet := time.Since(time.Unix(0, w.last.Load()))
-	if quiet < w.idle {
-		w.timer.Reset(w.idle - quiet)
-		return
-	}
-	w.timedOut.Store(true)
-	w.onIdle()
 }
 
 func (w *watchedConn) Read(p []byte) (int, error) {
 	n, err := w.Conn.Read(p)
-	if n > 0 {
-		w.up.Add(int64(n))
-		w.last.Store(time.Now().UnixNano())
-	}
+	w.up.Add(int64(n))
+	w.watch.moved(n)
 	return n, err
 }
 
 func (w *watchedConn) Write(p []byte) (int, error) {
 	n, err := w.Conn.Write(p)
-	if n > 0 {
-		w.down.Add(int64(n))
-		w.last.Store(time.Now().UnixNano())
-	}
+	w.down.Add(int64(n))
+	w.watch.moved(n)
 	return n, err
 }
 
@@ -95,8 +66,6 @@ func (w *watchedConn) CloseWrite() error {
 }
 
 func (w *watchedConn) Close() error {
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.watch.stop()
 	return w.Conn.Close()
 }
