@@ -442,12 +442,12 @@ const (
 // forwarder's to end (ReverseProxy closes it as it returns). With full
 // duplex on, net/http would discard it after the handler, racing its own
 // read of the next request: a panic and a dropped connection
-// (golang/go#68560). A body the client is
-// sending anyway is read and dropped, up to settleBytes within settleTime,
-// so the connection can carry the next request and the client, still
-// writing, reads the answer rather than a reset; past either bound it is
-// closed and net/http ends the connection after the answer. A client
-// waiting for 100 Continue is not asked for the body: the connection ends.
+// (golang/go#68560). A body the client is sending anyway is read and
+// dropped, up to settleBytes within settleTime, so the connection can
+// carry the next request and the client, still writing, reads the answer
+// rather than a reset; past either bound it is closed and net/http ends
+// the connection after the answer. A client waiting for 100 Continue is
+// not asked for the body: the connection ends.
 func (b *countingBody) settle(w http.ResponseWriter, r *http.Request) {
 	if b.touched.Load() {
 		return

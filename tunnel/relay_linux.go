@@ -294,8 +294,7 @@ func sweepPipes() {
 // a wrapped conn). Like the splice loop, its read is also its wait: the
 // buffer is taken from the pool for each read attempt and given back when
 // nothing was queued, so a direction waiting for its socket holds no
-// buffer (copyPump holds its buffer across the wait: 32 KiB per idle
-// direction of every TLS tunnel).
+// buffer (copyPump, reading TLS, holds one across its wait).
 func (h *half) copyFromTCP(dst net.Conn, src *net.TCPConn) (err error, handled bool) {
 	rc, err := src.SyscallConn()
 	if err != nil {
