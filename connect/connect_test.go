@@ -1,6 +1,7 @@
 package connect_test
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
@@ -234,5 +235,39 @@ func TestConnectAfterKeepAliveRequest(t *testing.T) {
 	}
 	if r := w.log.next(t); r.Proto != "connect" || r.Status != 200 || r.BytesUp != int64(len(payload)) || r.Err != nil {
 		t.Fatalf("tunnel record %+v", r)
+	}
+}
+
+// A drain past its grace cuts the tunnels still open; each one's access
+// event is written before Drain returns (ferry closes the log after it).
+// Here the CONNECT is net/http's (the second request on its connection).
+func TestDrainCutTunnelIsLogged(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {})
+	target := echoTarget(t)
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	c.send(t, "GET "+o.URL+"/ HTTP/1.1\r\nHost: "+o.host+"\r\n\r\n")
+	c.response(t, "GET")
+	w.log.next(t)
+	c.send(t, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+	c.connected(t)
+	c.send(t, "ping")
+	pong := make([]byte, 4)
+	if _, err := io.ReadFull(c.br, pong); err != nil {
+		t.Fatal(err)
+	}
+	w.mux.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if w.mux.Drain(ctx) {
+		t.Fatal("Drain: the open tunnel finished on its own")
+	}
+	select {
+	case r := <-w.log:
+		if r.Proto != "connect" || r.BytesUp != 4 {
+			t.Fatalf("record %+v, want the tunnel's", r)
+		}
+	default:
+		t.Fatal("Drain returned before the cut tunnel's access event was written")
 	}
 }

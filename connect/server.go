@@ -196,10 +196,19 @@ func (s *Server) serveNetHTTP(ctx context.Context, c net.Conn, end func()) {
 	e := &connEntry{s: s, c: c, ctx: ctx, end: end}
 	s.conns.Store(c, e)
 	// Left registered after a normal end: the mux cancels ctx then.
-	context.AfterFunc(ctx, e.finish)
+	context.AfterFunc(ctx, e.cut)
 	if !s.ln.push(ctx, c) {
 		e.finish()
 	}
+}
+
+// cut ends a conn the mux gave up on (drain past its grace): closing it
+// makes whoever serves it (net/http's handler, a tunnel's relay) stop and
+// write its access event before it calls finish; if none does within a
+// second, finish is called anyway, so a drain always ends.
+func (e *connEntry) cut() {
+	e.c.Close()
+	time.AfterFunc(time.Second, e.finish)
 }
 
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
