@@ -3,10 +3,12 @@ package connect
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -87,10 +89,25 @@ func (s *Server) readConnect(ctx context.Context, c *net.TCPConn) (r *http.Reque
 	case !ok:
 		return nil, true
 	case err != nil:
-		// Gone, reset or silent until the handshake deadline before a
-		// whole head: nobody to answer (net/http does the same). What
-		// came is dropped so that the close is clean.
 		s.log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("connect head")
+		// Part of a head, then a half-close or silence until the
+		// handshake deadline: the client can still read an answer.
+		proto, method := tunnel.ProtoHTTP, firstToken(b)
+		if method == http.MethodConnect {
+			proto = tunnel.ProtoConnect
+		}
+		switch {
+		case len(b) > 0 && errors.Is(err, os.ErrDeadlineExceeded):
+			s.refuseHead(c, proto, method, tunnel.Errorf(tunnel.RequestTimeout,
+				"request head incomplete after handshake_timeout (%v)", s.cfg.HandshakeTimeout))
+			return nil, false
+		case len(b) > 0 && errors.Is(err, io.ErrUnexpectedEOF):
+			s.refuseHead(c, proto, method, tunnel.Errorf(tunnel.BadRequest,
+				"request head cut short: the client closed its side before the blank line"))
+			return nil, false
+		}
+		// Gone or reset: nobody to answer. What came is dropped so
+		// that the close is clean.
 		discardQueued(c)
 		return nil, false
 	case scan == headIncomplete: // limit bytes and no end of head
