@@ -154,15 +154,16 @@ type connEntry struct {
 	ctx      context.Context
 	end      func()
 	hijacked atomic.Bool
-	doneOnce sync.Once
+	done     atomic.Bool // finish has run
 }
 
 // finish ends the conn for the mux (which closes it), once.
 func (e *connEntry) finish() {
-	e.doneOnce.Do(func() {
-		e.s.conns.Delete(e.c)
-		e.end()
-	})
+	if !e.done.CompareAndSwap(false, true) {
+		return
+	}
+	e.s.conns.Delete(e.c)
+	e.end()
 }
 
 type entryKey struct{}
@@ -188,14 +189,15 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn, end func()) {
 
 // serveNetHTTP hands c to net/http and returns: no goroutine waits for
 // the conn (the mux's one, with the stack a TLS handshake grew, ends
-// here). end is called when net/http closes c (StateClosed), when a
+// here). end is called when net/http closes c (StateClosed), or when a
 // handler that took c over is done with it (finishHijacked, a tunnel's
-// end), or when ctx ends (drain), whichever is first.
+// end); when ctx ends first (drain), c is cut.
 func (s *Server) serveNetHTTP(ctx context.Context, c net.Conn, end func()) {
 	s.serveOnce.Do(func() { go s.http.Serve(s.ln) })
 	e := &connEntry{s: s, c: c, ctx: ctx, end: end}
 	s.conns.Store(c, e)
-	// Left registered after a normal end: the mux cancels ctx then.
+	// Left registered after a normal end: the mux cancels ctx then, and
+	// cut finds the conn done.
 	context.AfterFunc(ctx, e.cut)
 	if !s.ln.push(ctx, c) {
 		e.finish()
@@ -207,6 +209,9 @@ func (s *Server) serveNetHTTP(ctx context.Context, c net.Conn, end func()) {
 // write its access event before it calls finish; if none does within a
 // second, finish is called anyway, so a drain always ends.
 func (e *connEntry) cut() {
+	if e.done.Load() {
+		return
+	}
 	e.c.Close()
 	time.AfterFunc(time.Second, e.finish)
 }

@@ -264,17 +264,11 @@ func (r *relay) arm(src net.Conn) error {
 // pushed to lastActive+idle; only a tunnel silent both ways for the whole
 // idle period gets ErrIdle. Other errors are returned as they are.
 func (r *relay) rearm(src net.Conn, err error) error {
-	if r.idle <= 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+	next, err := r.nextDeadline(err)
+	if err != nil {
 		return err
 	}
-	next := time.Unix(0, r.lastActive.Load()).Add(r.idle)
-	if !time.Now().Before(next) {
-		return ErrIdle
-	}
-	if e := src.SetReadDeadline(next); e != nil {
-		return e
-	}
-	return nil
+	return src.SetReadDeadline(next)
 }
 
 // armWrite bounds a write to dst by the idle timeout. Reads alone cannot:
@@ -287,18 +281,27 @@ func (r *relay) armWrite(dst net.Conn) error {
 	return dst.SetWriteDeadline(time.Now().Add(r.idle))
 }
 
-// rearmWrite decides what a write error means, as rearm does for reads:
-// ErrIdle when nothing moved either way for the idle timeout, nil (the
-// deadline pushed on) when the other direction kept the tunnel busy.
+// rearmWrite is rearm for a write's deadline.
 func (r *relay) rearmWrite(dst net.Conn, err error) error {
-	if r.idle <= 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+	next, err := r.nextDeadline(err)
+	if err != nil {
 		return err
+	}
+	return dst.SetWriteDeadline(next)
+}
+
+// nextDeadline is rearm's and rearmWrite's decision: for a fired idle
+// deadline, the next one (lastActive+idle) while the tunnel was busy the
+// other way, else ErrIdle; any other error as it is.
+func (r *relay) nextDeadline(err error) (time.Time, error) {
+	if r.idle <= 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return time.Time{}, err
 	}
 	next := time.Unix(0, r.lastActive.Load()).Add(r.idle)
 	if !time.Now().Before(next) {
-		return ErrIdle
+		return time.Time{}, ErrIdle
 	}
-	return dst.SetWriteDeadline(next)
+	return next, nil
 }
 
 // fail closes both conns once, keeping err (nil for a clean end) as the

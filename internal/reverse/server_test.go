@@ -44,7 +44,13 @@ func world(t testing.TB, lc ListenerConfig) (*Server, chanSink, string) {
 
 func worldSink(t testing.TB, lc ListenerConfig, sink accesslog.Sink) *Server {
 	t.Helper()
-	s := New(tunnel.New(tunnel.Config{}, nil), sink, zerolog.Nop())
+	return worldLog(t, lc, sink, zerolog.Nop())
+}
+
+// worldLog is worldSink with the server's log.
+func worldLog(t testing.TB, lc ListenerConfig, sink accesslog.Sink, log zerolog.Logger) *Server {
+	t.Helper()
+	s := New(tunnel.New(tunnel.Config{}, nil), sink, log)
 	lc.Name, lc.Address = "l", "127.0.0.1:0"
 	if err := s.Apply(Config{Listeners: []ListenerConfig{lc}}); err != nil {
 		t.Fatal(err)
@@ -511,18 +517,9 @@ func (l *lockedBuffer) String() string {
 func TestHealthCheckRefusesOwnListener(t *testing.T) {
 	var logs lockedBuffer
 	sink := make(chanSink, 64)
-	s := New(tunnel.New(tunnel.Config{}, nil), sink, zerolog.New(&logs))
-	lc := ListenerConfig{Name: "l", Address: "127.0.0.1:0", Mode: ModeTCP,
-		Routes: []RouteConfig{route(startGreeter(t))}}
-	if err := s.Apply(Config{Listeners: []ListenerConfig{lc}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Drain(ctx)
-	})
+	lc := ListenerConfig{Mode: ModeTCP, Routes: []RouteConfig{route(startGreeter(t))}}
+	s := worldLog(t, lc, sink, zerolog.New(&logs))
+	lc.Name, lc.Address = "l", "127.0.0.1:0" // as worldLog set them, for the reload below
 	addr := s.Addr("l").String()
 	self := route(addr)
 	self.Health = HealthConfig{Check: CheckTCP, Interval: 10 * time.Millisecond, Rise: 1, Fall: 1}
