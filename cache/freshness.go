@@ -43,13 +43,15 @@ func storable(req *http.Request, reqCC Directives, resp *http.Response, cc Direc
 		return "request no-store"
 	case cc.Private:
 		return "private"
-	case req.Header.Get("Authorization") != "" && !cc.Public && !cc.MustRevalidate && cc.SMaxAge < 0:
+	// Presence, not the first value, decides below: an empty first line
+	// must not hide a real second one.
+	case has(req.Header, "Authorization") && !cc.Public && !cc.MustRevalidate && cc.SMaxAge < 0:
 		return "authorization"
-	case req.Header.Get("Range") != "":
+	case has(req.Header, "Range"):
 		return "range"
-	case len(resp.Trailer) > 0 || resp.Header.Get("Trailer") != "":
+	case len(resp.Trailer) > 0 || has(resp.Header, "Trailer"):
 		return "trailer"
-	case resp.Header.Get("Set-Cookie") != "" && !cc.Public && cc.SMaxAge < 0:
+	case (has(resp.Header, setCookie) || has(resp.Header, setCookie2)) && !cc.Public && cc.SMaxAge < 0:
 		// RFC 9111 would allow it, but one client's cookie served to the
 		// next is the classic shared-cache leak; storing is never
 		// required (§3), so it takes an explicit public or s-maxage.
@@ -59,12 +61,15 @@ func storable(req *http.Request, reqCC Directives, resp *http.Response, cc Direc
 		// Vary: * never matches a later request (§4.1): storing it is waste.
 		return "vary"
 	}
-	if !cc.Public && cc.MaxAge < 0 && cc.SMaxAge < 0 && resp.Header.Get("Expires") == "" &&
+	if !cc.Public && cc.MaxAge < 0 && cc.SMaxAge < 0 && !has(resp.Header, "Expires") &&
 		!heuristicallyCacheable[resp.StatusCode] {
 		return "no freshness"
 	}
 	return ""
 }
+
+// has reports whether h has any line of the canonical field name.
+func has(h http.Header, name string) bool { return len(h[name]) > 0 }
 
 // freshnessLifetime is §4.2.1 for a shared cache: s-maxage, then max-age,
 // then Expires minus Date, then a heuristic (§4.2.2).
@@ -77,8 +82,9 @@ func freshnessLifetime(h http.Header, cc Directives, status int, date time.Time)
 	}
 	if ev, ok := h["Expires"]; ok {
 		exp, err := http.ParseTime(ev[0])
-		if err != nil {
-			// An invalid Expires, "0" above all, means already expired (§5.3).
+		if err != nil || len(ev) > 1 {
+			// An invalid Expires, "0" above all, means already expired
+			// (§5.3); so do two Expires lines that might disagree.
 			return 0
 		}
 		return max(0, exp.Sub(date))

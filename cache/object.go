@@ -37,6 +37,10 @@ type object struct {
 	initAge  time.Duration // corrected_initial_age (§4.2.3)
 	varyOn   []string      // canonical field names from Vary
 	metaCRC  uint32        // of the disk header, to notice a replaced file
+
+	// transient marks an object built to answer one request only (a 304
+	// made it unstorable): it must never enter a store.
+	transient bool
 }
 
 func newObject(m meta, size int64, body []byte) *object {
@@ -178,6 +182,13 @@ func variantID(key string, vary http.Header, fields []string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
+
+// The fields that carry cookies: never stored from a 304, and a response
+// with any line of them is stored only when explicitly shareable.
+const (
+	setCookie  = "Set-Cookie"
+	setCookie2 = "Set-Cookie2"
+)
 
 // hopByHop are the fields a cache must not store (§3.1, RFC 9110 §7.6.1).
 var hopByHop = []string{

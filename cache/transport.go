@@ -305,12 +305,14 @@ func (t *Transport) serve(req *http.Request, o, src *object, status string) *htt
 	if err != nil {
 		return nil
 	}
-	if inMem {
+	if inMem && !o.transient {
 		p := *o
 		p.body = b
 		c.mem.put(&p, func() bool {
 			return c.disk.current(o.id, o.metaCRC) || c.disk.current(o.id, src.metaCRC)
 		})
+	}
+	if inMem {
 		rc = io.NopCloser(bytes.NewReader(b))
 	}
 	return t.respond(req, o, rc, status)

@@ -39,8 +39,20 @@ func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, f
 	}
 	if resp.StatusCode == http.StatusNotModified {
 		resp.Body.Close()
-		if n := c.update(o, resp, ex); n != nil {
-			if r := t.serve(req, n, o, "fwd="+fwd+"; fwd-status=304"); r != nil {
+		if n, stored := c.update(req, reqCC, o, resp, ex); n != nil {
+			r := t.serve(req, n, o, "fwd="+fwd+"; fwd-status=304")
+			if !stored {
+				// The 304 made the response one a shared cache may not
+				// keep (private, no-store, ...): this client gets it, and
+				// the old entry must not outlive what the origin said.
+				c.removeVariant(o.id)
+			}
+			if r != nil {
+				// The 304's cookies are this client's own: they reach
+				// its answer, never the stored entry (see update).
+				for _, v := range resp.Header[setCookie] {
+					r.Header.Add(setCookie, v)
+				}
 				return r, nil
 			}
 		}
@@ -58,21 +70,26 @@ func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, f
 }
 
 // update applies a 304 to o (§4.3.4, §3.2): the 304's fields replace the
-// stored ones, but Content-Length and hop-by-hop fields; request and
-// response times become the validation's. It returns nil if the 304 does
-// not select o: another entity tag (compared strongly when the 304's is
-// strong, weakly when it is weak), or a changed Vary.
-func (c *Cache) update(o *object, resp *http.Response, ex exchange) *object {
+// stored ones, but Content-Length, hop-by-hop fields and Set-Cookie;
+// request and response times become the validation's. It returns nil if
+// the 304 does not select o: another entity tag (compared strongly when
+// the 304's is strong, weakly when it is weak), or a changed Vary.
+//
+// The updated response must pass the storage rules of a fresh one (§3):
+// when it does not (the 304 said private or no-store, say), n is returned
+// for this request only and stored is false; the stores keep o untouched
+// and the caller removes it.
+func (c *Cache) update(req *http.Request, reqCC Directives, o *object, resp *http.Response, ex exchange) (n *object, stored bool) {
 	if etag := resp.Header.Get("ETag"); etag != "" {
 		stored := o.Header.Get("ETag")
 		strong := !strings.HasPrefix(etag, "W/")
 		if strong && etag != stored || !strong && !etagListMatch([]string{stored}, etag) {
-			return nil
+			return nil, false
 		}
 	}
 	if _, ok := resp.Header["Vary"]; ok {
 		if fields, star := varyFields(resp.Header); star || !slices.Equal(fields, o.varyOn) {
-			return nil
+			return nil, false
 		}
 	}
 	h := o.Header.Clone()
@@ -80,7 +97,12 @@ func (c *Cache) update(o *object, resp *http.Response, ex exchange) *object {
 	// of the new times; the 304's own Age, if any, replaces it below.
 	h.Del("Age")
 	for k, vs := range storedHeader(resp.Header) {
-		if k != "Content-Length" {
+		switch k {
+		case "Content-Length":
+		case setCookie, setCookie2:
+			// One client's cookie in a shared entry would be served to
+			// every later client as a hit.
+		default:
 			h[k] = vs
 		}
 	}
@@ -89,7 +111,12 @@ func (c *Cache) update(o *object, resp *http.Response, ex exchange) *object {
 	if ex.addr.IsValid() {
 		m.Addr = ex.addr
 	}
-	n := newObject(m, o.size, o.body)
+	n = newObject(m, o.size, o.body)
+	merged := &http.Response{StatusCode: m.Status, Header: h, ContentLength: o.size}
+	if storable(req, reqCC, merged, n.cc) != "" {
+		n.transient = true
+		return n, false
+	}
 	if c.disk != nil {
 		if _, sum, err := encodeHead(&n.meta); err == nil {
 			n.metaCRC = sum
@@ -105,7 +132,7 @@ func (c *Cache) update(o *object, resp *http.Response, ex exchange) *object {
 			}
 		})
 	}
-	return n
+	return n, true
 }
 
 func (c *Cache) removeVariant(id string) {

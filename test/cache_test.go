@@ -167,3 +167,39 @@ enabled = true
 		t.Errorf("after a refused PURGE: Cache-Status %q, want a hit", h.Get("Cache-Status"))
 	}
 }
+
+// TestCache304CookieStaysWithItsClient is RFC 9111 §3.2 through the real
+// binary: a stored response revalidated by a 304 that sets a cookie is
+// served to the next client as a hit, without that cookie.
+func TestCache304CookieStaysWithItsClient(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.Header().Set("Cache-Control", "max-age=3600")
+			w.Header().Set("Set-Cookie", "sid="+r.Header.Get("X-User"))
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=0")
+		fmt.Fprint(w, "page")
+	}))
+	t.Cleanup(origin.Close)
+	f := startFerry(t, minimalConfig+"\n[cache]\nenabled = true\n")
+	url := origin.URL + "/account"
+
+	if h, status, _ := cacheCurl(t, f.Addr, url); status != 200 || !strings.HasSuffix(h.Get("Cache-Status"), "; stored") {
+		t.Fatalf("first: %d, Cache-Status %q", status, h.Get("Cache-Status"))
+	}
+	h, status, body := cacheCurl(t, f.Addr, "-H", "X-User: alice", url)
+	if status != 200 || body != "page" || h.Get("Set-Cookie") != "sid=alice" {
+		t.Fatalf("alice's revalidation: %d %q, Set-Cookie %q", status, body, h.Get("Set-Cookie"))
+	}
+	h, status, body = cacheCurl(t, f.Addr, "-H", "X-User: bob", url)
+	if status != 200 || body != "page" || !strings.HasPrefix(h.Get("Cache-Status"), "ferry; hit") {
+		t.Fatalf("bob: %d %q, Cache-Status %q, want a hit", status, body, h.Get("Cache-Status"))
+	}
+	if c := h.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("bob's hit carries Set-Cookie %q", c)
+	}
+	f.WaitEvents("access", nil, 3)
+}
