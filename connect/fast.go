@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
-	"github.com/ferry-proxy/ferry/internal/front"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ferry-proxy/ferry/internal/front"
+	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/socks"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/connect"
+	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
-	"github.com/ferry-proxy/ferry/internal/front"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 )

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
-	"github.com/ferry-proxy/ferry/internal/front"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 )

@@ -6,7 +6,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/internal/config"
 	"github.com/ferry-proxy/ferry/internal/metrics"
-	"github.com/ferry-proxy/ferry/internal/reverse"
+	"github.com/ferry-proxy/ferry/reverse"
 )
 
 // reverseConfig turns the validated [[reverse]] tables into reverse.Config.

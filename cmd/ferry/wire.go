@@ -12,10 +12,10 @@ import (
 
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
+	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
-	"github.com/ferry-proxy/ferry/internal/front"
-	"github.com/ferry-proxy/ferry/internal/reverse"
+	"github.com/ferry-proxy/ferry/reverse"
 	"github.com/ferry-proxy/ferry/socks"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"

@@ -4,7 +4,7 @@ import (
 	"net"
 	"sync"
 
-	"github.com/ferry-proxy/ferry/internal/front"
+	"github.com/ferry-proxy/ferry/front"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
-	"github.com/ferry-proxy/ferry/internal/front"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
