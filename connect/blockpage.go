@@ -115,7 +115,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 	h.Set("Content-Length", strconv.Itoa(body.Len()))
 	w.WriteHeader(kind.HTTPStatus())
 	w.Write(body.Bytes())
-	tunnel.RecordFailure(rec, kind.HTTPStatus(), err)
+	rec.Fail(kind.HTTPStatus(), err)
 }
 
 func firstOf(a, b string) string {

@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -49,14 +50,14 @@ func (s *Server) cacheAllow(r *http.Request, origin netip.AddrPort) bool {
 		// (whose route step asked the ACL) may have it.
 		return fw.plan != nil && !fw.plan.Direct()
 	}
-	_, err := s.engine.CheckIP(fw.req, origin.Addr())
+	_, err := s.engine.AuthorizeAddr(r.Context(), fw.req, origin.Addr())
 	return err == nil
 }
 
 // cacheReport puts the cache's Cache-Status parameters in the access log.
 func (s *Server) cacheReport(r *http.Request, status string) {
-	if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok && fw.req.Log != nil {
-		fw.req.Log.Cache = status
+	if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok {
+		fw.rec.Cache = status
 	}
 }
 
@@ -67,7 +68,7 @@ func (s *Server) cacheReport(r *http.Request, status string) {
 // client everything, such as config.toml.example's loopback rule: the
 // cache is shared, so emptying it is for the clients named for it.
 func (s *Server) servePurge(w http.ResponseWriter, r *http.Request, req *tunnel.Request, rec *accesslog.Record) {
-	if !s.purgeRule(req, rec) {
+	if !s.purgeRule(r.Context(), req, rec) {
 		fail(w, rec, &tunnel.Error{Kind: tunnel.Denied, Err: errPurgeDenied})
 		return
 	}
@@ -91,16 +92,17 @@ var errPurgeDenied = errors.New("PURGE is allowed only by an ACL rule for method
 // purgeRule reports whether the rule that allowed req (method PURGE) is
 // one for that method. The ACL is asked again without a method, which no
 // method matcher matches: if the same rule allows that too, it does not
-// look at the method. The second verdict goes to a record of its own, so
-// the access event keeps the first.
-func (s *Server) purgeRule(req *tunnel.Request, rec *accesslog.Record) bool {
-	if rec.Decision != "allow" || rec.Rule == "" || rec.Rule == "default" {
+// look at the method. The second verdict is not noted: the access event
+// keeps the first.
+func (s *Server) purgeRule(ctx context.Context, req *tunnel.Request, rec *accesslog.Record) bool {
+	if rec.Decision != tunnel.DecisionAllow || rec.Rule == "" || rec.Rule == "default" {
 		return false // the default, or a verdict left open for the address
 	}
 	probe := *req
-	probe.Method, probe.Log = "", &accesslog.Record{}
-	if s.engine.Authorize(&probe) != nil {
+	probe.Method = ""
+	out, err := s.engine.Authorize(ctx, &probe)
+	if err != nil {
 		return true // denied without the method: the rule needed it
 	}
-	return probe.Log.Rule != rec.Rule || probe.Log.Decision != "allow"
+	return out.Rule != rec.Rule || out.Decision != tunnel.DecisionAllow
 }

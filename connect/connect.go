@@ -87,9 +87,8 @@ func (s *Server) open(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	take func() (net.Conn, []byte, error)) (t *openTunnel, taken bool) {
 	req := &tunnel.Request{Proto: tunnel.ProtoConnect, Client: clientAddr(r), Method: r.Method}
 	rec := accesslog.Start(s.sink, tunnel.ProtoConnect, req.Client)
-	req.Log = rec
 	rec.Method, rec.Target = r.Method, r.Host
-	server, err := s.authorizeAndDial(ctx, w, r, req)
+	server, err := s.authorizeAndDial(ctx, w, r, req, rec)
 	if err != nil {
 		rec.Finish()
 		return nil, false
@@ -119,23 +118,26 @@ func (s *Server) open(ctx context.Context, w http.ResponseWriter, r *http.Reques
 
 // authorizeAndDial checks the target, the credentials and the ACL, and
 // dials; a refusal is answered on w and returned.
-func (s *Server) authorizeAndDial(ctx context.Context, w http.ResponseWriter, r *http.Request, req *tunnel.Request) (net.Conn, error) {
-	rec := req.Log
+func (s *Server) authorizeAndDial(ctx context.Context, w http.ResponseWriter, r *http.Request,
+	req *tunnel.Request, rec *accesslog.Record) (net.Conn, error) {
 	host, port, err := tunnel.SplitTarget(r.Host)
 	if err != nil {
 		fail(w, rec, err)
 		return nil, err
 	}
 	req.Host, req.Port = host, port
-	if err := s.engine.Authenticate(ctx, req, proxyCredentials(r.Header)); err != nil {
+	err = s.engine.Authenticate(ctx, req, proxyCredentials(r.Header))
+	rec.User = req.User
+	if err != nil {
 		s.refuse(w, r, rec, err)
 		return nil, err
 	}
-	if err := s.engine.Authorize(req); err != nil {
-		s.refuse(w, r, rec, err)
-		return nil, err
+	out, err := s.engine.Authorize(ctx, req)
+	var server net.Conn
+	if err == nil {
+		server, out, err = s.engine.Open(ctx, req)
 	}
-	server, err := s.engine.Dial(ctx, req)
+	rec.Note(out)
 	if err != nil {
 		s.refuse(w, r, rec, err)
 		return nil, err

@@ -24,20 +24,23 @@ import (
 // on it; the transport may dial on its own goroutine, hence the lock.
 type forward struct {
 	req  *tunnel.Request
-	plan *tunnel.Plan // where the request goes (upstream.go)
+	rec  *accesslog.Record // the cache's report goes here; the rest in serveForward
+	plan *tunnel.Plan      // where the request goes (upstream.go)
 
 	w      http.ResponseWriter // the client's, for 1xx responses (pass.go)
 	body   *countingBody       // the request's, nil without one
 	cancel context.CancelCauseFunc
 
 	mu            sync.Mutex
-	roundTripDone bool // the final response is in: no more 1xx
-	dialed        string
-	dialFailed    bool // dialed is the address that did not answer
-	rule          string
-	allow         bool
-	dial          time.Duration
-	upstream      string // the upstream tried last
+	roundTripDone bool           // the final response is in: no more 1xx
+	out           tunnel.Outcome // the dials' and reused conns' outcomes, joined
+}
+
+// note joins a dial's (or a reused conn's check's) outcome to fw's.
+func (fw *forward) note(o tunnel.Outcome) {
+	fw.mu.Lock()
+	fw.out = fw.out.Then(o)
+	fw.mu.Unlock()
 }
 
 type forwardKey struct{}
@@ -79,7 +82,6 @@ func (s *Server) newReverseProxy() http.Handler {
 func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 	req := &tunnel.Request{Proto: tunnel.ProtoHTTP, Client: clientAddr(r), Method: r.Method}
 	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, req.Client)
-	req.Log = rec
 	// ReverseProxy may write the response while it still copies the
 	// request body to the origin. Without full duplex, net/http reads and
 	// discards the unread request body itself before sending the response
@@ -125,11 +127,15 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Host, req.Port = host, p
-	if err := s.engine.Authenticate(r.Context(), req, proxyCredentials(r.Header)); err != nil {
+	err = s.engine.Authenticate(r.Context(), req, proxyCredentials(r.Header))
+	rec.User = req.User
+	if err != nil {
 		s.refuse(w, r, rec, err)
 		return
 	}
-	if err := s.engine.Authorize(req); err != nil {
+	out, err := s.engine.Authorize(r.Context(), req)
+	rec.Note(out)
+	if err != nil {
 		s.refuse(w, r, rec, err)
 		return
 	}
@@ -138,13 +144,14 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	plan, err := s.engine.Route(r.Context(), req)
+	plan, out, err := s.engine.Route(r.Context(), req)
+	rec.Note(out)
 	if err != nil {
 		s.refuse(w, r, rec, err)
 		return
 	}
 	cw := &countingWriter{ResponseWriter: w}
-	fw := &forward{req: req, plan: plan, w: cw, body: body}
+	fw := &forward{req: req, rec: rec, plan: plan, w: cw, body: body}
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), forwardKey{}, fw))
 	defer cancel(nil)
 	fw.cancel = cancel
@@ -189,17 +196,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 		rec.Status = cw.status
 	}
 	fw.mu.Lock()
-	rec.Dialed, rec.DialFailed, rec.Dial = fw.dialed, fw.dialFailed, fw.dial
-	if fw.upstream != "" {
-		rec.Upstream = fw.upstream
-	}
-	if fw.rule != "" && rec.Rule == "" {
-		rec.Rule = fw.rule
-		rec.Decision = "deny"
-		if fw.allow {
-			rec.Decision = "allow"
-		}
-	}
+	rec.Note(fw.out)
 	fw.mu.Unlock()
 	if copyErr != nil {
 		// The response is cut short: net/http closes the client conn
@@ -220,22 +217,13 @@ func (s *Server) dialOrigin(ctx context.Context, network, addr string) (net.Conn
 	if err != nil {
 		return nil, err
 	}
-	// The transport may finish this dial after the request is gone and
-	// pool the conn, so the engine writes into a scratch record.
 	d := *fw.req
 	d.Host, d.Port = host, port
-	scratch := &accesslog.Record{}
-	d.Log = scratch
-	c, err := s.engine.DialPlan(ctx, &d, fw.plan)
-	fw.mu.Lock()
-	fw.dial = scratch.Dial
-	if scratch.DialFailed {
-		fw.dialed, fw.dialFailed = scratch.Dialed, true
+	c, out, err := s.engine.Dial(ctx, &d, fw.plan)
+	if err == nil {
+		out.Dialed = "" // gotConn notes the conn actually used
 	}
-	if scratch.Rule != "" {
-		fw.rule, fw.allow = scratch.Rule, scratch.Decision == "allow"
-	}
-	fw.mu.Unlock()
+	fw.note(out)
 	return c, err
 }
 
@@ -245,15 +233,11 @@ func (s *Server) gotConn(fw *forward, info httptrace.GotConnInfo, cancel context
 	if va, ok := info.Conn.RemoteAddr().(viaAddr); ok {
 		// Through an upstream: the route step asked the ACL; the conn's
 		// address is the upstream's, not the origin's.
-		fw.mu.Lock()
-		fw.dialed, fw.dialFailed = va.parent.String(), false
-		fw.mu.Unlock()
+		fw.note(tunnel.Outcome{Dialed: va.parent.String()})
 		return
 	}
 	remote := info.Conn.RemoteAddr().String()
-	fw.mu.Lock()
-	fw.dialed, fw.dialFailed = remote, false
-	fw.mu.Unlock()
+	fw.note(tunnel.Outcome{Dialed: remote})
 	if !info.Reused {
 		return
 	}
@@ -261,10 +245,8 @@ func (s *Server) gotConn(fw *forward, info httptrace.GotConnInfo, cancel context
 	if err != nil {
 		return
 	}
-	v, err := s.engine.CheckIP(fw.req, ap.Addr())
-	fw.mu.Lock()
-	fw.rule, fw.allow = v.Rule, v.Allow
-	fw.mu.Unlock()
+	out, err := s.engine.AuthorizeAddr(context.Background(), fw.req, ap.Addr())
+	fw.note(out)
 	if err != nil {
 		cancel(err)
 	}
@@ -351,8 +333,8 @@ func (s *Server) via(major, minor int) string {
 
 func (s *Server) modifyResponse(resp *http.Response) error {
 	resp.Header.Add("Via", s.via(resp.ProtoMajor, resp.ProtoMinor))
-	if fw, ok := resp.Request.Context().Value(forwardKey{}).(*forward); ok && fw.req.Log != nil {
-		fw.req.Log.Status = resp.StatusCode
+	if fw, ok := resp.Request.Context().Value(forwardKey{}).(*forward); ok {
+		fw.rec.Status = resp.StatusCode
 	}
 	return nil
 }
@@ -362,7 +344,7 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	var rec *accesslog.Record
 	if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok {
-		rec = fw.req.Log
+		rec = fw.rec
 	}
 	var bodyErr error
 	if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok && fw.body != nil {

@@ -30,7 +30,7 @@ func fail(w http.ResponseWriter, rec *accesslog.Record, err error) {
 	h.Set("Content-Length", strconv.Itoa(len(msg)))
 	w.WriteHeader(status)
 	io.WriteString(w, msg)
-	tunnel.RecordFailure(rec, status, err)
+	rec.Fail(status, err)
 }
 
 // proxyStatus formats a Proxy-Status member for ferry (RFC 9209 §2) with

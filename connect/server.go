@@ -293,7 +293,7 @@ func (s *Server) Refuse(c net.Conn) {
 	// (the request itself is not read: no method, no target).
 	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, client)
-	tunnel.RecordFailure(rec, k.HTTPStatus(), tunnel.Errorf(k, "over max_conns"))
+	rec.Fail(k.HTTPStatus(), tunnel.Errorf(k, "over max_conns"))
 	rec.Finish()
 	const body = "ferry: too many connections, try again later\n"
 	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"+

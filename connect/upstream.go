@@ -7,11 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -57,11 +56,12 @@ type keepOpen struct{ io.ReadCloser }
 
 func (keepOpen) Close() error { return nil }
 
-// roundTrip tries the plan's upstreams in order. The next one is tried
-// when the last failed before any of its answer reached the client: its
-// dial failed (nothing was sent), or, for a request without a body, the
-// upstream refused ferry's credentials (407) or dropped the request
-// without answering. The client gets the answer of the last try.
+// roundTrip tries the plan's upstreams in order (tunnel.Failover). The
+// next one is tried when the last failed before any of its answer reached
+// the client: its dial failed (nothing was sent), or, for a request
+// without a body, the upstream refused ferry's credentials (407) or
+// dropped the request without answering. The client gets the answer of
+// the last try.
 func (s *Server) roundTrip(r *http.Request) (*http.Response, error) {
 	fw, _ := r.Context().Value(forwardKey{}).(*forward)
 	if fw == nil || fw.plan == nil || fw.plan.Direct() {
@@ -73,56 +73,50 @@ func (s *Server) roundTrip(r *http.Request) (*http.Response, error) {
 	if err := fw.plan.Down(); err != nil {
 		return nil, err
 	}
-	bodyless := r.Body == nil || r.Body == http.NoBody
-	var tried []string
-	var last error
-	hops := fw.plan.Hops()
-	for i, u := range hops {
-		fw.mu.Lock()
-		fw.upstream = u.Name()
-		fw.mu.Unlock()
-		a := &attempt{}
-		out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
-		if !bodyless {
-			out.Body = keepOpen{r.Body}
-		}
-		resp, err := s.upstreamTransport(u).RoundTrip(out)
-		retry := false
-		switch {
-		case err == nil && resp.StatusCode == http.StatusProxyAuthRequired && u.IsHTTP():
-			resp.Body.Close()
-			err = u.Fault(&tunnel.Error{Kind: tunnel.UpstreamAuth, NextHop: u.Name(), Received: http.StatusProxyAuthRequired,
-				Err: fmt.Errorf("upstream %s refused ferry's credentials (407); check the user info in its url", u.Name())})
-			retry = bodyless
-		case err == nil:
-			if u.IsHTTP() {
-				u.Succeeded()
-			}
-			return resp, nil
-		case r.Context().Err() != nil:
-			return nil, err
-		case a.err() != nil:
-			err = a.err()
-			retry = tunnel.IsUpstreamFault(err)
-		case u.IsHTTP():
-			// Connected, but no answer: an HTTP upstream answers even
-			// when the origin fails, so this is the upstream's fault.
-			err = u.Fault(&tunnel.Error{Kind: tunnel.UpstreamFailed, NextHop: u.Name(),
-				Err: fmt.Errorf("upstream %s: no answer: %w", u.Name(), err)})
-			retry = bodyless
-		}
-		last = err
-		if !retry {
-			return nil, err
-		}
-		tried = append(tried, u.Name()+": "+err.Error())
-		if i == len(hops)-1 && len(hops) > 1 {
-			hop, _ := tunnel.NextHopOf(err)
-			return nil, &tunnel.Error{Kind: tunnel.KindOf(err), NextHop: hop,
-				Err: fmt.Errorf("every upstream of %s failed: %s", fw.plan.Via, strings.Join(tried, "; "))}
-		}
+	var resp *http.Response
+	err := tunnel.Failover(r.Context(), "upstream of "+fw.plan.Via, slices.Values(fw.plan.Hops()), (*tunnel.Upstream).Name,
+		func(u *tunnel.Upstream) (retry bool, err error) {
+			fw.note(tunnel.Outcome{Upstream: u.Name()})
+			resp, retry, err = s.tryUpstream(r, u)
+			return retry, err
+		})
+	if err != nil {
+		return nil, err
 	}
-	return nil, last
+	return resp, nil
+}
+
+// tryUpstream sends r through u, and says whether a failure may be
+// retried on the next upstream.
+func (s *Server) tryUpstream(r *http.Request, u *tunnel.Upstream) (*http.Response, bool, error) {
+	bodyless := r.Body == nil || r.Body == http.NoBody
+	a := &attempt{}
+	out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
+	if !bodyless {
+		out.Body = keepOpen{r.Body}
+	}
+	resp, err := s.upstreamTransport(u).RoundTrip(out)
+	switch {
+	case err == nil && resp.StatusCode == http.StatusProxyAuthRequired && u.IsHTTP():
+		resp.Body.Close()
+		return nil, bodyless, u.Fault(&tunnel.Error{Kind: tunnel.UpstreamAuth, NextHop: u.Name(), Received: http.StatusProxyAuthRequired,
+			Err: fmt.Errorf("upstream %s refused ferry's credentials (407); check the user info in its url", u.Name())})
+	case err == nil:
+		if u.IsHTTP() {
+			u.Succeeded()
+		}
+		return resp, false, nil
+	case r.Context().Err() != nil:
+		return nil, false, err
+	case a.err() != nil:
+		return nil, tunnel.IsUpstreamFault(a.err()), a.err()
+	case u.IsHTTP():
+		// Connected, but no answer: an HTTP upstream answers even
+		// when the origin fails, so this is the upstream's fault.
+		return nil, bodyless, u.Fault(&tunnel.Error{Kind: tunnel.UpstreamFailed, NextHop: u.Name(),
+			Err: fmt.Errorf("upstream %s: no answer: %w", u.Name(), err)})
+	}
+	return nil, false, err
 }
 
 // upstreamTransport is the pooled transport through u, one per upstream
@@ -143,9 +137,7 @@ func (s *Server) upstreamTransport(u *tunnel.Upstream) *http.Transport {
 			c, err := u.DialParent(ctx)
 			noteDial(ctx, err)
 			if fw, ok := ctx.Value(forwardKey{}).(*forward); ok {
-				fw.mu.Lock()
-				fw.dial = time.Since(start)
-				fw.mu.Unlock()
+				fw.note(tunnel.Outcome{Dial: time.Since(start)})
 			}
 			if err != nil {
 				return nil, err
@@ -172,17 +164,10 @@ func (s *Server) dialThrough(ctx context.Context, u *tunnel.Upstream, addr strin
 	}
 	d := *fw.req
 	d.Host, d.Port = host, port
-	scratch := &accesslog.Record{} // the conn may outlive the request
-	d.Log = scratch
-	start := time.Now()
-	c, err := s.engine.DialUpstream(ctx, &d, u)
+	c, out, err := s.engine.DialUpstream(ctx, &d, u)
 	noteDial(ctx, err)
-	fw.mu.Lock()
-	fw.dial = time.Since(start)
-	if scratch.Rule != "" {
-		fw.rule, fw.allow = scratch.Rule, scratch.Decision == "allow"
-	}
-	fw.mu.Unlock()
+	out.Dialed = "" // gotConn notes the upstream's address
+	fw.note(out)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/netip"
 	"os"
@@ -240,59 +241,94 @@ func peekHello(pk *peeker) (*ClientHello, error) {
 // failed dial takes the backend down at once (passive health).
 func (cn *conn) dial(ctx context.Context, r *Route) (*Backend, net.Conn, error) {
 	var tried []*Backend
-	var lastErr error
-	for range r.Retries + 1 {
-		b := r.Pool.Pick(cn.client.Addr(), tried)
-		if b == nil {
-			break
-		}
-		tried = append(tried, b)
-		host, port, err := tunnel.SplitTarget(b.Address)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		req := &tunnel.Request{Proto: string(cn.l.Mode), Client: cn.client, Host: host, Port: port, Log: cn.rec}
-		cn.rec.Upstream = b.Address
-		if err := cn.s.engine.Authorize(req); err != nil {
-			lastErr = err
-			continue
-		}
-		b.active.Add(1) // before the dial, so concurrent least_conn picks see it
-		// Dial leaves rec's route and upstream (the backend) alone.
-		server, err := cn.s.engine.Dial(ctx, req)
-		if err == nil && cn.s.isOwnListener(server.RemoteAddr()) {
-			// Each connection would come back to ferry and dial again,
-			// until the fds ran out.
-			server.Close()
-			err = tunnel.Errorf(tunnel.Loop, "backend %s is one of ferry's own reverse listeners", b.Address)
-		}
-		if err == nil {
-			if b.markOK() {
-				cn.s.healthChanged(cn.l)(r.Pool, b, nil)
+	var chosen *Backend
+	var server net.Conn
+	err := tunnel.Failover(ctx, "backend of route "+strconv.Quote(r.Name), cn.backends(r, &tried), backendAddress,
+		func(b *Backend) (bool, error) {
+			c, err := cn.dialBackend(ctx, r, b)
+			if err != nil {
+				return true, err
 			}
-			return b, server, nil
-		}
-		b.active.Add(-1)
-		lastErr = err
-		if k := tunnel.KindOf(err); k != tunnel.Denied && k != tunnel.DeniedIP && ctx.Err() == nil {
-			if b.markFailed(time.Now(), r.Pool.Health.FailTimeout) {
-				cn.s.healthChanged(cn.l)(r.Pool, b, fmt.Errorf("passive: %w", err))
-			}
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
+			chosen, server = b, c
+			return false, nil
+		})
 	switch {
-	case lastErr == nil:
+	case errors.Is(err, tunnel.ErrNoCandidate) && len(tried) == 0:
 		cn.rec.Upstream = ""
 		return nil, nil, tunnel.Errorf(tunnel.Unavailable, "route %q: no healthy backend (%d of %d down)",
 			r.Name, r.Pool.Down(), len(r.Pool.backends))
-	case len(tried) > 1:
-		return nil, nil, fmt.Errorf("route %q: %d backends failed, last: %w", r.Name, len(tried), lastErr)
+	case err != nil && len(tried) == 1:
+		return nil, nil, fmt.Errorf("route %q: %w", r.Name, err)
+	case err != nil:
+		return nil, nil, err
 	}
-	return nil, nil, fmt.Errorf("route %q: %w", r.Name, lastErr)
+	return chosen, server, nil
+}
+
+// backends yields up to Retries+1 backends of r's pool, each picked among
+// those not tried yet when the one before has failed.
+func (cn *conn) backends(r *Route, tried *[]*Backend) iter.Seq[*Backend] {
+	return func(yield func(*Backend) bool) {
+		for range r.Retries + 1 {
+			b := r.Pool.Pick(cn.client.Addr(), *tried)
+			if b == nil {
+				return
+			}
+			*tried = append(*tried, b)
+			if !yield(b) {
+				return
+			}
+		}
+	}
+}
+
+// dialBackend authorizes and dials one backend; a failure that is the
+// backend's takes it down (passive health).
+func (cn *conn) dialBackend(ctx context.Context, r *Route, b *Backend) (net.Conn, error) {
+	host, port, err := tunnel.SplitTarget(b.Address)
+	if err != nil {
+		return nil, err
+	}
+	req := &tunnel.Request{Proto: string(cn.l.Mode), Client: cn.client, Host: host, Port: port}
+	cn.rec.Upstream = b.Address
+	out, err := cn.s.engine.Authorize(ctx, req)
+	cn.note(out)
+	if err != nil {
+		return nil, err
+	}
+	b.active.Add(1) // before the dial, so concurrent least_conn picks see it
+	// Backends are the config's own, not targets clients name: dialed
+	// directly whatever the routes say.
+	server, out, err := cn.s.engine.Dial(ctx, req, tunnel.DirectPlan)
+	cn.note(out)
+	if err == nil && cn.s.isOwnListener(server.RemoteAddr()) {
+		// Each connection would come back to ferry and dial again,
+		// until the fds ran out.
+		server.Close()
+		err = tunnel.Errorf(tunnel.Loop, "backend %s is one of ferry's own reverse listeners", b.Address)
+	}
+	if err == nil {
+		if b.markOK() {
+			cn.s.healthChanged(cn.l)(r.Pool, b, nil)
+		}
+		return server, nil
+	}
+	b.active.Add(-1)
+	if k := tunnel.KindOf(err); k != tunnel.Denied && k != tunnel.DeniedIP && ctx.Err() == nil {
+		if b.markFailed(time.Now(), r.Pool.Health.FailTimeout) {
+			cn.s.healthChanged(cn.l)(r.Pool, b, fmt.Errorf("passive: %w", err))
+		}
+	}
+	return nil, err
+}
+
+// note copies the engine's verdict and dial into the record; the route
+// and upstream there are the reverse route's and backend's, which the
+// engine does not know.
+func (cn *conn) note(out tunnel.Outcome) {
+	route, upstream := cn.rec.Route, cn.rec.Upstream
+	cn.rec.Note(out)
+	cn.rec.Route, cn.rec.Upstream = route, upstream
 }
 
 // prepareBackend sends the PROXY header and starts TLS to the backend when
@@ -326,7 +362,7 @@ func (cn *conn) prepareBackend(ctx context.Context, r *Route, server net.Conn) (
 // There is no reply to send on a raw TCP or TLS stream: the client sees a
 // close (after an alert for an unknown name); the log says why.
 func (cn *conn) fail(err error) {
-	tunnel.RecordFailure(cn.rec, tunnel.KindOf(err).HTTPStatus(), err)
+	cn.rec.Fail(tunnel.KindOf(err).HTTPStatus(), err)
 }
 
 // clientErr marks a failure of what the client sent (including sending
@@ -346,3 +382,5 @@ func addrPort(a net.Addr) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap
 }
+
+func backendAddress(b *Backend) string { return b.Address }

@@ -18,6 +18,13 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// The access log's names of the two protocols (the ACL knows both as
+// tunnel.ProtoSOCKS).
+const (
+	protoSOCKS5 = "socks5"
+	protoSOCKS4 = "socks4"
+)
+
 // Server is the SOCKS front end. It satisfies front.Handler.
 type Server struct {
 	engine *tunnel.Engine
@@ -102,7 +109,7 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 		// RFC 1928 §3 has one answer that ends a greeting: no method.
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		c.Write([]byte{version5, methodNoAcceptable})
-		s.logRefusal(tunnel.ProtoSOCKS5, "", client, methodNoAcceptable, tunnel.Errorf(tunnel.BadRequest, "%v", err))
+		s.logRefusal(protoSOCKS5, "", client, methodNoAcceptable, tunnel.Errorf(tunnel.BadRequest, "%v", err))
 	}
 	if err != nil {
 		return nil, err
@@ -117,7 +124,7 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 			kind, method, why = tunnel.AuthNeeded, "AUTH", "login required: the client does not offer username/password (RFC 1929)"
 		}
 		err := tunnel.Errorf(kind, "%s (offered % x)", why, methods)
-		s.logRefusal(tunnel.ProtoSOCKS5, method, client, methodNoAcceptable, err)
+		s.logRefusal(protoSOCKS5, method, client, methodNoAcceptable, err)
 		return nil, err
 	}
 	if _, err := c.Write([]byte{version5, method}); err != nil {
@@ -129,15 +136,15 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 	}
 	r, rep, err := readRequest5(br)
 	if errors.Is(err, errMalformed) {
-		rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
+		rec := accesslog.Start(s.sink, protoSOCKS5, client)
 		rec.User = user
 		return nil, s.refuse5(c, rec, repGeneralFailure, tunnel.Errorf(tunnel.BadRequest, "%v", err))
 	}
 	if err != nil {
 		return nil, err
 	}
-	rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
-	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS5, Client: client, User: user, Log: rec}
+	rec := accesslog.Start(s.sink, protoSOCKS5, client)
+	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS, Client: client, User: user}
 	rec.User = user
 	if rep != repSucceeded {
 		return nil, s.refuse5(c, rec, rep, tunnel.Errorf(tunnel.BadRequest, "address type not supported"))
@@ -160,7 +167,7 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 		return nil, s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
 	}
 	req.Host, req.Port = host, r.port
-	server, err := s.open(ctx, req)
+	server, err := s.open(ctx, req, rec)
 	if err != nil {
 		return nil, s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
 	}
@@ -178,7 +185,7 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 func (s *Server) refuse5(c net.Conn, rec *accesslog.Record, rep byte, err error) error {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.Write(appendReply5(make([]byte, 0, 22), rep, netip.AddrPort{}))
-	s.recordFailure(rec, rep, err)
+	rec.Fail(int(rep), err)
 	rec.Finish()
 	return nil
 }
@@ -186,21 +193,23 @@ func (s *Server) refuse5(c net.Conn, rec *accesslog.Record, rep byte, err error)
 func (s *Server) serve4(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort) (*granted, error) {
 	r, err := readRequest4(br)
 	if errors.Is(err, errMalformed) {
-		rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS4, client)
+		rec := accesslog.Start(s.sink, protoSOCKS4, client)
 		return nil, s.refuse4(c, rec, tunnel.Errorf(tunnel.BadRequest, "%v", err))
 	}
 	if err != nil {
 		return nil, err
 	}
-	rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS4, client)
+	rec := accesslog.Start(s.sink, protoSOCKS4, client)
 	rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
-	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS4, Client: client, Log: rec}
+	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS, Client: client}
 	if r.cmd != cmdConnect {
 		rec.Method = "BIND"
 		return nil, s.refuse4(c, rec, tunnel.Errorf(tunnel.BadRequest, "command not supported"))
 	}
 	rec.Method = "CONNECT"
-	if err := s.engine.Authenticate(ctx, req, socks4Credentials(s.engine.Listener(ctx), r.userID)); err != nil {
+	err = s.engine.Authenticate(ctx, req, socks4Credentials(s.engine.Listener(ctx), r.userID))
+	rec.User = req.User
+	if err != nil {
 		return nil, s.refuse4(c, rec, err)
 	}
 	host, err := tunnel.CanonicalHost(r.host)
@@ -211,7 +220,7 @@ func (s *Server) serve4(ctx context.Context, c net.Conn, br io.Reader, client ne
 		return nil, s.refuse4(c, rec, err)
 	}
 	req.Host, req.Port = host, r.port
-	server, err := s.open(ctx, req)
+	server, err := s.open(ctx, req, rec)
 	if err != nil {
 		return nil, s.refuse4(c, rec, err)
 	}
@@ -231,7 +240,7 @@ func (s *Server) refuse4(c net.Conn, rec *accesslog.Record, err error) error {
 	cd := tunnel.KindOf(err).SOCKS4Reply()
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.Write(reply4(cd))
-	s.recordFailure(rec, cd, err)
+	rec.Fail(int(cd), err)
 	rec.Finish()
 	return nil
 }
@@ -248,12 +257,15 @@ func lingerClose(c net.Conn) {
 	}
 }
 
-// open authorizes and dials.
-func (s *Server) open(ctx context.Context, req *tunnel.Request) (net.Conn, error) {
-	if err := s.engine.Authorize(req); err != nil {
-		return nil, err
+// open authorizes and dials, noting in rec what the engine decided.
+func (s *Server) open(ctx context.Context, req *tunnel.Request, rec *accesslog.Record) (net.Conn, error) {
+	out, err := s.engine.Authorize(ctx, req)
+	var server net.Conn
+	if err == nil {
+		server, out, err = s.engine.Open(ctx, req)
 	}
-	return s.engine.Dial(ctx, req)
+	rec.Note(out)
+	return server, err
 }
 
 // start relays c and the granted tunnel on the relay's own goroutines;
@@ -277,18 +289,12 @@ func (s *Server) start(ctx context.Context, c net.Conn, t *granted, end func()) 
 	})
 }
 
-// recordFailure notes a refusal answered with reply code in its access
-// record.
-func (s *Server) recordFailure(rec *accesslog.Record, code byte, err error) {
-	tunnel.RecordFailure(rec, int(code), err)
-}
-
 // authenticate5 runs the method chosen: nothing for no auth, the RFC 1929
 // exchange for username/password. A failure is answered with status 0x01
 // (after the engine's delay), logged as an access event, and the
 // connection is closed by the caller, as RFC 1929 §2 requires.
 func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort, method byte) (string, error) {
-	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS5, Client: client}
+	req := &tunnel.Request{Proto: tunnel.ProtoSOCKS, Client: client}
 	var creds tunnel.Credentials
 	if method == methodUserPass {
 		user, pass, err := readUserPass(br)
@@ -320,9 +326,9 @@ func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, cl
 
 // logAuthFailure writes the access event of a refused RFC 1929 exchange.
 func (s *Server) logAuthFailure(client netip.AddrPort, err error) {
-	rec := accesslog.Start(s.sink, tunnel.ProtoSOCKS5, client)
+	rec := accesslog.Start(s.sink, protoSOCKS5, client)
 	rec.Method = "AUTH"
-	s.recordFailure(rec, userPassFailed, err)
+	rec.Fail(userPassFailed, err)
 	rec.Finish()
 }
 
@@ -331,7 +337,7 @@ func (s *Server) logAuthFailure(client netip.AddrPort, err error) {
 func (s *Server) logRefusal(proto, method string, client netip.AddrPort, code byte, err error) {
 	rec := accesslog.Start(s.sink, proto, client)
 	rec.Method = method
-	s.recordFailure(rec, code, err)
+	rec.Fail(int(code), err)
 	rec.Finish()
 }
 
@@ -347,7 +353,7 @@ func (s *Server) refuseVersion(c net.Conn, client netip.AddrPort, v byte) error 
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		fmt.Fprintf(c, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 	}
-	s.logRefusal(tunnel.ProtoSOCKS5, "", client, repGeneralFailure, err)
+	s.logRefusal(protoSOCKS5, "", client, repGeneralFailure, err)
 	return err
 }
 
@@ -356,15 +362,15 @@ func (s *Server) refuseVersion(c net.Conn, client netip.AddrPort, v byte) error 
 // that says "busy" before the request, so the client sees the close. The
 // version byte (the mux peeked it) names the protocol.
 func (s *Server) Refuse(c net.Conn) {
-	proto, code := tunnel.ProtoSOCKS5, tunnel.Overloaded.SOCKS5Reply()
+	proto, code := protoSOCKS5, tunnel.Overloaded.SOCKS5Reply()
 	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	var v [1]byte
 	if n, _ := c.Read(v[:]); n == 1 && v[0] == 4 {
-		proto, code = tunnel.ProtoSOCKS4, tunnel.Overloaded.SOCKS4Reply()
+		proto, code = protoSOCKS4, tunnel.Overloaded.SOCKS4Reply()
 	}
 	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 	rec := accesslog.Start(s.sink, proto, client)
-	tunnel.RecordFailure(rec, int(code), tunnel.Errorf(tunnel.Overloaded, "over max_conns"))
+	rec.Fail(int(code), tunnel.Errorf(tunnel.Overloaded, "over max_conns"))
 	rec.Finish()
 }
 

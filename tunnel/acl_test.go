@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/ferry-proxy/ferry/acl"
-	"github.com/ferry-proxy/ferry/internal/accesslog"
 )
 
 // policy denies loopback destinations and allows everything else.
@@ -58,9 +57,8 @@ func TestACLOnTheDialedAddress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := &accesslog.Record{}
-			req := &Request{Proto: ProtoConnect, Host: tt.host, Port: port, Log: rec}
-			err := e.Authorize(req)
+			req := &Request{Proto: ProtoConnect, Host: tt.host, Port: port}
+			rec, err := e.Authorize(context.Background(), req)
 			if KindOf(err) != tt.wantAuth {
 				t.Fatalf("Authorize: %v, want kind %v", err, tt.wantAuth)
 			}
@@ -70,7 +68,7 @@ func TestACLOnTheDialedAddress(t *testing.T) {
 				}
 				return
 			}
-			c, err := e.Dial(context.Background(), req)
+			c, rec, err := e.Open(context.Background(), req)
 			if err == nil {
 				c.Close()
 			}
@@ -117,7 +115,7 @@ func BenchmarkAuthorize(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := e.Authorize(req); err != nil {
+				if _, err := e.Authorize(context.Background(), req); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -78,8 +78,8 @@ type Credentials struct {
 // listener requires credentials (AuthNeeded). Credentials offered are
 // checked even where not required, so that user rules apply; wrong ones
 // are AuthNeeded, answered only after a delay that grows with the
-// client's recent failures. On success req.User (and its log record's)
-// is set.
+// client's recent failures. On success req.User is set; the front end
+// copies it into its record.
 func (e *Engine) Authenticate(ctx context.Context, req *Request, c Credentials) error {
 	p := e.policy.Load()
 	lp := p.Listeners[ListenerOf(ctx)]
@@ -87,9 +87,6 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request, c Credentials) 
 		if u := CertUserOf(ctx); u != "" {
 			// The client certificate authenticated the connection.
 			req.User = u
-			if req.Log != nil {
-				req.Log.User = u
-			}
 			return nil
 		}
 		if lp.Auth {
@@ -110,9 +107,6 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request, c Credentials) 
 	}
 	e.fails.succeeded(client)
 	req.User = c.User
-	if req.Log != nil {
-		req.Log.User = c.User
-	}
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 func TestDialTimeout(t *testing.T) {
 	hole := netip.MustParseAddrPort(testnet.Blackhole(t))
 	e := tunnel.New(tunnel.Config{DialTimeout: 150 * time.Millisecond}, nil)
-	c, err := e.Dial(context.Background(), request("127.0.0.1", hole.Port()))
+	c, _, err := e.Open(context.Background(), request("127.0.0.1", hole.Port()))
 	if err == nil {
 		c.Close()
 		t.Fatal("Dial to a blackhole succeeded")

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/acl"
-	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -60,7 +59,6 @@ func request(host string, port uint16) *tunnel.Request {
 		Client: netip.MustParseAddrPort("127.0.0.1:40000"),
 		Host:   host,
 		Port:   port,
-		Log:    &accesslog.Record{},
 	}
 }
 
@@ -68,10 +66,10 @@ func TestDialSuccessFillsLog(t *testing.T) {
 	addr, _ := listen(t)
 	e := tunnel.New(tunnel.Config{}, nil)
 	req := request("127.0.0.1", addr.Port())
-	if err := e.Authorize(req); err != nil {
+	if _, err := e.Authorize(context.Background(), req); err != nil {
 		t.Fatalf("Authorize: %v", err)
 	}
-	c, err := e.Dial(context.Background(), req)
+	c, out, err := e.Open(context.Background(), req)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -79,35 +77,36 @@ func TestDialSuccessFillsLog(t *testing.T) {
 	if _, ok := c.(*net.TCPConn); !ok {
 		t.Errorf("Dial returned %T, want *net.TCPConn so the relay can splice", c)
 	}
-	if req.Log.Route != "direct" || req.Log.Dialed != addr.String() || req.Log.Decision != "allow" || req.Log.Rule != "default" {
+	if out.Route != "direct" || out.Dialed != addr.String() || out.Decision != "allow" || out.Rule != "default" {
 		t.Errorf("log = route %q dialed %q decision %q rule %q; want direct, %s, allow, default",
-			req.Log.Route, req.Log.Dialed, req.Log.Decision, req.Log.Rule, addr)
+			out.Route, out.Dialed, out.Decision, out.Rule, addr)
 	}
 }
 
-// Reverse pools and upstream failover dial again with the same record
-// after a failure: the address that answered replaces the one that
-// failed, and the record no longer says the dial failed.
+// A failed dial's outcome names the address that did not answer; a retry
+// (reverse pools, upstream failover) gets an outcome of its own naming the
+// address that answered.
 func TestDialAfterFailureLogsTheAnswer(t *testing.T) {
 	addr, _ := listen(t)
 	refused := closedPort(t)
 	e := tunnel.New(tunnel.Config{}, nil)
 	req := request("127.0.0.1", refused.Port())
-	if c, err := e.Dial(context.Background(), req); err == nil {
+	c, out, err := e.Open(context.Background(), req)
+	if err == nil {
 		c.Close()
 		t.Fatal("Dial to a closed port succeeded")
 	}
-	if !req.Log.DialFailed || req.Log.Dialed != refused.String() {
-		t.Fatalf("after the refusal: dialed %q, failed %v; want %s, true", req.Log.Dialed, req.Log.DialFailed, refused)
+	if !out.DialFailed || out.Dialed != refused.String() {
+		t.Fatalf("after the refusal: dialed %q, failed %v; want %s, true", out.Dialed, out.DialFailed, refused)
 	}
 	req.Port = addr.Port()
-	c, err := e.Dial(context.Background(), req)
+	c, out, err = e.Open(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	if req.Log.DialFailed || req.Log.Dialed != addr.String() {
-		t.Fatalf("after the retry: dialed %q, failed %v; want %s, false", req.Log.Dialed, req.Log.DialFailed, addr)
+	if out.DialFailed || out.Dialed != addr.String() {
+		t.Fatalf("after the retry: dialed %q, failed %v; want %s, false", out.Dialed, out.DialFailed, addr)
 	}
 }
 
@@ -128,7 +127,7 @@ func TestDialErrorKinds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := request(tt.host, tt.port)
-			c, err := e.Dial(context.Background(), req)
+			c, out, err := e.Open(context.Background(), req)
 			if err == nil {
 				c.Close()
 				t.Fatal("Dial succeeded")
@@ -136,8 +135,8 @@ func TestDialErrorKinds(t *testing.T) {
 			if k := tunnel.KindOf(err); k != tt.want {
 				t.Errorf("KindOf(%v) = %v, want %v", err, k, tt.want)
 			}
-			if req.Log.Dialed != tt.dialed {
-				t.Errorf("log dialed %q, want %q", req.Log.Dialed, tt.dialed)
+			if out.Dialed != tt.dialed {
+				t.Errorf("log dialed %q, want %q", out.Dialed, tt.dialed)
 			}
 		})
 	}
@@ -148,14 +147,14 @@ func TestAuthorizeDeniesByName(t *testing.T) {
 		return acl.Verdict{Allow: q.Host != "blocked.example", Rule: "no-blocked"}
 	})})
 	req := request("blocked.example", 443)
-	err := e.Authorize(req)
+	out, err := e.Authorize(context.Background(), req)
 	if k := tunnel.KindOf(err); k != tunnel.Denied {
 		t.Fatalf("Authorize = %v (kind %v), want Denied", err, k)
 	}
-	if tunnel.RuleOf(err) != "no-blocked" || req.Log.Decision != "deny" || req.Log.Rule != "no-blocked" {
-		t.Errorf("rule %q, log %q/%q; want no-blocked, deny/no-blocked", tunnel.RuleOf(err), req.Log.Decision, req.Log.Rule)
+	if tunnel.RuleOf(err) != "no-blocked" || out.Decision != "deny" || out.Rule != "no-blocked" {
+		t.Errorf("rule %q, log %q/%q; want no-blocked, deny/no-blocked", tunnel.RuleOf(err), out.Decision, out.Rule)
 	}
-	if err := e.Authorize(request("ok.example", 443)); err != nil {
+	if _, err := e.Authorize(context.Background(), request("ok.example", 443)); err != nil {
 		t.Errorf("Authorize(ok.example) = %v", err)
 	}
 }
@@ -173,10 +172,10 @@ func TestDialDeniesByIPBeforeConnect(t *testing.T) {
 		return acl.Verdict{Allow: !q.IP.IsLoopback(), Rule: "no-loopback"}
 	})})
 	req := request("localhost", addr.Port())
-	if err := e.Authorize(req); err != nil {
+	if _, err := e.Authorize(context.Background(), req); err != nil {
 		t.Fatalf("Authorize = %v, want nil (undecided until the IP is known)", err)
 	}
-	c, err := e.Dial(context.Background(), req)
+	c, out, err := e.Open(context.Background(), req)
 	if err == nil {
 		c.Close()
 		t.Fatal("Dial to a denied address succeeded")
@@ -184,8 +183,8 @@ func TestDialDeniesByIPBeforeConnect(t *testing.T) {
 	if k := tunnel.KindOf(err); k != tunnel.DeniedIP {
 		t.Errorf("KindOf(%v) = %v, want DeniedIP", err, k)
 	}
-	if asked.Load() == 0 || req.Log.Decision != "deny" || req.Log.Rule != "no-loopback" {
-		t.Errorf("asked %d times, log %q/%q; want ≥1, deny/no-loopback", asked.Load(), req.Log.Decision, req.Log.Rule)
+	if asked.Load() == 0 || out.Decision != "deny" || out.Rule != "no-loopback" {
+		t.Errorf("asked %d times, log %q/%q; want ≥1, deny/no-loopback", asked.Load(), out.Decision, out.Rule)
 	}
 	// Prove the listener is alive and would have counted a connect.
 	probe, err := net.Dial("tcp", addr.String())
@@ -220,14 +219,14 @@ func TestDialConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			req := request("localhost", addr.Port())
-			c, err := e.Dial(context.Background(), req)
+			c, out, err := e.Open(context.Background(), req)
 			if err != nil {
 				errs <- err
 				return
 			}
 			c.Close()
-			if req.Log.Rule != "ip" {
-				errs <- fmt.Errorf("logged rule %q, want ip", req.Log.Rule)
+			if out.Rule != "ip" {
+				errs <- fmt.Errorf("logged rule %q, want ip", out.Rule)
 			}
 		}()
 		// Swap the policy while dials run: each dial keeps the one it loaded.

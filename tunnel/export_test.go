@@ -15,9 +15,9 @@ func SetClock(e *Engine, now func() time.Time) { e.now = now }
 
 // SetTicker replaces the active checkers' tickers; call it before SetPolicy.
 func SetTicker(e *Engine, f func(time.Duration) (<-chan time.Time, func())) {
-	e.chain.mu.Lock()
-	defer e.chain.mu.Unlock()
-	e.chain.ticker = f
+	e.book.mu.Lock()
+	defer e.book.mu.Unlock()
+	e.book.ticker = f
 }
 
 // ParseConnectHead exposes the CONNECT answer parser to the fuzz test.

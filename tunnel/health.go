@@ -1,6 +1,9 @@
 package tunnel
 
 import (
+	"context"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,5 +103,141 @@ func (h *health) succeeded() {
 	h.mu.Unlock()
 	if was && note != nil {
 		note(UpstreamEvent{Up: true})
+	}
+}
+
+// healthBook is the engine's part of routing that outlives a policy: the
+// upstreams' health records (by key, so a reload keeps them for upstreams
+// it does not change) and their active checkers.
+type healthBook struct {
+	mu      sync.Mutex
+	book    map[string]*health
+	note    func(UpstreamEvent)
+	ticker  func(time.Duration) (<-chan time.Time, func()) // tests replace it
+	stopAll context.CancelFunc                             // the checkers of the current book
+	wg      sync.WaitGroup
+}
+
+func newTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// SetUpstreamLog sets the function told of each upstream going down or
+// coming back (cmd/ferry logs it).
+func (e *Engine) SetUpstreamLog(f func(UpstreamEvent)) {
+	e.book.mu.Lock()
+	defer e.book.mu.Unlock()
+	e.book.note = f
+}
+
+// bindRoutes gives the upstreams of p the health records of their keys
+// (new ones for new keys), drops the records p no longer uses, and
+// restarts the active checkers on the new set. SetPolicy calls it before
+// p is published.
+func (e *Engine) bindRoutes(p *Policy) {
+	c := &e.book
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopAll != nil {
+		c.stopAll()
+		c.stopAll = nil
+	}
+	book := map[string]*health{}
+	if p.Routes != nil {
+		for _, u := range p.Routes.upstreams {
+			h, ok := c.book[u.key]
+			if !ok {
+				h = u.health
+			}
+			h.mu.Lock()
+			h.spec = u.spec.Health
+			h.now = e.now
+			name := u.name
+			h.note = func(ev UpstreamEvent) {
+				ev.Name = name
+				c.mu.Lock()
+				note := c.note
+				c.mu.Unlock()
+				if note != nil {
+					note(ev)
+				}
+			}
+			h.mu.Unlock()
+			h.cur.Store(u)
+			u.health = h
+			book[u.key] = h
+		}
+	}
+	c.book = book
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopAll = cancel
+	if c.ticker == nil {
+		c.ticker = newTicker
+	}
+	for _, h := range book {
+		if h.spec.Probe != "" {
+			tick, stop := c.ticker(h.spec.Interval)
+			c.wg.Go(func() { e.check(ctx, h, tick, stop) })
+		}
+	}
+}
+
+// UpstreamState is an upstream's health now, for metrics.
+type UpstreamState struct {
+	Name string
+	Up   bool  // may be tried now: not taken out, or its back-off is over
+	Open int64 // connections through it now
+}
+
+// UpstreamStates lists the current policy's upstreams by name.
+func (e *Engine) UpstreamStates() []UpstreamState {
+	rt := e.policy.Load().Routes
+	if rt == nil {
+		return nil
+	}
+	out := make([]UpstreamState, 0, len(rt.upstreams))
+	for _, u := range rt.upstreams {
+		out = append(out, UpstreamState{Name: u.name, Up: u.health.available(), Open: u.Open()})
+	}
+	slices.SortFunc(out, func(a, b UpstreamState) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// close stops the active checkers and waits for them.
+func (c *healthBook) close() {
+	c.mu.Lock()
+	if c.stopAll != nil {
+		c.stopAll()
+		c.stopAll = nil
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+// check is an active checker: at each tick it opens a tunnel through the
+// upstream to the probe target. An answer from the upstream, even one
+// saying the target failed, shows the upstream works and brings it back;
+// a failure of the upstream itself takes it out as a client's would.
+func (e *Engine) check(ctx context.Context, h *health, tick <-chan time.Time, stop func()) {
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+		u := h.cur.Load()
+		pctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
+		c, err := u.DialContext(pctx, "tcp", h.spec.Probe)
+		cancel()
+		switch {
+		case err == nil:
+			c.Close()
+		case ctx.Err() != nil:
+			return
+		case !isUpstreamFault(err):
+			h.succeeded()
+		}
 	}
 }

@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"errors"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -224,7 +223,7 @@ func (h *half) deadline() time.Time {
 }
 
 // arm sets src's read deadline for h's wait.
-func (h *half) arm(src net.Conn) error {
+func (h *half) arm(src Stream) error {
 	if h.r.idle <= 0 && !h.parkable() {
 		return nil
 	}
@@ -235,7 +234,7 @@ func (h *half) arm(src net.Conn) error {
 // silent both ways for the idle timeout, errPark when this direction has
 // for parkAfter; for a deadline that fired while the tunnel was busy, nil,
 // the deadline pushed on. Other errors are returned as they are.
-func (h *half) rearm(src net.Conn, err error) error {
+func (h *half) rearm(src Stream, err error) error {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
@@ -252,7 +251,7 @@ func (h *half) rearm(src net.Conn, err error) error {
 
 // neverPark is h failing to park: it waits in the runtime's poller from
 // now on.
-func (h *half) neverPark(src net.Conn) error {
+func (h *half) neverPark(src Stream) error {
 	h.noPark = true
 	return h.arm(src)
 }

@@ -11,6 +11,17 @@ import (
 	"time"
 )
 
+// Stream is what a relay copies between: a TCP or TLS conn, a conn
+// through an upstream, or a stream that is not a socket at all (an HTTP/2
+// stream). Its deadlines carry the idle timeout; a CloseWrite method, when
+// it has one, passes a half-close on. Between two *net.TCPConn (or conns
+// that unwrap to one, see tcpOf) the relay splices.
+type Stream interface {
+	io.ReadWriteCloser
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
 // ErrIdle ends a tunnel on which no byte moved for the idle timeout.
 var ErrIdle = errors.New("idle timeout")
 
@@ -22,7 +33,7 @@ type Stats struct {
 
 // relay is one tunnel: two copy directions sharing an activity clock.
 type relay struct {
-	client, server net.Conn
+	client, server Stream
 	idle           time.Duration
 	park           time.Duration // Start relays on Linux: a direction silent this long parks (park_linux.go)
 	lastActive     atomic.Int64  // unix nanoseconds of the last byte moved
@@ -39,7 +50,7 @@ type relay struct {
 // half is one copy direction of a relay.
 type half struct {
 	r        *relay
-	dst, src net.Conn
+	dst, src Stream
 	n        int64 // bytes copied
 	quiet    int64 // unix nanoseconds of its last byte or its (re)start; kept when the relay parks
 	sp       *splicer
@@ -48,7 +59,7 @@ type half struct {
 	wake     *time.Timer // resumes h at the tunnel's idle timeout while parked
 }
 
-func newRelay(ctx context.Context, client, server net.Conn, idle time.Duration) *relay {
+func newRelay(ctx context.Context, client, server Stream, idle time.Duration) *relay {
 	r := &relay{client: client, server: server, idle: idle}
 	r.up = half{r: r, dst: server, src: client}
 	r.down = half{r: r, dst: client, src: server}
@@ -67,7 +78,7 @@ func newRelay(ctx context.Context, client, server net.Conn, idle time.Duration) 
 // The client → server copy runs on the caller's goroutine, the other on a
 // new one: two goroutines per tunnel. Start is the same on goroutines of
 // its own, which an idle tunnel can give up.
-func Relay(ctx context.Context, client, server net.Conn, idle time.Duration) (Stats, error) {
+func Relay(ctx context.Context, client, server Stream, idle time.Duration) (Stats, error) {
 	r := newRelay(ctx, client, server, idle)
 	r.downDone = make(chan struct{})
 	go r.copyServerToClient()
@@ -97,7 +108,7 @@ func (r *relay) copyServerToClient() {
 // start at the minimum; and on Linux a direction that has moved nothing
 // for a while parks, giving up its goroutine until its socket is readable
 // again (park_linux.go). Issue 9: memory per idle tunnel.
-func Start(ctx context.Context, client, server net.Conn, idle time.Duration, done func(Stats, error)) {
+func Start(ctx context.Context, client, server Stream, idle time.Duration, done func(Stats, error)) {
 	r := newRelay(ctx, client, server, idle)
 	r.park, r.done = parkAfter, done
 	go r.runClientToServer()
@@ -166,7 +177,7 @@ func (h *half) run() bool {
 // tcpOf is c's socket when it has one the relay may use directly: c
 // itself, or the socket under an upstream's conn, which is wrapped only to
 // count it (countedConn) and closed through the wrapper.
-func tcpOf(c net.Conn) (*net.TCPConn, bool) {
+func tcpOf(c Stream) (*net.TCPConn, bool) {
 	for {
 		cc, ok := c.(*countedConn)
 		if !ok {
@@ -189,7 +200,7 @@ var (
 )
 
 // copyPump is the portable path (TLS, wrapped conns): a pooled buffer.
-func (h *half) copyPump(dst, src net.Conn) error {
+func (h *half) copyPump(dst, src Stream) error {
 	r := h.r
 	bp := pumpBufs.Get().(*[]byte)
 	defer pumpBufs.Put(bp)
@@ -221,7 +232,7 @@ func (h *half) copyPump(dst, src net.Conn) error {
 // write cut short by its deadline is written again while the tunnel is
 // busy the other way; a TLS conn cannot be written after a timed-out
 // write, so for it the timeout ends the tunnel.
-func (h *half) write(dst net.Conn, b []byte) error {
+func (h *half) write(dst Stream, b []byte) error {
 	r := h.r
 	if err := r.armWrite(dst); err != nil {
 		return err
@@ -252,7 +263,7 @@ func (r *relay) touch() {
 }
 
 // arm sets the first read deadline of a direction.
-func (r *relay) arm(src net.Conn) error {
+func (r *relay) arm(src Stream) error {
 	if r.idle <= 0 {
 		return nil
 	}
@@ -263,7 +274,7 @@ func (r *relay) arm(src net.Conn) error {
 // other direction (or a slow write on this one) kept the tunnel busy is
 // pushed to lastActive+idle; only a tunnel silent both ways for the whole
 // idle period gets ErrIdle. Other errors are returned as they are.
-func (r *relay) rearm(src net.Conn, err error) error {
+func (r *relay) rearm(src Stream, err error) error {
 	next, err := r.nextDeadline(err)
 	if err != nil {
 		return err
@@ -274,7 +285,7 @@ func (r *relay) rearm(src net.Conn, err error) error {
 // armWrite bounds a write to dst by the idle timeout. Reads alone cannot:
 // when both peers send and neither reads, both directions wait on writes,
 // where no read deadline fires, and the tunnel would never end.
-func (r *relay) armWrite(dst net.Conn) error {
+func (r *relay) armWrite(dst Stream) error {
 	if r.idle <= 0 {
 		return nil
 	}
@@ -282,7 +293,7 @@ func (r *relay) armWrite(dst net.Conn) error {
 }
 
 // rearmWrite is rearm for a write's deadline.
-func (r *relay) rearmWrite(dst net.Conn, err error) error {
+func (r *relay) rearmWrite(dst Stream, err error) error {
 	next, err := r.nextDeadline(err)
 	if err != nil {
 		return err

@@ -295,7 +295,7 @@ func sweepPipes() {
 // buffer is taken from the pool for each read attempt and given back when
 // nothing was queued, so a direction waiting for its socket holds no
 // buffer (copyPump, reading TLS, holds one across its wait).
-func (h *half) copyFromTCP(dst net.Conn, src *net.TCPConn) (err error, handled bool) {
+func (h *half) copyFromTCP(dst Stream, src *net.TCPConn) (err error, handled bool) {
 	rc, err := src.SyscallConn()
 	if err != nil {
 		return nil, false

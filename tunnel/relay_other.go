@@ -19,7 +19,7 @@ func (h *half) splicePump(dst, src *net.TCPConn) (err error, handled, parked boo
 
 func (h *half) unpark() {}
 
-func (h *half) copyFromTCP(dst net.Conn, src *net.TCPConn) (err error, handled bool) {
+func (h *half) copyFromTCP(dst Stream, src *net.TCPConn) (err error, handled bool) {
 	return nil, false
 }
 

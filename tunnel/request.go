@@ -6,17 +6,16 @@ import (
 	"strconv"
 
 	"github.com/ferry-proxy/ferry/acl"
-	"github.com/ferry-proxy/ferry/internal/accesslog"
 )
 
-// Protocols a Request can arrive by.
+// Protocols a Request can arrive by, as the ACL's proto matcher names
+// them (acl.Query.Proto).
 const (
-	ProtoConnect = "connect"
-	ProtoHTTP    = "http"
-	ProtoSOCKS5  = "socks5"
-	ProtoSOCKS4  = "socks4"
-	ProtoTCP     = "tcp" // reverse mode, a tcp listener
-	ProtoTLS     = "tls" // reverse mode, a tls listener
+	ProtoConnect = "connect" // an HTTP CONNECT tunnel
+	ProtoHTTP    = "http"    // a plain-HTTP request
+	ProtoSOCKS   = "socks"   // a SOCKS4, 4a or 5 tunnel
+	ProtoTCP     = "tcp"     // reverse mode, a tcp listener
+	ProtoTLS     = "tls"     // reverse mode, a tls listener
 )
 
 // Request is one thing a client asked for: a tunnel or a plain-HTTP fetch.
@@ -26,10 +25,10 @@ type Request struct {
 	User   string // authenticated user, "" when anonymous
 	Host   string // target name or IP literal, without brackets
 	Port   uint16
-	Method string            // HTTP method (plain HTTP only)
-	Log    *accesslog.Record // filled in as the request goes; may be nil
+	Method string // HTTP method (plain HTTP only)
 
-	query acl.Query // Authorize's scratch
+	query      acl.Query // the ACL's scratch: on the heap with the request
+	authorized Outcome   // what Authorize decided, where Route starts
 }
 
 // Target is host:port as asked for.

@@ -198,8 +198,10 @@ type Plan struct {
 	down  error // every member is down: the answer, without trying
 }
 
-// directPlan is the plan without a routing table.
-var directPlan = &Plan{Route: directRouteNoRule}
+// DirectPlan is the plan without a routing table: ferry dials the target
+// itself. Reverse mode dials its backends by it, whatever the routes say:
+// they are the config's own, not targets clients name.
+var DirectPlan = &Plan{Route: directRouteNoRule}
 
 // Direct reports whether ferry dials the target itself.
 func (p *Plan) Direct() bool { return p.Via == "" }

@@ -2,7 +2,6 @@ package tunnel_test
 
 import (
 	"context"
-	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"net"
 	"net/netip"
 	"strings"
@@ -79,7 +78,7 @@ func TestGroupFailoverAndBackoff(t *testing.T) {
 
 	route := func() *tunnel.Plan {
 		t.Helper()
-		p, err := e.Route(context.Background(), targetOf(t, "origin.test:443"))
+		p, _, err := e.Route(context.Background(), targetOf(t, "origin.test:443"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,14 +88,14 @@ func TestGroupFailoverAndBackoff(t *testing.T) {
 		t.Fatalf("first plan %q, want dead,good", got)
 	}
 	req := targetOf(t, "origin.test:443")
-	c, err := e.Dial(context.Background(), req)
+	c, out, err := e.Open(context.Background(), req)
 	if err != nil {
 		t.Fatalf("Dial with a dead first member: %v", err)
 	}
 	echoes(t, c)
 	c.Close()
-	if req.Log.Upstream != "good" || req.Log.Route != "default" {
-		t.Errorf("log upstream %q route %q, want good, default", req.Log.Upstream, req.Log.Route)
+	if out.Upstream != "good" || out.Route != "default" {
+		t.Errorf("log upstream %q route %q, want good, default", out.Upstream, out.Route)
 	}
 	steps := []struct {
 		advance time.Duration
@@ -113,7 +112,7 @@ func TestGroupFailoverAndBackoff(t *testing.T) {
 		}
 	}
 	// It fails again: out for twice as long.
-	c, err = e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+	c, out, err = e.Open(context.Background(), targetOf(t, "origin.test:443"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,21 +145,21 @@ func TestGroupAllDown(t *testing.T) {
 	tunnel.SetClock(e, clock.Now)
 	e.SetPolicy(&tunnel.Policy{Routes: rt})
 
-	_, err = e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+	_, _, err = e.Open(context.Background(), targetOf(t, "origin.test:443"))
 	if k := tunnel.KindOf(err); k != tunnel.Refused || !strings.Contains(err.Error(), "every upstream of parents failed") ||
 		!strings.Contains(err.Error(), "a: ") || !strings.Contains(err.Error(), "b: ") {
 		t.Fatalf("first Dial: %v (kind %v), want Refused naming a and b", err, k)
 	}
 	req := targetOf(t, "origin.test:443")
-	_, err = e.Dial(context.Background(), req)
+	_, out, err := e.Open(context.Background(), req)
 	if k := tunnel.KindOf(err); k != tunnel.Refused || !strings.Contains(err.Error(), "every upstream of parents is down") {
 		t.Fatalf("second Dial: %v (kind %v), want Refused, every upstream down", err, k)
 	}
 	if hop, _ := tunnel.NextHopOf(err); hop != "a" && hop != "b" {
 		t.Errorf("next hop %q, want a member", hop)
 	}
-	if req.Log.Upstream != "parents" {
-		t.Errorf("log upstream %q, want the group", req.Log.Upstream)
+	if out.Upstream != "parents" {
+		t.Errorf("log upstream %q, want the group", out.Upstream)
 	}
 }
 
@@ -183,11 +182,11 @@ func TestGroupPolicies(t *testing.T) {
 			var open []net.Conn
 			for range 4 {
 				req := targetOf(t, "origin.test:443")
-				c, err := e.Dial(context.Background(), req)
+				c, out, err := e.Open(context.Background(), req)
 				if err != nil {
 					t.Fatal(err)
 				}
-				used = append(used, req.Log.Upstream)
+				used = append(used, out.Upstream)
 				open = append(open, c) // held: least-connections sees them
 			}
 			for _, c := range open {
@@ -209,12 +208,12 @@ func TestGroupPolicies(t *testing.T) {
 	var last string
 	for range 3 {
 		req := targetOf(t, "origin.test:443")
-		c, err := e.Dial(context.Background(), req)
+		c, out, err := e.Open(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Close() // closed at once: a stays least loaded
-		last = req.Log.Upstream
+		last = out.Upstream
 	}
 	if last != "a" || rt.Upstreams()["a"].Open() != 0 {
 		t.Errorf("with every conn closed: used %s, a has %d open; want a, 0", last, rt.Upstreams()["a"].Open())
@@ -244,24 +243,20 @@ func TestRoutesPick(t *testing.T) {
 		{"domain to the upstream", "wiki.corp.test:443", tunnel.ProtoConnect, "intranet", "corp", "wiki.corp.test:443"},
 		{"address rule, name handed on", "localhost:" + echoPort, tunnel.ProtoConnect, "loopback-names", "corp", "localhost:" + echoPort},
 		{"the rest direct", echo, tunnel.ProtoConnect, "default", "", ""},
-		{"proto rule direct", echo, tunnel.ProtoSOCKS5, "socks-direct", "", ""},
-		// Reverse mode's backends never go through routes, and the
-		// record keeps the route and backend its front end wrote.
-		{"reverse backend", "localhost:" + echoPort, tunnel.ProtoTCP, "web", "localhost:" + echoPort, ""},
+		{"proto rule direct", echo, tunnel.ProtoSOCKS, "socks-direct", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := targetOf(t, tt.target)
 			req.Proto = tt.proto
-			req.Log.Route, req.Log.Upstream = "web", tt.target // as the reverse front end writes them
-			c, err := e.Dial(context.Background(), req)
+			c, out, err := e.Open(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
 			echoes(t, c)
-			if req.Log.Route != tt.route || req.Log.Upstream != tt.upstream {
-				t.Errorf("log route %q upstream %q, want %q %q", req.Log.Route, req.Log.Upstream, tt.route, tt.upstream)
+			if out.Route != tt.route || out.Upstream != tt.upstream {
+				t.Errorf("log route %q upstream %q, want %q %q", out.Route, out.Upstream, tt.route, tt.upstream)
 			}
 			if tt.seen != "" {
 				if got := <-p.seen; got != tt.seen {
@@ -270,6 +265,26 @@ func TestRoutesPick(t *testing.T) {
 			}
 		})
 	}
+	// Reverse mode dials its backends by DirectPlan: a backend the
+	// loopback-names route would send to corp is dialed directly.
+	t.Run("direct plan", func(t *testing.T) {
+		req := targetOf(t, "localhost:"+echoPort)
+		req.Proto = tunnel.ProtoTCP
+		c, out, err := e.Dial(context.Background(), req, tunnel.DirectPlan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		echoes(t, c)
+		if out.Upstream != "" || out.Dialed == "" {
+			t.Errorf("upstream %q dialed %q, want direct", out.Upstream, out.Dialed)
+		}
+		select {
+		case got := <-p.seen:
+			t.Errorf("the upstream was asked for %q", got)
+		default:
+		}
+	})
 }
 
 // Through an upstream, an ACL verdict that needs the address is taken
@@ -298,15 +313,15 @@ func TestRouteChecksAddressesForTheACL(t *testing.T) {
 	})})
 	t.Cleanup(e.Close)
 	req := targetOf(t, "localhost:443")
-	if err := e.Authorize(req); err != nil {
+	if _, err := e.Authorize(context.Background(), req); err != nil {
 		t.Fatalf("Authorize: %v", err)
 	}
-	_, err = e.Dial(context.Background(), req)
+	_, out, err := e.Open(context.Background(), req)
 	if k := tunnel.KindOf(err); k != tunnel.DeniedIP || tunnel.RuleOf(err) != "no-loopback" {
 		t.Fatalf("Dial = %v (kind %v), want DeniedIP by no-loopback", err, k)
 	}
-	if asked.Load() == 0 || req.Log.Decision != "deny" {
-		t.Errorf("ACL asked %d times with an address, decision %q", asked.Load(), req.Log.Decision)
+	if asked.Load() == 0 || out.Decision != "deny" {
+		t.Errorf("ACL asked %d times with an address, decision %q", asked.Load(), out.Decision)
 	}
 	select {
 	case got := <-p.seen:
@@ -341,7 +356,7 @@ func TestRouteEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			req := targetOf(t, tt.target)
 			req.Proto = tt.proto
-			plan, err := e.Route(context.Background(), req)
+			plan, _, err := e.Route(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -350,7 +365,7 @@ func TestRouteEnv(t *testing.T) {
 			}
 		})
 	}
-	c, err := e.Dial(context.Background(), targetOf(t, "far.test:443"))
+	c, _, err := e.Open(context.Background(), targetOf(t, "far.test:443"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +395,7 @@ func TestHealthSurvivesReload(t *testing.T) {
 		return tunnel.RoutingSpec{Upstreams: []tunnel.UpstreamSpec{{Name: "corp", URL: parseURL(t, url)}}, Default: "corp"}
 	}
 	e, rt := engineWith(t, tunnel.Config{DialTimeout: bound}, spec("http://"+dead))
-	e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+	e.Open(context.Background(), targetOf(t, "origin.test:443"))
 	if rt.Upstreams()["corp"].Available() {
 		t.Fatal("not down after a refusal")
 	}
@@ -433,7 +448,7 @@ func TestActiveCheckBringsUpstreamBack(t *testing.T) {
 	e.SetUpstreamLog(func(ev tunnel.UpstreamEvent) { events <- ev })
 	e.SetPolicy(&tunnel.Policy{Routes: rt})
 
-	if _, err := e.Dial(context.Background(), targetOf(t, "origin.test:443")); tunnel.KindOf(err) != tunnel.UpstreamFailed {
+	if _, _, err := e.Open(context.Background(), targetOf(t, "origin.test:443")); tunnel.KindOf(err) != tunnel.UpstreamFailed {
 		t.Fatalf("Dial to a broken upstream: %v", err)
 	}
 	if ev := recvEvent(t, events); ev.Up || ev.Name != "corp" || !strings.Contains(ev.Reason, "503") || ev.For != time.Hour {
@@ -508,10 +523,10 @@ func BenchmarkRoute(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := &tunnel.Request{Proto: tunnel.ProtoConnect, Client: netip.MustParseAddrPort("127.0.0.1:5000"),
-				Host: bc.host, Port: 443, Log: &accesslog.Record{}}
+				Host: bc.host, Port: 443}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := bc.e.Route(context.Background(), req); err != nil {
+				if _, _, err := bc.e.Route(context.Background(), req); err != nil {
 					b.Fatal(err)
 				}
 			}

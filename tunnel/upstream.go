@@ -220,14 +220,12 @@ func (u *Upstream) DialContext(ctx context.Context, network, addr string) (net.C
 // upstream, then TLS for an https upstream. Its failures are the
 // upstream's own, unless the via upstream failed (it is marked instead).
 func (u *Upstream) DialParent(ctx context.Context) (net.Conn, error) {
-	var c net.Conn
-	var err error
+	// The way to the parent: the via upstream's tunnel, or a plain dial.
+	var way Dialer = &net.Dialer{}
 	if u.via != nil {
-		c, err = u.via.DialContext(ctx, "tcp", u.addr)
-	} else {
-		var d net.Dialer
-		c, err = d.DialContext(ctx, "tcp", u.addr)
+		way = u.via
 	}
+	c, err := way.DialContext(ctx, "tcp", u.addr)
 	if err != nil {
 		if isUpstreamFault(err) {
 			return nil, err // the via upstream's own failure, marked there

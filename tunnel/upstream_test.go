@@ -87,7 +87,7 @@ func TestUpstreamHTTPKeepsRawConnAndSplices(t *testing.T) {
 	})
 	e, _ := oneUpstream(t, "http://"+parent)
 	req := targetOf(t, "origin.test:443")
-	c, err := e.Dial(context.Background(), req)
+	c, out, err := e.Open(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +101,8 @@ func TestUpstreamHTTPKeepsRawConnAndSplices(t *testing.T) {
 		t.Fatalf("first bytes after the head: %q, %v", b, err)
 	}
 	c.SetReadDeadline(time.Time{})
-	if req.Log.Route != "default" || req.Log.Upstream != "corp" || req.Log.Dialed != parent {
-		t.Errorf("log route %q upstream %q dialed %q; want default, corp, %s", req.Log.Route, req.Log.Upstream, req.Log.Dialed, parent)
+	if out.Route != "default" || out.Upstream != "corp" || out.Dialed != parent {
+		t.Errorf("log route %q upstream %q dialed %q; want default, corp, %s", out.Route, out.Upstream, out.Dialed, parent)
 	}
 
 	client, pc := tcpPair(t)
@@ -169,7 +169,7 @@ func TestUpstreamHTTPAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, u := oneUpstream(t, "http://"+tt.parent(t))
-			c, err := e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+			c, _, err := e.Open(context.Background(), targetOf(t, "origin.test:443"))
 			if err == nil {
 				c.Close()
 				t.Fatal("Dial succeeded")
@@ -194,7 +194,7 @@ func TestUpstreamHTTPSilentTimesOut(t *testing.T) {
 		Upstreams: []tunnel.UpstreamSpec{{Name: "corp", URL: parseURL(t, "http://"+parent)}},
 		Default:   "corp",
 	})
-	_, err := e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+	_, _, err := e.Open(context.Background(), targetOf(t, "origin.test:443"))
 	if k := tunnel.KindOf(err); k != tunnel.Timeout {
 		t.Fatalf("KindOf(%v) = %v, want Timeout", err, k)
 	}
@@ -208,7 +208,7 @@ func TestUpstreamHTTPBasicAuth(t *testing.T) {
 	p := &httpParent{user: "ferry", pass: "s3cret:x", redirect: echo}
 	addr := p.start(t)
 	e, _ := oneUpstream(t, "http://ferry:s3cret%3Ax@"+addr)
-	c, err := e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+	c, _, err := e.Open(context.Background(), targetOf(t, "origin.test:443"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestUpstreamHTTPSMutualTLS(t *testing.T) {
 				Upstreams: []tunnel.UpstreamSpec{{Name: "tls", URL: parseURL(t, "https://"+addr), TLS: tt.tls}},
 				Default:   "tls",
 			})
-			c, err := e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+			c, _, err := e.Open(context.Background(), targetOf(t, "origin.test:443"))
 			if tt.want == tunnel.OK {
 				if err != nil {
 					t.Fatal(err)
@@ -292,7 +292,7 @@ func TestUpstreamSOCKS5(t *testing.T) {
 			addr := tt.parent.start(t)
 			e, u := oneUpstream(t, tt.scheme+"://"+tt.auth+addr)
 			req := targetOf(t, "localhost:"+echoPort)
-			c, err := e.Dial(context.Background(), req)
+			c, _, err := e.Open(context.Background(), req)
 			if tt.want == tunnel.OK {
 				if err != nil {
 					t.Fatal(err)
@@ -347,7 +347,7 @@ func TestUpstreamChain(t *testing.T) {
 		},
 		Default: "a",
 	})
-	conn, err := e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+	conn, _, err := e.Open(context.Background(), targetOf(t, "origin.test:443"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func TestUpstreamHTTPSResumes(t *testing.T) {
 		Default: "tls",
 	})
 	for i, want := range []bool{false, true} {
-		c, err := e.Dial(context.Background(), targetOf(t, "origin.test:443"))
+		c, _, err := e.Open(context.Background(), targetOf(t, "origin.test:443"))
 		if err != nil {
 			t.Fatal(err)
 		}
