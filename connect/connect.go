@@ -13,42 +13,6 @@ import (
 
 const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
 
-// serveConnect is net/http's way to a tunnel: a CONNECT that came after
-// other requests on a keep-alive connection (the first request of a
-// connection takes the fast path, fast.go). The client conn is hijacked;
-// it is still the *net.TCPConn the listener accepted, so the relay can
-// splice.
-//
-// The tunnel runs on the relay's own goroutines (tunnel.Start) and the
-// handler returns, so net/http's goroutine for the conn ends too; it
-// reports whether the tunnel took over the conn's end (the relay calls
-// it, under the conn's mux context: the request's ends with the handler).
-func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) (started bool) {
-	e, _ := r.Context().Value(entryKey{}).(*connEntry)
-	t, _ := s.open(r.Context(), w, r, func() (net.Conn, []byte, error) {
-		client, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return nil, nil, err
-		}
-		// Bytes the client sent right after its head (a pipelined TLS
-		// ClientHello, say) sit in net/http's reader: pass them on first.
-		var early []byte
-		if n := brw.Reader.Buffered(); n > 0 {
-			early, _ = brw.Reader.Peek(n)
-		}
-		return client, early, nil
-	})
-	switch {
-	case t == nil:
-		return false
-	case e == nil || !e.hijacked.Load():
-		t.relay(r.Context())
-		return false
-	}
-	t.start(e.ctx, e.finish)
-	return true
-}
-
 // openTunnel is a CONNECT answered 200, ready to relay.
 type openTunnel struct {
 	client, server net.Conn

@@ -10,7 +10,7 @@ import (
 
 // proxyCredentials reads Proxy-Authorization: Basic (RFC 7617). Another
 // scheme counts as none offered, so the client gets the Basic challenge;
-// a malformed Basic value counts as wrong credentials. ReverseProxy's
+// a malformed Basic value counts as wrong credentials. The forwarder's
 // rewrite drops the header (hop-by-hop, RFC 9110 §11.7.4), so it never
 // reaches an origin.
 func proxyCredentials(h http.Header) tunnel.Credentials {

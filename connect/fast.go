@@ -19,26 +19,25 @@ import (
 )
 
 // The CONNECT fast path (issue 9). Most connections to an HTTP proxy carry
-// one CONNECT and then the tunnel. Through net/http that costs a goroutine
-// of its own (conn.serve, which then runs the relay), a 4 KiB reader and
-// writer kept by the hijacked conn, and the server's bookkeeping; idle
-// tunnels pay in memory, short ones in CPU. So the first request of a
-// connection is peeked (taking nothing from the socket): a CONNECT is read
-// here and served on the mux's goroutine, which then runs one relay
-// direction, the relay the other; anything else goes to net/http as it
-// came. Both paths open the tunnel with the same function, connect.
+// one CONNECT and then the tunnel. Read through buffers, that costs a 4 KiB
+// reader and writer per conn and copies the bytes after the head out of
+// the buffer; idle tunnels pay in memory, short ones in CPU. So the first
+// request of a connection is peeked (taking nothing from the socket): a
+// CONNECT is read here, exactly, and the tunnel starts on the raw socket;
+// anything else goes to the HTTP/1 reader (conn.go) as it came. Both paths
+// open the tunnel with the same function, open.
 
 // fastHeadLimit caps what the fast path peeks. A socket's receive queue
 // holds about this much by default (tcp_rmem), so waiting for a longer
 // head could stall; with max_header_bytes above it such heads are left to
-// net/http, which reads them.
+// the HTTP/1 reader.
 const fastHeadLimit = 64 << 10
 
 var headBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
 // serveFast serves c's first request if it is a CONNECT, up to the 200;
-// the caller relays the tunnel returned. handOff reports whether net/http
-// should serve the connection from here on: when the request is not a
+// the caller relays the tunnel returned. handOff reports whether the
+// HTTP/1 reader should serve the connection from here on: when the request is not a
 // CONNECT (nothing was read), or after a refused CONNECT on a connection
 // that may carry another request.
 func (s *Server) serveFast(ctx context.Context, c *net.TCPConn) (t *openTunnel, handOff bool) {
@@ -65,7 +64,7 @@ func (s *Server) serveFast(ctx context.Context, c *net.TCPConn) (t *openTunnel, 
 // readConnect peeks at c's first request and, if it is a CONNECT, reads
 // its head (exactly: bytes the client sent after it, a TLS ClientHello
 // say, stay in the socket for the relay to splice). A nil request with
-// handOff set leaves c to net/http untouched; without, c is done with (a
+// handOff set leaves c to the HTTP/1 reader untouched; without, c is done with (a
 // bad head was answered, or the client left).
 func (s *Server) readConnect(ctx context.Context, c *net.TCPConn) (r *http.Request, handOff bool) {
 	bp := headBufs.Get().(*[]byte)
@@ -125,12 +124,7 @@ func (s *Server) readConnect(ctx context.Context, c *net.TCPConn) (r *http.Reque
 			"malformed request: not an HTTP request line, which starts with a method (RFC 9112 §3)"))
 		return nil, false
 	case scan == headOther:
-		// Checked here, served by net/http (precheck.go).
-		if method, err := checkHead(b[:n]); err != nil {
-			s.refuseHead(c, tunnel.ProtoHTTP, method, err)
-			return nil, false
-		}
-		return nil, true
+		return nil, true // the HTTP/1 reader's (conn.go)
 	}
 	r, err = parseConnect(b[:n])
 	if err != nil {
@@ -160,8 +154,8 @@ func (s *Server) refuseHead(c *net.TCPConn, proto, method string, err error) {
 }
 
 // rawResponse is the http.ResponseWriter of a refused fast-path CONNECT,
-// so the refusal is composed by the same code as net/http's path (fail,
-// refuse, deny). It keeps the answer and send writes it in one go.
+// so the refusal is composed by the same code as the HTTP/1 reader's path
+// (fail, refuse, deny). It keeps the answer and send writes it in one go.
 type rawResponse struct {
 	header http.Header
 	status int

@@ -11,16 +11,15 @@ import (
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
-// The CONNECT fast path (fast.go) reads a CONNECT head itself instead of
-// handing the connection to net/http. This file is its parser: pure
-// functions over the bytes peeked from the socket.
+// The CONNECT fast path (fast.go) reads a first CONNECT head from what it
+// peeked. This file is its parser: pure functions over those bytes.
 
 // headScan is what the first bytes of a connection say.
 type headScan uint8
 
 const (
 	headIncomplete headScan = iota // no end of head yet: need more bytes
-	headOther                      // a complete head, not a CONNECT: net/http serves it
+	headOther                      // a complete head, not a CONNECT: the HTTP/1 reader's
 	headConnect                    // a complete CONNECT head
 	headNotHTTP                    // bytes no request line can start with (a SOCKS greeting, TLS)
 )
@@ -29,8 +28,7 @@ var connectPrefix = []byte("CONNECT ")
 
 // scanHead classifies b, the bytes a client has sent so far, and for a
 // complete head returns its length (end included): a CONNECT is served by
-// the fast path, any other head is checked (precheck.go) and then left to
-// net/http. The method is case-sensitive (RFC 9110 §9.1), so "connect" is
+// the fast path, any other head is left to the HTTP/1 reader. The method is case-sensitive (RFC 9110 §9.1), so "connect" is
 // not a CONNECT.
 func scanHead(b []byte) (headScan, int) {
 	n := headEnd(b)
@@ -105,6 +103,16 @@ func parseConnect(head []byte) (*http.Request, error) {
 		}
 	}
 	return r, nil
+}
+
+// firstToken is the method of the request line that b starts with, or ""
+// when it does not start with a token and a space.
+func firstToken(b []byte) string {
+	i := bytes.IndexByte(b, ' ')
+	if i < 0 || i > 32 || !isToken(string(b[:i])) {
+		return ""
+	}
+	return string(b[:i])
 }
 
 // isToken reports whether s is a token (RFC 9110 §5.6.2), as a field name

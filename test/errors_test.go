@@ -38,7 +38,11 @@ shutdown_grace = "2s"
 		{"malformed request line", "GARBAGE\r\n\r\n", 400, "malformed", "http_request_error", "", ""},
 		{"bad header line", "GET http://example.org/ HTTP/1.1\r\nHost: example.org\r\nno colon here\r\n\r\n", 400, "malformed", "http_request_error", "", ""},
 		{"bad Content-Length", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nContent-Length: 12x\r\n\r\n", 400, "Content-Length", "http_request_error", "", ""},
-		{"unknown transfer coding", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "only chunked", "http_request_error", "", ""},
+		// RFC 9112 §6.3: a request whose last coding is not chunked has
+		// no length a server can determine: 400, MUST. A coding ferry does
+		// not decode before a final chunked: 501 (§6.1).
+		{"transfer coding not ending in chunked", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "does not end in chunked", "http_request_error", "", ""},
+		{"unknown transfer coding", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, "only chunked", "http_request_error", "", ""},
 		{"missing Host", "GET http://example.org/ HTTP/1.1\r\n\r\n", 400, "missing Host", "http_request_error", "", ""},
 		{"HTTP/9.9", "GET http://example.org/ HTTP/9.9\r\nHost: example.org\r\n\r\n", 505, "unsupported protocol version", "http_request_error", "", ""},
 		{"CONNECT without a port", "CONNECT example.org HTTP/1.1\r\nHost: example.org\r\n\r\n", 400, "bad target", "http_request_error", "example.org", ""},

@@ -32,6 +32,7 @@ const (
 	BadCoding            // the request has a transfer coding other than chunked
 	Loop                 // the next hop is ferry itself
 	RequestTimeout       // the client stopped sending its request body
+	URITooLong           // the request line is longer than max_header_bytes
 )
 
 type statusRow struct {
@@ -85,6 +86,8 @@ var status = [...]statusRow{
 	Loop: {"loop", http.StatusLoopDetected, 0x01, 91, "proxy_loop_detected"},
 	// RFC 9110 §15.5.9; RFC 9209 has no type for a client's silence.
 	RequestTimeout: {"request_timeout", http.StatusRequestTimeout, 0x01, 91, "http_request_error"},
+	// RFC 9112 §3: a request-target longer than the server will parse.
+	URITooLong: {"uri_too_long", http.StatusRequestURITooLong, 0x01, 91, "http_request_error"},
 }
 
 func (k Kind) row() statusRow {

@@ -1,4 +1,4 @@
-package connect
+package forward
 
 import (
 	"context"
@@ -16,31 +16,23 @@ import (
 // Varnish). It is answered by ferry, never forwarded, when a cache is on.
 const MethodPurge = "PURGE"
 
-// originTransport is what ReverseProxy forwards through: the pooled
-// origin transport, behind the cache when there is one. The cache is an
-// http.RoundTripper around the transport rather than a step in
-// serveForward, so a hit (answered before the transport is asked) never
-// dials, and a miss or a revalidation dials through dialOrigin and the
-// engine like any forward: one ACL, one access log, one error path. Under
-// the cache, routeTransport picks the direct transport or an upstream's.
-func (s *Server) originTransport() http.RoundTripper {
-	if s.cfg.Cache == nil {
-		return routeTransport{s}
+// cached puts the cache in front of next when there is one. The cache is
+// an http.RoundTripper around the Client rather than a step of its own,
+// so a hit (answered before the Client is asked) never dials, and a miss
+// or a revalidation dials through the engine like any forward: one ACL,
+// one access log, one error path.
+func (f *Forwarder) cached(next http.RoundTripper) http.RoundTripper {
+	if f.cache == nil {
+		return next
 	}
-	return &cache.Transport{
-		Cache:  s.cfg.Cache,
-		Next:   routeTransport{s},
-		Name:   s.cfg.ViaName,
-		Allow:  s.cacheAllow,
-		Report: s.cacheReport,
-	}
+	return &cache.Transport{Cache: f.cache, Next: next, Name: f.cfg.ViaName, Allow: f.cacheAllow, Report: cacheReport}
 }
 
 // cacheAllow asks the ACL whether this client may reach the address a
 // stored response came from, as a dial would: a hit must not get round a
 // rule on addresses.
-func (s *Server) cacheAllow(r *http.Request, origin netip.AddrPort) bool {
-	fw, ok := r.Context().Value(forwardKey{}).(*forward)
+func (f *Forwarder) cacheAllow(r *http.Request, origin netip.AddrPort) bool {
+	rt, ok := r.Context().Value(routeKey{}).(*route)
 	if !ok {
 		return false
 	}
@@ -48,31 +40,32 @@ func (s *Server) cacheAllow(r *http.Request, origin netip.AddrPort) bool {
 		// Stored from an answer through an upstream, whose origin address
 		// ferry never saw: only a request routed through an upstream
 		// (whose route step asked the ACL) may have it.
-		return fw.plan != nil && !fw.plan.Direct()
+		return !rt.plan.Direct()
 	}
-	_, err := s.engine.AuthorizeAddr(r.Context(), fw.req, origin.Addr())
+	_, err := f.engine.AuthorizeAddr(r.Context(), rt.req, origin.Addr())
 	return err == nil
 }
 
 // cacheReport puts the cache's Cache-Status parameters in the access log.
-func (s *Server) cacheReport(r *http.Request, status string) {
-	if fw, ok := r.Context().Value(forwardKey{}).(*forward); ok {
-		fw.rec.Cache = status
+func cacheReport(r *http.Request, status string) {
+	if rt, ok := r.Context().Value(routeKey{}).(*route); ok {
+		rt.mu.Lock()
+		rt.rec.Cache = status
+		rt.mu.Unlock()
 	}
 }
 
-// servePurge answers PURGE for an absolute URI, after Authorize has asked
-// the ACL with method PURGE. Only a rule that allows method PURGE lets it
-// through (issue 7: "allowed by an ACL rule only"): never the default
-// verdict, whatever the client's address, and not a rule that allows the
-// client everything, such as config.toml.example's loopback rule: the
-// cache is shared, so emptying it is for the clients named for it.
-func (s *Server) servePurge(w http.ResponseWriter, r *http.Request, req *tunnel.Request, rec *accesslog.Record) {
-	if !s.purgeRule(r.Context(), req, rec) {
-		fail(w, rec, &tunnel.Error{Kind: tunnel.Denied, Err: errPurgeDenied})
-		return
+// purge answers PURGE for an absolute URI, after the front end's
+// Authorize asked the ACL with method PURGE. Only a rule that allows
+// method PURGE lets it through: never the default verdict, whatever the
+// client's address, and not a rule that allows the client everything, such
+// as config.toml.example's loopback rule: the cache is shared, so emptying
+// it is for the clients named for it.
+func (f *Forwarder) purge(w http.ResponseWriter, r *http.Request, req *tunnel.Request, rec *accesslog.Record) error {
+	if !f.purgeRule(r.Context(), req, rec) {
+		return &tunnel.Error{Kind: tunnel.Denied, Err: errPurgeDenied}
 	}
-	n := s.cfg.Cache.Purge(r.URL)
+	n := f.cache.Purge(r.URL)
 	rec.Cache = fmt.Sprintf("purged=%d", n)
 	status := http.StatusOK
 	msg := fmt.Sprintf("ferry: purged %d stored responses for %s\n", n, r.URL.Redacted())
@@ -82,9 +75,12 @@ func (s *Server) servePurge(w http.ResponseWriter, r *http.Request, req *tunnel.
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", fmt.Sprint(len(msg)))
 	w.WriteHeader(status)
 	rec.Status = status
-	fmt.Fprint(w, msg)
+	n2, _ := fmt.Fprint(w, msg)
+	rec.BytesDown = int64(n2)
+	return nil
 }
 
 var errPurgeDenied = errors.New("PURGE is allowed only by an ACL rule for method PURGE")
@@ -94,13 +90,13 @@ var errPurgeDenied = errors.New("PURGE is allowed only by an ACL rule for method
 // method matcher matches: if the same rule allows that too, it does not
 // look at the method. The second verdict is not noted: the access event
 // keeps the first.
-func (s *Server) purgeRule(ctx context.Context, req *tunnel.Request, rec *accesslog.Record) bool {
+func (f *Forwarder) purgeRule(ctx context.Context, req *tunnel.Request, rec *accesslog.Record) bool {
 	if rec.Decision != tunnel.DecisionAllow || rec.Rule == "" || rec.Rule == "default" {
 		return false // the default, or a verdict left open for the address
 	}
 	probe := *req
 	probe.Method = ""
-	out, err := s.engine.Authorize(ctx, &probe)
+	out, err := f.engine.Authorize(ctx, &probe)
 	if err != nil {
 		return true // denied without the method: the rule needed it
 	}

@@ -1,0 +1,252 @@
+package connect
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/http1"
+	"github.com/ferry-proxy/ferry/tunnel"
+)
+
+// httpConn is one client connection read by ferry's HTTP/1 reader: its
+// requests are served one after the other (a pipelined one waits in the
+// buffer) until either side ends the connection.
+type httpConn struct {
+	s      *Server
+	ctx    context.Context // the mux's conn context: drain cancels it
+	c      net.Conn
+	client netip.AddrPort
+	lim    headLimit
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	end    func()
+
+	idle    atomic.Bool // waiting for the next request: Shutdown may close it
+	sent100 bool        // 100 Continue sent for the request being served
+
+	bg     chan struct{} // the background read's end; nil when none runs
+	bgGone atomic.Bool   // the background read saw the client leave
+}
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+// serveHTTP1 serves c's requests until it ends. end is called when the
+// conn is done with: when the loop returns, or when a tunnel (CONNECT or an
+// upgrade) that took the conn over ends.
+func (s *Server) serveHTTP1(ctx context.Context, c net.Conn, end func()) {
+	hc := &httpConn{s: s, ctx: ctx, c: c, end: end}
+	hc.client, _ = netip.ParseAddrPort(c.RemoteAddr().String())
+	hc.lim.r = c
+	hc.br = readers.Get().(*bufio.Reader)
+	hc.br.Reset(&hc.lim)
+	hc.bw = writers.Get().(*bufio.Writer)
+	hc.bw.Reset(c)
+	s.conns.Store(hc, struct{}{})
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	taken := false
+	defer func() {
+		stop()
+		s.conns.Delete(hc)
+		if !taken {
+			hc.release()
+			c.Close()
+			end()
+		}
+	}()
+	for first := true; ; first = false {
+		if !hc.waitForRequest(first) {
+			return
+		}
+		r, f, err := hc.readHead()
+		if err != nil {
+			hc.refuseHead(r, err)
+			return
+		}
+		keep, tunnelled := hc.serve(r, f)
+		if tunnelled {
+			taken = true
+			return
+		}
+		if !keep {
+			hc.lingerClose()
+			return
+		}
+	}
+}
+
+// release gives the buffers back, once.
+func (hc *httpConn) release() {
+	if hc.br == nil {
+		return
+	}
+	hc.br.Reset(nil)
+	readers.Put(hc.br)
+	hc.bw.Reset(nil)
+	writers.Put(hc.bw)
+	hc.br, hc.bw = nil, nil
+}
+
+// waitForRequest waits for the first byte of the next request: the
+// handshake deadline the mux set for the first, keepalive_timeout between
+// requests (an idle conn Shutdown closes at once). Then the whole head
+// has handshake_timeout.
+func (hc *httpConn) waitForRequest(first bool) bool {
+	s := hc.s
+	if !first {
+		// The deadline before the check: Shutdown's, set after it, wins.
+		hc.idle.Store(true)
+		hc.c.SetReadDeadline(time.Now().Add(s.cfg.KeepAliveTimeout))
+		if s.closing.Load() {
+			return false
+		}
+		_, err := hc.br.Peek(1)
+		hc.idle.Store(false)
+		if err != nil || s.closing.Load() && hc.br.Buffered() == 0 {
+			return false
+		}
+		hc.c.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	}
+	hc.lim.N = int64(s.cfg.MaxHeaderBytes)
+	return true
+}
+
+// readHead reads and parses one request head, under max_header_bytes.
+func (hc *httpConn) readHead() (*http.Request, http1.Framing, error) {
+	r, f, err := readRequest(hc.br, &hc.lim, hc.s.cfg.MaxHeaderBytes)
+	hc.lim.N = unlimited
+	if err != nil {
+		return nil, f, err
+	}
+	hc.c.SetReadDeadline(time.Time{})
+	r.RemoteAddr = hc.c.RemoteAddr().String()
+	if tc, ok := hc.c.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		r.TLS = &cs
+	}
+	return r, f, nil
+}
+
+// refuseHead answers a head that cannot be served (400, 408, 414, 431,
+// 501, 505) with its Proxy-Status and an access event, and the connection
+// ends: where the next request would start is unknown. A client that
+// sent nothing, or left, gets nothing.
+func (hc *httpConn) refuseHead(_ *http.Request, err error) {
+	var te *tunnel.Error
+	if !errors.As(err, &te) {
+		if !errors.Is(err, io.ErrUnexpectedEOF) && !isTimeout(err) || hc.br.Buffered() == 0 && !hc.sawBytes() {
+			return // gone, or silent: nobody to answer
+		}
+		if isTimeout(err) {
+			err = tunnel.Errorf(tunnel.RequestTimeout, "request head incomplete after handshake_timeout (%v)", hc.s.cfg.HandshakeTimeout)
+		} else {
+			err = tunnel.Errorf(tunnel.BadRequest, "request head cut short: the client closed its side before the blank line")
+		}
+	}
+	rec := accesslog.Start(hc.s.sink, tunnel.ProtoHTTP, hc.client)
+	w := newResponse(hc, &http.Request{Method: http.MethodGet, ProtoMinor: 1, Close: true})
+	fail(w, rec, err)
+	w.finish()
+	rec.Finish()
+	hc.lingerClose()
+}
+
+// sawBytes reports whether the client sent any part of a head: a partial
+// head read until a timeout or EOF consumed them from the buffer.
+func (hc *httpConn) sawBytes() bool { return hc.lim.N < int64(hc.s.cfg.MaxHeaderBytes) }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// lingerClose half-closes the conn and discards what the client still
+// sends, bounded in time and size, so that closing with unread input (an
+// RST) does not destroy the answer before the client reads it (RFC 9112
+// §9.6).
+func (hc *httpConn) lingerClose() {
+	if cw, ok := hc.c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		hc.c.SetReadDeadline(time.Now().Add(settleTime))
+		io.CopyN(io.Discard, hc.c, drainBytes)
+	}
+}
+
+// Bounds of what is read and dropped of a request body nobody forwarded
+// (a refusal, a cache hit), or of a client's input before a close.
+const (
+	settleTime  = 2 * time.Second
+	settleBytes = 1 << 20
+	// drainBytes bounds what lingerClose drops: an upload the origin
+	// answered early may still be coming.
+	drainBytes = 64 << 20
+)
+
+// armRead bounds the next read of a request body by the idle timeout.
+func (hc *httpConn) armRead() {
+	if idle := hc.s.engine.IdleTimeout(); idle > 0 {
+		hc.c.SetReadDeadline(time.Now().Add(idle))
+	}
+}
+
+// armWrite bounds the next write to the client by the idle timeout: a
+// client that stops reading is cut off, as a tunnel's is.
+func (hc *httpConn) armWrite() {
+	if idle := hc.s.engine.IdleTimeout(); idle > 0 {
+		hc.c.SetWriteDeadline(time.Now().Add(idle))
+	}
+}
+
+// sendContinue sends 100 Continue before a body the client holds back
+// for it (RFC 9110 §10.1.1), once.
+func (hc *httpConn) sendContinue() error {
+	if hc.sent100 {
+		return nil
+	}
+	hc.sent100 = true
+	hc.armWrite()
+	hc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	return hc.bw.Flush()
+}
+
+// startBackgroundRead watches the client while its request is served
+// and nothing else reads from it: a client that leaves cancels the
+// request (and with it the origin's exchange); a pipelined next request
+// stays in the buffer.
+func (hc *httpConn) startBackgroundRead(cancel context.CancelCauseFunc) {
+	hc.bg = make(chan struct{})
+	hc.bgGone.Store(false)
+	// Here, not on the goroutine: stopBackgroundRead's deadline must be
+	// the last one set.
+	hc.c.SetReadDeadline(time.Time{})
+	go func() {
+		defer close(hc.bg)
+		if _, err := hc.br.Peek(1); err != nil && !isTimeout(err) {
+			hc.bgGone.Store(true)
+			cancel(errClientGone)
+		}
+	}()
+}
+
+// stopBackgroundRead ends the background read before the conn is read
+// again (or handed to a tunnel).
+func (hc *httpConn) stopBackgroundRead() {
+	if hc.bg == nil {
+		return
+	}
+	hc.c.SetReadDeadline(time.Unix(1, 0))
+	<-hc.bg
+	hc.bg = nil
+	hc.c.SetReadDeadline(time.Time{})
+}

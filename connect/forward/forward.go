@@ -1,0 +1,246 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-proxy/ferry/cache"
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
+)
+
+// Config holds plain-HTTP forwarding's settings.
+type Config struct {
+	Forwarded         string        // ForwardedOff, ForwardedAdd or ForwardedStrip; default off
+	ViaName           string        // pseudonym in Via; default "ferry"
+	MaxIdleConns      int           // pooled outbound conns in all; default 1024
+	MaxIdlePerHost    int           // pooled outbound conns per origin or upstream; default 256
+	ResponseTimeout   time.Duration // wait for a response head; default the engine's idle timeout
+	OriginIdleTimeout time.Duration // a pooled conn unused this long is closed; default 90s
+	Cache             *cache.Cache  // the shared cache; nil: none
+}
+
+func (c *Config) setDefaults(idle time.Duration) {
+	if c.Forwarded == "" {
+		c.Forwarded = ForwardedOff
+	}
+	if c.ViaName == "" {
+		c.ViaName = "ferry"
+	}
+	if c.MaxIdleConns <= 0 {
+		c.MaxIdleConns = 1024
+	}
+	if c.MaxIdlePerHost <= 0 {
+		c.MaxIdlePerHost = 256
+	}
+	if c.OriginIdleTimeout <= 0 {
+		c.OriginIdleTimeout = 90 * time.Second
+	}
+	if c.ResponseTimeout <= 0 {
+		// An origin that accepts and never answers would hold the client
+		// forever, where a tunnel to it is cut at the idle timeout: wait
+		// for the response head as long as a tunnel may idle (0: ever).
+		c.ResponseTimeout = idle
+	}
+}
+
+// Forwarder forwards plain-HTTP proxy requests (absolute-form, RFC 9112
+// §3.2.2) that a front end has authenticated and authorized: it routes
+// them, rewrites them as a proxy must, sends them through the cache and
+// the Client, and copies the response back. It is independent of the
+// front end's protocol: it reads an *http.Request and writes an
+// http.ResponseWriter.
+type Forwarder struct {
+	cfg    Config
+	engine *tunnel.Engine
+	client *Client
+	next   http.RoundTripper // the cache in front of the client, or the client
+	cache  *cache.Cache
+	via11  string
+}
+
+// New returns a Forwarder dialing through engine.
+func New(cfg Config, engine *tunnel.Engine) *Forwarder {
+	cfg.setDefaults(engine.IdleTimeout())
+	f := &Forwarder{cfg: cfg, engine: engine, cache: cfg.Cache, via11: "1.1 " + cfg.ViaName}
+	f.client = &Client{engine: engine, responseTimeout: cfg.ResponseTimeout, idle: engine.IdleTimeout(),
+		pool: pool{maxIdle: cfg.MaxIdleConns, maxIdlePerKey: cfg.MaxIdlePerHost, idleTimeout: cfg.OriginIdleTimeout}}
+	f.next = f.cached(f.client)
+	return f
+}
+
+// Close closes the idle outbound conns; those in use close as their
+// responses end.
+func (f *Forwarder) Close() { f.client.pool.closeIdle(true) }
+
+// Serve forwards r, whose access record is rec, and writes the answer on
+// w. A refusal or a failure before any response byte is returned, for the
+// front end to answer (it has not written to w); after the response head
+// has gone out, an error means the response was cut short. A 101 answer
+// is written and returned as *Upgraded: the front end relays the switched
+// conns with the engine.
+func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Request, rec *accesslog.Record) (*Upgraded, error) {
+	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
+		return nil, tunnel.Errorf(tunnel.BadRequest, "unsupported scheme %q", r.URL.Scheme)
+	}
+	if r.Method == MethodPurge && f.cache != nil {
+		return nil, f.purge(w, r, req, rec)
+	}
+	plan, out, err := f.engine.Route(r.Context(), req)
+	rec.Note(out)
+	if err != nil {
+		return nil, err
+	}
+	rt := &route{req: req, plan: plan, rec: rec}
+	ex := &response{w: w}
+	ctx := httptrace.WithClientTrace(withRoute(r.Context(), rt), &httptrace.ClientTrace{Got1xxResponse: ex.got1xx})
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	f.rewriteRequest(r, req.Client)
+	if r.ContentLength == 0 {
+		r.Body = nil
+	}
+	res, err := f.next.RoundTrip(r.WithContext(ctx))
+	rec.Note(rt.outcome())
+	ex.final()
+	if err != nil {
+		return nil, err
+	}
+	rec.Status = res.StatusCode
+	f.rewriteResponse(res)
+	if up, ok := res.Body.(*Upgraded); ok {
+		copyHeader(w.Header(), res.Header)
+		w.WriteHeader(res.StatusCode)
+		return up, nil
+	}
+	return nil, f.copyResponse(w, res, rec)
+}
+
+// copyResponse writes res to w: its head, its body as it comes (flushed
+// at once for server-sent events and bodies of unknown length), and its
+// trailer fields that may pass (FilterTrailers).
+func (f *Forwarder) copyResponse(w http.ResponseWriter, res *http.Response, rec *accesslog.Record) error {
+	defer res.Body.Close()
+	dst := w.Header()
+	copyHeader(dst, res.Header)
+	if _, ok := res.Header["Content-Type"]; !ok {
+		// A proxy passes the origin's message as it is (RFC 9110 §8.3:
+		// without a Content-Type the recipient may guess, not the
+		// intermediary).
+		dst["Content-Type"] = nil
+	}
+	w.WriteHeader(res.StatusCode)
+	rc := http.NewResponseController(w)
+	streaming := isStreaming(res)
+	if streaming {
+		rc.Flush()
+	}
+	n, err := copyBody(w, res.Body, rc, streaming)
+	rec.BytesDown += n
+	if err != nil {
+		return err
+	}
+	if t, ok := res.Body.(interface{ Trailer() http.Header }); ok && len(t.Trailer()) > 0 {
+		tr := t.Trailer().Clone()
+		FilterTrailers(tr)
+		for k, vv := range tr {
+			for _, v := range vv {
+				dst.Add(http.TrailerPrefix+k, v)
+			}
+		}
+	}
+	return nil
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vv := range src {
+		dst[k] = append(dst[k], vv...)
+	}
+}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBody copies a response body to the client through a pooled buffer,
+// flushing after each write when streaming.
+func copyBody(w io.Writer, body io.Reader, rc *http.ResponseController, streaming bool) (int64, error) {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		nr, rerr := body.Read(buf)
+		if nr > 0 {
+			nw, werr := w.Write(buf[:nr])
+			total += int64(nw)
+			if werr != nil {
+				return total, werr
+			}
+			if streaming {
+				rc.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// isStreaming tells whether a response must reach the client as it comes:
+// server-sent events, or a body of unknown length.
+func isStreaming(res *http.Response) bool {
+	if res.ContentLength == -1 {
+		return true
+	}
+	base, _, _ := strings.Cut(res.Header.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(base), "text/event-stream")
+}
+
+// response passes the origin's interim (1xx) responses to the client until
+// the final one is in (RFC 9110 §15.2). 100 Continue is the front end's to
+// send, when the request body is first read: forwarding the origin's too
+// would give the client two.
+type response struct {
+	w    http.ResponseWriter
+	mu   sync.Mutex
+	done bool
+}
+
+func (x *response) got1xx(code int, header textproto.MIMEHeader) error {
+	if code == http.StatusContinue {
+		return nil
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.done {
+		return nil
+	}
+	h := x.w.Header()
+	for k, vv := range header {
+		if k == "Connection" || k == "Keep-Alive" {
+			continue
+		}
+		h[k] = vv
+	}
+	x.w.WriteHeader(code)
+	clear(h) // WriteHeader keeps them for the final response otherwise
+	return nil
+}
+
+func (x *response) final() {
+	x.mu.Lock()
+	x.done = true
+	x.mu.Unlock()
+}
+
+// errClientGone is an exchange the client left.
+var errClientGone = errors.New("client went away")

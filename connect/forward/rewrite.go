@@ -1,0 +1,243 @@
+package forward
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// Forwarded modes: what ferry tells origins about the client.
+const (
+	ForwardedOff   = "off"   // add nothing; pass on what the client sent (default)
+	ForwardedAdd   = "add"   // append the client address to X-Forwarded-For and Forwarded
+	ForwardedStrip = "strip" // remove Forwarded and X-Forwarded-* the client sent; add nothing
+)
+
+// forwardingHeaders are the headers by which proxies tell about clients;
+// the rewrite decides which of the client's go on (Config.Forwarded).
+var forwardingHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// hopHeaders are hop-by-hop whether or not Connection names them
+// (RFC 9110 §7.6.1; Proxy-Connection and Keep-Alive are still sent).
+var hopHeaders = [...]string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// removeHopByHop removes the headers named in Connection and the
+// hop-by-hop ones (RFC 9110 §7.6.1).
+func removeHopByHop(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+// removeProxyFields drops every Proxy-* field (credentials, Proxy-Status
+// of another hop's making is a response field and kept by the caller) and
+// Proxy, which CGI origins would take for their own proxy setting
+// (httpoxy, CVE-2016-5385).
+func removeProxyFields(h http.Header) {
+	for k := range h {
+		if k == "Proxy" || strings.HasPrefix(k, "Proxy-") {
+			delete(h, k)
+		}
+	}
+}
+
+// notInTrailers are the fields a trailer section may not carry on, or that
+// ferry will not pass in one: framing, routing, authentication, the ones a
+// recipient acts on before the body (RFC 9110 §6.5.1), and hop-by-hop ones.
+var notInTrailers = map[string]bool{
+	"Content-Length": true, "Transfer-Encoding": true, "Host": true, "Trailer": true,
+	"Content-Encoding": true, "Content-Type": true, "Content-Range": true,
+	"Cache-Control": true, "Expect": true, "Max-Forwards": true, "Pragma": true, "Range": true, "Te": true,
+	"Authorization": true, "Www-Authenticate": true, "Set-Cookie": true, "Cookie": true,
+	"Age": true, "Expires": true, "Date": true, "Location": true, "Retry-After": true, "Vary": true, "Warning": true,
+	"Connection": true, "Keep-Alive": true, "Upgrade": true, "Proxy": true,
+}
+
+// FilterTrailers removes from a trailer section what may not pass a proxy
+// there (notInTrailers, every Proxy-* field, and fields its Connection
+// names), in place.
+func FilterTrailers(t http.Header) {
+	removeHopByHop(t)
+	removeProxyFields(t)
+	for k := range t {
+		if notInTrailers[k] {
+			delete(t, k)
+		}
+	}
+}
+
+// inbound is what the rewrite needs of the request as the client sent it.
+type inbound struct {
+	client    netip.AddrPort
+	host      string
+	tls       bool
+	major     int
+	minor     int
+	forwarded [len(forwardingHeaders)][]string // the client's, in forwardingHeaders order
+	trailers  bool                             // the client said TE: trailers
+}
+
+// rewriteRequest turns the client's request into the one sent on: the
+// hop-by-hop and Proxy-* fields go (RFC 9110 §7.6.1, §11.7), the
+// forwarding headers are as Config.Forwarded says, Via is added (§7.6.3),
+// and Host is the target URI's (RFC 9112 §3.2.2: a proxy MUST NOT forward
+// the received Host of an absolute-form request). An upgrade keeps its
+// Connection: Upgrade and Upgrade fields.
+func (f *Forwarder) rewriteRequest(out *http.Request, client netip.AddrPort) {
+	h := out.Header
+	in := inbound{
+		client: client, host: out.Host, tls: out.TLS != nil, major: out.ProtoMajor, minor: out.ProtoMinor,
+		trailers: httpguts.HeaderValuesContainsToken(h["Te"], "trailers"),
+	}
+	for i, k := range forwardingHeaders {
+		in.forwarded[i] = h[k]
+	}
+	upgrade := upgradeType(h)
+	removeHopByHop(h)
+	removeProxyFields(h)
+	if upgrade != "" {
+		h.Set("Connection", "Upgrade")
+		h.Set("Upgrade", upgrade)
+	}
+	if in.trailers {
+		h.Set("Te", "trailers") // hop-by-hop, but says the client takes them
+	}
+	for _, k := range forwardingHeaders {
+		delete(h, k)
+	}
+	out.URL.RawQuery = cleanQueryParams(out.URL.RawQuery)
+	out.Host = out.URL.Host
+	switch f.cfg.Forwarded {
+	case ForwardedOff, "":
+		// Pass on what earlier proxies said, add nothing about this client.
+		for i, k := range forwardingHeaders {
+			if v := in.forwarded[i]; v != nil {
+				h[k] = v
+			}
+		}
+	case ForwardedAdd:
+		for i, k := range forwardingHeaders[:2] { // Forwarded, X-Forwarded-For
+			if v := in.forwarded[i]; v != nil {
+				h[k] = v
+			}
+		}
+		setXForwarded(h, &in)
+		addr := in.client.Addr().String()
+		if in.client.Addr().Is6() {
+			addr = `"[` + addr + `]"`
+		}
+		h.Add("Forwarded", "for="+addr+";proto=http")
+	case ForwardedStrip:
+		// Already removed.
+	}
+	h.Add("Via", f.via(in.major, in.minor))
+}
+
+// setXForwarded is httputil.ProxyRequest.SetXForwarded on the inbound
+// request as the client sent it.
+func setXForwarded(h http.Header, in *inbound) {
+	clientIP := in.client.Addr().String()
+	if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+		clientIP = strings.Join(prior, ", ") + ", " + clientIP
+	}
+	h.Set("X-Forwarded-For", clientIP)
+	h.Set("X-Forwarded-Host", in.host)
+	if in.tls {
+		h.Set("X-Forwarded-Proto", "https")
+	} else {
+		h.Set("X-Forwarded-Proto", "http")
+	}
+}
+
+// rewriteResponse is rewriteRequest for the response head: hop-by-hop
+// fields out (a 101 keeps Connection and Upgrade), Via in.
+func (f *Forwarder) rewriteResponse(res *http.Response) {
+	upgrade := ""
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		upgrade = upgradeType(res.Header)
+	}
+	removeHopByHop(res.Header)
+	if upgrade != "" {
+		res.Header.Set("Connection", "Upgrade")
+		res.Header.Set("Upgrade", upgrade)
+	}
+	res.Header.Add("Via", f.via(res.ProtoMajor, res.ProtoMinor))
+}
+
+func (f *Forwarder) via(major, minor int) string {
+	if major == 1 && minor == 1 {
+		return f.via11 // nearly every message: no string built per request
+	}
+	return strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + f.cfg.ViaName
+}
+
+// upgradeType is the protocol a request or response asks to switch to,
+// "" for none (RFC 9110 §7.8).
+func upgradeType(h http.Header) string {
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "Upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
+}
+
+// maxQueryParams is net/url's bound on query parameters.
+const maxQueryParams = 10000
+
+// cleanQueryParams re-encodes a query net/url would not parse the same
+// way as the origin might (a ';' separator, a bad escape), as
+// ReverseProxy does: the origin sees the query the proxy understood.
+func cleanQueryParams(s string) string {
+	reencode := func(s string) string {
+		v, _ := url.ParseQuery(s)
+		return v.Encode()
+	}
+	if strings.Count(s, "&")+1 > maxQueryParams {
+		return reencode(s)
+	}
+	for i := 0; i < len(s); {
+		switch s[i] {
+		case ';':
+			return reencode(s)
+		case '%':
+			if i+2 >= len(s) || !ishex(s[i+1]) || !ishex(s[i+2]) {
+				return reencode(s)
+			}
+			i += 3
+		default:
+			i++
+		}
+	}
+	return s
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// originKey is the host:port of an http or https URL, the scheme's
+// default port filled in.
+func originKey(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
+}

@@ -1,0 +1,215 @@
+package connect
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/http1"
+	"golang.org/x/net/http/httpguts"
+)
+
+// response is the http.ResponseWriter of one request on an httpConn:
+// ferry's own answers and forwarded responses alike. It frames the body
+// by the Content-Length set in the header, else chunked to an HTTP/1.1
+// client (with the trailer fields set under http.TrailerPrefix), else by
+// closing the connection; it sends no body for HEAD, 1xx, 204 and 304.
+// Each write is bounded by the idle timeout. It adds Date when missing and
+// Connection: close when the connection ends after it, and never guesses a
+// Content-Type.
+type response struct {
+	hc          *httpConn
+	r           *http.Request
+	header      http.Header
+	status      int
+	wroteHeader bool
+	noBody      bool
+	length      int64 // the Content-Length sent; -1 none
+	written     int64
+	chunked     *http1.ChunkedWriter
+	closeAfter  bool  // the connection ends after this response
+	err         error // a failed write: the connection is done
+}
+
+func newResponse(hc *httpConn, r *http.Request) *response {
+	return &response{hc: hc, r: r, header: http.Header{}, length: -1}
+}
+
+func (w *response) Header() http.Header { return w.header }
+
+// WriteHeader sends an interim response at once (but 101, which is
+// final), or fixes the final status and framing; the head of a final one
+// goes out with the first body bytes or at the end.
+func (w *response) WriteHeader(code int) {
+	if w.wroteHeader || w.err != nil {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.writeInterim(code)
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	h := w.header
+	w.noBody = w.r.Method == http.MethodHead || code == http.StatusNoContent ||
+		code == http.StatusNotModified || code == http.StatusSwitchingProtocols
+	if cl := h.Get("Content-Length"); cl != "" && code != http.StatusSwitchingProtocols {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			w.length = n
+		} else {
+			h.Del("Content-Length")
+		}
+	}
+	w.closeAfter = w.closeAfter || w.r.Close || w.hc.s.closing.Load() ||
+		httpguts.HeaderValuesContainsToken(h["Connection"], "close")
+	if b, ok := w.r.Body.(*requestBody); ok && b.touched.Load() && !b.done.Load() && code != http.StatusSwitchingProtocols {
+		// Answered before the whole request body (an origin's 413 to an
+		// upload, say): the connection cannot carry another request, and
+		// the rest of the body is drained after the answer, so the client
+		// reads it rather than a reset.
+		w.closeAfter = true
+	}
+	chunk := !w.noBody && w.length < 0 && w.r.ProtoMinor >= 1
+	if !w.noBody && w.length < 0 && !chunk {
+		w.closeAfter = true // HTTP/1.0: the close ends the body
+	}
+	bw := w.hc.bw
+	w.hc.armWrite()
+	bw.WriteString("HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code) + "\r\n")
+	if _, ok := h["Date"]; !ok && code != http.StatusSwitchingProtocols {
+		bw.WriteString("Date: " + time.Now().UTC().Format(http.TimeFormat) + "\r\n")
+	}
+	for k, vv := range h {
+		if k == "Transfer-Encoding" || k == "Trailer" || strings.HasPrefix(k, http.TrailerPrefix) ||
+			k == "Connection" && code != http.StatusSwitchingProtocols {
+			continue
+		}
+		if vv == nil {
+			continue // deleted on purpose (no Content-Type of ferry's guessing)
+		}
+		for _, v := range vv {
+			bw.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	switch {
+	case code == http.StatusSwitchingProtocols:
+	case w.closeAfter:
+		bw.WriteString("Connection: close\r\n")
+	case w.r.ProtoMinor == 0:
+		bw.WriteString("Connection: keep-alive\r\n")
+	}
+	if chunk {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		w.chunked = http1.NewChunkedWriter(bw)
+	}
+	_, w.err = bw.WriteString("\r\n")
+}
+
+func (w *response) writeInterim(code int) {
+	if w.r.ProtoMinor == 0 {
+		return // RFC 9110 §15.2: never to an HTTP/1.0 client
+	}
+	bw := w.hc.bw
+	w.hc.armWrite()
+	bw.WriteString("HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code) + "\r\n")
+	for k, vv := range w.header {
+		for _, v := range vv {
+			bw.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+	w.err = bw.Flush()
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return "Status " + strconv.Itoa(code)
+}
+
+var errBodyTooLong = errors.New("response body longer than its Content-Length")
+
+func (w *response) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.noBody {
+		return len(p), nil // HEAD: the length was said, the bytes are not sent
+	}
+	if w.length >= 0 && w.written+int64(len(p)) > w.length {
+		w.err = errBodyTooLong
+		return 0, w.err
+	}
+	w.hc.armWrite()
+	var n int
+	if w.chunked != nil {
+		n, w.err = w.chunked.Write(p)
+	} else {
+		n, w.err = w.hc.bw.Write(p)
+	}
+	w.written += int64(n)
+	return n, w.err
+}
+
+// Flush sends what is buffered (http.Flusher, for streamed responses).
+func (w *response) Flush() { w.FlushError() }
+
+// FlushError is Flush with its error, as http.ResponseController wants.
+func (w *response) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	w.hc.armWrite()
+	w.err = w.hc.bw.Flush()
+	return w.err
+}
+
+// SetWriteDeadline and SetReadDeadline let http.ResponseController reach
+// the conn.
+func (w *response) SetWriteDeadline(t time.Time) error { return w.hc.c.SetWriteDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error  { return w.hc.c.SetReadDeadline(t) }
+
+// finish ends the response: the head if nothing was written, the last
+// chunk with the trailer fields, and a flush. It reports whether the
+// connection may carry another request: a body shorter than its
+// Content-Length, or a failed write, ends it.
+func (w *response) finish() bool {
+	if !w.wroteHeader {
+		if _, ok := w.header["Content-Length"]; !ok {
+			w.header.Set("Content-Length", "0")
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err == nil && w.chunked != nil {
+		w.hc.armWrite()
+		w.err = w.chunked.Close(w.trailer())
+	}
+	if w.err == nil {
+		w.hc.armWrite()
+		w.err = w.hc.bw.Flush()
+	}
+	short := !w.noBody && w.length >= 0 && w.written < w.length
+	return w.err == nil && !short && !w.closeAfter
+}
+
+// trailer collects the trailer fields set under http.TrailerPrefix.
+func (w *response) trailer() http.Header {
+	var t http.Header
+	for k, vv := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			if t == nil {
+				t = http.Header{}
+			}
+			t[http.CanonicalHeaderKey(name)] = vv
+		}
+	}
+	return t
+}

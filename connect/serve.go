@@ -1,0 +1,227 @@
+package connect
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ferry-proxy/ferry/connect/forward"
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/http1"
+	"github.com/ferry-proxy/ferry/tunnel"
+	"golang.org/x/net/http/httpguts"
+)
+
+// serve answers one request: a CONNECT opens a tunnel, an absolute-form
+// request is forwarded, anything else is for ferry itself. keep reports
+// whether the conn may carry another request; tunnelled, that a tunnel
+// has taken the conn over (and will call end).
+func (hc *httpConn) serve(r *http.Request, f http1.Framing) (keep, tunnelled bool) {
+	ctx, cancel := context.WithCancelCause(hc.ctx)
+	defer cancel(nil)
+	r = r.WithContext(ctx)
+	hc.sent100 = false
+	body := &requestBody{hc: hc, r: r, body: http1.NewBody(hc.br, f)}
+	body.invite = r.ProtoMinor >= 1 && !body.body.Done() &&
+		httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue")
+	r.Body = body
+	if body.body.Done() {
+		body.done.Store(true)
+		r.Body = http.NoBody
+		hc.startBackgroundRead(cancel)
+	}
+	w := newResponse(hc, r)
+	switch {
+	case r.Method == http.MethodConnect:
+		hc.stopBackgroundRead()
+		if tunnelled = hc.serveConnect(w, r); tunnelled {
+			return false, true
+		}
+	case r.URL.IsAbs():
+		up, rec := hc.serveForward(w, r, body)
+		hc.stopBackgroundRead()
+		if up != nil {
+			return false, hc.relayUpgrade(w, up, rec)
+		}
+	default:
+		hc.s.serveSelf(w, r)
+	}
+	hc.stopBackgroundRead()
+	return hc.endRequest(w, body), false
+}
+
+// serveConnect opens a tunnel for a CONNECT read by the HTTP/1 reader (one
+// after other requests on a keep-alive connection, or on a TLS listener).
+// The conn is still the one the listener accepted, so between TCP sockets
+// the relay splices. It reports whether the tunnel took the conn over.
+func (hc *httpConn) serveConnect(w *response, r *http.Request) bool {
+	t, taken := hc.s.open(r.Context(), w, r, func() (net.Conn, []byte, error) {
+		early, err := hc.handOver(w)
+		return hc.c, early, err
+	})
+	switch {
+	case t != nil:
+		t.start(hc.ctx, hc.end)
+		return true
+	case taken:
+		// Handed over, then the 200 could not be written: open closed
+		// the conn; it is done with.
+		hc.end()
+		return true
+	}
+	return false
+}
+
+// endRequest finishes the response and decides whether the conn goes on.
+// A body nothing forwarded (a refusal, a cache hit) that the client is
+// sending anyway is read and dropped within bounds, so the connection can
+// carry the next request and the client reads the answer rather than a
+// reset. A body a forward stopped reading (the origin answered early, the
+// response said Connection: close) or one the client still holds back for
+// 100 Continue (whether it follows is its choice now) ends the connection.
+func (hc *httpConn) endRequest(w *response, body *requestBody) bool {
+	if body.touched.Load() && !body.done.Load() {
+		body.stop()
+	}
+	keep := w.finish()
+	if !body.done.Load() && (body.touched.Load() || body.waitingForContinue() || !hc.settle(body)) {
+		keep = false
+	}
+	return keep
+}
+
+// settle reads and drops a request body nothing forwarded, up to
+// settleBytes within settleTime; it reports whether it reached the end.
+func (hc *httpConn) settle(body *requestBody) bool {
+	hc.c.SetReadDeadline(time.Now().Add(settleTime))
+	io.CopyN(io.Discard, body.body, settleBytes)
+	hc.c.SetReadDeadline(time.Time{})
+	return body.body.Done()
+}
+
+// serveForward authenticates and authorizes an absolute-form request and
+// hands it to the forwarder; a refusal or failure before the response is
+// answered here. It returns a switched (101) exchange for the caller to
+// relay, with its access record still open; else the record is written.
+func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody) (*forward.Upgraded, *accesslog.Record) {
+	s := hc.s
+	req := &tunnel.Request{Proto: tunnel.ProtoHTTP, Client: hc.client, Method: r.Method}
+	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, req.Client)
+	rec.Method, rec.URL = r.Method, r.URL.Redacted()
+	rec.Target = forwardTarget(r)
+	err := s.authorizeForward(r, req, rec)
+	var up *forward.Upgraded
+	if err == nil {
+		up, err = s.fwd.Serve(w, r, req, rec)
+	}
+	rec.BytesUp = body.n.Load()
+	if up != nil {
+		return up, rec
+	}
+	defer rec.Finish()
+	switch {
+	case err == nil:
+		if rec.Status == 0 {
+			rec.Status = w.status
+		}
+	case context.Cause(r.Context()) == errClientGone || err == errClientGone:
+		rec.Err = errClientGone
+		w.closeAfter = true
+	case w.wroteHeader:
+		// The response is cut short: the conn cannot carry another.
+		rec.Err = err
+		w.err = err
+	default:
+		s.refuse(w, r, rec, err)
+	}
+	rec.BytesDown = max(rec.BytesDown, w.written)
+	return nil, rec
+}
+
+// forwardTarget is host:port of an absolute-form request, for the log.
+func forwardTarget(r *http.Request) string {
+	port := r.URL.Port()
+	if port == "" {
+		port = "80"
+		if r.URL.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(r.URL.Hostname(), port)
+}
+
+// authorizeForward checks the target, the credentials and the ACL of a
+// plain-HTTP request, noting the engine's outcome in rec.
+func (s *Server) authorizeForward(r *http.Request, req *tunnel.Request, rec *accesslog.Record) error {
+	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
+		return tunnel.Errorf(tunnel.BadRequest, "unsupported scheme %q", r.URL.Scheme)
+	}
+	host, port, err := tunnel.SplitTarget(rec.Target)
+	if err != nil {
+		return err
+	}
+	req.Host, req.Port = host, port
+	err = s.engine.Authenticate(r.Context(), req, proxyCredentials(r.Header))
+	rec.User = req.User
+	if err != nil {
+		return err
+	}
+	out, err := s.engine.Authorize(r.Context(), req)
+	rec.Note(out)
+	return err
+}
+
+// relayUpgrade relays a switched (101) exchange: the 101 head goes out,
+// what either side sent past its head is passed on, and the engine relays
+// the two conns (spliced between TCP sockets) until both are done or the
+// idle timeout. The access event is written when the relay ends.
+func (hc *httpConn) relayUpgrade(w *response, up *forward.Upgraded, rec *accesslog.Record) bool {
+	rec.Status = http.StatusSwitchingProtocols
+	early, err := hc.handOver(w)
+	if err == nil && len(early) > 0 {
+		_, err = up.Conn.Write(early)
+	}
+	if err == nil && len(up.Buffered) > 0 {
+		_, err = hc.c.Write(up.Buffered)
+	}
+	if err != nil {
+		up.Conn.Close()
+		rec.Err = err
+		rec.Finish()
+		return false
+	}
+	rec.BytesUp += int64(len(early))
+	rec.BytesDown += int64(len(up.Buffered))
+	tunnel.Start(hc.ctx, hc.c, up.Conn, hc.s.engine.IdleTimeout(), func(st tunnel.Stats, err error) {
+		defer hc.end()
+		rec.BytesUp += st.Up
+		rec.BytesDown += st.Down
+		rec.Err = err
+		rec.Finish()
+	})
+	return true
+}
+
+// handOver flushes what w holds and gives the conn to a tunnel: it
+// returns the bytes the client sent past its head (a pipelined ClientHello,
+// say), which the tunnel must pass on first. The buffers go back to their
+// pools; the conn's reads are the relay's from now on.
+func (hc *httpConn) handOver(w *response) ([]byte, error) {
+	if w != nil && w.wroteHeader {
+		if err := w.FlushError(); err != nil {
+			return nil, err
+		}
+	} else if err := hc.bw.Flush(); err != nil {
+		return nil, err
+	}
+	var early []byte
+	if n := hc.br.Buffered(); n > 0 {
+		b, _ := hc.br.Peek(n)
+		early = append([]byte(nil), b...)
+	}
+	hc.c.SetDeadline(time.Time{})
+	hc.release()
+	return early, nil
+}

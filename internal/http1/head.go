@@ -1,0 +1,96 @@
+package http1
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// ErrMalformed marks a message whose syntax or framing RFC 9112 makes a
+// recipient reject. Errors of this package wrap it, except the reader's own.
+var ErrMalformed = errors.New("malformed HTTP/1 message")
+
+// malformed is an ErrMalformed with what was wrong.
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// maxEmptyLines bounds the empty lines a server skips before a request
+// line (RFC 9112 §2.2 asks it to ignore at least one).
+const maxEmptyLines = 4
+
+// ReadHead reads a message head from br: the start line and the field
+// lines up to the empty line, which lines end in CRLF or a bare LF (§2.2).
+// Empty lines before the start line are skipped. The fields are checked
+// as §5 asks: a field name is a token, with no whitespace before its colon
+// (§5.1, MUST reject); a value has no control byte but HTAB (§5.5: a bare
+// CR or NUL is rejected); an obs-fold is replaced by a space (§5.2). The
+// caller bounds the bytes br may read.
+func ReadHead(br *bufio.Reader) (line string, h http.Header, err error) {
+	tp := textproto.NewReader(br)
+	for range maxEmptyLines + 1 {
+		if line, err = tp.ReadLine(); err != nil || line != "" {
+			break
+		}
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if line == "" {
+		return "", nil, malformed("empty lines where a start line belongs")
+	}
+	if strings.ContainsFunc(line, isCtl) {
+		return "", nil, malformed("a control byte in the start line")
+	}
+	// From here on the start line is returned with any error: the caller
+	// tells a long request line from long fields by it.
+	mh, err := tp.ReadMIMEHeader()
+	if err != nil {
+		var pe textproto.ProtocolError
+		if errors.As(err, &pe) {
+			return line, nil, malformed("%v", err)
+		}
+		return line, nil, err
+	}
+	for k, vv := range mh {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return line, nil, malformed("field name %q is not a token (RFC 9112 §5.1)", k)
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return line, nil, malformed("a control byte in the value of %s (RFC 9110 §5.5)", k)
+			}
+		}
+	}
+	return line, http.Header(mh), nil
+}
+
+func isCtl(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
+
+// ParseVersion parses "HTTP/x.y" strictly: one digit each (RFC 9112 §2.3).
+func ParseVersion(s string) (major, minor int, ok bool) {
+	if len(s) != len("HTTP/1.1") || !strings.HasPrefix(s, "HTTP/") || s[6] != '.' ||
+		s[5] < '0' || s[5] > '9' || s[7] < '0' || s[7] > '9' {
+		return 0, 0, false
+	}
+	return int(s[5] - '0'), int(s[7] - '0'), true
+}
+
+// KeepAlive reports whether a message of version major.minor with these
+// Connection values lets the connection carry another one (RFC 9112
+// §9.3): HTTP/1.1 unless "close", HTTP/1.0 only with "keep-alive".
+func KeepAlive(major, minor int, h http.Header) bool {
+	conn := h["Connection"]
+	if httpguts.HeaderValuesContainsToken(conn, "close") {
+		return false
+	}
+	if major == 1 && minor == 0 {
+		return httpguts.HeaderValuesContainsToken(conn, "keep-alive")
+	}
+	return major == 1
+}
