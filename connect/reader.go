@@ -94,6 +94,7 @@ func readRequest(br *bufio.Reader, lim *headLimit, limit int) (*http.Request, ht
 	if f.Chunked {
 		r.ContentLength = -1
 		r.TransferEncoding = []string{"chunked"}
+		r.Trailer = http.Header{} // filled at the body's end (requestBody)
 	}
 	delete(h, "Transfer-Encoding")
 	r.Close = !http1.KeepAlive(1, minor, h)
@@ -241,9 +242,13 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.done.Store(true)
-		if t := b.body.Trailer(); len(t) > 0 {
+		if t := b.body.Trailer(); len(t) > 0 && b.r.Trailer != nil {
+			// Into the map the request came with: the forwarder's copy
+			// of the request shares it.
 			forward.FilterTrailers(t)
-			b.r.Trailer = t
+			for k, vv := range t {
+				b.r.Trailer[k] = vv
+			}
 		}
 	case err != nil:
 		err = b.hc.bodyError(err)
