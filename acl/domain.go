@@ -13,9 +13,14 @@ import (
 // ErrBadName is wrapped by NormalizeName for a name that cannot be a host.
 var ErrBadName = errors.New("not a host name")
 
-// NormalizeName returns the form every domain comparison uses: lower case,
-// one trailing dot dropped, internationalized labels in punycode (RFC 5891
-// A-labels), so rules, lists and targets written either way compare equal.
+// NormalizeName returns the one form of a host name: UTS #46 mapping with
+// the IDNA2008 lookup profile (so a Kelvin sign is a "k", a fullwidth
+// letter its ASCII one, an ideographic full stop a dot), internationalized
+// labels in punycode (RFC 5891 A-labels), lower case, one trailing dot
+// dropped. Rules, lists and targets written either way compare equal, and
+// a front end puts this form in everything downstream (ACL, route, dial,
+// Host, SNI, cache key, log), so what a rule approved is what the origin
+// is asked for.
 // It rejects empty names, names over 253 bytes, empty labels and bytes
 // that cannot appear in a host name.
 func NormalizeName(name string) (string, error) {
@@ -30,7 +35,9 @@ func NormalizeName(name string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%w: %q: %v", ErrBadName, name, err)
 		}
-		n = a
+		// The mapping may make a trailing dot of a full stop of another
+		// script (U+3002): one is dropped after it too.
+		n = strings.TrimSuffix(a, ".")
 	}
 	n = strings.ToLower(n)
 	if n == "" || len(n) > 253 {

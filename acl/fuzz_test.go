@@ -57,3 +57,30 @@ func FuzzCompile(f *testing.F) {
 		p.Explain(&q)
 	})
 }
+
+// FuzzNormalizeName: the one form of a host name is ASCII, lower case,
+// without a trailing dot, and normalising it again changes nothing; a
+// name without one is refused, never half-mapped.
+func FuzzNormalizeName(f *testing.F) {
+	for _, s := range []string{"example.com", "EXAMPLE.com.", "\u212aey.example", "ｅｘａｍｐｌｅ.com", "example。com",
+		"bücher.example", "xn--bcher-kva.example", "a..b", "", "\xff.example", "a_b.example"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		n, err := NormalizeName(name)
+		if err != nil {
+			return
+		}
+		for i := 0; i < len(n); i++ {
+			if c := n[i]; c >= 0x80 || c >= 'A' && c <= 'Z' {
+				t.Fatalf("%q normalised to %q: not lower-case ASCII", name, n)
+			}
+		}
+		if strings.HasSuffix(n, ".") || n == "" {
+			t.Fatalf("%q normalised to %q", name, n)
+		}
+		if again, err := NormalizeName(n); err != nil || again != n {
+			t.Fatalf("%q normalised to %q, then to %q, %v", name, n, again, err)
+		}
+	})
+}

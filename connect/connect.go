@@ -90,6 +90,7 @@ func (s *Server) authorizeAndDial(ctx context.Context, w http.ResponseWriter, r 
 		return nil, err
 	}
 	req.Host, req.Port = host, port
+	rec.Target = req.Target() // the one form of the name (issue 20 item 3)
 	err = s.engine.Authenticate(ctx, req, proxyCredentials(r.Header))
 	rec.User = req.User
 	if err != nil {

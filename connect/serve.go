@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ferry-proxy/ferry/connect/forward"
@@ -109,9 +110,12 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 	s := hc.s
 	req := &tunnel.Request{Proto: tunnel.ProtoHTTP, Client: hc.client, Method: r.Method}
 	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, req.Client)
-	rec.Method, rec.URL = r.Method, r.URL.Redacted()
-	rec.Target = forwardTarget(r)
-	err := s.authorizeForward(r, req, rec)
+	rec.Method = r.Method
+	err := canonicalURL(r)
+	rec.URL, rec.Target = r.URL.Redacted(), forwardTarget(r)
+	if err == nil {
+		err = s.authorizeForward(r, req, rec)
+	}
 	var up *forward.Upgraded
 	if err == nil {
 		up, err = s.fwd.Serve(w, r, req, rec)
@@ -138,6 +142,27 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 	}
 	rec.BytesDown = max(rec.BytesDown, w.written)
 	return nil, rec
+}
+
+// canonicalURL puts the one form of the target's host (tunnel.CanonicalHost:
+// UTS #46 lookup mapping, punycode, lower case, no trailing dot) in r's
+// URL, which the ACL, the route, the dial, the Host field sent, the cache
+// key and the log all take it from: the origin is asked for the name a
+// rule approved (issue 20 item 3). A host without one is refused (400).
+func canonicalURL(r *http.Request) error {
+	u := r.URL
+	host, err := tunnel.CanonicalHost(u.Hostname())
+	if err != nil {
+		return err
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := u.Port(); port != "" {
+		host += ":" + port
+	}
+	u.Host, r.Host = host, host
+	return nil
 }
 
 // forwardTarget is host:port of an absolute-form request, for the log.

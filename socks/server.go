@@ -167,6 +167,7 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 		return nil, s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
 	}
 	req.Host, req.Port = host, r.port
+	rec.Target = req.Target() // the one form of the name (issue 20 item 3)
 	server, err := s.open(ctx, req, rec)
 	if err != nil {
 		return nil, s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
@@ -220,6 +221,7 @@ func (s *Server) serve4(ctx context.Context, c net.Conn, br io.Reader, client ne
 		return nil, s.refuse4(c, rec, err)
 	}
 	req.Host, req.Port = host, r.port
+	rec.Target = req.Target() // the one form of the name (issue 20 item 3)
 	server, err := s.open(ctx, req, rec)
 	if err != nil {
 		return nil, s.refuse4(c, rec, err)

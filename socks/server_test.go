@@ -228,7 +228,9 @@ func TestSOCKS5Connect(t *testing.T) {
 			r := w.log.next(t)
 			wantTarget := net.JoinHostPort(tt.target.addr.Addr().String(), fmt.Sprint(tt.target.addr.Port()))
 			if tt.atyp == atypDomain {
-				wantTarget = net.JoinHostPort(string(tt.addr[1:]), fmt.Sprint(tt.target.addr.Port()))
+				// The one form of the name, as the ACL and the dial saw it.
+				name := strings.ToLower(strings.TrimSuffix(string(tt.addr[1:]), "."))
+				wantTarget = net.JoinHostPort(name, fmt.Sprint(tt.target.addr.Port()))
 			}
 			if r.Proto != "socks5" || r.Method != "CONNECT" || r.Target != wantTarget || r.Status != 0 ||
 				r.Dialed != tt.target.addr.String() || r.BytesUp != 20 || r.BytesDown != 20 || r.Err != nil {
