@@ -2,6 +2,7 @@ package connect
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -40,10 +41,23 @@ code{background:#f3f3f3;padding:0 .2em}</style></head>
 </body></html>
 `
 
+// Bounds of a block page (issue 20 item 10): its template, checked at
+// load, and what one rendering may produce, past which the denied client
+// gets the text answer instead. Every answer also has a write deadline
+// (answerDeadline), so a client that never reads cannot hold one.
+const (
+	MaxBlockPageTemplate = 64 << 10
+	maxBlockPageRender   = 256 << 10
+)
+
 // ParseBlockPage parses an html/template for block pages and tries it once,
-// so a template naming a field that does not exist fails at load, not on
-// the first denied request.
+// so a template naming a field that does not exist, or one over
+// MaxBlockPageTemplate bytes, fails at load, not on the first denied
+// request.
 func ParseBlockPage(name, text string) (*BlockPage, error) {
+	if len(text) > MaxBlockPageTemplate {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d a block page may have", name, len(text), MaxBlockPageTemplate)
+	}
 	t, err := template.New(name).Parse(text)
 	if err != nil {
 		return nil, err
@@ -84,6 +98,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, rec *accesslog.R
 
 // deny writes the 403 of a denied request with its Proxy-Status.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Record, err error) {
+	bounded(w)
 	kind := tunnel.KindOf(err)
 	rule := tunnel.RuleOf(err)
 	d := BlockData{Rule: rule, Client: r.RemoteAddr, ProxyStatus: kind.ProxyStatus(), Reason: err.Error()}
@@ -100,7 +115,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 	h.Set("Proxy-Status", proxyStatus(kind.ProxyStatus(), err.Error())+nextHopParams(err))
 	var body bytes.Buffer
 	if page := s.page.Load(); page != nil && wantsHTML(r.Header.Values("Accept")) &&
-		page.tmpl.Execute(&body, d) == nil {
+		page.tmpl.Execute(&limitedBuffer{&body, maxBlockPageRender}, d) == nil {
 		h.Set("Content-Type", "text/html; charset=utf-8")
 	} else {
 		body.Reset()
@@ -116,6 +131,21 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 	w.WriteHeader(kind.HTTPStatus())
 	w.Write(body.Bytes())
 	rec.Fail(kind.HTTPStatus(), err)
+}
+
+// limitedBuffer fails a rendering that grows past its bound.
+type limitedBuffer struct {
+	b   *bytes.Buffer
+	max int
+}
+
+var errRenderTooLarge = errors.New("block page rendering over its bound")
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.b.Len()+len(p) > l.max {
+		return 0, errRenderTooLarge
+	}
+	return l.b.Write(p)
 }
 
 func firstOf(a, b string) string {

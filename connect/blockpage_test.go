@@ -46,6 +46,29 @@ func TestParseBlockPage(t *testing.T) {
 	if _, err := ParseBlockPage("field", "<p>{{.NoSuchField}}</p>"); err == nil || !strings.Contains(err.Error(), "NoSuchField") {
 		t.Fatalf("unknown field: %v", err)
 	}
+	// Issue 20 item 10: a template of several MB is refused at load.
+	if _, err := ParseBlockPage("huge", strings.Repeat("<p>x</p>", MaxBlockPageTemplate/8+1)); err == nil {
+		t.Fatal("a template over MaxBlockPageTemplate accepted")
+	}
+}
+
+// A page whose rendering would pass its bound falls back to the text
+// answer: a small template cannot make a large answer per request.
+func TestDenyPageRenderBounded(t *testing.T) {
+	s := &Server{}
+	page, err := ParseBlockPage("amplifier", strings.Repeat("{{.URL}}", 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetBlockPage(page)
+	r := httptest.NewRequest("GET", "http://x/", nil)
+	r.Header.Set("Accept", "text/html")
+	w := httptest.NewRecorder()
+	long := "http://x/" + strings.Repeat("a", 4000)
+	s.refuse(w, r, &accesslog.Record{URL: long}, &tunnel.Error{Kind: tunnel.Denied, Rule: "r", Err: errString("denied")})
+	if w.Code != 403 || w.Header().Get("Content-Type") != "text/plain; charset=utf-8" || w.Body.Len() > maxBlockPageRender {
+		t.Fatalf("%d %q, %d bytes; want the text answer", w.Code, w.Header().Get("Content-Type"), w.Body.Len())
+	}
 }
 
 func TestDenyPage(t *testing.T) {

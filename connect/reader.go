@@ -210,9 +210,10 @@ type requestBody struct {
 	dl       sync.Mutex // orders a read's deadline against stop's
 	stopping bool
 
-	n       atomic.Int64
-	touched atomic.Bool // read or closed: a forwarder had it
-	done    atomic.Bool // read to its end
+	n         atomic.Int64
+	touched   atomic.Bool // read or closed: a forwarder had it
+	forwarded atomic.Bool // an outbound exchange took it: it reads it when it will
+	done      atomic.Bool // read to its end
 }
 
 var errBodyStopped = errors.New("request body: read after the request was done with")
@@ -255,6 +256,10 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Sending is told by the forwarder that the body is being sent to an
+// origin: from then on an answer before its end ends the connection.
+func (b *requestBody) Sending() { b.forwarded.Store(true) }
 
 func (b *requestBody) Close() error {
 	b.touched.Store(true)

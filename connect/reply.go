@@ -16,6 +16,7 @@ import (
 // the error's Kind, the reason goes in the text body and, for programs, in
 // a Proxy-Status header (RFC 9209).
 func fail(w http.ResponseWriter, rec *accesslog.Record, err error) {
+	bounded(w)
 	kind := tunnel.KindOf(err)
 	status := kind.HTTPStatus()
 	h := w.Header()
@@ -31,6 +32,14 @@ func fail(w http.ResponseWriter, rec *accesslog.Record, err error) {
 	w.WriteHeader(status)
 	io.WriteString(w, msg)
 	rec.Fail(status, err)
+}
+
+// bounded gives ferry's own answer on w a write deadline of its own, where
+// w has one to give (the fast path's answers carry one already).
+func bounded(w http.ResponseWriter) {
+	if r, ok := w.(*response); ok {
+		r.answering()
+	}
 }
 
 // proxyStatus formats a Proxy-Status member for ferry (RFC 9209 §2) with

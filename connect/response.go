@@ -29,8 +29,26 @@ type response struct {
 	length      int64 // the Content-Length sent; -1 none
 	written     int64
 	chunked     *http1.ChunkedWriter
-	closeAfter  bool  // the connection ends after this response
-	err         error // a failed write: the connection is done
+	closeAfter  bool      // the connection ends after this response
+	err         error     // a failed write: the connection is done
+	answerBy    time.Time // ferry's own answer: every write done by then
+}
+
+// arm bounds the next write: by the idle timeout, or, for ferry's own
+// answer, by its fixed deadline.
+func (w *response) arm() {
+	if !w.answerBy.IsZero() {
+		w.hc.c.SetWriteDeadline(w.answerBy)
+		return
+	}
+	w.hc.armWrite()
+}
+
+// answering marks w as carrying ferry's own answer (a refusal, an error,
+// the block page): it must be written within handshake_timeout, so a client
+// that does not read cannot hold it (issue 20 item 10).
+func (w *response) answering() {
+	w.answerBy = time.Now().Add(w.hc.s.cfg.HandshakeTimeout)
 }
 
 func newResponse(hc *httpConn, r *http.Request) *response {
@@ -63,7 +81,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.closeAfter = w.closeAfter || w.r.Close || w.hc.s.closing.Load() ||
 		httpguts.HeaderValuesContainsToken(h["Connection"], "close")
-	if b, ok := w.r.Body.(*requestBody); ok && b.touched.Load() && !b.done.Load() && code != http.StatusSwitchingProtocols {
+	if b, ok := w.r.Body.(*requestBody); ok && b.forwarded.Load() && !b.done.Load() && code != http.StatusSwitchingProtocols {
 		// Answered before the whole request body (an origin's 413 to an
 		// upload, say): the connection cannot carry another request, and
 		// the rest of the body is drained after the answer, so the client
@@ -75,7 +93,7 @@ func (w *response) WriteHeader(code int) {
 		w.closeAfter = true // HTTP/1.0: the close ends the body
 	}
 	bw := w.hc.bw
-	w.hc.armWrite()
+	w.arm()
 	bw.WriteString("HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code) + "\r\n")
 	if _, ok := h["Date"]; !ok && code != http.StatusSwitchingProtocols {
 		bw.WriteString("Date: " + time.Now().UTC().Format(http.TimeFormat) + "\r\n")
@@ -111,7 +129,7 @@ func (w *response) writeInterim(code int) {
 		return // RFC 9110 §15.2: never to an HTTP/1.0 client
 	}
 	bw := w.hc.bw
-	w.hc.armWrite()
+	w.arm()
 	bw.WriteString("HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code) + "\r\n")
 	for k, vv := range w.header {
 		for _, v := range vv {
@@ -145,7 +163,7 @@ func (w *response) Write(p []byte) (int, error) {
 		w.err = errBodyTooLong
 		return 0, w.err
 	}
-	w.hc.armWrite()
+	w.arm()
 	var n int
 	if w.chunked != nil {
 		n, w.err = w.chunked.Write(p)
@@ -167,7 +185,7 @@ func (w *response) FlushError() error {
 	if w.err != nil {
 		return w.err
 	}
-	w.hc.armWrite()
+	w.arm()
 	w.err = w.hc.bw.Flush()
 	return w.err
 }
@@ -189,11 +207,11 @@ func (w *response) finish() bool {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.err == nil && w.chunked != nil {
-		w.hc.armWrite()
+		w.arm()
 		w.err = w.chunked.Close(w.trailer())
 	}
 	if w.err == nil {
-		w.hc.armWrite()
+		w.arm()
 		w.err = w.hc.bw.Flush()
 	}
 	short := !w.noBody && w.length >= 0 && w.written < w.length

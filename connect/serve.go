@@ -83,11 +83,12 @@ func (hc *httpConn) serveConnect(w *response, r *http.Request) bool {
 // response said Connection: close) or one the client still holds back for
 // 100 Continue (whether it follows is its choice now) ends the connection.
 func (hc *httpConn) endRequest(w *response, body *requestBody) bool {
-	if body.touched.Load() && !body.done.Load() {
+	given := body.touched.Load() || body.forwarded.Load()
+	if given && !body.done.Load() {
 		body.stop()
 	}
 	keep := w.finish()
-	if !body.done.Load() && (body.touched.Load() || body.waitingForContinue() || !hc.settle(body)) {
+	if !body.done.Load() && (given || body.waitingForContinue() || !hc.settle(body)) {
 		keep = false
 	}
 	return keep

@@ -233,6 +233,11 @@ func bodyMethod(m string) bool {
 // Expect: 100-continue, once the origin says 100 or continueTimeout has
 // passed (proceed). A final answer before then means it is never sent.
 func (x *exchange) startBody() {
+	if s, ok := x.body.Reader.(interface{ Sending() }); ok {
+		// The front end learns the body is taken: an answer before its
+		// end must close the client's connection (see connect).
+		s.Sending()
+	}
 	x.continued = make(chan struct{})
 	x.writeErr = make(chan error, 1)
 	wait := httpguts.HeaderValuesContainsToken(x.r.Header["Expect"], "100-continue")
