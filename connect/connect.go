@@ -21,13 +21,8 @@ type openTunnel struct {
 	rec            *accesslog.Record
 }
 
-// relay runs the tunnel to its end and writes its access event.
-func (t *openTunnel) relay(ctx context.Context) {
-	t.finish(tunnel.Relay(ctx, t.client, t.server, t.idle))
-}
-
-// start is relay on the relay's own goroutines: it returns at once, and
-// end is called (deferred, so it can recover a panic) once the tunnel has
+// start relays the tunnel on the relay's own goroutines: it returns at
+// once, and end is called (deferred, so it can recover a panic) once the tunnel has
 // ended and its event is written.
 func (t *openTunnel) start(ctx context.Context, end func()) {
 	tunnel.Start(ctx, t.client, t.server, t.idle, func(st tunnel.Stats, err error) {

@@ -11,7 +11,7 @@
 //     the ACL asked again on every address connected to, or through
 //     upstreams (upstream*.go), tried in turn by Failover with passive and
 //     active health (health.go);
-//   - Relay or Start: copy bytes both ways between two Streams, spliced
+//   - Start: copy bytes both ways between two Streams, spliced
 //     between TCP sockets (relay*.go, park_linux.go).
 //
 // Each call takes the request's context and returns what it decided as an

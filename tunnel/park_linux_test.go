@@ -37,13 +37,10 @@ func awaitParks(t *testing.T, parked <-chan struct{}, n int) {
 	}
 }
 
-// The relay tests again, on Start with directions that park whenever they
-// wait: what parks must wake on data, EOF and the idle timeout, and move
+// The relay tests again, with directions that park whenever they wait: what parks must wake on data, EOF and the idle timeout, and move
 // every byte. (Cancel while parked: TestParkedTunnelEnds.)
 func TestRelaySuiteParked(t *testing.T) {
 	parked := parkAlways(t)
-	startWorlds = true
-	t.Cleanup(func() { startWorlds = false })
 	for _, tt := range []struct {
 		name string
 		test func(*testing.T)

@@ -35,15 +35,14 @@ type Stats struct {
 type relay struct {
 	client, server Stream
 	idle           time.Duration
-	park           time.Duration // Start relays on Linux: a direction silent this long parks (park_linux.go)
+	park           time.Duration // on Linux a direction silent this long parks (park_linux.go)
 	lastActive     atomic.Int64  // unix nanoseconds of the last byte moved
 	closeOnce      sync.Once
-	err            error         // the first failure; it caused the close
-	up, down       half          // client → server, server → client
-	downDone       chan struct{} // closed when the server → client copy ends (Relay)
-	ended          atomic.Int32  // directions whose copy has ended
-	finished       atomic.Int32  // directions done with the relay (Start)
-	stop           func() bool   // unhooks the context
+	err            error        // the first failure; it caused the close
+	up, down       half         // client → server, server → client
+	ended          atomic.Int32 // directions whose copy has ended
+	finished       atomic.Int32 // directions done with the relay
+	stop           func() bool  // unhooks the context
 	done           func(Stats, error)
 }
 
@@ -68,39 +67,14 @@ func newRelay(ctx context.Context, client, server Stream, idle time.Duration) *r
 	return r
 }
 
-// Relay copies between client and server until both directions have ended
-// (each EOF is passed on as a half-close) or one fails, then closes both.
-// Between two *net.TCPConn it uses splice(2) on Linux; it never wraps the
-// conns. idle > 0 ends the tunnel when no byte moved either way for that
-// long; cancelling ctx ends it at once. The error is the first failure, or
-// nil when both sides closed cleanly.
-//
-// The client → server copy runs on the caller's goroutine, the other on a
-// new one: two goroutines per tunnel. Start is the same on goroutines of
-// its own, which an idle tunnel can give up.
-func Relay(ctx context.Context, client, server Stream, idle time.Duration) (Stats, error) {
-	r := newRelay(ctx, client, server, idle)
-	r.downDone = make(chan struct{})
-	go r.copyServerToClient()
-	r.copyClientToServer()
-	<-r.downDone
-	r.stop()
-	r.fail(nil)
-	// The error that closed the conns (idle, cancel), not what the other
-	// direction saw next ("use of closed network connection").
-	return Stats{Up: r.up.n, Down: r.down.n}, r.err
-}
-
-// The two directions are named funcs so a goroutine dump reads as a tunnel.
-func (r *relay) copyClientToServer() { r.up.run() }
-
-func (r *relay) copyServerToClient() {
-	r.down.run()
-	close(r.downDone)
-}
-
-// Start is Relay on two new goroutines: it returns at once, and done runs
-// on the last of them, with what Relay would have returned.
+// Start relays between client and server until both directions have
+// ended (each EOF is passed on as a half-close) or one fails, then closes
+// both, and calls done with what moved and the first failure (nil when
+// both sides closed cleanly). It returns at once: the two directions run
+// on goroutines of their own, and done on the last of them. Between two
+// *net.TCPConn it uses splice(2) on Linux; it never wraps the conns. idle
+// > 0 ends the tunnel when no byte moved either way for that long;
+// cancelling ctx ends it at once.
 //
 // Idle tunnels are mostly goroutine stacks. Start lets the caller's
 // goroutine end, and with it the stack its handshake grew (the GC shrinks
@@ -115,13 +89,14 @@ func Start(ctx context.Context, client, server Stream, idle time.Duration, done 
 	go r.runServerToClient()
 }
 
+// The two directions are named funcs so a goroutine dump reads as a tunnel.
 func (r *relay) runClientToServer() { r.up.runStarted() }
 func (r *relay) runServerToClient() { r.down.runStarted() }
 
 // resume continues a parked direction on a new goroutine.
 func (h *half) resume() { h.runStarted() }
 
-// runStarted runs a Start relay's direction until it ends or parks; the
+// runStarted runs a relay's direction until it ends or parks; the
 // last direction to end finishes the relay: it closes the conns and hands
 // the result to done.
 func (h *half) runStarted() {

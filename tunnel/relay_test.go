@@ -189,10 +189,7 @@ func TestRelayWrappedConns(t *testing.T) {
 	client, pc := net.Pipe()
 	ps, server := net.Pipe()
 	done := make(chan relayResult, 1)
-	go func() {
-		st, err := tunnel.Relay(context.Background(), pc, ps, time.Minute)
-		done <- relayResult{st, err}
-	}()
+	tunnel.Start(context.Background(), pc, ps, time.Minute, func(st tunnel.Stats, err error) { done <- relayResult{st, err} })
 	t.Cleanup(func() { client.Close(); server.Close() })
 	msg := pattern(100<<10, 5)
 	go func() {

@@ -108,10 +108,7 @@ func TestUpstreamHTTPKeepsRawConnAndSplices(t *testing.T) {
 	client, pc := tcpPair(t)
 	before := tunnel.SplicedChunks()
 	done := make(chan error, 1)
-	go func() {
-		_, err := tunnel.Relay(context.Background(), pc, c, 0)
-		done <- err
-	}()
+	tunnel.Start(context.Background(), pc, c, 0, func(_ tunnel.Stats, err error) { done <- err })
 	payload := pattern(256<<10, 3)
 	go writeAndCloseWrite(client, payload)
 	if got := readAll(t, client); !bytes.Equal(got, payload) {

@@ -57,9 +57,6 @@ type relayWorld struct {
 	done           chan relayResult
 }
 
-// startWorlds makes startRelay use Start instead of Relay (park_linux_test.go).
-var startWorlds bool
-
 func startRelay(t testing.TB, idle time.Duration) *relayWorld {
 	t.Helper()
 	client, proxyClient := tcpPair(t)
@@ -71,14 +68,7 @@ func startRelayOn(t testing.TB, client, server *net.TCPConn, pc, ps net.Conn, id
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &relayWorld{client: client, server: server, cancel: cancel, done: make(chan relayResult, 1)}
-	if startWorlds {
-		tunnel.Start(ctx, pc, ps, idle, func(st tunnel.Stats, err error) { w.done <- relayResult{st, err} })
-	} else {
-		go func() {
-			st, err := tunnel.Relay(ctx, pc, ps, idle)
-			w.done <- relayResult{st, err}
-		}()
-	}
+	tunnel.Start(ctx, pc, ps, idle, func(st tunnel.Stats, err error) { w.done <- relayResult{st, err} })
 	t.Cleanup(func() {
 		cancel()
 		client.Close()

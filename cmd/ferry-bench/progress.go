@@ -48,8 +48,6 @@ func newWindow(warmup, d time.Duration) window {
 	return window{start: s, end: s.Add(d)}
 }
 
-func (w window) contains(t time.Time) bool { return !t.Before(w.start) && !t.After(w.end) }
-
 // watch sleeps until t, showing count's rate every 250 ms with label.
 func (p *progress) watch(until time.Time, label string, count *atomic.Int64, format func(float64) string) {
 	last, lastT := count.Load(), time.Now()
