@@ -81,8 +81,8 @@ func freshnessLifetime(h http.Header, cc Directives, status int, date time.Time)
 		return seconds(cc.MaxAge)
 	}
 	if ev, ok := h["Expires"]; ok {
-		exp, err := http.ParseTime(ev[0])
-		if err != nil || len(ev) > 1 {
+		exp, ok := parseHTTPDate(ev[0], date)
+		if !ok || len(ev) > 1 {
 			// An invalid Expires, "0" above all, means already expired
 			// (§5.3); so do two Expires lines that might disagree.
 			return 0
@@ -92,8 +92,8 @@ func freshnessLifetime(h http.Header, cc Directives, status int, date time.Time)
 	if !heuristicallyCacheable[status] && !cc.Public {
 		return 0
 	}
-	lm, err := http.ParseTime(h.Get("Last-Modified"))
-	if err != nil || !lm.Before(date) {
+	lm, ok := parseHTTPDate(h.Get("Last-Modified"), date)
+	if !ok || !lm.Before(date) {
 		return 0
 	}
 	return min(date.Sub(lm)/10, heuristicCap)
@@ -103,18 +103,15 @@ func freshnessLifetime(h http.Header, cc Directives, status int, date time.Time)
 // clocks imply and the Age the response carried plus its time in transit.
 func initialAge(h http.Header, date, reqTime, respTime time.Time) time.Duration {
 	apparent := max(0, respTime.Sub(date))
-	var ageValue int64
-	if v, ok := h["Age"]; ok {
-		ageValue, _ = parseDelta(v[0])
-	}
+	age, _ := ageValue(h["Age"])
 	delay := max(0, respTime.Sub(reqTime))
-	return max(apparent, seconds(ageValue)+delay)
+	return max(apparent, seconds(age)+delay)
 }
 
 // dateOf is the Date of a stored response; one without a valid Date was
 // given the time it arrived when it was stored (RFC 9110 §6.6.1).
 func dateOf(h http.Header, respTime time.Time) time.Time {
-	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+	if d, ok := parseHTTPDate(h.Get("Date"), respTime); ok {
 		return d
 	}
 	return respTime

@@ -134,3 +134,20 @@ func setCookieOrigin() originFunc {
 		fmt.Fprint(w, "c")
 	}
 }
+
+// lines is an origin answering every request alike with field/value
+// pairs added as lines (a field given twice is sent twice); Date is the
+// clock's unless given.
+func lines(status int, body string, fields ...string) originFunc {
+	return func(w http.ResponseWriter, r *http.Request, n int, now time.Time) {
+		h := w.Header()
+		for i := 0; i+1 < len(fields); i += 2 {
+			h.Add(fields[i], fields[i+1])
+		}
+		if h.Get("Date") == "" {
+			h.Set("Date", date(now))
+		}
+		w.WriteHeader(status)
+		fmt.Fprint(w, body)
+	}
+}

@@ -171,12 +171,12 @@ func notModified(req *http.Request, o *object) bool {
 		etag := o.Header.Get("ETag")
 		return etag != "" && etagListMatch(inm, etag)
 	}
-	ims, err := http.ParseTime(req.Header.Get("If-Modified-Since"))
-	if err != nil {
+	ims, ok := parseHTTPDate(req.Header.Get("If-Modified-Since"), o.RespTime)
+	if !ok {
 		return false
 	}
-	lm, err := http.ParseTime(o.Header.Get("Last-Modified"))
-	if err != nil {
+	lm, ok := parseHTTPDate(o.Header.Get("Last-Modified"), o.RespTime)
+	if !ok {
 		lm = dateOf(o.Header, o.RespTime)
 	}
 	return !lm.After(ims)
