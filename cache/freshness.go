@@ -57,8 +57,9 @@ func storable(req *http.Request, reqCC Directives, resp *http.Response, cc Direc
 		// required (§3), so it takes an explicit public or s-maxage.
 		return "set-cookie"
 	}
-	if _, star := varyFields(resp.Header); star {
-		// Vary: * never matches a later request (§4.1): storing it is waste.
+	if _, matchable := varyFields(resp.Header); !matchable {
+		// Vary: * never matches a later request (§4.1): storing it is
+		// waste; so is a list past maxVaryFields.
 		return "vary"
 	}
 	if !cc.Public && cc.MaxAge < 0 && cc.SMaxAge < 0 && !has(resp.Header, "Expires") &&

@@ -104,26 +104,36 @@ func normalURI(u *url.URL) string {
 	return scheme + "://" + host + u.RequestURI()
 }
 
-// varyFields lists the canonical field names Vary nominates; star is true
-// for "Vary: *", which no later request matches (§4.1).
-func varyFields(h http.Header) (fields []string, star bool) {
+// maxVaryFields bounds the fields a stored response may vary on. Real
+// responses name a handful (Accept-Encoding, Accept-Language, Origin); one
+// naming more is not stored, so its list is never walked per request and
+// one response cannot make the cache's work grow with its length (#20
+// item 9).
+const maxVaryFields = 32
+
+// varyFields lists the canonical field names Vary nominates, sorted and
+// without duplicates. matchable is false for "Vary: *", which no later
+// request matches (§4.1), and for a list naming more than maxVaryFields
+// fields: neither is stored. The work is linear in the field's length and
+// stops at the bound.
+func varyFields(h http.Header) (fields []string, matchable bool) {
+	named := 0
 	for _, line := range h["Vary"] {
 		for f := range strings.SplitSeq(line, ",") {
-			f = strings.TrimSpace(f)
-			switch f {
+			switch f = strings.Trim(f, " \t"); f {
 			case "":
 			case "*":
-				return nil, true
+				return nil, false
 			default:
-				f = http.CanonicalHeaderKey(f)
-				if !slices.Contains(fields, f) {
-					fields = append(fields, f)
+				if named++; named > maxVaryFields {
+					return nil, false
 				}
+				fields = append(fields, http.CanonicalHeaderKey(f))
 			}
 		}
 	}
 	slices.Sort(fields)
-	return fields, false
+	return slices.Compact(fields), true
 }
 
 // varyValues records the request's values of the nominated fields,

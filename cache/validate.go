@@ -88,7 +88,7 @@ func (c *Cache) update(req *http.Request, reqCC Directives, o *object, resp *htt
 		}
 	}
 	if _, ok := resp.Header["Vary"]; ok {
-		if fields, star := varyFields(resp.Header); star || !slices.Equal(fields, o.varyOn) {
+		if fields, matchable := varyFields(resp.Header); !matchable || !slices.Equal(fields, o.varyOn) {
 			return nil, false
 		}
 	}
