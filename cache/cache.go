@@ -154,11 +154,19 @@ func (c *Cache) lookup(req *http.Request) (o *object, found bool) {
 	return newest(objs, req), found
 }
 
+// newest is the stored response req selects: of those whose Vary fields
+// match, "the most recent one (as determined by the Date header field)"
+// (§4), the one received last if two have the same Date.
 func newest(objs []*object, req *http.Request) *object {
 	var best *object
+	var bestDate time.Time
 	for _, o := range objs {
-		if o.varyMatch(req.Header) && (best == nil || o.RespTime.After(best.RespTime)) {
-			best = o
+		if !o.varyMatch(req.Header) {
+			continue
+		}
+		d := dateOf(o.Header, o.RespTime)
+		if best == nil || d.After(bestDate) || d.Equal(bestDate) && o.RespTime.After(best.RespTime) {
+			best, bestDate = o, d
 		}
 	}
 	return best

@@ -200,10 +200,12 @@ const (
 	setCookie2 = "Set-Cookie2"
 )
 
-// hopByHop are the fields a cache must not store (§3.1, RFC 9110 §7.6.1).
-var hopByHop = []string{
+// unstored are the fields a cache must not store (§3.1): hop-by-hop
+// fields (RFC 9110 §7.6.1) and those of the client's proxy configuration,
+// Proxy-Authenticate, Proxy-Authentication-Info and Proxy-Authorization.
+var unstored = []string{
 	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-	"Proxy-Authentication-Info", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Proxy-Authentication-Info", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
 // storedHeader is the header of resp as a cache keeps it.
@@ -216,7 +218,7 @@ func storedHeader(h http.Header) http.Header {
 			}
 		}
 	}
-	for _, f := range hopByHop {
+	for _, f := range unstored {
 		out.Del(f)
 	}
 	return out

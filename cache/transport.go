@@ -61,9 +61,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case reqCC.OnlyIfCached:
 			return t.notCached(req), nil
 		case req.Method == http.MethodHead:
-			// A HEAD cannot bring a body to update o with: forward it,
-			// and leave o for the next GET to revalidate.
-			return t.fetch(req, reqCC, fwd, nil)
+			return t.head(req, reqCC, o, fwd)
 		default:
 			return t.revalidate(req, reqCC, o, fwd)
 		}

@@ -1,12 +1,9 @@
 package cache
 
 import (
-	"errors"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -67,72 +64,6 @@ func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, f
 	}
 	t.admit(req, reqCC, resp, ex, "fwd="+fwd)
 	return resp, nil
-}
-
-// update applies a 304 to o (§4.3.4, §3.2): the 304's fields replace the
-// stored ones, but Content-Length, hop-by-hop fields and Set-Cookie;
-// request and response times become the validation's. It returns nil if
-// the 304 does not select o: another entity tag (compared strongly when
-// the 304's is strong, weakly when it is weak), or a changed Vary.
-//
-// The updated response must pass the storage rules of a fresh one (§3):
-// when it does not (the 304 said private or no-store, say), n is returned
-// for this request only and stored is false; the stores keep o untouched
-// and the caller removes it.
-func (c *Cache) update(req *http.Request, reqCC Directives, o *object, resp *http.Response, ex exchange) (n *object, stored bool) {
-	if etag := resp.Header.Get("ETag"); etag != "" {
-		stored := o.Header.Get("ETag")
-		strong := !strings.HasPrefix(etag, "W/")
-		if strong && etag != stored || !strong && !etagListMatch([]string{stored}, etag) {
-			return nil, false
-		}
-	}
-	if _, ok := resp.Header["Vary"]; ok {
-		if fields, matchable := varyFields(resp.Header); !matchable || !slices.Equal(fields, o.varyOn) {
-			return nil, false
-		}
-	}
-	h := o.Header.Clone()
-	// An Age kept from the first response would be counted again on top
-	// of the new times; the 304's own Age, if any, replaces it below.
-	h.Del("Age")
-	for k, vs := range storedHeader(resp.Header) {
-		switch k {
-		case "Content-Length":
-		case setCookie, setCookie2:
-			// One client's cookie in a shared entry would be served to
-			// every later client as a hit.
-		default:
-			h[k] = vs
-		}
-	}
-	m := o.meta
-	m.Header, m.ReqTime, m.RespTime = h, ex.reqTime, ex.respTime
-	if ex.addr.IsValid() {
-		m.Addr = ex.addr
-	}
-	n = newObject(m, o.size, o.body)
-	merged := &http.Response{StatusCode: m.Status, Header: h, ContentLength: o.size}
-	if storable(req, reqCC, merged, n.cc) != "" {
-		n.transient = true
-		return n, false
-	}
-	if c.disk != nil {
-		if _, sum, err := encodeHead(&n.meta); err == nil {
-			n.metaCRC = sum
-		}
-	}
-	if c.mem != nil && o.body != nil {
-		c.mem.replace(o, n)
-	}
-	if c.disk != nil {
-		c.background(func() {
-			if err := c.disk.rewrite(o, n); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				c.warn("update", err)
-			}
-		})
-	}
-	return n, true
 }
 
 func (c *Cache) removeVariant(id string) {

@@ -99,3 +99,26 @@ func BenchmarkVaryMany(b *testing.B) {
 		}
 	}
 }
+
+// TestNewestByDate is §4: when several stored responses suit a request,
+// the most recent by Date is used, not the one received last.
+func TestNewestByDate(t *testing.T) {
+	origin := func(w http.ResponseWriter, r *http.Request, n int, now time.Time) {
+		w.Header().Set("Cache-Control", "max-age=7200")
+		if r.Header.Get("X-A") != "" {
+			w.Header().Set("Date", date(now))
+			w.Header().Set("Vary", "X-A")
+			fmt.Fprint(w, "vary")
+			return
+		}
+		w.Header().Set("Date", date(now.Add(-time.Hour))) // from a slow cache upstream, say
+		fmt.Fprint(w, "plain")
+	}
+	a := map[string]string{"X-A": "1"}
+	runCases(t, []conformanceCase{{name: "newest by Date", origin: origin, steps: []step{
+		{header: a, cache: "fwd=uri-miss; fwd-status=200; stored", body: "vary", hits: 1},
+		{advance: time.Second, cache: "fwd=vary-miss; fwd-status=200; stored", body: "plain", hits: 2},
+		{header: a, cache: "hit; ttl=7199", body: "vary", hits: 2},
+		{cache: "hit; ttl=3600", body: "plain", hits: 2},
+	}}})
+}
