@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -11,14 +12,20 @@ import (
 // Config sizes the cache. The TOML defaults live in internal/config; the
 // zero values here mean "off" or the default stated.
 type Config struct {
-	MemoryBytes     int64            // memory store budget; 0: no memory store
-	DiskDir         string           // disk store directory; "": no disk store
-	DiskBytes       int64            // disk store budget; must be positive with DiskDir
-	MaxObjectSize   int64            // bodies larger than this pass through unstored; default 16 MiB
-	CollapseWaiters int              // requests that may wait on one origin fetch; default 64
-	CollapseWait    time.Duration    // how long they wait for its response head; default 10s
-	Now             func() time.Time // the clock; default time.Now (tests inject one)
-	OnError         func(op string, err error)
+	MemoryBytes     int64         // memory store budget; 0: no memory store
+	DiskDir         string        // disk store directory; "": no disk store
+	DiskBytes       int64         // disk store budget; must be positive with DiskDir
+	MaxObjectSize   int64         // bodies larger than this pass through unstored; default 16 MiB
+	CollapseWaiters int           // requests that may wait on one origin fetch; default 64
+	CollapseWait    time.Duration // how long they wait for its response head; default 10s
+	// StaleIfUnreachable is how long past its freshness a stored response
+	// may be served when the origin cannot be reached at all (refused,
+	// reset, timed out: RFC 9111 §4.2.4's "disconnected") and no
+	// directive forbids it; default 24h, negative never. stale-if-error
+	// (RFC 5861) allows more, and for 5xx answers too.
+	StaleIfUnreachable time.Duration
+	Now                func() time.Time // the clock; default time.Now (tests inject one)
+	OnError            func(op string, err error)
 }
 
 // Cache is a shared HTTP cache (RFC 9111) over a memory and a disk store.
@@ -34,7 +41,11 @@ type Cache struct {
 	mu      sync.Mutex
 	flights map[string]*flight        // primary key → the fetch others wait on
 	fills   map[string]map[*fill]bool // primary key → bodies being stored
-	wg      sync.WaitGroup            // background disk writes
+	wg      sync.WaitGroup            // background disk writes and revalidations
+
+	revalidating map[string]bool    // variant ids revalidated in the background; under mu
+	closing      context.Context    // done once Close is called: background work stops
+	close        context.CancelFunc // ends closing
 
 	joinHook func(following bool) // tests: called after each join of a flight
 }
@@ -54,10 +65,15 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.StaleIfUnreachable == 0 {
+		cfg.StaleIfUnreachable = 24 * time.Hour
+	}
 	if cfg.OnError == nil {
 		cfg.OnError = func(string, error) {}
 	}
-	c := &Cache{cfg: cfg, now: cfg.Now, flights: map[string]*flight{}, fills: map[string]map[*fill]bool{}}
+	c := &Cache{cfg: cfg, now: cfg.Now, flights: map[string]*flight{}, fills: map[string]map[*fill]bool{},
+		revalidating: map[string]bool{}}
+	c.closing, c.close = context.WithCancel(context.Background())
 	if cfg.MemoryBytes > 0 {
 		c.mem = newMemStore(cfg.MemoryBytes)
 		// One object may take an eighth of the memory store, so a few
@@ -82,12 +98,17 @@ func New(cfg Config) (*Cache, error) {
 	return c, nil
 }
 
-// Sync waits for the disk writes under way (commits of stored responses,
-// rewrites after a 304), so that what was stored is on disk.
+// Sync waits for the disk writes (commits of stored responses, rewrites
+// after a 304) and background revalidations under way, so that what was
+// stored is on disk.
 func (c *Cache) Sync() { c.wg.Wait() }
 
-// Close waits for the disk writes under way. The cache is not used after.
+// Close cancels the background revalidations and waits for them and the
+// disk writes under way. The cache is not used after.
 func (c *Cache) Close() error {
+	c.mu.Lock()
+	c.close() // under mu: no revalidation starts once Close waits
+	c.mu.Unlock()
 	c.Sync()
 	return nil
 }

@@ -34,14 +34,20 @@ type Directives struct {
 	MaxStale        int64 // max-stale=N; see MaxStaleAny for the bare form
 	MaxStaleAny     bool  // max-stale with no value: any staleness is acceptable
 	MinFresh        int64
-	Overflow        bool // the header was longer or had more directives than the parser reads
+	// StaleWhileRevalidate and StaleIfError are RFC 5861's: how long
+	// past its freshness a response may be served while it is revalidated
+	// in the background, or when the origin fails. -1 when absent or
+	// malformed (which grants nothing).
+	StaleWhileRevalidate int64
+	StaleIfError         int64
+	Overflow             bool // the header was longer or had more directives than the parser reads
 }
 
 // parseCacheControl reads all Cache-Control field lines of a message. For
 // a repeated directive the first occurrence counts (§4.2.1). Unknown
 // directives are ignored (§5.2.3).
 func parseCacheControl(lines []string) Directives {
-	d := Directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1}
+	d := noDirectives()
 	total, count := 0, 0
 	for _, line := range lines {
 		total += len(line)
@@ -66,8 +72,13 @@ func parseCacheControl(lines []string) Directives {
 	return d
 }
 
+// noDirectives are the Directives of an absent Cache-Control.
+func noDirectives() Directives {
+	return Directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
+}
+
 func (d *Directives) overflow() {
-	*d = Directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1}
+	*d = noDirectives()
 	d.Overflow, d.NoStore, d.NoCache = true, true, true
 }
 
@@ -105,6 +116,10 @@ func (d *Directives) set(name, value string, hasValue bool) {
 				d.MinFresh = n
 			}
 		}
+	case "stale-while-revalidate":
+		d.StaleWhileRevalidate = firstDelta(d.StaleWhileRevalidate, value, hasValue)
+	case "stale-if-error":
+		d.StaleIfError = firstDelta(d.StaleIfError, value, hasValue)
 	case "max-stale":
 		if d.MaxStale >= 0 || d.MaxStaleAny {
 			return
@@ -116,6 +131,18 @@ func (d *Directives) set(name, value string, hasValue bool) {
 		}
 		// A malformed max-stale grants nothing: the stricter reading.
 	}
+}
+
+// firstDelta is a directive's delta-seconds: the first occurrence's, and
+// -1 (absent) while none was well-formed.
+func firstDelta(cur int64, value string, hasValue bool) int64 {
+	if cur >= 0 || !hasValue {
+		return cur
+	}
+	if n, ok := parseDelta(value); ok {
+		return n
+	}
+	return -1
 }
 
 // deltaOrZero is a max-age style value: malformed or missing means 0, so
@@ -218,5 +245,7 @@ func (d Directives) String() string {
 	num(d.MaxStale, "max-stale")
 	flag(d.MaxStaleAny && d.MaxStale < 0, "max-stale")
 	num(d.MinFresh, "min-fresh")
+	num(d.StaleWhileRevalidate, "stale-while-revalidate")
+	num(d.StaleIfError, "stale-if-error")
 	return strings.Join(parts, ", ")
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // none is Directives with nothing set.
-var none = Directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1}
+var none = noDirectives()
 
 func with(f func(d *Directives)) Directives {
 	d := none
@@ -47,6 +47,13 @@ var ccTests = []struct {
 	{"too long", []string{"max-age=5, x=\"" + strings.Repeat("y", maxCCBytes) + "\""},
 		with(func(d *Directives) { d.Overflow, d.NoStore, d.NoCache = true, true, true })},
 	{"unterminated quote", []string{`x="abc, max-age=5`}, none},
+	{"RFC 5861 directives", []string{"max-age=1, stale-while-revalidate=30, stale-if-error=600"}, with(func(d *Directives) {
+		d.MaxAge, d.StaleWhileRevalidate, d.StaleIfError = 1, 30, 600
+	})},
+	{"RFC 5861: first occurrence wins", []string{"stale-if-error=5, stale-if-error=9", "stale-while-revalidate=0"}, with(func(d *Directives) {
+		d.StaleIfError, d.StaleWhileRevalidate = 5, 0
+	})},
+	{"RFC 5861: malformed or bare grants nothing", []string{"stale-if-error=-5, stale-while-revalidate"}, none},
 }
 
 func TestParseCacheControl(t *testing.T) {

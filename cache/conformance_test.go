@@ -21,6 +21,7 @@ type step struct {
 	empty   bool              // the body must be empty
 	want    map[string]string // response fields; "" means absent
 	hits    int               // origin requests in all after this step
+	fails   bool              // RoundTrip returns an error (and nothing else is checked but hits)
 }
 
 // TestConformance walks RFC 9111 directive by directive through the
@@ -405,6 +406,15 @@ func runSteps(t *testing.T, w *world, steps []step) {
 		}
 		r := w.do(method, path, s.header)
 		where := fmt.Sprintf("step %d (%s %s)", i+1, method, path)
+		if s.fails {
+			if r.err == nil {
+				t.Errorf("%s: status %d (Cache-Status %q), want an error", where, r.status, cacheStatus(r.header))
+			}
+			if got := w.originHits(); got != s.hits {
+				t.Errorf("%s: origin saw %d requests, want %d", where, got, s.hits)
+			}
+			continue
+		}
 		if r.err != nil {
 			t.Fatalf("%s: %v", where, r.err)
 		}

@@ -11,6 +11,13 @@ import (
 // fields the origin left out of its HEAD answer are kept.
 func (t *Transport) head(req *http.Request, reqCC Directives, o *object, fwd string) (*http.Response, error) {
 	resp, ex, err := t.roundTrip(req)
+	if err != nil || serverError(resp.StatusCode) {
+		if detail := t.Cache.staleOnError(req, reqCC, o, resp, err); detail != "" {
+			if r := t.serveStale(req, o, resp, detail); r != nil {
+				return r, nil
+			}
+		}
+	}
 	if err != nil {
 		t.report(req, "fwd="+fwd)
 		return nil, err

@@ -51,10 +51,25 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if o != nil {
 		now := c.now()
 		fwd := c.usable(o, reqCC, now)
+		var revalidateLater func()
+		if fwd == "stale" && whileRevalidate(o, reqCC, now) {
+			if revalidateLater = t.reserveRevalidation(req, reqCC, o); revalidateLater != nil {
+				fwd = ""
+			}
+		}
 		switch {
 		case fwd == "":
 			status := "hit; ttl=" + strconv.FormatInt(wholeSeconds(o.lifetime-o.age(now)), 10)
-			if resp := t.serve(req, o, o, status); resp != nil {
+			if revalidateLater != nil {
+				status += "; detail=stale-while-revalidate"
+			}
+			resp := t.serve(req, o, o, status)
+			if revalidateLater != nil {
+				// Only now that o's body is open: a new response the
+				// revalidation stores cannot take it away from this one.
+				revalidateLater()
+			}
+			if resp != nil {
 				return resp, nil
 			}
 			found = false // its body failed the check and is gone
@@ -127,7 +142,7 @@ func (t *Transport) allowed(req *http.Request, o *object) bool {
 }
 
 func (t *Transport) report(req *http.Request, status string) {
-	if t.Report != nil {
+	if t.Report != nil && !background(req) {
 		t.Report(req, status)
 	}
 }

@@ -28,15 +28,30 @@ func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, f
 		cond.Header.Set("If-Modified-Since", lm)
 	}
 	resp, ex, err := t.roundTrip(cond)
+	if err != nil || serverError(resp.StatusCode) {
+		// §4.3.3: a failure may be answered with o, where §4.2.4 and
+		// RFC 5861 allow serving it stale.
+		if detail := c.staleOnError(req, reqCC, o, resp, err); detail != "" {
+			if r := t.serveStale(req, o, resp, detail); r != nil {
+				return r, nil
+			}
+		}
+	}
 	if err != nil {
-		// No stale answer on failure: must-revalidate forbids it, and
-		// otherwise the client asked for, or o needs, a check (§4.2.4).
 		t.report(req, "fwd="+fwd)
 		return nil, err
 	}
 	if resp.StatusCode == http.StatusNotModified {
 		resp.Body.Close()
 		if n, stored := c.update(req, reqCC, o, resp, ex); n != nil {
+			if background(req) {
+				// o is freshened; there is no client to answer.
+				if !stored {
+					c.removeVariant(o.id)
+				}
+				resp.Body = http.NoBody
+				return resp, nil
+			}
 			r := t.serve(req, n, o, "fwd="+fwd+"; fwd-status=304")
 			if !stored {
 				// The 304 made the response one a shared cache may not
