@@ -143,46 +143,57 @@ func (c *Cache) Stats() Stats {
 	return s
 }
 
-// lookup finds the stored response that req selects (§4.1): the most
-// recent variant whose Vary fields match. found reports whether the URI
-// had any variant, to tell a vary-miss from a uri-miss.
-func (c *Cache) lookup(req *http.Request) (o *object, found bool) {
+// lookup finds the stored responses that req selects (§4.1): the most
+// recent complete variant whose Vary fields match, and the most recent
+// partial one (§3.3), which may answer only a range it holds. found
+// reports whether the URI had any variant, to tell a vary-miss from a
+// uri-miss.
+func (c *Cache) lookup(req *http.Request) (o, p *object, found bool) {
 	key := primaryKey(http.MethodGet, req.URL)
 	if c.mem != nil {
 		objs := c.mem.variants(key)
 		found = len(objs) > 0
-		if o = newest(objs, req); o != nil {
-			c.mem.touch(o.id)
-			if c.disk != nil {
-				c.disk.touch(o.id) // hot in memory is hot on disk too
+		o, p = newest(objs, req, false), newest(objs, req, true)
+		for _, hit := range []*object{o, p} {
+			if hit != nil {
+				c.mem.touch(hit.id)
+				if c.disk != nil {
+					c.disk.touch(hit.id) // hot in memory is hot on disk too
+				}
 			}
-			return o, true
+		}
+		if o != nil {
+			return o, p, true
 		}
 	}
 	if c.disk == nil {
-		return nil, found
+		return nil, p, found
 	}
 	var objs []*object
 	for _, id := range c.disk.variants(key) {
 		found = true
 		if c.mem != nil && c.mem.has(id) {
-			continue // seen above, and did not match
+			continue // seen above
 		}
 		if d, err := c.disk.load(id); err == nil {
 			objs = append(objs, d)
 		}
 	}
-	return newest(objs, req), found
+	if p == nil {
+		p = newest(objs, req, true)
+	}
+	return newest(objs, req, false), p, found
 }
 
-// newest is the stored response req selects: of those whose Vary fields
-// match, "the most recent one (as determined by the Date header field)"
-// (§4), the one received last if two have the same Date.
-func newest(objs []*object, req *http.Request) *object {
+// newest is the stored response req selects among objs, complete or
+// partial: of those whose Vary fields match, "the most recent one (as
+// determined by the Date header field)" (§4), the one received last if
+// two have the same Date.
+func newest(objs []*object, req *http.Request, partial bool) *object {
 	var best *object
 	var bestDate time.Time
 	for _, o := range objs {
-		if !o.varyMatch(req.Header) {
+		if o.partial != partial || !o.varyMatch(req.Header) {
 			continue
 		}
 		d := dateOf(o.Header, o.RespTime)

@@ -89,11 +89,11 @@ func (t *Transport) follow(req *http.Request, reqCC Directives, f *flight, fwd s
 		return nil, nil
 	}
 	status := "fwd=" + fwd + "; fwd-status=" + strconv.Itoa(o.Status) + "; collapsed"
-	return t.respond(req, o, body, status), nil
+	return t.respond(req, o, part{status: o.Status, n: o.size}, body, status), nil
 }
 
 // collapsible reports whether req may share an origin fetch: a plain GET
-// that no credentials could make personal.
+// for the whole response, that no credentials could make personal.
 func collapsible(req *http.Request) bool {
-	return req.Method == http.MethodGet && req.Header.Get("Authorization") == ""
+	return req.Method == http.MethodGet && !has(req.Header, "Authorization") && !has(req.Header, "Range")
 }

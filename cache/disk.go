@@ -244,6 +244,12 @@ type fileBody struct {
 
 func (b *fileBody) Close() error { return b.f.Close() }
 
+// slice is the n bytes of the body from off on, the same file under it.
+func (b *fileBody) slice(off, n int64) *fileBody {
+	_, base, _ := b.Outer()
+	return &fileBody{io.NewSectionReader(b.f, base+off, n), b.f}
+}
+
 // touch marks id as just used.
 func (d *diskStore) touch(id string) {
 	d.mu.Lock()

@@ -38,6 +38,8 @@ type fill struct {
 	cancelled atomic.Bool
 	flight    *flight           // the collapsed request it serves, or nil
 	report    func(stored bool) // called once, when the client's copy ends
+	tail      []byte            // written after the origin's body: a combined partial's stored end
+	replaces  string            // a variant id to remove once this one is stored, or ""
 
 	crc hash.Hash32 // of the spooled body; the writer's alone
 
@@ -130,6 +132,10 @@ func (f *fill) write(p []byte) {
 // the stores. The disk commit (fsync, rename) runs in the background so
 // the client's last byte is not held up by it.
 func (f *fill) finish() {
+	if t := f.tail; t != nil {
+		f.tail = nil
+		f.write(t)
+	}
 	f.mu.Lock()
 	if f.state != filling {
 		f.mu.Unlock()
@@ -173,6 +179,9 @@ func (f *fill) finish() {
 			os.Remove(f.file.Name())
 		}
 		f.end(stored)
+		if stored {
+			f.dropReplaced()
+		}
 		return
 	}
 	o := *f.obj
@@ -180,11 +189,20 @@ func (f *fill) finish() {
 	f.c.background(func() {
 		if err := f.c.disk.commit(f.file, &o, keep); err != nil {
 			f.c.warn("commit", err)
+		} else {
+			f.dropReplaced()
 		}
 		f.release()
 		f.c.untrack(f)
 	})
 	f.reportOnce(true)
+}
+
+// dropReplaced removes the variant this one makes needless.
+func (f *fill) dropReplaced() {
+	if f.replaces != "" && f.replaces != f.obj.id {
+		f.c.removeVariant(f.replaces)
+	}
 }
 
 // fail abandons the store; readers get an error and the spool is removed.

@@ -13,13 +13,14 @@ const heuristicCap = 24 * time.Hour
 // heuristicallyCacheable are the status codes RFC 9110 §15.1 lets a cache
 // store and give a heuristic lifetime without explicit freshness.
 var heuristicallyCacheable = map[int]bool{
-	200: true, 203: true, 204: true, 300: true, 301: true, 308: true,
+	200: true, 203: true, 204: true, 206: true, 300: true, 301: true, 308: true,
 	404: true, 405: true, 410: true, 414: true, 501: true,
 }
 
 // understood are the final status codes whose semantics ferry's cache
-// knows, for must-understand (§5.2.2.3): the heuristic ones and the other
-// redirects. 206 is missing on purpose: ferry does not combine ranges.
+// knows, for must-understand (§5.2.2.3): the heuristic ones (206 among
+// them: ferry stores and combines ranges, §3.3, §3.4) and the other
+// redirects.
 func understood(code int) bool {
 	return heuristicallyCacheable[code] || code == 302 || code == 303 || code == 307
 }
@@ -32,8 +33,8 @@ func storable(req *http.Request, reqCC Directives, resp *http.Response, cc Direc
 	case req.Method != http.MethodGet:
 		// HEAD is answered from a stored GET; its own responses are not kept.
 		return "method"
-	case resp.StatusCode < 200 || resp.StatusCode == http.StatusPartialContent ||
-		resp.StatusCode == http.StatusNotModified:
+	case resp.StatusCode < 200 || resp.StatusCode == http.StatusNotModified,
+		resp.StatusCode == http.StatusPartialContent && !has(req.Header, "Range"):
 		return "status"
 	case cc.MustUnderstand && !understood(resp.StatusCode):
 		return "must-understand"
@@ -47,7 +48,8 @@ func storable(req *http.Request, reqCC Directives, resp *http.Response, cc Direc
 	// must not hide a real second one.
 	case has(req.Header, "Authorization") && !cc.Public && !cc.MustRevalidate && cc.SMaxAge < 0:
 		return "authorization"
-	case has(req.Header, "Range"):
+	case has(req.Header, "Range") && resp.StatusCode != http.StatusPartialContent:
+		// A 200 to a Range request is passed on unstored.
 		return "range"
 	case len(resp.Trailer) > 0 || has(resp.Header, "Trailer"):
 		return "trailer"

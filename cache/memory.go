@@ -52,6 +52,16 @@ func (m *memStore) replace(old, o *object) {
 	}
 }
 
+// get returns the object stored as id, or nil.
+func (m *memStore) get(id string) *object {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.idx.items[id]; ok {
+		return e.Value.(*lruItem[*object]).val
+	}
+	return nil
+}
+
 func (m *memStore) remove(id string) {
 	m.mu.Lock()
 	m.idx.remove(id)

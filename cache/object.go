@@ -37,6 +37,8 @@ type object struct {
 	initAge  time.Duration // corrected_initial_age (§4.2.3)
 	varyOn   []string      // canonical field names from Vary
 	metaCRC  uint32        // of the disk header, to notice a replaced file
+	partial  bool          // a stored 206 (§3.3): the body holds span of the representation
+	span     contentRange  // of a partial object, from its Content-Range
 
 	// transient marks an object built to answer one request only (a 304
 	// made it unstorable): it must never enter a store.
@@ -50,9 +52,24 @@ func newObject(m meta, size int64, body []byte) *object {
 	o.lifetime = freshnessLifetime(m.Header, o.cc, m.Status, date)
 	o.initAge = initialAge(m.Header, date, m.ReqTime, m.RespTime)
 	o.varyOn, _ = varyFields(m.Header)
-	o.id = variantID(m.Key, m.Vary, o.varyOn)
+	key := m.Key
+	if m.Status == http.StatusPartialContent {
+		// A partial response is a variant of its own, beside the
+		// complete one of the same secondary key.
+		o.partial = true
+		o.span, _ = parseContentRange(m.Header["Content-Range"])
+		key += partialKey
+	}
+	o.id = variantID(key, m.Vary, o.varyOn)
 	return o
 }
+
+// partialID is the id a partial response of o's variant is stored as.
+func (o *object) partialID() string { return variantID(o.Key+partialKey, o.Vary, o.varyOn) }
+
+// partialKey marks the variant id of a stored partial response; no
+// primary key holds a NUL.
+const partialKey = "\x00partial"
 
 // age is current_age (§4.2.3) at now.
 func (o *object) age(now time.Time) time.Duration {

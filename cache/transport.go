@@ -1,8 +1,6 @@
 package cache
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
@@ -38,54 +36,36 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c := t.Cache
 	reqCC := requestDirectives(req.Header)
-	if req.Header.Get("Range") != "" || req.Header.Get("Upgrade") != "" {
-		// Ranges are not assembled from stored responses; upgrades are
-		// not HTTP responses to keep.
+	ranges, readable := requestRanges(req)
+	if !readable || has(req.Header, "Upgrade") {
+		// A Range ferry does not read (another unit, too many ranges) is
+		// the origin's to answer; upgrades are not responses to keep.
 		return t.bypass(req, reqCC)
 	}
-	o, found := c.lookup(req)
+	o, p, found := c.lookup(req)
 	if o != nil && !t.allowed(req, o) {
 		// The client may not reach where o came from: let the dial decide.
 		return t.bypass(req, reqCC)
 	}
 	if o != nil {
-		now := c.now()
-		fwd := c.usable(o, reqCC, now)
-		var revalidateLater func()
-		if fwd == "stale" && whileRevalidate(o, reqCC, now) {
-			if revalidateLater = t.reserveRevalidation(req, reqCC, o); revalidateLater != nil {
-				fwd = ""
-			}
+		if resp, err := t.answer(req, reqCC, o); resp != nil || err != nil {
+			return resp, err
 		}
-		switch {
-		case fwd == "":
-			status := "hit; ttl=" + strconv.FormatInt(wholeSeconds(o.lifetime-o.age(now)), 10)
-			if revalidateLater != nil {
-				status += "; detail=stale-while-revalidate"
-			}
-			resp := t.serve(req, o, o, status)
-			if revalidateLater != nil {
-				// Only now that o's body is open: a new response the
-				// revalidation stores cannot take it away from this one.
-				revalidateLater()
-			}
-			if resp != nil {
-				return resp, nil
-			}
-			found = false // its body failed the check and is gone
-		case reqCC.OnlyIfCached:
-			return t.notCached(req), nil
-		case req.Method == http.MethodHead:
-			return t.head(req, reqCC, o, fwd)
-		default:
-			return t.revalidate(req, reqCC, o, fwd)
+		found = false // its body failed the check and is gone
+	} else if ranges != nil && p != nil && t.allowed(req, p) && c.usable(p, reqCC, c.now()) == "" {
+		// A partial response answers a range it holds whole (§3.3).
+		if resp := t.serve(req, p, p, "hit; ttl="+ttl(p, c.now())); resp != nil {
+			return resp, nil
 		}
 	}
 	if reqCC.OnlyIfCached {
 		return t.notCached(req), nil
 	}
 	fwd := "uri-miss"
-	if found {
+	switch {
+	case p != nil:
+		fwd = "partial" // RFC 9211: a stored partial response could not answer
+	case found:
 		fwd = "vary-miss"
 	}
 	if collapsible(req) {
@@ -100,6 +80,49 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return t.fetch(req, reqCC, fwd, nil)
+}
+
+// answer serves req with o, a stored complete response that req selects:
+// from the store when o may be used as it is (fresh enough, or stale
+// within its stale-while-revalidate window, RFC 5861 §3), else by asking
+// the origin (§4.3). Neither response nor error: o's body failed its
+// check and is gone.
+func (t *Transport) answer(req *http.Request, reqCC Directives, o *object) (*http.Response, error) {
+	c := t.Cache
+	now := c.now()
+	fwd := c.usable(o, reqCC, now)
+	var revalidateLater func()
+	if fwd == "stale" && whileRevalidate(o, reqCC, now) {
+		if revalidateLater = t.reserveRevalidation(req, reqCC, o); revalidateLater != nil {
+			fwd = ""
+		}
+	}
+	switch {
+	case fwd == "":
+		status := "hit; ttl=" + ttl(o, now)
+		if revalidateLater != nil {
+			status += "; detail=stale-while-revalidate"
+		}
+		resp := t.serve(req, o, o, status)
+		if revalidateLater != nil {
+			// Only now that o's body is open: a new response the
+			// revalidation stores cannot take it away from this one.
+			revalidateLater()
+		}
+		return resp, nil
+	case reqCC.OnlyIfCached:
+		return t.notCached(req), nil
+	case req.Method == http.MethodHead:
+		return t.head(req, reqCC, o, fwd)
+	default:
+		return t.revalidate(req, reqCC, o, fwd)
+	}
+}
+
+// ttl is Cache-Status's ttl of o at now: whole seconds of freshness
+// left, negative once stale (RFC 9211 §2.5).
+func ttl(o *object, now time.Time) string {
+	return strconv.FormatInt(wholeSeconds(o.lifetime-o.age(now)), 10)
 }
 
 // requestDirectives are req's Cache-Control; "Pragma: no-cache" counts as
@@ -276,7 +299,7 @@ func (c *Cache) store(req *http.Request, reqCC Directives, resp *http.Response, 
 		return nil, nil
 	}
 	fields, _ := varyFields(resp.Header)
-	o := newObject(meta{
+	m := meta{
 		Key:      primaryKey(http.MethodGet, req.URL),
 		Status:   resp.StatusCode,
 		Header:   storedHeader(resp.Header),
@@ -284,7 +307,11 @@ func (c *Cache) store(req *http.Request, reqCC Directives, resp *http.Response, 
 		ReqTime:  ex.reqTime,
 		RespTime: ex.respTime,
 		Addr:     ex.addr,
-	}, resp.ContentLength, nil)
+	}
+	if resp.StatusCode == http.StatusPartialContent {
+		return c.storePartial(req, resp, m)
+	}
+	o := newObject(m, resp.ContentLength, nil)
 	if o.lifetime <= 0 && !o.hasValidator() {
 		// Stale at once and nothing to revalidate with: a stored copy
 		// could only ever be fetched again in full.
@@ -294,98 +321,10 @@ func (c *Cache) store(req *http.Request, reqCC Directives, resp *http.Response, 
 	if f == nil {
 		return nil, nil
 	}
+	// The complete response makes a stored partial one of its variant
+	// needless.
+	f.replaces = o.partialID()
 	return o, f
-}
-
-// serve answers req from o; nil if o's body failed its check (it is then
-// dropped and the caller goes to the origin). src is the object whose
-// body file to read: o itself, or the one o is a 304 update of while the
-// disk copy has not been rewritten yet.
-func (t *Transport) serve(req *http.Request, o, src *object, status string) *http.Response {
-	c := t.Cache
-	if notModified(req, o) {
-		return t.respondNotModified(req, o, status)
-	}
-	if req.Method == http.MethodHead || o.size == 0 {
-		return t.respond(req, o, http.NoBody, status)
-	}
-	if o.body != nil {
-		return t.respond(req, o, io.NopCloser(bytes.NewReader(o.body)), status)
-	}
-	inMem := c.mem != nil && o.size <= c.memLimit
-	crcs := []uint32{o.metaCRC, src.metaCRC}
-	b, rc, err := c.disk.open(o.id, o.size, crcs, inMem)
-	if err != nil {
-		return nil
-	}
-	if inMem && !o.transient {
-		p := *o
-		p.body = b
-		c.mem.put(&p, func() bool {
-			return c.disk.current(o.id, o.metaCRC) || c.disk.current(o.id, src.metaCRC)
-		})
-	}
-	if inMem {
-		rc = io.NopCloser(bytes.NewReader(b))
-	}
-	return t.respond(req, o, rc, status)
-}
-
-// respond builds the response for a stored o with body.
-func (t *Transport) respond(req *http.Request, o *object, body io.ReadCloser, status string) *http.Response {
-	h := o.Header.Clone()
-	h.Set("Age", strconv.FormatInt(min(wholeSeconds(o.age(t.Cache.now())), maxDelta), 10))
-	if o.Status == http.StatusNoContent {
-		h.Del("Content-Length")
-	} else {
-		h.Set("Content-Length", strconv.FormatInt(o.size, 10))
-	}
-	h.Add("Cache-Status", t.member(status))
-	t.report(req, status)
-	return &http.Response{
-		Status:        strconv.Itoa(o.Status) + " " + http.StatusText(o.Status),
-		StatusCode:    o.Status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          body,
-		ContentLength: o.size,
-		Request:       req,
-	}
-}
-
-// teeBody copies the origin's body into a fill as the client reads it.
-type teeBody struct {
-	rc   io.ReadCloser
-	f    *fill
-	done bool
-}
-
-func (t *teeBody) Read(p []byte) (int, error) {
-	n, err := t.rc.Read(p)
-	if n > 0 && !t.done {
-		t.f.write(p[:n])
-	}
-	if err != nil && !t.done {
-		t.done = true
-		if err == io.EOF {
-			t.f.finish()
-		} else {
-			t.f.fail(err)
-		}
-	}
-	return n, err
-}
-
-// Close before the end is a client or proxy giving up: the store is
-// abandoned, never committed half full.
-func (t *teeBody) Close() error {
-	if !t.done {
-		t.done = true
-		t.f.fail(errClosed)
-	}
-	return t.rc.Close()
 }
 
 func safeMethod(m string) bool {

@@ -34,10 +34,15 @@ func (c *Cache) update(req *http.Request, reqCC Directives, o *object, resp *htt
 		m.Addr = ex.addr
 	}
 	n = newObject(m, o.size, o.body)
-	// The rules are those of a GET: a HEAD's own response is never
-	// stored, but here it only updates the stored GET.
+	// The rules are those of a GET for the whole response: a HEAD's own
+	// response is never stored, nor a 200 to a Range request, but here
+	// either only updates the stored GET.
 	get := *req
 	get.Method = http.MethodGet
+	if has(req.Header, "Range") {
+		get.Header = req.Header.Clone()
+		get.Header.Del("Range")
+	}
 	merged := &http.Response{StatusCode: m.Status, Header: m.Header, ContentLength: o.size}
 	if storable(&get, reqCC, merged, n.cc) != "" {
 		n.transient = true

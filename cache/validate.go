@@ -19,6 +19,12 @@ func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, f
 	c := t.Cache
 	cond := req.Clone(req.Context())
 	for _, h := range conditionals {
+		if h == "If-Range" && has(req.Header, "Range") {
+			// The client's condition on its range stays for the origin
+			// to judge should o have changed: a range of another
+			// representation must not reach it.
+			continue
+		}
 		cond.Header.Del(h)
 	}
 	if etag := o.Header.Get("ETag"); etag != "" {
