@@ -5,6 +5,7 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -125,14 +126,19 @@ func ttl(o *object, now time.Time) string {
 	return strconv.FormatInt(wholeSeconds(o.lifetime-o.age(now)), 10)
 }
 
-// requestDirectives are req's Cache-Control; "Pragma: no-cache" counts as
-// no-cache when there is no Cache-Control, as HTTP/1.0 clients mean it.
+// requestDirectives are req's Cache-Control. "Pragma: no-cache" counts as
+// no-cache when there is no Cache-Control, as HTTP/1.0 clients mean it:
+// RFC 9111 §5.4 deprecates Pragma, and RFC 7234 §5.4 gave it this
+// meaning. Any member of the list counts, in any case; other pragmas,
+// and Pragma in responses (never specified), mean nothing.
 func requestDirectives(h http.Header) Directives {
 	d := parseCacheControl(h["Cache-Control"])
 	if _, ok := h["Cache-Control"]; !ok {
-		for _, p := range h["Pragma"] {
-			if normalValue([]string{p}) == "no-cache" {
-				d.NoCache = true
+		for _, line := range h["Pragma"] {
+			for p := range strings.SplitSeq(line, ",") {
+				if strings.EqualFold(strings.Trim(p, " \t"), "no-cache") {
+					d.NoCache = true
+				}
 			}
 		}
 	}
