@@ -100,3 +100,26 @@ func TestAgeConformance(t *testing.T) {
 		{name: "a non-numeric Age is ignored", origin: aged("abc"), steps: fresh},
 	})
 }
+
+// TestInitialAge is §4.2.3's corrected_initial_age: the Age received
+// counts from when the request was sent (response_delay added), and the
+// clocks' apparent age wins when it is larger.
+func TestInitialAge(t *testing.T) {
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name            string
+		age             []string
+		date, req, resp time.Time
+		want            time.Duration
+	}{
+		{"Age plus the response delay", []string{"30"}, t0.Add(3 * time.Second), t0, t0.Add(3 * time.Second), 33 * time.Second},
+		{"apparent age wins", []string{"5"}, t0.Add(-time.Minute), t0, t0.Add(time.Second), time.Minute + time.Second},
+		{"a Date in the future gives no negative age", nil, t0.Add(time.Hour), t0, t0, 0},
+		{"an ignored Age: the delay alone", []string{"-30"}, t0.Add(2 * time.Second), t0, t0.Add(2 * time.Second), 2 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := initialAge(http.Header{"Age": tt.age}, tt.date, tt.req, tt.resp); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

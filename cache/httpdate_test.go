@@ -106,3 +106,23 @@ func TestExpiresConformance(t *testing.T) {
 	}
 	runCases(t, tests)
 }
+
+// TestExpiresIgnored is §5.3: with max-age (or, for a shared cache,
+// s-maxage) the Expires field is ignored, even one in the past.
+func TestExpiresIgnored(t *testing.T) {
+	past := date(newClock().now().Add(-time.Hour))
+	runCases(t, []conformanceCase{
+		{name: "max-age over a past Expires", origin: fixed(200, "x", "Cache-Control", "max-age=60", "Expires", past), steps: []step{
+			{cache: "fwd=uri-miss; fwd-status=200; stored", hits: 1},
+			{cache: "hit; ttl=60", hits: 1},
+		}},
+		{name: "s-maxage over a past Expires", origin: fixed(200, "x", "Cache-Control", "s-maxage=60", "Expires", past), steps: []step{
+			{cache: "fwd=uri-miss; fwd-status=200; stored", hits: 1},
+			{cache: "hit; ttl=60", hits: 1},
+		}},
+		{name: "s-maxage over an invalid Expires", origin: fixed(200, "x", "Cache-Control", "s-maxage=60", "Expires", "0"), steps: []step{
+			{cache: "fwd=uri-miss; fwd-status=200; stored", hits: 1},
+			{cache: "hit; ttl=60", hits: 1},
+		}},
+	})
+}

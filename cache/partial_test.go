@@ -208,3 +208,43 @@ func rawPartial(cr, body string) originFunc {
 			"Content-Range", cr, "Content-Length", strconv.Itoa(len(body)))
 	}
 }
+
+// TestPartialJoinUpdatesHeader is §3.4: joining a new 206 with a stored
+// one takes the new response's fields (§3.2), and keeps the stored ones
+// it leaves out.
+func TestPartialJoinUpdatesHeader(t *testing.T) {
+	origin := func(w http.ResponseWriter, r *http.Request, n int, now time.Time) {
+		w.Header().Set("X-N", strconv.Itoa(n))
+		if n == 1 {
+			w.Header().Set("X-First", "kept")
+		}
+		rangeOrigin("0123456789", `"j"`, "max-age=60")(w, r, n, now)
+	}
+	runCases(t, []conformanceCase{{name: "joined header", origin: origin, steps: []step{
+		{header: rg("bytes=0-4"), status: 206, cache: "fwd=uri-miss; fwd-status=206; stored", want: map[string]string{"X-N": "1"}, hits: 1},
+		{header: rg("bytes=5-9"), status: 206, cache: "fwd=partial; fwd-status=206; stored", want: map[string]string{"X-N": "2"}, hits: 2},
+		{cache: "hit; ttl=60", body: "0123456789", want: map[string]string{"X-N": "2", "X-First": "kept"}, hits: 2},
+	}}})
+}
+
+// TestPartialSurvivesRestart: a stored partial response, and one joined
+// into the complete response, are found again by a new process on the
+// same disk store.
+func TestPartialSurvivesRestart(t *testing.T) {
+	cfg := Config{DiskDir: t.TempDir(), DiskBytes: 8 << 20}
+	w := newWorld(t, cfg, rangeOrigin("0123456789", `"s"`, "max-age=60"))
+	runSteps(t, w, []step{
+		{path: "/a", header: rg("bytes=0-4"), status: 206, cache: "fwd=uri-miss; fwd-status=206; stored", hits: 1},
+		{path: "/b", header: rg("bytes=0-4"), status: 206, cache: "fwd=uri-miss; fwd-status=206; stored", hits: 2},
+		{path: "/b", header: rg("bytes=5-9"), status: 206, cache: "fwd=partial; fwd-status=206; stored", hits: 3},
+	})
+	w.open(cfg)
+	runSteps(t, w, []step{
+		{path: "/a", header: rg("bytes=1-2"), status: 206, cache: "hit; ttl=60", body: "12", hits: 3},
+		{path: "/a", cache: "fwd=partial; fwd-status=200; stored", body: "0123456789", hits: 4},
+		{path: "/b", cache: "hit; ttl=60", body: "0123456789", hits: 4},
+	})
+	if s := w.cache.Stats(); s.DiskObjects != 2 {
+		t.Errorf("%d entries on disk, want 2 (the partial ones replaced by the complete)", s.DiskObjects)
+	}
+}
