@@ -350,3 +350,74 @@ func TestMalformedChunkedBodyOneAnswer(t *testing.T) {
 		t.Fatalf("after the 400: %q, want nothing (the connection closed)", rest)
 	}
 }
+
+// An idle pooled conn the origin has closed is noticed before it is used:
+// a POST, which is never sent twice, goes out on a fresh conn and is
+// answered.
+func TestClosedIdleConnNotUsed(t *testing.T) {
+	closed := make(chan struct{}, 8)
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		br := bufio.NewReader(c)
+		if req, err := http.ReadRequest(br); err == nil {
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+		c.Close()
+		closed <- struct{}{}
+	})
+	w := newWorld(t, options{})
+	client := w.client(t)
+	for i := range 5 {
+		resp, err := client.Post("http://"+addr+"/", "text/plain", strings.NewReader("post body"))
+		if err != nil {
+			t.Fatalf("POST %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST %d: %d %s", i, resp.StatusCode, resp.Header.Get("Proxy-Status"))
+		}
+		<-closed // the origin's FIN is on its way before the next POST
+		w.log.next(t)
+	}
+}
+
+// A PUT that got no byte of answer on a reused conn (the origin closed it
+// as the request arrived) goes again on a fresh conn with its whole body.
+func TestReplayWithBody(t *testing.T) {
+	got := make(chan string, 4)
+	addr := rawServer(t, func(n int, c net.Conn) {
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(req.Body)
+			if n == 1 && i == 1 {
+				return // the second request on the first conn: closed unanswered
+			}
+			if req.Method == http.MethodPut {
+				got <- string(b)
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	w := newWorld(t, options{})
+	client := w.client(t)
+	if resp, err := client.Get("http://" + addr + "/"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET: %v %v", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/thing", strings.NewReader("the whole body"))
+	resp, err := client.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PUT: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if b := <-got; b != "the whole body" {
+		t.Errorf("the origin got %q", b)
+	}
+}

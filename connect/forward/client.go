@@ -261,7 +261,8 @@ func (cl *Client) send(r *http.Request, rt *route, h hop) (*http.Response, error
 			trace: httptrace.ContextClientTrace(ctx), timeout: cl.responseTimeout, idle: cl.idle}
 		res, err := x.roundTrip(ctx, &cl.pool)
 		var nothing errNothingBack
-		if err != nil && c.reused && !fresh && errors.As(err, &nothing) && replayable(r, body) {
+		if err != nil && c.reused && !fresh && errors.As(err, &nothing) && replayable(r) &&
+			(body == nil || body.rewind()) {
 			continue
 		}
 		return res, err
@@ -297,11 +298,8 @@ func (cl *Client) gotConn(r *http.Request, rt *route, c *conn, h hop) error {
 
 // replayable tells whether r may be sent again after a reused conn gave
 // no answer at all: an idempotent method (RFC 9110 §9.2.2) or one with an
-// idempotency key, and no byte of its body taken to be sent.
-func replayable(r *http.Request, body *sentBody) bool {
-	if body != nil && body.started {
-		return false
-	}
+// idempotency key. Its body must be whole to go again (sentBody.rewind).
+func replayable(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true

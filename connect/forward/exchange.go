@@ -68,21 +68,50 @@ type exchange struct {
 	canceled  bool
 }
 
-// sentBody counts what of a request body was taken to be sent: a request
-// whose body was not touched may go again on another conn.
+// maxReplay bounds the request body kept for a replay: a request that got
+// no byte of answer on a reused conn is sent again with the body it had
+// sent, when that was no more than this (as net/http's GetBody allows).
+const maxReplay = 64 << 10
+
+// sentBody is a request body on its way to an origin: it keeps what it
+// read, up to maxReplay, so that the request can be sent again from the
+// start (rewind).
 type sentBody struct {
 	io.Reader
-	started bool
-	readErr error // reading from the client failed: the client's doing
+	kept    []byte // what was read, while it is within maxReplay
+	over    bool   // more was read: no replay
+	pos     int    // a replay hands out kept[pos:] before reading on
+	readErr error  // reading from the client failed: the client's doing
 }
 
 func (b *sentBody) Read(p []byte) (int, error) {
-	b.started = true
+	if b.pos < len(b.kept) {
+		n := copy(p, b.kept[b.pos:])
+		b.pos += n
+		return n, nil
+	}
 	n, err := b.Reader.Read(p)
+	if !b.over {
+		if len(b.kept)+n <= maxReplay {
+			b.kept = append(b.kept, p[:n]...)
+			b.pos = len(b.kept)
+		} else {
+			b.over, b.kept, b.pos = true, nil, 0
+		}
+	}
 	if err != nil && err != io.EOF {
 		b.readErr = err
 	}
 	return n, err
+}
+
+// rewind makes the body start again, if what was sent was kept whole.
+func (b *sentBody) rewind() bool {
+	if b.over || b.readErr != nil {
+		return false
+	}
+	b.pos = 0
+	return true
 }
 
 // roundTrip writes the request and returns the response, whose Body gives
@@ -116,8 +145,14 @@ func (x *exchange) roundTrip(ctx context.Context, p *pool) (*http.Response, erro
 	if err != nil {
 		stop()
 		c.nc.Close()
-		if berr := x.bodyReadErr(); berr != nil {
-			return nil, berr
+		if x.writeErr != nil {
+			// The writer stops at its next write to the closed conn;
+			// its reads of the body are over once it has.
+			x.proceed()
+			x.waitBody()
+			if x.body.readErr != nil {
+				return nil, x.body.readErr
+			}
 		}
 		return nil, x.classify(ctx, err)
 	}
@@ -313,19 +348,11 @@ func (x *exchange) copyBody(w io.Writer, body io.Reader) error {
 	}
 }
 
-// bodyReadErr is the error reading the client's body gave, once the
-// writer has stopped: the exchange failed because of it.
-func (x *exchange) bodyReadErr() error {
-	if x.body == nil || x.writeErr == nil {
-		return nil
-	}
-	select {
-	case err := <-x.writeErr:
-		x.writeErr <- err
-	case <-time.After(continueTimeout):
-		return nil
-	}
-	return x.body.readErr
+// waitBody waits for the body's writer to end, and keeps its result for
+// bodySent.
+func (x *exchange) waitBody() {
+	err := <-x.writeErr
+	x.writeErr <- err
 }
 
 // readResponse reads one response head (a 1xx or the final one) and

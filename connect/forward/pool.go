@@ -49,14 +49,7 @@ func (c *conn) Read(p []byte) (int, error) {
 // while it idled, or on which it sent bytes nobody asked for (the rest of
 // a mis-framed response), must not carry the next request.
 func (c *conn) quiet() bool {
-	if c.br.Buffered() > 0 {
-		return false
-	}
-	c.nc.SetReadDeadline(time.Unix(1, 0)) // in the past: the read returns at once
-	_, err := c.br.Peek(1)
-	c.nc.SetReadDeadline(time.Time{})
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
+	return c.br.Buffered() == 0 && quietSocket(c.nc)
 }
 
 // pool keeps idle conns by key, the most recently used last, bounded in
