@@ -50,6 +50,7 @@ const (
 	CacheHit         = "hit"         // served from store
 	CacheRevalidated = "revalidated" // stored response confirmed by the origin (304) and served
 	CacheRefreshed   = "refreshed"   // stored response was stale; the origin sent a new one
+	CacheStale       = "stale"       // stored response served stale: the origin failed or was unreachable (RFC 5861 stale-if-error)
 	CacheMiss        = "miss"        // nothing usable stored; fetched from the origin
 	CacheBypass      = "bypass"      // not cacheable (method, range, upgrade)
 	CacheOther       = "other"       // anything else (PURGE, only-if-cached refusal)
@@ -67,10 +68,13 @@ func (r *Record) CacheResult() string {
 	switch strings.TrimSpace(first) {
 	case "hit":
 		return CacheHit
-	case "fwd=uri-miss", "fwd=vary-miss", "fwd=miss", "fwd=request":
+	case "fwd=uri-miss", "fwd=vary-miss", "fwd=miss", "fwd=request", "fwd=partial":
 		return CacheMiss
 	case "fwd=stale":
-		if strings.Contains(rest, "fwd-status=304") {
+		switch {
+		case strings.Contains(rest, "detail=stale-if-error"), strings.Contains(rest, "detail=origin-unreachable"):
+			return CacheStale
+		case strings.Contains(rest, "fwd-status=304"):
 			return CacheRevalidated
 		}
 		return CacheRefreshed

@@ -96,6 +96,8 @@ func squidCode(r *Record) string {
 		return "TCP_REFRESH_UNMODIFIED"
 	case CacheRefreshed:
 		return "TCP_REFRESH_MODIFIED"
+	case CacheStale:
+		return "TCP_REFRESH_FAIL_OLD" // Squid's name for a stale copy served when the origin failed
 	}
 	return "TCP_MISS"
 }

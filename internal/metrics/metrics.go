@@ -63,7 +63,7 @@ func New(version, commit string) *Metrics {
 		duration: f.histogram("ferry_request_duration_seconds",
 			"Time from the request to the end of its response or tunnel, by protocol.", durationBuckets, "proto"),
 		cacheReqs: f.counter("ferry_cache_requests_total",
-			"Plain-HTTP requests the cache was asked about, by result (hit, revalidated, refreshed, miss, bypass, other).", "result"),
+			"Plain-HTTP requests the cache was asked about, by result (hit, revalidated, refreshed, stale, miss, bypass, other).", "result"),
 		cacheBytes: f.counter("ferry_cache_bytes_total",
 			"Response bytes sent to clients for requests the cache was asked about, by result.", "result"),
 		reloads: f.counter("ferry_config_reloads_total",
