@@ -1,0 +1,32 @@
+package netx
+
+import (
+	"io"
+	"net"
+	"time"
+)
+
+// The lingering close's bound: after the half-close, what the peer still
+// sends is read and dropped for at most LingerTime, up to LingerBytes,
+// before the socket is closed. A client that has read the answer closes at
+// once (EOF); the bound holds one that does not, or keeps sending, for no
+// longer than a second of a goroutine and a connection slot.
+const (
+	LingerTime  = time.Second
+	LingerBytes = 64 << 10
+)
+
+// LingerClose ends a connection whose input was not all read (a refusal
+// sent before the request was, a peeked ClientHello) with a FIN, not a
+// reset. Closing a socket with unread bytes makes the kernel send a
+// reset, which can destroy the answer just written before the peer reads
+// it (RFC 9112 §9.6). So: half-close, discard what the peer still sends
+// within the bound above, then close (nginx's lingering_close). A conn
+// that cannot half-close is closed at once.
+func LingerClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.SetReadDeadline(time.Now().Add(LingerTime))
+		io.CopyN(io.Discard, c, LingerBytes)
+	}
+	c.Close()
+}
