@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/netx"
 )
 
 // Stream is what a relay copies between: a TCP or TLS conn, a conn
@@ -113,15 +115,18 @@ func (h *half) runStarted() {
 }
 
 // run copies src to dst: by splice(2) between two TCP sockets (see
-// tcpOf), else through a pooled buffer. It reports false if the direction
-// parked instead of ending.
+// tcpOf), else through a pooled buffer, after what was read ahead of src
+// (replayPeeked). It reports false if the direction parked instead of
+// ending.
 func (h *half) run() bool {
 	r := h.r
-	var err error
-	handled, parked := false, false
-	if d, ok := tcpOf(h.dst); ok {
-		if s, ok := tcpOf(h.src); ok {
-			err, handled, parked = h.splicePump(d, s)
+	err := h.replayPeeked()
+	handled, parked := err != nil, false
+	if !handled {
+		if d, ok := tcpOf(h.dst); ok {
+			if s, ok := tcpOf(h.src); ok {
+				err, handled, parked = h.splicePump(d, s)
+			}
 		}
 	}
 	if parked {
@@ -151,17 +156,47 @@ func (h *half) run() bool {
 
 // tcpOf is c's socket when it has one the relay may use directly: c
 // itself, or the socket under an upstream's conn, which is wrapped only to
-// count it (countedConn) and closed through the wrapper.
+// count it (countedConn) and closed through the wrapper, or under a peeked
+// conn (netx.Conn) once replayPeeked has passed on what it read ahead. It
+// reads no Peeked, so the direction writing to c may unwrap it while the
+// other replays.
 func tcpOf(c Stream) (*net.TCPConn, bool) {
 	for {
-		cc, ok := c.(*countedConn)
-		if !ok {
-			break
+		switch cc := c.(type) {
+		case *countedConn:
+			c = cc.Conn // a chain (via) counts one conn at each upstream
+		case *netx.Conn:
+			c = cc.Conn
+		default:
+			tc, ok := c.(*net.TCPConn)
+			return tc, ok
 		}
-		c = cc.Conn // a chain (via) counts one conn at each upstream
 	}
-	tc, ok := c.(*net.TCPConn)
-	return tc, ok
+}
+
+// replayPeeked writes to dst what was read ahead of src to look at it (a
+// netx.Conn's Peeked: a front end's sniff, an upstream's answer head, off
+// Linux or inside TLS), outermost first, as reading src would return it;
+// the rest can then be read from the socket itself, spliced (tcpproxy's
+// Conn does the same).
+func (h *half) replayPeeked() error {
+	for c := h.src; ; {
+		switch cc := c.(type) {
+		case *countedConn:
+			c = cc.Conn
+		case *netx.Conn:
+			if p := cc.Peeked; len(p) > 0 {
+				cc.Peeked = nil
+				h.r.touch()
+				if err := h.write(h.dst, p); err != nil {
+					return err
+				}
+			}
+			c = cc.Conn
+		default:
+			return nil
+		}
+	}
 }
 
 // Copy buffers. readBufs are taken for one read of a TCP socket

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/netx"
 )
 
 // maxConnectHead bounds an upstream's answer to CONNECT: a status line
@@ -164,48 +166,39 @@ func deadlineFrom(ctx context.Context, c net.Conn) (stop func()) {
 
 var errHeadTooBig = errors.New("answer head larger than " + strconv.Itoa(maxConnectHead) + " bytes")
 
-// readHeadBuffered reads a head through a buffer, for conns that cannot be
-// peeked (TLS); the conn returned replays what was read past the head.
-func readHeadBuffered(c net.Conn, limit int) ([]byte, net.Conn, error) {
-	br := bufio.NewReaderSize(c, 4096)
-	var head []byte
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(head)+len(line) > limit {
-			return nil, nil, errHeadTooBig
-		}
-		head = append(head, line...)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF && len(head) > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, nil, err
-		}
-		if bytes.Equal(line, []byte("\r\n")) || bytes.Equal(line, []byte("\n")) {
-			break
-		}
+// readHead reads an HTTP response head from c and nothing after it: it
+// peeks (netx.Peek) until the blank line that ends the head shows, then
+// reads exactly the head. The conn returned is c, on Linux still the
+// *net.TCPConn the relay can splice, with the target's first bytes still
+// in the socket; or c with what was read past the head to replay (TLS,
+// off Linux). An upstream that closes half way is noticed at once, one
+// that stops is cut off by the dial deadline.
+func readHead(c net.Conn, limit int) ([]byte, net.Conn, error) {
+	b, c, err := netx.Peek(c, make([]byte, min(limit, 4096)), limit, func(b []byte) bool { return headLen(b) > 0 })
+	n := headLen(b)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case n < 0:
+		return nil, nil, errHeadTooBig
 	}
-	if br.Buffered() > 0 {
-		return head, &bufferedConn{Conn: c, r: br}, nil
+	head := b[:n]
+	if _, err := io.ReadFull(c, head); err != nil {
+		return nil, nil, err
 	}
 	return head, c, nil
 }
 
-// bufferedConn is a conn whose first bytes were read ahead.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
-
-// CloseWrite half-closes the conn under it.
-func (c *bufferedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
+// headLen is the length of the head at the start of b, blank line
+// included, or -1 before it has come. Lines end in CRLF, or in a bare LF,
+// which a recipient may accept (RFC 9112 §2.2).
+func headLen(b []byte) int {
+	n := -1
+	if i := bytes.Index(b, []byte("\n\r\n")); i >= 0 {
+		n = i + 3
 	}
-	return nil
+	if i := bytes.Index(b, []byte("\n\n")); i >= 0 && (n < 0 || i+2 < n) {
+		n = i + 2
+	}
+	return n
 }
