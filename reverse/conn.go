@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"net"
 	"net/netip"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -44,7 +44,7 @@ func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 	l := s.table.Load().Listener(*sk.name.Load())
 	if l == nil {
 		c.Close()
-		s.untrack(c)
+		s.conns.Done(c)
 		return // the listener was removed between accept and now
 	}
 	refused, closed := s.observe(l)
@@ -76,7 +76,7 @@ func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 		}
 		cn.fail(err)
 		cn.rec.Finish() // the event need not wait for the linger
-		lingerClose(c)
+		netx.LingerClose(c)
 		return
 	}
 	cn.c.SetDeadline(time.Time{})
@@ -111,31 +111,7 @@ func (cn *conn) finish(c net.Conn) {
 	cn.rec.Finish()
 	cn.closed()
 	c.Close()
-	cn.s.untrack(c)
-}
-
-// Lingering close bounds: what a refused client may still send is read
-// for this long, up to this much, before the socket is closed.
-const (
-	lingerTime  = 500 * time.Millisecond
-	lingerBytes = 64 << 10
-)
-
-// lingerClose ends a refused connection with a FIN, not a RST. Closing a
-// socket with unread bytes (a peeked ClientHello, say) makes the kernel
-// send a reset, which can destroy the alert just written before the
-// client reads it. So: half-close, take what the client still sends for a
-// short, bounded while, then close (nginx's lingering_close).
-func lingerClose(c net.Conn) {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return
-	}
-	if tc.CloseWrite() != nil {
-		return
-	}
-	tc.SetReadDeadline(time.Now().Add(lingerTime))
-	io.CopyN(io.Discard, tc, lingerBytes)
+	cn.s.conns.Done(c)
 }
 
 // serve reads what the client sends before the relay (PROXY header,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 )
@@ -26,10 +27,10 @@ type Server struct {
 	log    zerolog.Logger
 	table  atomic.Pointer[Table]
 
+	conns netx.Tracker // accept loops, open connections, drain
+
 	mu         sync.Mutex
 	sockets    map[string]*socket // by listener name
-	conns      map[net.Conn]context.CancelFunc
-	wg         sync.WaitGroup
 	stopChecks context.CancelFunc
 	closed     bool
 }
@@ -51,13 +52,16 @@ var ErrClosed = errors.New("reverse: server closed")
 // New returns a Server that dials through engine and logs to sink. It
 // serves nothing until Apply.
 func New(engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {
-	return &Server{
+	s := &Server{
 		engine:  engine,
 		sink:    sink,
 		log:     logger,
 		sockets: map[string]*socket{},
-		conns:   map[net.Conn]context.CancelFunc{},
 	}
+	s.conns.OnAcceptError = func(err error, retryIn time.Duration) {
+		s.log.Warn().Err(err).Dur("retry_in", retryIn).Msg("accept")
+	}
+	return s
 }
 
 // Apply makes cfg the running configuration: listeners at new addresses
@@ -192,51 +196,15 @@ func (s *Server) healthChanged(l *Listener) changeFunc {
 	}
 }
 
+// accept serves sk's listener until it is closed: by a reload that drops
+// it, or by Close.
 func (s *Server) accept(sk *socket) {
-	var backoff time.Duration
-	for {
-		c, err := sk.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of fds or similar: back off and retry, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept")
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		ctx, cancel := context.WithCancel(context.Background())
-		if !s.track(c, cancel) {
-			cancel()
-			c.Close()
-			return
-		}
-		go s.serveConn(ctx, sk, c)
+	err := s.conns.Serve(sk.ln, context.Background(), func(ctx context.Context, c net.Conn) {
+		s.serveConn(ctx, sk, c)
+	})
+	if !errors.Is(err, netx.ErrClosed) && !errors.Is(err, net.ErrClosed) {
+		s.log.Error().Err(err).Str("listener", *sk.name.Load()).Str("addr", sk.ln.Addr().String()).Msg("accept")
 	}
-}
-
-func (s *Server) track(c net.Conn, cancel context.CancelFunc) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[c] = cancel
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) untrack(c net.Conn) {
-	s.mu.Lock()
-	cancel := s.conns[c]
-	delete(s.conns, c)
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-	s.wg.Done()
 }
 
 // Close stops accepting on every listener and stops health checks; open
@@ -245,8 +213,9 @@ func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	s.conns.Close()
 	for _, sk := range s.sockets {
-		sk.ln.Close()
+		sk.ln.Close() // those whose accept loop has not started yet
 	}
 	if s.stopChecks != nil {
 		s.stopChecks()
@@ -255,20 +224,4 @@ func (s *Server) Close() {
 
 // Drain waits for open connections to finish until ctx ends, then cancels
 // the rest and waits for them. It reports whether all finished on their own.
-func (s *Server) Drain(ctx context.Context) bool {
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-	}
-	s.mu.Lock()
-	for c, cancel := range s.conns {
-		cancel()
-		c.Close()
-	}
-	s.mu.Unlock()
-	<-done
-	return false
-}
+func (s *Server) Drain(ctx context.Context) bool { return s.conns.Drain(ctx) }
