@@ -98,7 +98,7 @@ func serveOn(tb testing.TB, s *Server) string {
 			if err != nil {
 				return
 			}
-			go s.ServeConn(ctx, conn, func() { conn.Close() })
+			go s.ServeConn(ctx, conn, nil, func() { conn.Close() })
 		}
 	}()
 	tb.Cleanup(func() {

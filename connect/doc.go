@@ -2,8 +2,10 @@
 // tunnels (RFC 9110 §9.3.6) and absolute-form plain-HTTP requests, with
 // keep-alive, on plaintext and TLS listeners.
 //
-// A connection's first request is peeked (fast.go): a CONNECT is read and
-// tunneled from the raw socket, so the relay splices. Every other request,
+// A connection's first request is peeked (fast.go; in the socket, with
+// internal/netx), or scanned in the bytes the front mux's sniff already
+// peeked and hands over: a CONNECT is read and tunneled from the raw
+// socket, so the relay splices. Every other request,
 // the first or a later one, is read by ferry's own HTTP/1 reader
 // (reader.go over internal/http1), strict as RFC 9112 asks, and answered
 // by its own response writer (response.go); a head it cannot serve gets

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -36,57 +36,59 @@ const fastHeadLimit = 64 << 10
 var headBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
 // serveFast serves c's first request if it is a CONNECT, up to the 200;
-// the caller relays the tunnel returned. handOff reports whether the
-// HTTP/1 reader should serve the connection from here on: when the request is not a
+// the caller relays the tunnel returned. seen is what the front mux's
+// sniff peeked of c, if anything. rest, when not nil, is the conn the
+// HTTP/1 reader should serve from here on: c as it came when the request is not a
 // CONNECT (nothing was read), or after a refused CONNECT on a connection
 // that may carry another request.
-func (s *Server) serveFast(ctx context.Context, c *net.TCPConn) (t *openTunnel, handOff bool) {
-	r, ok := s.readConnect(ctx, c)
+func (s *Server) serveFast(ctx context.Context, c net.Conn, seen []byte) (t *openTunnel, rest net.Conn) {
+	r, c, handOff := s.readConnect(c, seen)
 	if r == nil {
-		return nil, ok
+		if handOff {
+			return nil, c
+		}
+		return nil, nil
 	}
 	w := &rawResponse{header: http.Header{}}
 	t, taken := s.open(ctx, w, r, func() (net.Conn, []byte, error) { return c, nil, nil })
 	if taken {
-		return t, false
+		return t, nil
 	}
 	// Refused (403, 407, 502...): a client answered 407 may try again on
 	// the same connection. A head with content framing cannot be skipped
 	// reliably, so such a connection ends.
 	keep := !r.Close && r.ContentLength == 0 && len(r.TransferEncoding) == 0
 	if err := w.send(c, !keep, s.cfg.HandshakeTimeout); err != nil || !keep {
-		lingerClose(c)
-		return nil, false
+		netx.LingerClose(c)
+		return nil, nil
 	}
-	return nil, true
+	return nil, c
 }
 
 // readConnect peeks at c's first request and, if it is a CONNECT, reads
 // its head (exactly: bytes the client sent after it, a TLS ClientHello
-// say, stay in the socket for the relay to splice). A nil request with
-// handOff set leaves c to the HTTP/1 reader untouched; without, c is done with (a
-// bad head was answered, or the client left).
-func (s *Server) readConnect(ctx context.Context, c *net.TCPConn) (r *http.Request, handOff bool) {
-	bp := headBufs.Get().(*[]byte)
-	defer headBufs.Put(bp)
+// say, stay in the socket for the relay to splice). The sniff's peek,
+// seen, holds the whole head of most CONNECTs: no second peek for those.
+// conn is c, or off Linux c wrapped with what the peek read ahead: the
+// conn to serve from now on. A nil request with handOff set leaves conn
+// to the HTTP/1 reader untouched; without, it is done with (a bad head
+// was answered, or the client left).
+func (s *Server) readConnect(c net.Conn, seen []byte) (r *http.Request, conn net.Conn, handOff bool) {
 	limit := min(s.cfg.MaxHeaderBytes, fastHeadLimit)
-	// The sniff's peek holds the whole head of most CONNECTs: no second
-	// peek for those.
 	var b []byte
 	var scan headScan
 	var n int
 	var err error
-	ok := true
-	if seen := front.TakeSeen(ctx); len(seen) > 0 && len(seen) <= limit {
+	if len(seen) > 0 && len(seen) <= limit {
 		b = seen
 		scan, n = scanHead(seen)
 	}
 	if b == nil || scan == headIncomplete {
-		b, scan, n, err, ok = peekHead(c, (*bp)[:min(len(*bp), limit)], limit)
+		bp := headBufs.Get().(*[]byte)
+		defer headBufs.Put(bp)
+		b, scan, n, c, err = peekHead(c, (*bp)[:min(len(*bp), limit)], limit)
 	}
 	switch {
-	case !ok:
-		return nil, true
 	case err != nil:
 		s.log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("connect head")
 		// Part of a head, then a half-close or silence until the
@@ -99,50 +101,50 @@ func (s *Server) readConnect(ctx context.Context, c *net.TCPConn) (r *http.Reque
 		case len(b) > 0 && errors.Is(err, os.ErrDeadlineExceeded):
 			s.refuseHead(c, proto, method, tunnel.Errorf(tunnel.RequestTimeout,
 				"request head incomplete after handshake_timeout (%v)", s.cfg.HandshakeTimeout))
-			return nil, false
+			return nil, c, false
 		case len(b) > 0 && errors.Is(err, io.ErrUnexpectedEOF):
 			s.refuseHead(c, proto, method, tunnel.Errorf(tunnel.BadRequest,
 				"request head cut short: the client closed its side before the blank line"))
-			return nil, false
+			return nil, c, false
 		}
 		// Gone or reset: nobody to answer. What came is dropped so
 		// that the close is clean.
-		discardQueued(c)
-		return nil, false
+		netx.DiscardQueued(c)
+		return nil, c, false
 	case scan == headIncomplete: // limit bytes and no end of head
 		if s.cfg.MaxHeaderBytes > limit {
-			return nil, true
+			return nil, c, true
 		}
 		proto, method := tunnel.ProtoHTTP, firstToken(b)
 		if method == http.MethodConnect {
 			proto = tunnel.ProtoConnect
 		}
 		s.refuseHead(c, proto, method, errHeadTooLarge(s.cfg.MaxHeaderBytes))
-		return nil, false
+		return nil, c, false
 	case scan == headNotHTTP:
 		s.refuseHead(c, tunnel.ProtoHTTP, "", tunnel.Errorf(tunnel.BadRequest,
 			"malformed request: not an HTTP request line, which starts with a method (RFC 9112 §3)"))
-		return nil, false
+		return nil, c, false
 	case scan == headOther:
-		return nil, true // the HTTP/1 reader's (conn.go)
+		return nil, c, true // the HTTP/1 reader's (conn.go)
 	}
 	r, err = parseConnect(b[:n])
 	if err != nil {
 		s.refuseHead(c, tunnel.ProtoConnect, http.MethodConnect, err)
-		return nil, false
+		return nil, c, false
 	}
 	if _, err := io.ReadFull(c, b[:n]); err != nil {
-		return nil, false
+		return nil, c, false
 	}
 	r.RemoteAddr = c.RemoteAddr().String()
-	return r, false
+	return r, c, false
 }
 
 // refuseHead answers a first head that cannot be served at all (400,
 // 431, 501, 505) with its Proxy-Status and an access event, then ends the
 // connection: where the next request would start is unknown. proto and
 // method are the access event's.
-func (s *Server) refuseHead(c *net.TCPConn, proto, method string, err error) {
+func (s *Server) refuseHead(c net.Conn, proto, method string, err error) {
 	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 	rec := accesslog.Start(s.sink, proto, client)
 	rec.Method = method
@@ -150,7 +152,7 @@ func (s *Server) refuseHead(c *net.TCPConn, proto, method string, err error) {
 	fail(w, rec, err)
 	rec.Finish()
 	w.send(c, true, s.cfg.HandshakeTimeout)
-	lingerClose(c)
+	netx.LingerClose(c)
 }
 
 // rawResponse is the http.ResponseWriter of a refused fast-path CONNECT,
@@ -194,14 +196,4 @@ func (w *rawResponse) send(c net.Conn, closing bool, timeout time.Duration) erro
 	_, err := c.Write(out.Bytes())
 	c.SetWriteDeadline(time.Time{})
 	return err
-}
-
-// lingerClose half-closes c and discards what the client still sends,
-// bounded by the handshake read deadline in force and by size, so that
-// closing with unread input (an RST) does not destroy the answer before
-// the client reads it (RFC 9112 §9.6). The mux closes c.
-func lingerClose(c *net.TCPConn) {
-	if c.CloseWrite() == nil {
-		io.CopyN(io.Discard, c, 64<<10)
-	}
 }

@@ -79,20 +79,22 @@ func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.
 
 // ServeConn serves HTTP on c until the client is done with it: a CONNECT
 // as its first request on the fast path (fast.go), everything else with
-// ferry's HTTP/1 reader (conn.go). It calls end when done with c; a
-// tunnel calls it when the tunnel ends, from the relay's goroutines, and
-// ServeConn returns as the relay starts.
-func (s *Server) ServeConn(ctx context.Context, c net.Conn, end func()) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		t, handOff := s.serveFast(ctx, tc)
+// ferry's HTTP/1 reader (conn.go). seen is what the front mux's sniff
+// peeked of c (the fast path scans it instead of peeking again). It calls
+// end when done with c; a tunnel calls it when the tunnel ends, from the
+// relay's goroutines, and ServeConn returns as the relay starts.
+func (s *Server) ServeConn(ctx context.Context, c net.Conn, seen []byte, end func()) {
+	if _, ok := c.(*net.TCPConn); ok {
+		t, rest := s.serveFast(ctx, c, seen)
 		if t != nil {
 			t.start(ctx, end)
 			return
 		}
-		if !handOff {
+		if rest == nil {
 			end()
 			return
 		}
+		c = rest
 	}
 	s.serveHTTP1(ctx, c, end)
 }

@@ -10,7 +10,7 @@ import (
 // handlerFunc adapts a func to Handler.
 type handlerFunc func(ctx context.Context, c net.Conn, end func())
 
-func (f handlerFunc) ServeConn(ctx context.Context, c net.Conn, end func()) { f(ctx, c, end) }
+func (f handlerFunc) ServeConn(ctx context.Context, c net.Conn, _ []byte, end func()) { f(ctx, c, end) }
 
 // A handler may return and call end later (a tunnel relaying on its own
 // goroutines): until it does, the conn is open and counted, and Drain

@@ -3,26 +3,28 @@ package front
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"github.com/rs/zerolog"
 )
 
 // Handler serves one connection of its protocol. The conn arrives with the
-// handshake read deadline already set. The handler calls end once when it
-// is done with the conn: before ServeConn returns, or later from a
-// goroutine of its own, so that a tunnel can relay on after the goroutine
-// that ran its handshake (and grew its stack) has gone. Called deferred,
-// end also recovers a panic on that goroutine.
+// handshake read deadline already set. seen is what the sniff looked at
+// (nil when the listener serves one protocol and nothing was sniffed): the
+// first bytes c will yield, still unread, so a handler can parse them
+// without peeking again; it is only valid until ServeConn returns. The
+// handler calls end once when it is done with the conn: before ServeConn
+// returns, or later from a goroutine of its own, so that a tunnel can
+// relay on after the goroutine that ran its handshake (and grew its stack)
+// has gone. Called deferred, end also recovers a panic on that goroutine.
 type Handler interface {
-	ServeConn(ctx context.Context, c net.Conn, end func())
+	ServeConn(ctx context.Context, c net.Conn, seen []byte, end func())
 }
 
 // Refuser is implemented by a Handler that can turn a connection away
@@ -51,26 +53,29 @@ type Mux struct {
 	// handshake (the client certificate's user, say).
 	TLSContext func(ctx context.Context, ln net.Listener, cs tls.ConnectionState) context.Context
 
-	active    atomic.Int64
-	wg        sync.WaitGroup
-	mu        sync.Mutex
-	conns     map[net.Conn]context.CancelFunc
-	listeners map[net.Listener]struct{}
-	closed    bool
+	active atomic.Int64
+	conns  netx.Tracker // accept loops, conns, drain; see tracker
+	once   sync.Once
 }
 
 // ErrClosed is returned by Serve after Close.
-var ErrClosed = errors.New("front: mux closed")
+var ErrClosed = netx.ErrClosed
 
 // Active reports the connections being served now.
 func (m *Mux) Active() int64 { return m.active.Load() }
 
+// tracker is m's connection tracker, its accept errors logged.
+func (m *Mux) tracker() *netx.Tracker {
+	m.once.Do(func() {
+		m.conns.OnAcceptError = func(err error, retryIn time.Duration) {
+			m.Log.Warn().Err(err).Dur("retry_in", retryIn).Msg("accept")
+		}
+	})
+	return &m.conns
+}
+
 // Serve accepts on ln until Close, serving proto there.
 func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
-	if !m.trackListener(ln) {
-		ln.Close()
-		return ErrClosed
-	}
 	base := context.Background()
 	if m.BaseContext != nil {
 		base = m.BaseContext(ln)
@@ -79,52 +84,80 @@ func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
 	if m.TLS != nil {
 		tlsCfg = m.TLS(ln)
 	}
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if m.isClosed() {
-				return ErrClosed
-			}
-			// Out of fds or similar: wait a little and try again, as
-			// net/http does, instead of spinning or giving up.
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				m.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept")
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		ctx, cancel := context.WithCancel(base)
-		if !m.trackConn(c, cancel) {
-			cancel()
-			c.Close()
-			continue
-		}
-		go m.serveConn(ctx, ln, c, proto, tlsCfg)
-	}
+	return m.tracker().Serve(ln, base, func(ctx context.Context, c net.Conn) {
+		m.serveConn(ctx, ln, c, proto, tlsCfg)
+	})
 }
 
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
-}
+// Close stops accepting on every listener; open connections go on.
+func (m *Mux) Close() { m.tracker().Close() }
 
+// Drain waits for open connections to finish until ctx ends, then cancels
+// and closes the rest and waits for their goroutines. It reports whether
+// every connection finished on its own.
+func (m *Mux) Drain(ctx context.Context) bool { return m.tracker().Drain(ctx) }
+
+// serveConn sets the handshake deadline, completes a TLS listener's
+// handshake, sniffs the protocol and hands the conn to its handler, or
+// answers and closes what is not to be served (a failed sniff, a refusal
+// over the limit).
 func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config) {
 	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
 	e := &connEnd{m: m, c: c, closed: func() {}}
 	// A panic on this goroutine ends the conn (if the handler has not).
 	defer e.recover()
-	h, ctx, c2, proto, ok := m.prepare(ctx, ln, c, proto, tlsCfg, over)
-	if !ok {
+	bp := sniffBufs.Get().(*[sniffPeek]byte)
+	defer sniffBufs.Put(bp) // after ServeConn: seen is valid until it returns
+	timeout := m.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	c.SetReadDeadline(time.Now().Add(timeout))
+	if tlsCfg != nil {
+		var ok bool
+		if ctx, c, ok = m.handshake(ctx, c, ln, tlsCfg, timeout, bp[:1]); !ok {
+			m.observe(ln, "")() // no proxy protocol was spoken
+			e.finish()
+			return
+		}
+	}
+	var seen []byte
+	if proto == Auto || proto == "" {
+		var err error
+		if seen, c, err = netx.Peek(c, bp[:], sniffPeek, nil); err != nil {
+			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")
+			m.observe(ln, "")()
+			c.Close()
+			e.finish()
+			return
+		}
+		proto = classify(seen[0])
+	}
+	h := m.HTTP
+	if proto == SOCKS {
+		h = m.SOCKS
+	}
+	if over || h == nil {
+		m.refuse(ln, c, proto, h)
 		e.finish()
 		return
 	}
-	e.c2, e.closed = c2, m.observe(ln, proto)
-	h.ServeConn(ctx, c2, e.end)
+	e.c2, e.closed = c, m.observe(ln, proto)
+	h.ServeConn(ctx, c, seen, e.end)
+}
+
+// refuse turns c away over the connection limit (or with no handler for
+// its protocol): politely when the handler can, then a lingering close.
+func (m *Mux) refuse(ln net.Listener, c net.Conn, proto Protocol, h Handler) {
+	defer m.observe(ln, proto)()
+	if m.Observer != nil {
+		m.Observer.Refused(ln, string(proto))
+	}
+	if r, ok := h.(Refuser); ok {
+		r.Refuse(c)
+	}
+	m.Log.Warn().Str("client", c.RemoteAddr().String()).Int("max_conns", m.MaxConns).Msg("connection refused: over limit")
+	netx.LingerClose(c)
 }
 
 // connEnd is a conn's bookkeeping, done once: by the handler when it is
@@ -169,145 +202,6 @@ func (e *connEnd) finish() {
 		e.c2.Close()
 	}
 	e.closed()
-	m := e.m
-	m.active.Add(-1)
-	m.untrackConn(e.c)
-	m.wg.Done()
-}
-
-// prepare sets the handshake deadline, completes a TLS listener's
-// handshake, sniffs the protocol and picks its handler. It answers and
-// closes what is not to be served (a failed sniff, a refusal over the
-// limit), reporting ok false.
-func (m *Mux) prepare(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config, over bool) (Handler, context.Context, net.Conn, Protocol, bool) {
-	timeout := m.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	c.SetReadDeadline(time.Now().Add(timeout))
-	if tlsCfg != nil {
-		var ok bool
-		if ctx, c, ok = m.handshake(ctx, c, ln, tlsCfg, timeout); !ok {
-			m.observe(ln, "")() // no proxy protocol was spoken
-			return nil, ctx, c, proto, false
-		}
-	}
-	if proto == Auto || proto == "" {
-		b, pc, seen, err := peekByte(c)
-		if err != nil {
-			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")
-			m.observe(ln, "")()
-			c.Close()
-			return nil, ctx, c, proto, false
-		}
-		c, proto = pc, classify(b)
-		if seen != nil { // only for HTTP
-			ctx = context.WithValue(ctx, seenKey{}, &seenBox{seen})
-		}
-	}
-	h := m.HTTP
-	if proto == SOCKS {
-		h = m.SOCKS
-	}
-	if over || h == nil {
-		defer m.observe(ln, proto)()
-		if m.Observer != nil {
-			m.Observer.Refused(ln, proto)
-		}
-		if r, ok := h.(Refuser); ok {
-			r.Refuse(c)
-		}
-		m.Log.Warn().Str("client", c.RemoteAddr().String()).Int("max_conns", m.MaxConns).Msg("connection refused: over limit")
-		lingerClose(c)
-		return nil, ctx, c, proto, false
-	}
-	return h, ctx, c, proto, true
-}
-
-func (m *Mux) trackListener(ln net.Listener) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return false
-	}
-	if m.listeners == nil {
-		m.listeners = map[net.Listener]struct{}{}
-	}
-	m.listeners[ln] = struct{}{}
-	return true
-}
-
-func (m *Mux) trackConn(c net.Conn, cancel context.CancelFunc) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return false
-	}
-	if m.conns == nil {
-		m.conns = map[net.Conn]context.CancelFunc{}
-	}
-	m.conns[c] = cancel
-	m.wg.Add(1)
-	return true
-}
-
-func (m *Mux) untrackConn(c net.Conn) {
-	m.mu.Lock()
-	cancel := m.conns[c]
-	delete(m.conns, c)
-	m.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-}
-
-func (m *Mux) isClosed() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.closed
-}
-
-// Close stops accepting on every listener; open connections go on.
-func (m *Mux) Close() {
-	m.mu.Lock()
-	m.closed = true
-	lns := m.listeners
-	m.listeners = nil
-	m.mu.Unlock()
-	for ln := range lns {
-		ln.Close()
-	}
-}
-
-// Drain waits for open connections to finish until ctx ends, then cancels
-// and closes the rest and waits for their goroutines. It reports whether
-// every connection finished on its own.
-func (m *Mux) Drain(ctx context.Context) bool {
-	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-	}
-	m.mu.Lock()
-	for c, cancel := range m.conns {
-		cancel()
-		c.Close()
-	}
-	m.mu.Unlock()
-	<-done
-	return false
-}
-
-// lingerClose closes a conn whose input was not read. Closing a socket
-// with unread data sends RST, and a client that gets RST may drop the
-// refusal it has not read yet; so send FIN first and discard what the
-// client still sends until it closes (RFC 9112 §9.6), bounded by the
-// handshake read deadline already set and by size.
-func lingerClose(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		io.CopyN(io.Discard, c, 64<<10)
-	}
-	c.Close()
+	e.m.active.Add(-1)
+	e.m.conns.Done(e.c)
 }

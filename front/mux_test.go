@@ -1,6 +1,7 @@
 package front
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/netx"
 )
 
 const bound = 10 * time.Second
@@ -47,6 +50,7 @@ type served struct {
 	connT   string
 	data    []byte
 	readErr error
+	seen    []byte // a copy of what the handler was handed
 	ctx     context.Context
 }
 
@@ -59,9 +63,9 @@ type recorder struct {
 	read int
 }
 
-func (r *recorder) ServeConn(ctx context.Context, c net.Conn, end func()) {
+func (r *recorder) ServeConn(ctx context.Context, c net.Conn, seen []byte, end func()) {
 	defer end()
-	s := served{proto: r.proto, connT: typeName(c), ctx: ctx}
+	s := served{proto: r.proto, connT: typeName(c), seen: bytes.Clone(seen), ctx: ctx}
 	if r.read > 0 {
 		s.data = make([]byte, r.read)
 		var n int
@@ -83,8 +87,8 @@ func typeName(c net.Conn) string {
 	switch c.(type) {
 	case *net.TCPConn:
 		return "*net.TCPConn"
-	case *PeekedConn:
-		return "*front.PeekedConn"
+	case *netx.Conn:
+		return "*netx.Conn"
 	}
 	return "other"
 }
@@ -348,36 +352,9 @@ func TestDrainForceClosesAfterCtx(t *testing.T) {
 	}
 }
 
-// A conn that is not a *net.TCPConn (TLS, a pipe) is wrapped, and the
-// wrapper still gives the peeked byte first and passes CloseWrite on.
-func TestPeekByteWrapsOtherConns(t *testing.T) {
-	a, b := net.Pipe()
-	t.Cleanup(func() { a.Close(); b.Close() })
-	go a.Write([]byte("Hi"))
-	b.SetDeadline(time.Now().Add(bound))
-	first, pc, _, err := peekByte(b)
-	if err != nil || first != 'H' {
-		t.Fatalf("peekByte = %q, %v; want 'H'", first, err)
-	}
-	if _, ok := pc.(*PeekedConn); !ok {
-		t.Fatalf("peekByte returned %T, want *PeekedConn", pc)
-	}
-	got := make([]byte, 2)
-	if _, err := io.ReadFull(pc, got); err != nil || string(got) != "Hi" {
-		t.Errorf("read %q, %v after peek; want Hi", got, err)
-	}
-	// Peeking an already wrapped conn does not wrap it twice.
-	go a.Write([]byte("!"))
-	if _, pc2, _, _ := peekByte(pc); pc2 != pc {
-		t.Errorf("peekByte wrapped a PeekedConn again")
-	}
-	if err := pc.(*PeekedConn).CloseWrite(); err != nil {
-		t.Errorf("CloseWrite on a pipe (no half-close) = %v, want nil", err)
-	}
-}
-
-// The HTTP handler gets the bytes the sniff peeked, once; the bytes stay
-// in the socket for it to read. SOCKS handlers get none.
+// The handler is handed the bytes the sniff peeked, as an argument: a
+// prefix of what the client sent, which stays in the socket for it to
+// read. Nothing is passed in the context.
 func TestSniffedBytesHandedOn(t *testing.T) {
 	const head = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
 	w := newWorld(t, Auto, &Mux{}, len(head))
@@ -389,21 +366,31 @@ func TestSniffedBytesHandedOn(t *testing.T) {
 	if string(s.data) != head || s.readErr != nil {
 		t.Fatalf("handler read %q, %v; want the head, still in the socket", s.data, s.readErr)
 	}
-	seen := TakeSeen(s.ctx)
-	if len(seen) == 0 || !strings.HasPrefix(head, string(seen)) {
-		t.Errorf("TakeSeen = %q, want a prefix of the head", seen)
-	}
-	if again := TakeSeen(s.ctx); again != nil {
-		t.Errorf("second TakeSeen = %q, want nil (the tunnel's context must not keep them)", again)
+	if len(s.seen) == 0 || !strings.HasPrefix(head, string(s.seen)) {
+		t.Errorf("seen = %q, want a prefix of the head", s.seen)
 	}
 
 	sc := w.dial(t)
-	if _, err := sc.Write([]byte{5, 1, 0}); err != nil {
+	greeting := []byte{5, 1, 0}
+	if _, err := sc.Write(greeting); err != nil {
 		t.Fatal(err)
 	}
 	sc.CloseWrite() // the recorder reads len(head) bytes: end its read
 	ss := <-w.socks.ch
-	if seen := TakeSeen(ss.ctx); seen != nil {
-		t.Errorf("SOCKS conn: TakeSeen = %q, want nil", seen)
+	if len(ss.seen) == 0 || !bytes.HasPrefix(greeting, ss.seen) {
+		t.Errorf("SOCKS conn: seen = %v, want a prefix of the greeting %v", ss.seen, greeting)
+	}
+}
+
+// A listener that serves one protocol sniffs nothing: the handler gets
+// no seen bytes and reads the conn itself.
+func TestNoSniffNoSeen(t *testing.T) {
+	w := newWorld(t, HTTP, &Mux{}, 1)
+	c := w.dial(t)
+	if _, err := c.Write([]byte("G")); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-w.http.ch; s.seen != nil || string(s.data) != "G" {
+		t.Errorf("seen %q, read %q; want nil and G", s.seen, s.data)
 	}
 }

@@ -38,9 +38,9 @@ func (o *chanObserver) call(what string, ln net.Listener, p Protocol) {
 	o.ch <- event{what, p}
 }
 
-func (o *chanObserver) Opened(ln net.Listener, p Protocol)  { o.call("opened", ln, p) }
-func (o *chanObserver) Refused(ln net.Listener, p Protocol) { o.call("refused", ln, p) }
-func (o *chanObserver) Closed(ln net.Listener, p Protocol)  { o.call("closed", ln, p) }
+func (o *chanObserver) Opened(ln net.Listener, p string)  { o.call("opened", ln, Protocol(p)) }
+func (o *chanObserver) Refused(ln net.Listener, p string) { o.call("refused", ln, Protocol(p)) }
+func (o *chanObserver) Closed(ln net.Listener, p string)  { o.call("closed", ln, Protocol(p)) }
 
 // expect reads the next calls and compares them with want.
 func (o *chanObserver) expect(t *testing.T, want ...event) {

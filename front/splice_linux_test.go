@@ -18,7 +18,7 @@ type relayTo struct {
 	done chan error
 }
 
-func (h relayTo) ServeConn(ctx context.Context, c net.Conn, end func()) {
+func (h relayTo) ServeConn(ctx context.Context, c net.Conn, _ []byte, end func()) {
 	s, err := net.Dial("tcp", h.addr)
 	if err != nil {
 		h.done <- err

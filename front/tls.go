@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"net"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/netx"
 )
 
 // PlaintextRefuser is implemented by a Handler that can tell a client
@@ -22,22 +24,23 @@ const recordTypeHandshake = 0x16
 // TLS listener, under the handshake deadline (the read deadline already
 // set, and a write deadline as long). A client that starts with anything
 // but a TLS record is told so when it looks like HTTP and closed; a
-// failed handshake is closed. The conn returned is the *tls.Conn.
-func (m *Mux) handshake(ctx context.Context, c net.Conn, ln net.Listener, cfg *tls.Config, timeout time.Duration) (context.Context, net.Conn, bool) {
-	b, pc, _, err := peekByte(c)
+// failed handshake is closed. The conn returned is the *tls.Conn. buf is
+// the peek's (one byte is enough).
+func (m *Mux) handshake(ctx context.Context, c net.Conn, ln net.Listener, cfg *tls.Config, timeout time.Duration, buf []byte) (context.Context, net.Conn, bool) {
+	first, pc, err := netx.Peek(c, buf, 1, nil)
 	if err != nil {
 		m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("tls sniff")
 		c.Close()
 		return ctx, nil, false
 	}
 	c = pc
-	if b != recordTypeHandshake {
+	if b := first[0]; b != recordTypeHandshake {
 		m.Log.Debug().Str("client", c.RemoteAddr().String()).Msg("plaintext on a TLS listener")
 		if r, ok := m.HTTP.(PlaintextRefuser); ok && classify(b) == HTTP {
 			c.SetWriteDeadline(time.Now().Add(timeout))
 			r.RefusePlaintext(c)
 		}
-		lingerClose(c)
+		netx.LingerClose(c)
 		return ctx, nil, false
 	}
 	tc := tls.Server(c, cfg)

@@ -110,7 +110,7 @@ func authWorld(t *testing.T) (proxyAddr, target string, log chan *accesslog.Reco
 			}
 			go func() {
 				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				s.ServeConn(ctx, c, func() { c.Close() })
+				s.ServeConn(ctx, c, nil, func() { c.Close() })
 			}()
 		}
 	}()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 )
@@ -38,18 +39,20 @@ func New(engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Ser
 }
 
 // ServeConn serves one SOCKS4, 4a or 5 connection. The caller has set the
-// handshake read deadline; it is cleared once the tunnel is up. end is
-// called when c is done with: at once after a refusal, else when the
+// handshake read deadline; it is cleared once the tunnel is up. The
+// sniffed bytes are not needed: the handshake reads through a buffer. end
+// is called when c is done with: at once after a refusal, else when the
 // tunnel ends, from the relay's goroutines (ServeConn returns as the
 // relay starts, letting the handshake's stack go: issue 9).
-func (s *Server) ServeConn(ctx context.Context, c net.Conn, end func()) {
+func (s *Server) ServeConn(ctx context.Context, c net.Conn, _ []byte, end func()) {
 	if t := s.handshake(ctx, c); t != nil {
 		s.start(ctx, c, t, end)
 		return
 	}
 	// After a refusal (its access record already written) or a broken
-	// handshake.
-	lingerClose(c)
+	// handshake: the client may have sent more than was read (an address
+	// of an unknown type, data sent early after the request).
+	netx.LingerClose(c)
 	end()
 }
 
@@ -245,18 +248,6 @@ func (s *Server) refuse4(c net.Conn, rec *accesslog.Record, err error) error {
 	rec.Fail(int(cd), err)
 	rec.Finish()
 	return nil
-}
-
-// lingerClose ends a handshake that did not become a tunnel. The client
-// may have sent more than was read (an address of an unknown type, data sent optimistically
-// after the request); closing with unread input sends RST, which can
-// destroy the reply before the client reads it. So half-close, then
-// discard until the client closes, bounded by the handshake read deadline
-// still in force and by size. The caller closes c.
-func lingerClose(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		io.CopyN(io.Discard, c, 64<<10)
-	}
 }
 
 // open authorizes and dials, noting in rec what the engine decided.

@@ -4,21 +4,20 @@ import (
 	"net"
 	"sync"
 
-	"github.com/ferry-proxy/ferry/front"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Conns is the front.Observer that counts client connections by listener
 // name and sniffed protocol (http, socks, or none when the client sent
 // nothing usable); its Named view counts the reverse listeners' (tcp, tls).
+// It satisfies both observers by method shape: this leaf imports no front
+// end.
 type Conns struct {
 	accepted *prometheus.CounterVec
 	active   *prometheus.GaugeVec
 	refused  *prometheus.CounterVec
 	names    sync.Map // net.Listener → string
 }
-
-var _ front.Observer = (*Conns)(nil)
 
 func newConns(f factory) *Conns {
 	return &Conns{
@@ -49,27 +48,27 @@ func (c *Conns) name(ln net.Listener) string {
 	return ln.Addr().String()
 }
 
-func protoLabel(p front.Protocol) string {
+func protoLabel(p string) string {
 	if p == "" {
 		return "none"
 	}
-	return string(p)
+	return p
 }
 
 // Opened counts an accepted connection.
-func (c *Conns) Opened(ln net.Listener, p front.Protocol) {
+func (c *Conns) Opened(ln net.Listener, p string) {
 	name, proto := c.name(ln), protoLabel(p)
 	c.accepted.WithLabelValues(name, proto).Inc()
 	c.active.WithLabelValues(name, proto).Inc()
 }
 
 // Refused counts a connection over the limit.
-func (c *Conns) Refused(ln net.Listener, _ front.Protocol) {
+func (c *Conns) Refused(ln net.Listener, _ string) {
 	c.refused.WithLabelValues(c.name(ln)).Inc()
 }
 
 // Closed counts a connection's end.
-func (c *Conns) Closed(ln net.Listener, p front.Protocol) {
+func (c *Conns) Closed(ln net.Listener, p string) {
 	c.active.WithLabelValues(c.name(ln), protoLabel(p)).Dec()
 }
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
@@ -116,15 +115,15 @@ func TestConns(t *testing.T) {
 	}
 	defer other.Close()
 	m.Conns.Name(ln, "main")
-	var o front.Observer = m.Conns
-	o.Opened(ln, front.HTTP)
-	o.Opened(ln, front.HTTP)
-	o.Opened(ln, front.SOCKS)
-	o.Refused(ln, front.HTTP)
-	o.Closed(ln, front.HTTP)
+	o := m.Conns // as the front mux calls it (cmd/ferry wires it)
+	o.Opened(ln, "http")
+	o.Opened(ln, "http")
+	o.Opened(ln, "socks")
+	o.Refused(ln, "http")
+	o.Closed(ln, "http")
 	o.Opened(ln, "")
 	o.Closed(ln, "")
-	o.Opened(other, front.SOCKS) // an unnamed listener is labelled by address
+	o.Opened(other, "socks") // an unnamed listener is labelled by address
 	// A reverse listener, known by name.
 	r := m.Conns.Named()
 	r.Opened("edge", "tls")
