@@ -21,7 +21,7 @@ default = "parent"
 [limits]
 shutdown_grace = "2s"
 `, parent.Addr)))
-	checkSplice(t, child, tcpOrigin(t, hashEchoOrigin), func(kind string, ev Event) {
+	checkSplice(t, child, tunnelKinds, tcpOrigin(t, hashEchoOrigin), func(kind string, ev Event) {
 		if ev.Str("upstream") != "parent" {
 			t.Fatalf("%s went %v, not through the upstream", kind, ev)
 		}

@@ -298,12 +298,15 @@ func portOf(t testing.TB, hostport string) int {
 	return p
 }
 
-// tunnelKinds are the ways a client opens a raw tunnel through ferry; tests
-// that hold for every tunnel run once per kind.
-var tunnelKinds = []struct {
+// tunnelKind is a way a client opens a raw tunnel through ferry.
+type tunnelKind struct {
 	name string // also the access event's proto
 	open func(t testing.TB, proxy, target string) *net.TCPConn
-}{
+}
+
+// tunnelKinds are the forward proxy's tunnels; tests that hold for every
+// tunnel run once per kind.
+var tunnelKinds = []tunnelKind{
 	{"connect", connectTunnel},
 	{"socks5", socks5Tunnel},
 }

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,14 +28,50 @@ func TestSpliceStrace(t *testing.T) {
 [limits]
 shutdown_grace = "2s"
 `)
-	checkSplice(t, f, tcpOrigin(t, hashEchoOrigin), nil)
+	checkSplice(t, f, tunnelKinds, tcpOrigin(t, hashEchoOrigin), nil)
 }
 
-// checkSplice attaches strace to f, moves 16 MiB each way through each of
-// tunnelKinds to origin (a hashEchoOrigin), hands each tunnel's access
-// event to onAccess (if not nil), and checks that splice(2) moved the
-// payload and the read/write family next to none of it.
-func checkSplice(t *testing.T, f *Ferry, origin string, onAccess func(kind string, ev Event)) {
+// TestSpliceStraceReverse is TestSpliceStrace for reverse TCP listeners:
+// one plain, one behind a trusted balancer, whose PROXY header ferry
+// peeks and takes off before the relay.
+func TestSpliceStraceReverse(t *testing.T) {
+	origin := tcpOrigin(t, hashEchoOrigin)
+	f := startReverse(t, revHead+fmt.Sprintf(`
+[limits]
+shutdown_grace = "2s"
+[[reverse]]
+name = "tcp"
+address = "127.0.0.1:0"
+mode = "tcp"
+  [[reverse.route]]
+  backends = [{ address = %[1]q }]
+[[reverse]]
+name = "proxied"
+address = "127.0.0.1:0"
+mode = "tcp"
+proxy_protocol_from = ["127.0.0.1/32"]
+  [[reverse.route]]
+  backends = [{ address = %[1]q }]
+`, origin))
+	kinds := []tunnelKind{
+		{"tcp", func(t testing.TB, _, _ string) *net.TCPConn { return dialFrom(t, "", f.AddrOf("tcp")) }},
+		{"tcp", func(t testing.TB, _, _ string) *net.TCPConn {
+			c := dialFrom(t, "", f.AddrOf("proxied"))
+			// The balancer passes the client on as itself, so that the
+			// access event still names c.
+			src, dst := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+			fmt.Fprintf(c, "PROXY TCP4 %s %s %d %d\r\n", src.IP, dst.IP, src.Port, dst.Port)
+			return c
+		}},
+	}
+	checkSplice(t, f, kinds, origin, nil)
+}
+
+// checkSplice attaches strace to f, moves 16 MiB each way through a tunnel
+// of each of kinds to origin (a hashEchoOrigin), hands each tunnel's
+// access event to onAccess (if not nil), and checks that splice(2) moved
+// the payload and the read/write family next to none of it.
+func checkSplice(t *testing.T, f *Ferry, kinds []tunnelKind, origin string, onAccess func(kind string, ev Event)) {
 	t.Helper()
 	straceBin, err := exec.LookPath("strace")
 	if err != nil {
@@ -74,7 +112,7 @@ func checkSplice(t *testing.T, f *Ferry, origin string, onAccess func(kind strin
 	}
 
 	const size = 16 << 20
-	for _, k := range tunnelKinds {
+	for _, k := range kinds {
 		c := k.open(t, f.Addr, origin)
 		c.SetDeadline(time.Now().Add(bulkTimeout))
 		sent := make(chan []byte, 1)
@@ -107,7 +145,7 @@ func checkSplice(t *testing.T, f *Ferry, origin string, onAccess func(kind strin
 		t.Fatal(err)
 	}
 	spliced, copied := syscallBytes(trace)
-	payload := int64(len(tunnelKinds)) * 2 * size // up and echoed down, per tunnel
+	payload := int64(len(kinds)) * 2 * size // up and echoed down, per tunnel
 	t.Logf("payload %d bytes; splice(2) returned %d; read/write-family calls returned %d", payload, spliced, copied)
 	// Each byte is spliced twice (socket → pipe → socket).
 	if spliced < 2*payload {
