@@ -2,33 +2,13 @@ package connect
 
 import (
 	"io"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
-)
 
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	s.SetDeadline(time.Now().Add(10 * time.Second))
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
+	"github.com/ferry-proxy/ferry/internal/testnet"
+)
 
 func TestPeekHead(t *testing.T) {
 	long := "CONNECT a:1 HTTP/1.1\r\nX: " + strings.Repeat("x", 10000) + "\r\n\r\n"
@@ -50,7 +30,8 @@ func TestPeekHead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client, server := tcpPair(t)
+			client, server := testnet.TCPPair(t)
+			server.SetReadDeadline(time.Now().Add(10 * time.Second))
 			go func() {
 				for _, w := range tt.writes {
 					if _, err := io.WriteString(client, w); err != nil {
@@ -93,7 +74,7 @@ func TestPeekHead(t *testing.T) {
 
 // The handshake deadline ends a wait for the rest of a head.
 func TestPeekHeadDeadline(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testnet.TCPPair(t)
 	io.WriteString(client, "CONNECT a:1 HTTP/1.1\r\n")
 	server.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	if _, _, _, _, err := peekHead(server, make([]byte, 1024), 4096); !os.IsTimeout(err) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // readHead takes an upstream's answer head and nothing after it, whether
@@ -72,19 +74,6 @@ func connPair(t *testing.T, kind string) (w io.Writer, closeWrite func(), r net.
 		t.Cleanup(func() { a.Close(); b.Close() })
 		return a, func() { a.Close() }, b
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, func() { a.(*net.TCPConn).CloseWrite() }, b
+	a, b := testnet.TCPPair(t)
+	return a, func() { a.CloseWrite() }, b
 }

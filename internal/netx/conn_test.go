@@ -5,12 +5,15 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // A Conn replays what was read ahead, then reads the conn under it, and
 // passes a half-close on to it.
 func TestConnReplaysThenReads(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testnet.TCPPair(t)
+	server.SetReadDeadline(time.Now().Add(bound))
 	c := &Conn{Conn: server, Peeked: []byte("ahead ")}
 	go func() {
 		io.WriteString(client, "behind")

@@ -5,13 +5,16 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // refuse is a server that answers without reading what the client sent,
 // then ends the conn with end.
 func refuse(t *testing.T, end func(net.Conn)) (client *net.TCPConn, done <-chan struct{}) {
 	t.Helper()
-	client, server := tcpPair(t)
+	client, server := testnet.TCPPair(t)
+	server.SetReadDeadline(time.Now().Add(bound))
 	if _, err := io.WriteString(client, "a request the server never reads"); err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +58,7 @@ func TestCloseWithUnreadInputResets(t *testing.T) {
 // A client that neither closes nor stops sending holds LingerClose no
 // longer than its bound: LingerBytes, then the close (its writes fail).
 func TestLingerCloseBounded(t *testing.T) {
-	client, server := tcpPair(t)
-	server.SetReadDeadline(time.Time{}) // only the linger's own bound applies
+	client, server := testnet.TCPPair(t)
 	stop := make(chan struct{})
 	wrote := make(chan error, 1)
 	go func() {
@@ -75,13 +77,7 @@ func TestLingerCloseBounded(t *testing.T) {
 			}
 		}
 	}()
-	done := make(chan struct{})
-	go func() { LingerClose(server); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(bound):
-		t.Fatal("LingerClose did not return within its bound")
-	}
+	lingerReturns(t, server)
 	close(stop)
 	<-wrote
 }
@@ -89,13 +85,19 @@ func TestLingerCloseBounded(t *testing.T) {
 // A silent client that keeps the conn open holds LingerClose for
 // LingerTime at most.
 func TestLingerCloseSilentClient(t *testing.T) {
-	_, server := tcpPair(t)
-	server.SetReadDeadline(time.Time{})
+	_, server := testnet.TCPPair(t)
+	lingerReturns(t, server)
+}
+
+// lingerReturns runs LingerClose on c, with no deadline of c's own, and
+// fails the test if it is still lingering after the test's bound.
+func lingerReturns(t *testing.T, c net.Conn) {
+	t.Helper()
 	done := make(chan struct{})
-	go func() { LingerClose(server); close(done) }()
+	go func() { LingerClose(c); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(bound):
-		t.Fatal("LingerClose waited past its bound for a silent client")
+		t.Fatal("LingerClose did not return within its bound")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // pair is a way to connect a writer to a conn to peek: a TCP socket
@@ -21,7 +23,8 @@ type pair struct {
 
 var pairs = []pair{
 	{"tcp", func(t *testing.T) (io.Writer, func(), net.Conn) {
-		c, s := tcpPair(t)
+		c, s := testnet.TCPPair(t)
+		s.SetReadDeadline(time.Now().Add(bound))
 		return c, func() { c.CloseWrite() }, s
 	}},
 	{"pipe", func(t *testing.T) (io.Writer, func(), net.Conn) {
