@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/http1"
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -81,7 +82,7 @@ func (s *Server) serveHTTP1(ctx context.Context, c net.Conn, end func()) {
 			return
 		}
 		if !keep {
-			hc.lingerClose()
+			netx.LingerClose(hc.c)
 			return
 		}
 	}
@@ -160,7 +161,7 @@ func (hc *httpConn) refuseHead(_ *http.Request, err error) {
 	fail(w, rec, err)
 	w.finish()
 	rec.Finish()
-	hc.lingerClose()
+	netx.LingerClose(hc.c)
 }
 
 // sawBytes reports whether the client sent any part of a head: a partial
@@ -172,25 +173,12 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// lingerClose half-closes the conn and discards what the client still
-// sends, bounded in time and size, so that closing with unread input (an
-// RST) does not destroy the answer before the client reads it (RFC 9112
-// §9.6).
-func (hc *httpConn) lingerClose() {
-	if cw, ok := hc.c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		hc.c.SetReadDeadline(time.Now().Add(settleTime))
-		io.CopyN(io.Discard, hc.c, drainBytes)
-	}
-}
-
 // Bounds of what is read and dropped of a request body nobody forwarded
-// (a refusal, a cache hit), or of a client's input before a close.
+// (a refusal, a cache hit). A conn that ends with input unread lingers
+// within netx.LingerClose's bound.
 const (
 	settleTime  = 2 * time.Second
 	settleBytes = 1 << 20
-	// drainBytes bounds what lingerClose drops: an upload the origin
-	// answered early may still be coming.
-	drainBytes = 64 << 20
 )
 
 // armRead bounds the next read of a request body by the idle timeout.

@@ -9,11 +9,13 @@ import (
 // The lingering close's bound: after the half-close, what the peer still
 // sends is read and dropped for at most LingerTime, up to LingerBytes,
 // before the socket is closed. A client that has read the answer closes at
-// once (EOF); the bound holds one that does not, or keeps sending, for no
-// longer than a second of a goroutine and a connection slot.
+// once (EOF). The byte bound lets an upload that was answered early (a
+// refusal, a 413) keep arriving while the client reads the answer; the
+// time bound holds a client that neither closes nor stops for no longer
+// than two seconds of a goroutine and a connection slot.
 const (
-	LingerTime  = time.Second
-	LingerBytes = 64 << 10
+	LingerTime  = 2 * time.Second
+	LingerBytes = 64 << 20
 )
 
 // LingerClose ends a connection whose input was not all read (a refusal
