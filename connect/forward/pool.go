@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/netx"
 )
 
 // conn is one outbound connection: to an origin, to an HTTP upstream
@@ -49,7 +51,7 @@ func (c *conn) Read(p []byte) (int, error) {
 // while it idled, or on which it sent bytes nobody asked for (the rest of
 // a mis-framed response), must not carry the next request.
 func (c *conn) quiet() bool {
-	return c.br.Buffered() == 0 && quietSocket(c.nc)
+	return c.br.Buffered() == 0 && netx.Quiet(c.nc)
 }
 
 // pool keeps idle conns by key, the most recently used last, bounded in

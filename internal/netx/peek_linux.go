@@ -121,3 +121,40 @@ func DiscardQueued(c net.Conn) {
 		return true // never wait
 	})
 }
+
+// Quiet reports whether an idle conn's peer has said nothing since: no
+// byte and no FIN queued on its socket (under any wrapping that unwraps
+// with NetConn, as a TLS conn does), whatever its read deadline. It peeks
+// without waiting. A pooled conn that is not quiet must not
+// carry the next request (connect/forward).
+func Quiet(c net.Conn) bool {
+	for {
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = u.NetConn()
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return true
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	// Control, not Read: the peek does not wait, and Read would answer
+	// from a read deadline in the past without running it.
+	quiet := false
+	err = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		for {
+			_, e := recv(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			if e != unix.EINTR {
+				quiet = e == unix.EAGAIN
+				return
+			}
+		}
+	})
+	return err == nil && quiet
+}
