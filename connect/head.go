@@ -115,10 +115,8 @@ func firstToken(b []byte) string {
 	return string(b[:i])
 }
 
-// isToken reports whether s is a token (RFC 9110 §5.6.2), as a field name
-// must be: textproto lets through names net/http's server refuses.
 // startsLikeRequest reports whether b can begin a request line: a method
-// (a token, RFC 9110 §9.1) up to the first space. net/http refuses
+// (a token, RFC 9110 §9.1) up to the first space. The HTTP/1 reader refuses
 // anything else as a malformed request line, empty lines before it
 // included.
 func startsLikeRequest(b []byte) bool {
@@ -133,6 +131,8 @@ func startsLikeRequest(b []byte) bool {
 	return true
 }
 
+// isToken reports whether s is a token (RFC 9110 §5.6.2), as a method and
+// a field name must be.
 func isToken(s string) bool {
 	if s == "" {
 		return false
