@@ -115,11 +115,19 @@ func firstToken(b []byte) string {
 	return string(b[:i])
 }
 
-// startsLikeRequest reports whether b can begin a request line: a method
-// (a token, RFC 9110 §9.1) up to the first space. The HTTP/1 reader refuses
-// anything else as a malformed request line, empty lines before it
-// included.
+// startsLikeRequest reports whether b can begin a request: a method (a
+// token, RFC 9110 §9.1) up to the first space, after a few empty lines,
+// which a server SHOULD ignore (RFC 9112 §2.2; the HTTP/1 reader does).
 func startsLikeRequest(b []byte) bool {
+	for range 4 {
+		if len(b) > 0 && b[0] == '\n' {
+			b = b[1:]
+		} else if len(b) > 1 && b[0] == '\r' && b[1] == '\n' {
+			b = b[2:]
+		} else if len(b) == 1 && b[0] == '\r' {
+			return true // the rest of a line end is on its way
+		}
+	}
 	for i, c := range b {
 		if c == ' ' {
 			return i > 0

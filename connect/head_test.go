@@ -30,7 +30,9 @@ var headTests = []struct {
 	{"TLS ClientHello", "\x16\x03\x01\x02\x00\x01", headNotHTTP, 0, "", 0},
 	{"garbage line", "GARBAGE\r\n", headNotHTTP, 0, "", 0},
 	{"leading space", " GET / HTTP/1.1\r\n\r\n", headNotHTTP, 0, "", 0},
-	{"empty line first", "\r\nGET / HTTP/1.1\r\n\r\n", headNotHTTP, 0, "", 0},
+	{"empty line first", "\r\nGET / HTTP/1.1\r\n\r\n", headOther, 0, "", 0}, // RFC 9112 §2.2: the reader skips it
+	{"empty line, then a CONNECT", "\r\nCONNECT a.test:443 HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
+	{"five empty lines", "\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n\r\n", headNotHTTP, 0, "", 0},
 	{"other, no end yet", "GET http://a.test/ HTTP/1.1\r\nHost: a", headIncomplete, 0, "", 0},
 	{"lowercase method", "connect a.test:443 HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
 	{"CONNECTX", "CONNECTX a.test:443 HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
