@@ -112,6 +112,14 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
+	if over {
+		// Turned away at once, not after the handshake deadline: an
+		// over-limit conn must not hold its fd while it says nothing
+		// (issue 20 item 6).
+		m.refuse(ln, c, proto, tlsCfg, bp[:])
+		e.finish()
+		return
+	}
 	c.SetReadDeadline(time.Now().Add(timeout))
 	if tlsCfg != nil {
 		var ok bool
@@ -137,8 +145,10 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 	if proto == SOCKS {
 		h = m.SOCKS
 	}
-	if over || h == nil {
-		m.refuse(ln, c, proto, h)
+	if h == nil {
+		m.Log.Warn().Str("client", c.RemoteAddr().String()).Str("protocol", string(proto)).Msg("connection refused: no handler")
+		m.observe(ln, proto)()
+		netx.LingerClose(c)
 		e.finish()
 		return
 	}
@@ -146,18 +156,46 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 	h.ServeConn(ctx, c, seen, e.end)
 }
 
-// refuse turns c away over the connection limit (or with no handler for
-// its protocol): politely when the handler can, then a lingering close.
-func (m *Mux) refuse(ln net.Listener, c net.Conn, proto Protocol, h Handler) {
+// overLimitWait is how long an over-limit conn is given to show its first
+// bytes, so that an HTTP client can be answered 503 in its protocol: most
+// send their request with the handshake's last ACK.
+const overLimitWait = 50 * time.Millisecond
+
+// refuse turns c away over the connection limit, at once: what it sent
+// within overLimitWait picks its handler's refusal (an HTTP 503; SOCKS has
+// no answer before its request, so only the access event), then the conn
+// is closed without lingering, its unread bytes dropped first so the
+// close is a FIN. A TLS listener's conn is closed unanswered: answering
+// would take a handshake.
+func (m *Mux) refuse(ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config, buf []byte) {
+	var refuser Refuser
+	if proto == Auto {
+		proto = "" // unknown until the client says something
+	}
+	if tlsCfg == nil {
+		c.SetReadDeadline(time.Now().Add(overLimitWait))
+		if seen, pc, err := netx.Peek(c, buf, len(buf), nil); err == nil {
+			c = pc
+			if proto == "" {
+				proto = classify(seen[0])
+			}
+			h := m.HTTP
+			if proto == SOCKS {
+				h = m.SOCKS
+			}
+			refuser, _ = h.(Refuser)
+		}
+	}
 	defer m.observe(ln, proto)()
 	if m.Observer != nil {
 		m.Observer.Refused(ln, string(proto))
 	}
-	if r, ok := h.(Refuser); ok {
-		r.Refuse(c)
+	if refuser != nil {
+		refuser.Refuse(c)
 	}
 	m.Log.Warn().Str("client", c.RemoteAddr().String()).Int("max_conns", m.MaxConns).Msg("connection refused: over limit")
-	netx.LingerClose(c)
+	netx.DiscardQueued(c)
+	c.Close()
 }
 
 // connEnd is a conn's bookkeeping, done once: by the handler when it is

@@ -263,6 +263,31 @@ func TestMuxMaxConnsRefuses(t *testing.T) {
 	}
 }
 
+// Issue 20 item 6: an over-limit conn is turned away at once, not held
+// (with its fd) until the handshake deadline, whether it says something
+// or nothing: a flood of silent conns cannot keep a legitimate client
+// waiting.
+func TestMuxOverLimitClosedAtOnce(t *testing.T) {
+	release := make(chan struct{})
+	holding := &recorder{proto: HTTP, ch: make(chan served, 4), then: func(ctx context.Context, c net.Conn) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}}
+	w := newWorld(t, Auto, &Mux{MaxConns: 1, HandshakeTimeout: time.Hour, HTTP: refusingRecorder{holding}}, 0)
+	t.Cleanup(func() { close(release) })
+	first := w.dial(t)
+	first.Write([]byte("G"))
+	next(t, holding.ch)
+	for i := range 20 {
+		silent := w.dial(t) // bound: dial sets a deadline of bound on it
+		if n, err := silent.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("silent conn %d over the limit: read %d, %v; want EOF at once, not at the handshake deadline", i, n, err)
+		}
+	}
+}
+
 func TestMuxCloseStopsServe(t *testing.T) {
 	w := newWorld(t, Auto, &Mux{}, 0)
 	w.mux.Close()

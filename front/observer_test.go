@@ -102,9 +102,8 @@ func TestObserverRefused(t *testing.T) {
 
 	c := w.dial(t)
 	c.Write([]byte("GET /over HTTP/1.1\r\n"))
-	o.expect(t, event{"opened", HTTP}, event{"refused", HTTP})
-	c.Close() // ends the mux's linger on the refused conn
-	o.expect(t, event{"closed", HTTP})
+	// Refused at once: no linger waits for the client.
+	o.expect(t, event{"opened", HTTP}, event{"refused", HTTP}, event{"closed", HTTP})
 
 	close(release)
 	o.expect(t, event{"closed", HTTP})
