@@ -9,25 +9,6 @@ import (
 	"time"
 )
 
-// Config sizes the cache. The TOML defaults live in internal/config; the
-// zero values here mean "off" or the default stated.
-type Config struct {
-	MemoryBytes     int64         // memory store budget; 0: no memory store
-	DiskDir         string        // disk store directory; "": no disk store
-	DiskBytes       int64         // disk store budget; must be positive with DiskDir
-	MaxObjectSize   int64         // bodies larger than this pass through unstored; default 16 MiB
-	CollapseWaiters int           // requests that may wait on one origin fetch; default 64
-	CollapseWait    time.Duration // how long they wait for its response head; default 10s
-	// StaleIfUnreachable is how long past its freshness a stored response
-	// may be served when the origin cannot be reached at all (refused,
-	// reset, timed out: RFC 9111 §4.2.4's "disconnected") and no
-	// directive forbids it; default 24h, negative never. stale-if-error
-	// (RFC 5861) allows more, and for 5xx answers too.
-	StaleIfUnreachable time.Duration
-	Now                func() time.Time // the clock; default time.Now (tests inject one)
-	OnError            func(op string, err error)
-}
-
 // Cache is a shared HTTP cache (RFC 9111) over a memory and a disk store.
 // Transport puts it in front of an http.RoundTripper.
 type Cache struct {
@@ -54,7 +35,7 @@ type Cache struct {
 // from its directory, dropping entries that fail their checks.
 func New(cfg Config) (*Cache, error) {
 	if cfg.MaxObjectSize <= 0 {
-		cfg.MaxObjectSize = 16 << 20
+		cfg.MaxObjectSize = DefaultMaxObjectSize
 	}
 	if cfg.CollapseWaiters <= 0 {
 		cfg.CollapseWaiters = 64

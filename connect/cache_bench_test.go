@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ferry-proxy/ferry/cache"
+	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
@@ -24,7 +25,7 @@ func (discard) Write(*accesslog.Record) {}
 // benchProxy runs ferry's HTTP front end with cache c (nil: none) on
 // 127.0.0.1:0 and returns a client that uses it as its proxy.
 func benchProxy(b *testing.B, c *cache.Cache) *http.Client {
-	s := New(Config{Cache: c}, tunnel.New(tunnel.Config{}, nil), discard{}, zerolog.Nop())
+	s := New(Config{Forward: forward.Config{Cache: c}}, tunnel.New(tunnel.Config{}, nil), discard{}, zerolog.Nop())
 	return benchClient(b, &url.URL{Scheme: "http", Host: serveOn(b, s)})
 }
 

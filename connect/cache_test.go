@@ -76,7 +76,7 @@ func newCacheWorld(t *testing.T) *cacheWorld {
 		t.Fatal(err)
 	}
 	w.engine = tunnel.New(tunnel.Config{}, nil)
-	w.server = New(Config{Cache: c}, w.engine, w.log, zerolog.Nop())
+	w.server = New(Config{Forward: forward.Config{Cache: c}}, w.engine, w.log, zerolog.Nop())
 	w.proxy = serveOn(t, w.server)
 	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: w.proxy})}
 	t.Cleanup(tr.CloseIdleConnections)

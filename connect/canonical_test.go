@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
+	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -72,7 +73,7 @@ func TestCacheKeyOneForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWorld(t, options{cfg: connect.Config{Cache: c}})
+	w := newWorld(t, options{cfg: connect.Config{Forward: forward.Config{Cache: c}}})
 	for i, name := range []string{"ｌｏｃａｌｈｏｓｔ", "localhost"} {
 		rc := w.raw(t)
 		rc.send(t, "GET http://"+name+":"+port+"/c HTTP/1.1\r\nHost: localhost\r\n\r\n")

@@ -14,7 +14,7 @@ import (
 // record, and the end of the connection; a well-formed head with a bad
 // target gets its 400 and the connection stays open.
 func TestConnectBadHead(t *testing.T) {
-	w := newWorld(t, options{cfg: connect.Config{MaxHeaderBytes: 1024}})
+	w := newWorld(t, options{cfg: connect.Config{Limits: connect.Limits{MaxHeaderBytes: 1024}}})
 	tests := []struct {
 		name, head string
 		status     int
@@ -61,7 +61,7 @@ func TestConnectBadHead(t *testing.T) {
 // max_header_bytes is read by net/http, and the tunnel still opens.
 func TestConnectLongHeadToNetHTTP(t *testing.T) {
 	target := echoTarget(t)
-	w := newWorld(t, options{cfg: connect.Config{MaxHeaderBytes: 256 << 10}})
+	w := newWorld(t, options{cfg: connect.Config{Limits: connect.Limits{MaxHeaderBytes: 256 << 10}}})
 	c := w.raw(t)
 	big := strings.Repeat("b", 80<<10)
 	// Written while the answer is read: 80 KiB may not fit the socket

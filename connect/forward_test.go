@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/connect"
+	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -126,7 +127,7 @@ func TestForwardedModes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o, heads := recordingOrigin(t, nil)
-			w := newWorld(t, options{cfg: connect.Config{Forwarded: tt.mode}})
+			w := newWorld(t, options{cfg: connect.Config{Forward: forward.Config{HTTP: forward.HTTP{Forwarded: tt.mode}}}})
 			req, _ := http.NewRequest("GET", o.URL+"/", nil)
 			if tt.sendPrev {
 				req.Header.Set("X-Forwarded-For", priorXFF)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/connect"
+	"github.com/ferry-proxy/ferry/connect/forward"
 )
 
 // oneShotOrigin answers one request per connection, numbered, and then
@@ -82,7 +83,7 @@ func TestOriginIdleConnectionsClosed(t *testing.T) {
 	}
 	o.Start()
 	t.Cleanup(o.Close)
-	w := newWorld(t, options{cfg: connect.Config{OriginIdleTimeout: 100 * time.Millisecond}})
+	w := newWorld(t, options{cfg: connect.Config{Forward: forward.Config{OriginIdleTimeout: 100 * time.Millisecond}}})
 	c := w.raw(t)
 	c.send(t, "GET "+o.URL+"/ HTTP/1.1\r\nHost: "+strings.TrimPrefix(o.URL, "http://")+"\r\n\r\n")
 	if resp, body := c.response(t, "GET"); resp.StatusCode != 200 || body != "ok" {

@@ -10,45 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 )
-
-// Forwarded modes: what ferry tells origins about the client.
-const (
-	ForwardedOff   = forward.ForwardedOff
-	ForwardedAdd   = forward.ForwardedAdd
-	ForwardedStrip = forward.ForwardedStrip
-)
-
-// Config holds the HTTP front end's settings.
-type Config struct {
-	HandshakeTimeout  time.Duration // reading a request head; default 10s
-	KeepAliveTimeout  time.Duration // idle client connection between requests; default 60s
-	MaxHeaderBytes    int           // request head size; larger gets 431; default 64 KiB
-	Forwarded         string        // ForwardedOff, ForwardedAdd or ForwardedStrip
-	ViaName           string        // pseudonym in Via; default "ferry"
-	MaxIdleConns      int           // pooled origin connections in all; default 1024
-	MaxIdlePerHost    int           // pooled origin connections per host; default 256
-	ResponseTimeout   time.Duration // wait for an origin's response head; default the engine's idle timeout
-	OriginIdleTimeout time.Duration // pooled origin connection idle; default 90s
-	Cache             *cache.Cache  // shared cache for plain HTTP; nil: none
-}
-
-func (c *Config) setDefaults() {
-	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = 10 * time.Second
-	}
-	if c.KeepAliveTimeout <= 0 {
-		c.KeepAliveTimeout = 60 * time.Second
-	}
-	if c.MaxHeaderBytes <= 0 {
-		c.MaxHeaderBytes = 64 << 10
-	}
-}
 
 // Server is the HTTP proxy front end. It satisfies front.Handler.
 type Server struct {
@@ -66,13 +32,11 @@ type Server struct {
 // New returns a Server dialing through engine and logging to sink.
 func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {
 	cfg.setDefaults()
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = engine.HandshakeTimeout()
+	}
 	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger}
-	s.fwd = forward.New(forward.Config{
-		Forwarded: cfg.Forwarded, ViaName: cfg.ViaName,
-		MaxIdleConns: cfg.MaxIdleConns, MaxIdlePerHost: cfg.MaxIdlePerHost,
-		ResponseTimeout: cfg.ResponseTimeout, OriginIdleTimeout: cfg.OriginIdleTimeout,
-		Cache: cfg.Cache,
-	}, engine)
+	s.fwd = forward.New(cfg.Forward, engine)
 	s.SetBlockPage(nil)
 	return s
 }

@@ -3,6 +3,7 @@ package front
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"runtime/debug"
@@ -37,7 +38,7 @@ type Refuser interface {
 type Mux struct {
 	HTTP             Handler
 	SOCKS            Handler
-	HandshakeTimeout time.Duration // read deadline until the handler clears it; default 10s
+	HandshakeTimeout time.Duration // read deadline until the handler clears it; required (the engine's)
 	MaxConns         int           // concurrent connections; 0 is unlimited
 	Log              zerolog.Logger
 	Observer         Observer // told of each connection (metrics); nil: none
@@ -61,6 +62,10 @@ type Mux struct {
 // ErrClosed is returned by Serve after Close.
 var ErrClosed = netx.ErrClosed
 
+// errNoDeadline is returned by Serve when HandshakeTimeout is not set:
+// every client read needs a deadline.
+var errNoDeadline = errors.New("front: Mux.HandshakeTimeout must be positive")
+
 // Active reports the connections being served now.
 func (m *Mux) Active() int64 { return m.active.Load() }
 
@@ -76,6 +81,10 @@ func (m *Mux) tracker() *netx.Tracker {
 
 // Serve accepts on ln until Close, serving proto there.
 func (m *Mux) Serve(ln net.Listener, proto Protocol) error {
+	if m.HandshakeTimeout <= 0 {
+		ln.Close()
+		return errNoDeadline
+	}
 	base := context.Background()
 	if m.BaseContext != nil {
 		base = m.BaseContext(ln)
@@ -109,9 +118,6 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 	bp := sniffBufs.Get().(*[sniffPeek]byte)
 	defer sniffBufs.Put(bp) // after ServeConn: seen is valid until it returns
 	timeout := m.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
 	if over {
 		// Turned away at once, not after the handshake deadline: an
 		// over-limit conn must not hold its fd while it says nothing

@@ -121,6 +121,9 @@ func newWorld(t *testing.T, proto Protocol, m *Mux, read int) *world {
 	if m.SOCKS == nil {
 		m.SOCKS = w.socks
 	}
+	if m.HandshakeTimeout == 0 {
+		m.HandshakeTimeout = bound
+	}
 	go func() { w.serve <- m.Serve(ln, proto) }()
 	t.Cleanup(func() {
 		m.Close()
@@ -417,5 +420,22 @@ func TestNoSniffNoSeen(t *testing.T) {
 	}
 	if s := <-w.http.ch; s.seen != nil || string(s.data) != "G" {
 		t.Errorf("seen %q, read %q; want nil and G", s.seen, s.data)
+	}
+}
+
+// A mux with no handshake deadline refuses to serve rather than read
+// from clients without one: the deadline is the engine's
+// (limits.handshake_timeout), stated once, not a default of its own.
+func TestMuxNeedsHandshakeTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Mux{HTTP: &recorder{proto: HTTP, ch: make(chan served, 1)}}
+	if err := m.Serve(ln, Auto); err == nil || err == ErrClosed {
+		t.Fatalf("Serve = %v, want the missing deadline refused", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener is still open")
 	}
 }

@@ -11,7 +11,7 @@ import (
 // It is not an acl.MatchSet with a client matcher, though that checks the
 // same thing: a MatchSet tells only whether some entry matched, while the
 // access event's rule names the entry that decided; acl also refuses a CIDR
-// with host bits set where these lists mask it (config.ParsePrefix), so
+// with host bits set where these lists mask it (ParsePrefix), so
 // configs that load today would stop loading. A linear scan is fine for
 // the handful of CIDRs a listener carries.
 type Guard struct {

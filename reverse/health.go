@@ -16,38 +16,6 @@ const (
 	CheckNone = "none" // passive only: a failed dial skips the backend for FailTimeout
 )
 
-// HealthConfig is a pool's health checking.
-type HealthConfig struct {
-	Check       string        // tcp, tls or none; default tcp
-	Interval    time.Duration // between active checks; default 5s
-	Timeout     time.Duration // one check; default 2s
-	Rise        int           // consecutive good checks to come back; default 2
-	Fall        int           // consecutive failed checks to go down; default 3
-	FailTimeout time.Duration // with check none, how long a failed backend is skipped; default 10s
-	TLS         *tls.Config   // for tls checks; nil: any certificate (liveness, not trust)
-}
-
-func (h *HealthConfig) setDefaults() {
-	if h.Check == "" {
-		h.Check = CheckTCP
-	}
-	if h.Interval <= 0 {
-		h.Interval = 5 * time.Second
-	}
-	if h.Timeout <= 0 {
-		h.Timeout = 2 * time.Second
-	}
-	if h.Rise <= 0 {
-		h.Rise = 2
-	}
-	if h.Fall <= 0 {
-		h.Fall = 3
-	}
-	if h.FailTimeout <= 0 {
-		h.FailTimeout = 10 * time.Second
-	}
-}
-
 // probeFunc checks one backend; nil means healthy.
 type probeFunc func(ctx context.Context, b *Backend) error
 

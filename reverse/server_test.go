@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -135,7 +134,7 @@ func TestProxyHeaderKeepsSplice(t *testing.T) {
 	rec := startRecorder(t)
 	_, sink, addr := world(t, ListenerConfig{
 		Mode:              ModeTLS,
-		ProxyProtocolFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		ProxyProtocolFrom: []string{"127.0.0.0/8"},
 		Routes:            []RouteConfig{route(rec.addr)},
 	})
 	c, err := net.Dial("tcp", addr)
@@ -240,13 +239,13 @@ func TestGuards(t *testing.T) {
 		rule       string
 		proxyState string
 	}{
-		{name: "deny", lc: ListenerConfig{Guard: Guard{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
+		{name: "deny", lc: ListenerConfig{Deny: []string{"127.0.0.0/8"}},
 			status: 403, rule: "deny 127.0.0.0/8", proxyState: "http_request_denied"},
-		{name: "allow list", lc: ListenerConfig{Guard: Guard{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}},
+		{name: "allow list", lc: ListenerConfig{Allow: []string{"10.0.0.0/8"}},
 			status: 403, rule: "allow (no entry matched)", proxyState: "http_request_denied"},
 		{name: "route deny", lc: ListenerConfig{Routes: []RouteConfig{func() RouteConfig {
 			r := route(rec.addr)
-			r.Guard.Deny = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+			r.Deny = []string{"127.0.0.1/32"}
 			return r
 		}()}}, status: 403, rule: "deny 127.0.0.1/32", proxyState: "http_request_denied"},
 		{name: "max conns", lc: ListenerConfig{MaxConns: 1, Routes: []RouteConfig{route(greeter)}}, hold: true,

@@ -3,8 +3,11 @@ package reverse
 import (
 	"crypto/tls"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/ferry-proxy/ferry/tunnel"
 )
 
 // Table is one immutable generation of the reverse configuration: the
@@ -16,13 +19,21 @@ type Table struct {
 	order     []*Listener
 }
 
-// Listener is a listener's settings and route index within a Table.
+// Listener is a listener's settings, its lists parsed, and its route
+// index within a Table.
 type Listener struct {
-	ListenerConfig
-	routes []*Route
-	exact  map[string]*Route
-	wild   map[string]*Route // by suffix, ".example.com" for "*.example.com"
-	def    *Route
+	Name              string
+	Address           string
+	Mode              Mode
+	HandshakeTimeout  time.Duration
+	MaxConns          int            // 0 is unlimited
+	MaxConnsPerIP     int            // 0 is unlimited
+	Guard             Guard          // Allow and Deny
+	ProxyProtocolFrom []netip.Prefix // peers that must send a PROXY header
+	routes            []*Route
+	exact             map[string]*Route
+	wild              map[string]*Route // by suffix, ".example.com" for "*.example.com"
+	def               *Route
 }
 
 // Route is where matching connections go.
@@ -47,9 +58,17 @@ func NewTable(cfg Config, old *Table) (*Table, error) {
 			return nil, fmt.Errorf("listener name %q used twice", lc.Name)
 		}
 		if lc.HandshakeTimeout <= 0 {
-			lc.HandshakeTimeout = 10 * time.Second
+			lc.HandshakeTimeout = tunnel.DefaultHandshakeTimeout
 		}
-		l := &Listener{ListenerConfig: lc, exact: map[string]*Route{}, wild: map[string]*Route{}}
+		l := &Listener{Name: lc.Name, Address: lc.Address, Mode: lc.Mode, HandshakeTimeout: lc.HandshakeTimeout,
+			MaxConns: lc.MaxConns, MaxConnsPerIP: lc.MaxConnsPerIP, exact: map[string]*Route{}, wild: map[string]*Route{}}
+		var err error
+		if l.Guard, err = newGuard(lc.Allow, lc.Deny); err != nil {
+			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+		}
+		if l.ProxyProtocolFrom, err = ParsePrefixes(lc.ProxyProtocolFrom); err != nil {
+			return nil, fmt.Errorf("listener %q: proxy_protocol_from: %w", lc.Name, err)
+		}
 		for i := range lc.Routes {
 			r, err := newRoute(&lc.Routes[i], lc.Name, old)
 			if err != nil {
@@ -117,9 +136,13 @@ func (l *Listener) Route(sni string) *Route {
 }
 
 func newRoute(rc *RouteConfig, listener string, old *Table) (*Route, error) {
+	guard, err := newGuard(rc.Allow, rc.Deny)
+	if err != nil {
+		return nil, fmt.Errorf("route %q: %w", rc.Name, err)
+	}
 	r := &Route{
 		Name:          rc.Name,
-		Guard:         rc.Guard,
+		Guard:         guard,
 		TLS:           rc.TLS,
 		ProxyProtocol: byte(rc.ProxyProtocol),
 		Retries:       max(rc.Retries, 0),
@@ -129,7 +152,6 @@ func newRoute(rc *RouteConfig, listener string, old *Table) (*Route, error) {
 	}
 	health := rc.Health
 	if r.TLS == Terminate {
-		var err error
 		if r.serverTLS, err = serverTLS(rc); err != nil {
 			return nil, err
 		}

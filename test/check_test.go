@@ -94,11 +94,12 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestCheckCacheDir: ferry check warns (exit 0: the config is valid) when
-// cache.disk_dir cannot be created or written, as ferry would then refuse
-// to start; it says nothing for a directory it could create, and creates
-// nothing itself.
-func TestCheckCacheDir(t *testing.T) {
+// TestCheckRefusesWhatStartRefuses: a cache directory or an access-log
+// file ferry could not create at start is refused by ferry check and by
+// ferry itself, both exit 2 with the same file:line: key: reason (#16
+// item 5: check and start share one validation), and neither creates
+// anything; a directory ferry can create passes both.
+func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a-file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
@@ -109,27 +110,45 @@ func TestCheckCacheDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name, diskDir string
-		warn          bool
-		asRoot        bool // the case holds for root too
+		name, table, path string
+		key, reason       string // "" when the config is good
+		asRoot            bool   // the case holds for root too
 	}{
-		{"new directory in a writable one", filepath.Join(dir, "new", "cache"), false, true},
-		{"under a regular file", filepath.Join(file, "cache"), true, true},
-		{"in a read-only directory", filepath.Join(readOnly, "cache"), true, false},
+		{"cache dir new in a writable directory", "cache", filepath.Join(dir, "new", "cache"), "", "", true},
+		{"cache dir under a regular file", "cache", filepath.Join(file, "cache"), "cache.disk_dir", "cannot be created or written", true},
+		{"cache dir in a read-only directory", "cache", filepath.Join(readOnly, "cache"), "cache.disk_dir", "permission denied", false},
+		{"access log in a writable directory", "log", filepath.Join(dir, "access.log"), "", "", true},
+		{"access log in a missing directory", "log", filepath.Join(dir, "missing", "access.log"), "log.access", "no such file or directory", true},
+		{"access log is a directory", "log", readOnly, "log.access", "is a directory", true},
+		{"access log in a read-only directory", "log", filepath.Join(readOnly, "access.log"), "log.access", "permission denied", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if !tt.asRoot && os.Geteuid() == 0 {
 				t.Skip("root may write in a read-only directory")
 			}
-			path := writeConfig(t, minimalConfig+fmt.Sprintf("\n[cache]\nenabled = true\ndisk_dir = %q\n", tt.diskDir))
-			code, _, stderr := runFerry(t, "check", "-q", "-config", path)
-			want := fmt.Sprintf("ferry check: warning: cache.disk_dir %q cannot be created or written", tt.diskDir)
-			if code != 0 || strings.Contains(stderr, want) != tt.warn {
-				t.Errorf("exit %d, stderr %q; want 0 and warning %v", code, stderr, tt.warn)
+			table := fmt.Sprintf("\n[cache]\nenabled = true\ndisk_dir = %q\n", tt.path)
+			if tt.table == "log" {
+				table = fmt.Sprintf("\n[log]\naccess = %q\n", tt.path)
 			}
-			if _, err := os.Stat(tt.diskDir); err == nil {
-				t.Errorf("ferry check touched %s: %v", tt.diskDir, err)
+			path := writeConfig(t, minimalConfig+table)
+			line := strings.Count(minimalConfig+table, "\n")
+			code, _, stderr := runFerry(t, "check", "-q", "-config", path)
+			if tt.key == "" {
+				if code != 0 {
+					t.Errorf("check: exit %d, %s", code, stderr)
+				}
+			} else {
+				want := fmt.Sprintf("%s:%d: %s: ", path, line, tt.key)
+				for _, args := range [][]string{{"check", "-q", "-config", path}, {"-config", path}} {
+					code, _, stderr := runFerry(t, args...)
+					if code != 2 || !strings.Contains(stderr, want) || !strings.Contains(stderr, tt.reason) {
+						t.Errorf("ferry %s: exit %d, stderr %q; want 2 with %q and %q", strings.Join(args, " "), code, stderr, want, tt.reason)
+					}
+				}
+			}
+			if _, err := os.Stat(tt.path); err == nil && tt.path != readOnly {
+				t.Errorf("%s was created", tt.path)
 			}
 		})
 	}

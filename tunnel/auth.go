@@ -12,14 +12,6 @@ type Authenticator interface {
 	Verify(ctx context.Context, user, password string) (bool, error)
 }
 
-// ListenerPolicy is what a listener asks of its clients.
-type ListenerPolicy struct {
-	Auth bool // credentials required (HTTP 407, SOCKS5 method 0x02)
-	// SOCKS4Auth lets SOCKS4 clients on an Auth listener authenticate by
-	// sending "user:password" as the USERID; without it they get 93.
-	SOCKS4Auth bool
-}
-
 type listenerKey struct{}
 
 // WithListener marks ctx as belonging to a connection accepted on the

@@ -16,12 +16,6 @@ type Dialer interface {
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// Config holds the engine's limits.
-type Config struct {
-	DialTimeout time.Duration `toml:"dial_timeout"` // default 10s
-	IdleTimeout time.Duration `toml:"idle_timeout"` // default 5m; 0 disables
-}
-
 // Policy is everything a reload may replace at once.
 type Policy struct {
 	ACL       acl.Decider
@@ -44,7 +38,10 @@ type Engine struct {
 // New returns an engine with policy p (nil: allow all).
 func New(cfg Config, p *Policy) *Engine {
 	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 10 * time.Second
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	e := &Engine{cfg: cfg, now: time.Now, fails: newFailLimiter()}
 	e.SetPolicy(p)
@@ -68,6 +65,10 @@ func (e *Engine) Close() { e.book.close() }
 
 // IdleTimeout is the relay idle timeout front ends pass to Relay.
 func (e *Engine) IdleTimeout() time.Duration { return e.cfg.IdleTimeout }
+
+// HandshakeTimeout bounds each read of a client's request head or
+// handshake; every front end takes it from here.
+func (e *Engine) HandshakeTimeout() time.Duration { return e.cfg.HandshakeTimeout }
 
 // TCPKeepAlive is the keep-alive period for the TCP connections ferry
 // accepts and dials, in net.Dialer.KeepAlive's terms: -1 is off, 0 is Go's

@@ -33,13 +33,6 @@ type RouteSpec struct {
 	To    string        // ToDirect, ToEnv, an upstream's or a group's name
 }
 
-// GroupSpec is one [[upstream_group]].
-type GroupSpec struct {
-	Name    string
-	Members []string // upstream names, in failover order
-	Policy  string   // PolicyFailover (default), PolicyRoundRobin or PolicyLeastConns
-}
-
 // RoutingSpec is everything routing is built from.
 type RoutingSpec struct {
 	Upstreams []UpstreamSpec

@@ -10,10 +10,9 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
-// UpstreamSpec describes one upstream proxy ([[upstream]]). cmd/ferry
+// UpstreamSpec describes one upstream proxy ([[upstream]]). Chain.Compile
 // builds it from the config, with the TLS files already read.
 type UpstreamSpec struct {
 	Name string
@@ -28,26 +27,6 @@ type UpstreamSpec struct {
 	// C chains); "" dials it directly.
 	Via    string
 	Health HealthSpec
-}
-
-// HealthSpec is an upstream's passive and active health checking.
-type HealthSpec struct {
-	Backoff    time.Duration // first time out after a failure; default 2s, doubling
-	MaxBackoff time.Duration // the most a failing upstream is left out; default 1m
-	Probe      string        // host:port to open a tunnel to as an active check; "" none
-	Interval   time.Duration // between active checks; default 30s
-}
-
-func (h *HealthSpec) setDefaults() {
-	if h.Backoff <= 0 {
-		h.Backoff = 2 * time.Second
-	}
-	if h.MaxBackoff < h.Backoff {
-		h.MaxBackoff = max(time.Minute, h.Backoff)
-	}
-	if h.Interval <= 0 {
-		h.Interval = 30 * time.Second
-	}
 }
 
 // Upstream kinds, by URL scheme.

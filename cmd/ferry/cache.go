@@ -1,11 +1,7 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"reflect"
 
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/internal/config"
@@ -14,19 +10,14 @@ import (
 
 // newCache opens the cache the [cache] table describes; nil when it is
 // off. The disk store's index is rebuilt here, before ferry listens.
-func newCache(cfg config.Cache, logger zerolog.Logger) (*cache.Cache, error) {
+func newCache(cfg cache.Config, logger zerolog.Logger) (*cache.Cache, error) {
 	if !cfg.Enabled {
 		return nil, nil
 	}
-	c, err := cache.New(cache.Config{
-		MemoryBytes:   cfg.MemoryBytes,
-		DiskDir:       cfg.DiskDir,
-		DiskBytes:     cfg.DiskBytes,
-		MaxObjectSize: cfg.MaxObjectSize,
-		OnError: func(op string, err error) {
-			logger.Warn().Str("op", op).Err(err).Msg("cache")
-		},
-	})
+	cfg.OnError = func(op string, err error) {
+		logger.Warn().Str("op", op).Err(err).Msg("cache")
+	}
+	c, err := cache.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -47,40 +38,7 @@ func (a *app) closeCache() {
 // noteCacheReload says that [cache] changes wait for a restart: the stores
 // (and the directory's index) are opened once.
 func (a *app) noteCacheReload(old, cfg *config.File) {
-	if old.Cache != cfg.Cache {
+	if !reflect.DeepEqual(old.Cache, cfg.Cache) {
 		a.log.Warn().Msg("cache: [cache] changes take effect at the next start, not on reload")
 	}
-}
-
-// cacheDirWarning says, for ferry check, that the disk store's directory
-// cannot be created or written: ferry creates it at start and refuses to
-// start when it cannot (under the systemd unit, only CacheDirectory= makes
-// /var/cache/ferry writable). It writes nothing: a probe file left in the
-// directory would make ferry refuse it as not a cache directory. It asks
-// access(2) about the directory, or its nearest existing parent.
-func cacheDirWarning(c config.Cache) string {
-	if !c.Enabled || c.DiskDir == "" {
-		return ""
-	}
-	warn := func(err error) string {
-		return fmt.Sprintf("cache.disk_dir %q cannot be created or written: %v", c.DiskDir, err)
-	}
-	dir := c.DiskDir
-	for {
-		fi, err := os.Stat(dir)
-		if err == nil && !fi.IsDir() {
-			return warn(fmt.Errorf("%s is not a directory", dir))
-		}
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(dir) == dir {
-			return warn(err)
-		}
-		dir = filepath.Dir(dir)
-	}
-	if err := writableDir(dir); err != nil {
-		return warn(fmt.Errorf("%s: %w", dir, err))
-	}
-	return ""
 }

@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
@@ -55,7 +53,7 @@ func newOps(cfg *config.File, logger zerolog.Logger, stderr io.Writer) (*ops, er
 	}
 	version, commit := buildInfo()
 	o.metrics = metrics.New(version, commit)
-	logSink, file, err := accessSink(cfg.Log, stderr, func(err error) {
+	logSink, file, err := accessSink(cfg.Log.Config, stderr, func(err error) {
 		logger.Error().Err(err).Msg("access log write failed")
 	})
 	if err != nil {
@@ -70,30 +68,38 @@ func newOps(cfg *config.File, logger zerolog.Logger, stderr io.Writer) (*ops, er
 // accessSink is where access events go: stderr or a file, in the format
 // asked for. It has no level: log.level filters server events only, and
 // the access log is complete.
-func accessSink(cfg config.Log, stderr io.Writer, onError func(error)) (accesslog.Sink, *accesslog.File, error) {
+func accessSink(cfg accesslog.Config, stderr io.Writer, onError func(error)) (accesslog.Sink, *accesslog.File, error) {
 	w := stderr
 	var file *accesslog.File
-	if cfg.Access != config.AccessStderr {
-		f, err := accesslog.OpenFile(cfg.Access, cfg.AccessFlush, onError)
+	if cfg.Access != accesslog.Stderr {
+		f, err := accesslog.OpenFile(cfg.Access, cfg.Flush, onError)
 		if err != nil {
 			return nil, nil, err
 		}
 		w, file = f, f
 	}
-	switch cfg.AccessFormat {
-	case config.FormatSquid:
+	switch cfg.Format {
+	case accesslog.FormatSquid:
 		return &accesslog.Squid{W: w, HTTPStatus: tunnel.HTTPStatusFor}, file, nil
-	case "console":
+	case accesslog.FormatConsole:
 		w = zerolog.ConsoleWriter{Out: w, NoColor: file != nil, TimeFormat: time.RFC3339}
 	}
 	return accesslog.Zerolog{Log: zerolog.New(w).With().Timestamp().Logger()}, file, nil
 }
 
-// attach makes a's front ends report to o: the mux's connections to the
-// metrics. (The access log already goes to o.sink, given to newApp.)
+// attach makes a's front ends report to o: the mux's connections, the
+// upstreams' health and the cache's size to the metrics. (The access log
+// already goes to o.sink, given to newApp.)
 func (a *app) attach(o *ops) {
 	a.ops = o
 	a.mux.Observer = o.metrics.Conns
+	o.metrics.SetUpstreams(func() []metrics.Health { // ferry_upstream_up
+		var hs []metrics.Health
+		for _, u := range a.engine.UpstreamStates() {
+			hs = append(hs, metrics.Health{Name: u.Name, Up: u.Up})
+		}
+		return hs
+	})
 	if c := a.cache; c != nil {
 		o.metrics.SetCacheUsage(func() []metrics.StoreUsage {
 			st := c.Stats()
@@ -119,7 +125,7 @@ func (o *ops) start(cfg *config.File, lns []net.Listener, pages interface{ Handl
 	for i, ln := range lns {
 		o.metrics.Conns.Name(ln, cfg.Listeners[i].Name)
 	}
-	o.pacAddr, o.pacProto = lns[0].Addr().String(), cfg.Listeners[0].Protocol
+	o.pacAddr, o.pacProto = lns[0].Addr().String(), string(cfg.Listeners[0].Protocol)
 	p, err := pac.New(cfg.PAC, o.pacAddr, o.pacProto)
 	if err != nil {
 		if o.adminLn != nil {
@@ -135,7 +141,7 @@ func (o *ops) start(cfg *config.File, lns []net.Listener, pages interface{ Handl
 		close(o.served)
 		return nil
 	}
-	o.admin = admin.New(admin.Options{Metrics: o.metrics.Handler(), PAC: o.pac, Pprof: *cfg.Admin.Pprof})
+	o.admin = admin.New(admin.Options{Metrics: o.metrics.Handler(), PAC: o.pac, Pprof: cfg.Admin.Pprof})
 	go func() {
 		defer close(o.served)
 		if err := o.admin.Serve(o.adminLn); err != nil {
@@ -178,15 +184,11 @@ func (o *ops) reloaded(cfg *config.File) {
 		} else {
 			o.log.Error().Err(err).Msg("pac: kept the previous PAC")
 		}
-		if !sameAdmin(cfg.Admin, o.cfg.Admin) || cfg.Log.Access != o.cfg.Log.Access || cfg.Log.AccessFormat != o.cfg.Log.AccessFormat {
+		if cfg.Admin != o.cfg.Admin || cfg.Log.Access != o.cfg.Log.Access || cfg.Log.Config.Format != o.cfg.Log.Config.Format {
 			o.log.Warn().Msg("[admin] and the access log's destination and format change at the next start, not on reload")
 		}
 	}
 	o.notify(sdnotify.Ready("reloaded"))
-}
-
-func sameAdmin(a, b config.Admin) bool {
-	return a.Address == b.Address && a.AllowNonLoopback == b.AllowNonLoopback && *a.Pprof == *b.Pprof
 }
 
 // reopen reopens the access-log file (SIGUSR1, after a rotation).
@@ -235,14 +237,6 @@ func (o *ops) notify(err error) {
 // check prints them and ferry logs them at start.
 func opsWarnings(cfg *config.File) []string {
 	var ws []string
-	if cfg.Log.Access != config.AccessStderr {
-		if _, err := os.Stat(filepath.Dir(cfg.Log.Access)); err != nil {
-			ws = append(ws, fmt.Sprintf("log.access: the directory of %q: %v", cfg.Log.Access, err))
-		}
-	}
-	if w := cacheDirWarning(cfg.Cache); w != "" { // cache.go
-		ws = append(ws, w)
-	}
 	if a := cfg.Admin.Address; a != "" && !loopbackHost(a) {
 		ws = append(ws, fmt.Sprintf("admin.address %q may be reachable from other machines: /metrics and /debug/pprof/ are served there without authentication", a))
 		// A PAC pointing at loopback sends other machines' browsers to

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
+	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
@@ -28,7 +29,7 @@ type app struct {
 	http    *connect.Server
 	mux     *front.Mux
 	reverse *reverse.Server // reverse.go
-	chain   chainApp        // chain.go
+	tls     tlsListeners    // tls.go
 	cache   *cache.Cache    // nil when off
 	sink    accesslog.Sink  // every front end's access log (and metrics)
 	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
@@ -50,24 +51,18 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 	if err != nil {
 		return nil, err
 	}
-	lim := cfg.Limits
-	engine := tunnel.New(tunnel.Config{DialTimeout: lim.DialTimeout, IdleTimeout: lim.IdleTimeout}, pol.tunnel)
-	engine.SetUpstreamLog(upstreamLog(logger)) // chain.go
+	engine := tunnel.New(cfg.Limits.Config, pol.tunnel)
+	engine.SetUpstreamLog(upstreamLog(logger)) // policy.go
 	httpSrv := connect.New(connect.Config{
-		HandshakeTimeout: lim.HandshakeTimeout,
-		KeepAliveTimeout: lim.KeepAliveTimeout,
-		MaxHeaderBytes:   lim.MaxHeaderBytes,
-		ResponseTimeout:  lim.ResponseTimeout,
-		Forwarded:        cfg.HTTP.Forwarded,
-		ViaName:          cfg.HTTP.Via,
-		Cache:            c,
+		Limits:  cfg.Limits.Limits,
+		Forward: forward.Config{HTTP: cfg.HTTP, Limits: cfg.Limits.ForwardLimits, Cache: c},
 	}, engine, sink, logger)
 	httpSrv.SetBlockPage(pol.page)
 	mux := &front.Mux{
 		HTTP:             httpSrv,
 		SOCKS:            socks.New(engine, sink, logger),
-		HandshakeTimeout: lim.HandshakeTimeout,
-		MaxConns:         lim.MaxConns,
+		HandshakeTimeout: engine.HandshakeTimeout(),
+		MaxConns:         cfg.Limits.MaxConns,
 		Log:              logger,
 	}
 	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink}, nil
@@ -127,7 +122,7 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		return exitFailed
 	}
 	a.mux.BaseContext = listenerContexts(cfg, lns)
-	if err := a.startChain(cfg, lns); err != nil { // chain.go
+	if err := a.startTLS(cfg, lns); err != nil { // tls.go
 		logger.Error().Err(err).Msg("listen")
 		for _, ln := range lns {
 			ln.Close()
@@ -137,11 +132,11 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		l := cfg.Listeners[i]
-		logger.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Str("protocol", l.Protocol).Bool("tls", l.TLS != nil).Msg("listening")
+		logger.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Str("protocol", string(l.Protocol)).Bool("tls", l.TLS != nil).Msg("listening")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.mux.Serve(ln, front.Protocol(l.Protocol)); err != nil && err != front.ErrClosed {
+			if err := a.mux.Serve(ln, l.Protocol); err != nil && err != front.ErrClosed {
 				logger.Error().Err(err).Str("listener", l.Name).Msg("accept")
 			}
 		}()
@@ -188,7 +183,7 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 	}
 	var commitTLS func()
 	if err == nil {
-		commitTLS, err = a.prepareTLS(cfg) // chain.go
+		commitTLS, err = a.prepareTLS(cfg) // tls.go
 	}
 	if err != nil {
 		a.log.Error().Bool("ok", false).Str("err", err.Error()).Msg("reload")

@@ -9,47 +9,11 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
-
-// Config holds plain-HTTP forwarding's settings.
-type Config struct {
-	Forwarded         string        // ForwardedOff, ForwardedAdd or ForwardedStrip; default off
-	ViaName           string        // pseudonym in Via; default "ferry"
-	MaxIdleConns      int           // pooled outbound conns in all; default 1024
-	MaxIdlePerHost    int           // pooled outbound conns per origin or upstream; default 256
-	ResponseTimeout   time.Duration // wait for a response head; default the engine's idle timeout
-	OriginIdleTimeout time.Duration // a pooled conn unused this long is closed; default 90s
-	Cache             *cache.Cache  // the shared cache; nil: none
-}
-
-func (c *Config) setDefaults(idle time.Duration) {
-	if c.Forwarded == "" {
-		c.Forwarded = ForwardedOff
-	}
-	if c.ViaName == "" {
-		c.ViaName = "ferry"
-	}
-	if c.MaxIdleConns <= 0 {
-		c.MaxIdleConns = 1024
-	}
-	if c.MaxIdlePerHost <= 0 {
-		c.MaxIdlePerHost = 256
-	}
-	if c.OriginIdleTimeout <= 0 {
-		c.OriginIdleTimeout = 90 * time.Second
-	}
-	if c.ResponseTimeout <= 0 {
-		// An origin that accepts and never answers would hold the client
-		// forever, where a tunnel to it is cut at the idle timeout: wait
-		// for the response head as long as a tunnel may idle (0: ever).
-		c.ResponseTimeout = idle
-	}
-}
 
 // Forwarder forwards plain-HTTP proxy requests (absolute-form, RFC 9112
 // §3.2.2) that a front end has authenticated and authorized: it routes

@@ -1,28 +1,31 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ferry-proxy/ferry/cache"
 )
 
 func TestCacheConfig(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want Cache  // when valid
-		err  string // a substring of the error, with file:line
+		want cache.Config // when valid
+		err  string       // a substring of the error, with file:line
 	}{
-		{"absent: defaults, off", "", defaultCache(), ""},
-		{"memory only", "[cache]\nenabled = true\n", Cache{Enabled: true, MemoryBytes: 64 << 20, DiskBytes: 1 << 30, MaxObjectSize: 16 << 20}, ""},
+		{"absent: defaults, off", "", cache.Config{MemoryBytes: 64 << 20, DiskBytes: 1 << 30, MaxObjectSize: 16 << 20}, ""},
+		{"memory only", "[cache]\nenabled = true\n", cache.Config{Enabled: true, MemoryBytes: 64 << 20, DiskBytes: 1 << 30, MaxObjectSize: 16 << 20}, ""},
 		{"disk", "[cache]\nenabled = true\nmemory_bytes = 0\ndisk_dir = \"/var/cache/ferry\"\ndisk_bytes = 1000\nmax_object_size = 100\n",
-			Cache{Enabled: true, DiskDir: "/var/cache/ferry", DiskBytes: 1000, MaxObjectSize: 100}, ""},
-		{"relative disk_dir", "[cache]\nenabled = true\ndisk_dir = \"cache\"\n", Cache{}, "c.toml:3: cache.disk_dir: must be an absolute path"},
-		{"negative memory", "[cache]\n\nmemory_bytes = -1\n", Cache{}, "c.toml:3: cache.memory_bytes: must not be negative"},
-		{"zero max object", "[cache]\nmax_object_size = 0\n", Cache{}, "c.toml:2: cache.max_object_size: must be positive"},
-		{"disk without budget", "[cache]\ndisk_dir = \"/c\"\ndisk_bytes = 0\n", Cache{}, "c.toml:3: cache.disk_bytes: must be positive with disk_dir"},
-		{"nowhere to store", "[cache]\nenabled = true\nmemory_bytes = 0\n", Cache{}, "c.toml:2: cache.enabled: true, but memory_bytes is 0"},
-		{"unknown key", "[cache]\nsize = 5\n", Cache{}, "c.toml:2: cache.size: unknown key"},
-		{"wrong type", "[cache]\nmemory_bytes = \"64MiB\"\n", Cache{}, "c.toml:2"},
+			cache.Config{Enabled: true, DiskDir: "/var/cache/ferry", DiskBytes: 1000, MaxObjectSize: 100}, ""},
+		{"relative disk_dir", "[cache]\nenabled = true\ndisk_dir = \"cache\"\n", cache.Config{}, "c.toml:3: cache.disk_dir: must be an absolute path"},
+		{"negative memory", "[cache]\n\nmemory_bytes = -1\n", cache.Config{}, "c.toml:3: cache.memory_bytes: must not be negative"},
+		{"zero max object", "[cache]\nmax_object_size = 0\n", cache.Config{}, "c.toml:2: cache.max_object_size: must be positive"},
+		{"disk without budget", "[cache]\ndisk_dir = \"/c\"\ndisk_bytes = 0\n", cache.Config{}, "c.toml:3: cache.disk_bytes: must be positive with disk_dir"},
+		{"nowhere to store", "[cache]\nenabled = true\nmemory_bytes = 0\n", cache.Config{}, "c.toml:2: cache.enabled: true, but memory_bytes is 0"},
+		{"unknown key", "[cache]\nsize = 5\n", cache.Config{}, "c.toml:2: cache.size: unknown key"},
+		{"wrong type", "[cache]\nmemory_bytes = \"64MiB\"\n", cache.Config{}, "c.toml:2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,7 +39,7 @@ func TestCacheConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f.Cache != tt.want {
+			if !reflect.DeepEqual(f.Cache, tt.want) {
 				t.Errorf("got %+v, want %+v", f.Cache, tt.want)
 			}
 		})

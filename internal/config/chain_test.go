@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/ferry-proxy/ferry/tunnel"
 )
 
 // writePEM writes a self-signed certificate and its key as cert.pem and
@@ -330,7 +331,7 @@ func TestChainExampleBlock(t *testing.T) {
 		t.Fatalf("the example's values differ from the defaults: %+v %+v %+v", u, f.Groups[0], f.Routing)
 	}
 	def, err := Parse("default", src)
-	if err != nil || len(def.Upstreams)+len(def.Routes)+len(def.Groups) != 0 || def.Routing.Default != "" || def.Listeners[0].TLS != nil {
+	if err != nil || len(def.Upstreams)+len(def.Routes)+len(def.Groups) != 0 || def.Routing.Default != "direct" || def.Listeners[0].TLS != nil {
 		t.Fatalf("embedded default: %v, %+v", err, def.Routing)
 	}
 }
@@ -339,11 +340,11 @@ func TestChainExampleBlock(t *testing.T) {
 // strings that load again.
 func TestChainDurationRoundTrip(t *testing.T) {
 	var b strings.Builder
-	in := UpstreamHealth{Backoff: Duration(1500 * time.Millisecond)}
+	in := tunnel.HealthSpec{Backoff: 1500 * time.Millisecond}
 	if err := toml.NewEncoder(&b).Encode(in); err != nil {
 		t.Fatal(err)
 	}
-	var out UpstreamHealth
+	var out tunnel.HealthSpec
 	if _, err := toml.Decode(b.String(), &out); err != nil || out.Backoff != in.Backoff {
 		t.Fatalf("%q decodes to %+v, %v", b.String(), out, err)
 	}

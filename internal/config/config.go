@@ -6,118 +6,105 @@ import (
 
 	"github.com/ferry-proxy/ferry/acl"
 	"github.com/ferry-proxy/ferry/auth"
+	"github.com/ferry-proxy/ferry/cache"
+	"github.com/ferry-proxy/ferry/connect"
+	"github.com/ferry-proxy/ferry/connect/forward"
+	"github.com/ferry-proxy/ferry/front"
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/admin"
 	"github.com/ferry-proxy/ferry/internal/pac"
+	"github.com/ferry-proxy/ferry/reverse"
+	"github.com/ferry-proxy/ferry/tunnel"
 )
 
-// File is a whole ferry configuration. Zero values are filled with the
-// defaults documented in config.toml.example.
+// File is a whole ferry configuration: each table is the Config of the
+// package it configures, which states its defaults (SetDefaults) and
+// checks it (Validate). config.toml.example documents every key.
 type File struct {
-	Listeners []Listener `toml:"listener"`
-	Limits    Limits     `toml:"limits"`
-	HTTP      HTTP       `toml:"http"`
-	Log       Log        `toml:"log"`
-	Reverse   []Reverse  `toml:"reverse"` // reverse.go
-	Cache     Cache      `toml:"cache"`   // cache.go
-
-	Upstreams []Upstream      `toml:"upstream"`       // chain.go
-	Groups    []UpstreamGroup `toml:"upstream_group"` // chain.go
-	Routes    []Route         `toml:"route"`          // chain.go
-	Routing   Routing         `toml:"routing"`        // chain.go
-
-	ACL  acl.Config  `toml:"acl"`  // see acl.go
-	Auth auth.Config `toml:"auth"` // see acl.go
+	Listeners    []Listener               `toml:"listener"`
+	Limits       Limits                   `toml:"limits"`
+	HTTP         forward.HTTP             `toml:"http"`
+	Log          Log                      `toml:"log"`
+	Reverse      []reverse.ListenerConfig `toml:"reverse"`
+	Cache        cache.Config             `toml:"cache"`
+	tunnel.Chain                          // [[upstream]], [[upstream_group]], [[route]], [routing]
+	ACL          acl.Config               `toml:"acl"`
+	Auth         auth.Config              `toml:"auth"`
+	Admin        admin.Config             `toml:"admin"`
+	PAC          pac.Config               `toml:"pac"`
 
 	// ACLFromDefault is set when the file has no [acl] table: the rules of
 	// the embedded config.toml.example apply (see acl.go).
 	ACLFromDefault bool `toml:"-"`
 
-	Admin Admin      `toml:"admin"` // see ops.go
-	PAC   pac.Config `toml:"pac"`   // see ops.go
-
-	// Path is the file this was loaded from ("" for the embedded default).
+	// Path is the file this was loaded from (or the name the embedded
+	// default goes by); files it names are relative to its folder.
 	Path string `toml:"-"`
+
+	// Built by Load, once, from the tables and the files they name.
+	Rules       *acl.Policy         `toml:"-"` // the [acl] rules, domain lists read
+	RoutingSpec *tunnel.RoutingSpec `toml:"-"` // chaining, compiled; nil: every request goes direct
+	Users       *auth.Users         `toml:"-"` // nil: no user can log in
+	BlockPage   *connect.BlockPage  `toml:"-"` // nil: the built-in one
+	Lists       []List              `toml:"-"` // the domain lists read, for the log
 }
 
-// Listener is one front listener.
+// Listener is one [[listener]]: the front listener's settings, the auth
+// it asks of clients, and the start check's.
 type Listener struct {
-	Name     string `toml:"name"`     // for logs and metrics; default "listener<i>"
-	Address  string `toml:"address"`  // host:port; default 127.0.0.1:8080
-	Protocol string `toml:"protocol"` // auto | http | socks; default auto
-
-	Auth           bool `toml:"auth"`             // require proxy credentials; default false
-	SOCKS4Auth     bool `toml:"socks4_auth"`      // with auth: SOCKS4 USERID is "user:password"; default false (SOCKS4 gets 93)
-	AllowOpenProxy bool `toml:"allow_open_proxy"` // start even if anyone who can reach it may use it; default false
-
-	TLS *ListenerTLS `toml:"tls"` // speak the proxy protocols inside TLS; default nil: plaintext (chain.go)
+	front.ListenerConfig  // name, address, protocol, tls
+	tunnel.ListenerPolicy // auth, socks4_auth
+	// AllowOpenProxy lets the listener start even if anyone who can reach
+	// it may use it; default false.
+	AllowOpenProxy bool `toml:"allow_open_proxy"`
 }
 
-// Limits bound what a client can hold.
+// Limits is the [limits] table: the limits of each package that applies
+// one, and how long a stop waits.
 type Limits struct {
-	HandshakeTimeout time.Duration `toml:"handshake_timeout"` // default 10s
-	DialTimeout      time.Duration `toml:"dial_timeout"`      // default 10s
-	IdleTimeout      time.Duration `toml:"idle_timeout"`      // default 5m; 0 disables
-	KeepAliveTimeout time.Duration `toml:"keepalive_timeout"` // default 60s
-	ResponseTimeout  time.Duration `toml:"response_timeout"`  // default 0: none
-	MaxHeaderBytes   int           `toml:"max_header_bytes"`  // default 65536
-	MaxConns         int           `toml:"max_conns"`         // default 10000; 0 is unlimited
-	ShutdownGrace    time.Duration `toml:"shutdown_grace"`    // default 30s
+	tunnel.Config  // handshake_timeout, dial_timeout, idle_timeout
+	connect.Limits // keepalive_timeout, max_header_bytes
+	ForwardLimits  // response_timeout
+	MuxLimits      // max_conns
+	// ShutdownGrace is how long open connections get to finish on SIGTERM
+	// before they are closed; default 30s.
+	ShutdownGrace time.Duration `toml:"shutdown_grace"`
 }
 
-// HTTP shapes what plain-HTTP forwarding tells origins.
-type HTTP struct {
-	Forwarded string `toml:"forwarded"` // off | add | strip; default off
-	Via       string `toml:"via"`       // pseudonym in Via; default "ferry"
-}
+// MuxLimits and ForwardLimits are front.Limits and forward.Limits, named
+// apart from connect.Limits so that all three can be embedded in Limits.
+type (
+	MuxLimits     = front.Limits
+	ForwardLimits = forward.Limits
+)
 
-// Log configures the logger.
+// DefaultShutdownGrace is the default of Limits.ShutdownGrace.
+const DefaultShutdownGrace = 30 * time.Second
+
+// SetDefaults sets ShutdownGrace; the embedded tables have their own.
+func (l *Limits) SetDefaults() { l.ShutdownGrace = DefaultShutdownGrace }
+
+// Log is the [log] table: the server log's level and format, and where
+// the access log goes.
 type Log struct {
-	Level  string `toml:"level"`  // debug | info | warn | error; default info
-	Format string `toml:"format"` // json | console; default json
-
-	Access       string        `toml:"access"`        // stderr | a file path; default stderr (see ops.go)
-	AccessFormat string        `toml:"access_format"` // json | console | squid; default: format
-	AccessFlush  time.Duration `toml:"access_flush"`  // a file's lines are written together this often; default 100ms; 0: each at once
+	Level            string `toml:"level"`  // debug, info, warn or error; default info
+	Format           string `toml:"format"` // json or console; default json
+	accesslog.Config        // access, access_format (default: as format), access_flush
 }
 
-// DefaultAddress is where a fresh ferry listens: loopback only.
-const DefaultAddress = "127.0.0.1:8080"
+// SetDefaults sets Level and Format; the access log has its own.
+func (l *Log) SetDefaults() { l.Level, l.Format = "info", accesslog.FormatJSON }
 
-func defaults() File {
-	return File{
-		Limits: Limits{
-			HandshakeTimeout: 10 * time.Second,
-			DialTimeout:      10 * time.Second,
-			IdleTimeout:      5 * time.Minute,
-			KeepAliveTimeout: 60 * time.Second,
-			MaxHeaderBytes:   64 << 10,
-			MaxConns:         10000,
-			ShutdownGrace:    30 * time.Second,
-		},
-		HTTP:  HTTP{Forwarded: "off", Via: "ferry"},
-		Log:   Log{Level: "info", Format: "json", AccessFlush: 100 * time.Millisecond},
-		Auth:  auth.Config{CacheTTL: auth.DefaultCacheTTL},
-		Cache: defaultCache(),
-	}
-}
-
-func (f *File) fillDefaults() {
-	f.fillOpsDefaults()
-	if len(f.Listeners) == 0 {
-		f.Listeners = []Listener{{Address: DefaultAddress}}
-	}
-	for i := range f.Listeners {
-		l := &f.Listeners[i]
-		if l.Protocol == "" {
-			l.Protocol = "auto"
-		}
-		if l.Address == "" {
-			l.Address = DefaultAddress
-		}
-	}
+// List is a domain list a rule names, as Load read it.
+type List struct {
+	Path  string
+	Stats acl.ListStats
+	Bytes int
+	Took  time.Duration
 }
 
 // OverrideListeners replaces the listeners with one auto listener per
-// address, as the -listen flag does.
+// address, as the -listen flag does, and checks them as Load would.
 func (f *File) OverrideListeners(addrs []string) error {
 	ls := make([]Listener, len(addrs))
 	var errs Errors
@@ -125,15 +112,14 @@ func (f *File) OverrideListeners(addrs []string) error {
 		if err := checkHostPort(a); err != nil {
 			errs = append(errs, &Error{File: "-listen", Msg: err.Error()})
 		}
-		ls[i] = Listener{Name: "listen" + strconv.Itoa(i), Address: a, Protocol: "auto"}
+		ls[i].SetDefaults()
+		ls[i].Name, ls[i].Address = "listen"+strconv.Itoa(i), a
 	}
 	if len(errs) > 0 {
 		return errs
 	}
 	f.Listeners = ls
-	for _, p := range f.checkOpenProxy() {
-		errs = append(errs, &Error{File: "-listen", Msg: p.msg})
-	}
+	f.checkOpenProxy(func(_, msg string) { errs = append(errs, &Error{File: "-listen", Msg: msg}) })
 	if len(errs) > 0 {
 		return errs
 	}

@@ -1,11 +1,13 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"net"
+	"math"
 	"os"
-	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +49,8 @@ func (es Errors) Error() string {
 	return strings.Join(s, "\n")
 }
 
-// Load reads and validates the file at path.
+// Load reads and validates the file at path, reads the files it names,
+// and compiles the rules: what ferry check, start and every reload do.
 func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -56,38 +59,76 @@ func Load(path string) (*File, error) {
 	return Parse(path, data)
 }
 
-// Parse decodes data (named name in errors) strictly, fills defaults and
-// validates. Every problem found is returned, not only the first.
+// Parse decodes data (named name in errors; files it names are relative
+// to name's folder) strictly, fills defaults, validates, and builds what
+// Load builds. Every problem found is returned, sorted by line, not only
+// the first: a value of the wrong type is reported and left out, and the
+// rest of the file is still checked.
 func Parse(name string, data []byte) (*File, error) {
-	f := defaults()
-	md, err := toml.Decode(string(data), &f)
-	if err != nil {
-		return nil, Errors{decodeError(name, err)}
+	f, md, errs := decode(name, string(data))
+	if md == nil {
+		return nil, errs
 	}
 	lines := indexLines(string(data))
-	var errs Errors
+	report := func(key, msg string) {
+		errs = append(errs, &Error{File: name, Line: lines.find(key), Key: key, Msg: msg})
+	}
 	for _, k := range md.Undecoded() {
-		errs = append(errs, &Error{File: name, Line: lines.find(k.String()), Key: k.String(), Msg: "unknown key"})
+		report(k.String(), "unknown key")
 	}
-	// toml reads a bare integer into a time.Duration as nanoseconds:
-	// dial_timeout = 10 would be 10ns. Only a duration string is clear.
-	for _, k := range durationKeys {
-		if md.Type(strings.Split(k, ".")...) == "Integer" {
-			errs = append(errs, &Error{File: name, Line: lines.find(k), Key: k, Msg: `must be a duration string such as "10s", not a bare number`})
-		}
-	}
-	f.fillDefaults()
+	checkDurations(f, md, report)
 	if !md.IsDefined("acl") {
 		f.ACL, f.ACLFromDefault = defaultACL(), true
 	}
-	f.Path = name // validate reads files relative to it
-	for _, p := range f.validate() {
-		errs = append(errs, &Error{File: name, Line: lines.find(p.key), Key: p.key, Msg: p.msg})
-	}
+	f.Path = name
+	f.validate(report)
 	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b *Error) int { return cmp.Compare(lineOrder(a), lineOrder(b)) })
 		return nil, errs
 	}
-	return &f, nil
+	return f, nil
+}
+
+// lineOrder sorts problems by line, those without one last.
+func lineOrder(e *Error) int {
+	if e.Line == 0 {
+		return math.MaxInt
+	}
+	return e.Line
+}
+
+// decode decodes src into a File with every default (prefill). A value of
+// the wrong type stops the decoder: it is reported, its line is blanked
+// and the decode runs again, at most once per line, so that the next one
+// is found too. md is nil when the file does not parse as TOML at all.
+func decode(name, src string) (*File, *toml.MetaData, Errors) {
+	var errs Errors
+	lines := strings.Split(src, "\n")
+	blanked := map[int]bool{}
+	for range len(lines) + 1 {
+		text := strings.Join(lines, "\n")
+		var raw map[string]any
+		if _, err := toml.Decode(text, &raw); err != nil {
+			if len(blanked) == 0 {
+				errs = append(errs, decodeError(name, err))
+			} // else a blanked line broke a value over several lines: stop
+			return nil, nil, errs
+		}
+		f := &File{}
+		prefill(reflect.ValueOf(f).Elem(), raw)
+		md, err := toml.Decode(text, f)
+		if err == nil {
+			return f, &md, errs
+		}
+		e := decodeError(name, err)
+		errs = append(errs, e)
+		if e.Line < 1 || e.Line > len(lines) || blanked[e.Line] {
+			return nil, nil, errs
+		}
+		blanked[e.Line] = true
+		lines[e.Line-1] = ""
+	}
+	return nil, nil, errs
 }
 
 func decodeError(name string, err error) *Error {
@@ -117,103 +158,48 @@ func decodeError(name string, err error) *Error {
 	return &Error{File: name, Line: line, Key: key, Msg: msg}
 }
 
-type problem struct{ key, msg string }
-
-// durationKeys are the keys decoded into a time.Duration.
-var durationKeys = []string{
-	"limits.handshake_timeout", "limits.dial_timeout", "limits.idle_timeout",
-	"limits.keepalive_timeout", "limits.response_timeout", "limits.shutdown_grace",
-	"log.access_flush",
+// checkDurations refuses a bare number where a duration goes: TOML reads
+// dial_timeout = 10 into a time.Duration as 10ns. Only a duration string
+// is clear.
+func checkDurations(f *File, md *toml.MetaData, report func(key, msg string)) {
+	paths := map[string]bool{}
+	durationPaths(reflect.TypeOf(f).Elem(), "", paths)
+	seen := map[string]bool{}
+	for _, k := range md.Keys() {
+		s := k.String()
+		if paths[s] && !seen[s] && md.Type(k...) == "Integer" {
+			seen[s] = true
+			report(s, `must be a duration string such as "10s", not a bare number`)
+		}
+	}
 }
 
-func (f *File) validate() []problem {
-	var ps []problem
-	add := func(key, format string, args ...any) {
-		ps = append(ps, problem{key, fmt.Sprintf(format, args...)})
-	}
-	names := map[string]bool{}
-	for i := range f.Listeners {
-		l := &f.Listeners[i]
-		key := fmt.Sprintf("listener[%d]", i)
-		if l.Name == "" {
-			l.Name = fmt.Sprintf("listener%d", i)
-		}
-		if names[l.Name] {
-			add(key+".name", "duplicate listener name %q", l.Name)
-		}
-		names[l.Name] = true
-		if err := checkHostPort(l.Address); err != nil {
-			add(key+".address", "%v", err)
-		}
-		switch l.Protocol {
-		case "auto", "http", "socks":
-		default:
-			add(key+".protocol", "must be auto, http or socks, not %q", l.Protocol)
-		}
-	}
-	lim := f.Limits
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
-		{"limits.handshake_timeout", lim.HandshakeTimeout},
-		{"limits.dial_timeout", lim.DialTimeout},
-		{"limits.idle_timeout", lim.IdleTimeout},
-		{"limits.keepalive_timeout", lim.KeepAliveTimeout},
-		{"limits.response_timeout", lim.ResponseTimeout},
-		{"limits.shutdown_grace", lim.ShutdownGrace},
-	} {
-		if d.v < 0 {
-			add(d.key, "must not be negative")
-		}
-	}
-	if lim.HandshakeTimeout == 0 {
-		add("limits.handshake_timeout", "must be positive: every client read needs a deadline")
-	}
-	if lim.DialTimeout == 0 {
-		add("limits.dial_timeout", "must be positive")
-	}
-	if lim.MaxHeaderBytes < 1024 || lim.MaxHeaderBytes > 16<<20 {
-		add("limits.max_header_bytes", "must be between 1024 and 16777216, not %d", lim.MaxHeaderBytes)
-	}
-	if lim.MaxConns < 0 {
-		add("limits.max_conns", "must not be negative")
-	}
-	switch f.HTTP.Forwarded {
-	case "off", "add", "strip":
-	default:
-		add("http.forwarded", "must be off, add or strip, not %q", f.HTTP.Forwarded)
-	}
-	if f.HTTP.Via == "" || strings.ContainsAny(f.HTTP.Via, " \t\r\n,;()\"") {
-		add("http.via", "must be one token (letters, digits, -._), not %q", f.HTTP.Via)
-	}
-	ps = append(ps, f.validateOps()...)
-	switch f.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log.level", "must be debug, info, warn or error, not %q", f.Log.Level)
-	}
-	switch f.Log.Format {
-	case "json", "console":
-	default:
-		add("log.format", "must be json or console, not %q", f.Log.Format)
-	}
-	ps = append(ps, f.validateReverse()...)
-	ps = append(ps, validateCache(&f.Cache)...)
-	ps = append(ps, f.validateChain(filepath.Dir(f.Path))...)
-	return append(ps, f.validateACL()...)
-}
+var durationType = reflect.TypeFor[time.Duration]()
 
-func checkHostPort(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("bad address %q: want host:port", addr)
+// durationPaths adds the dotted key of every time.Duration in t, array
+// elements' without their index (as MetaData.Keys names them).
+func durationPaths(t reflect.Type, prefix string, out map[string]bool) {
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		ft := sf.Type
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if sf.Anonymous {
+			if ft.Kind() == reflect.Struct {
+				durationPaths(ft, prefix, out)
+			}
+			continue
+		}
+		key, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
+		if !sf.IsExported() || key == "" || key == "-" {
+			continue
+		}
+		switch {
+		case ft == durationType:
+			out[join(prefix, key)] = true
+		case ft.Kind() == reflect.Struct:
+			durationPaths(ft, join(prefix, key), out)
+		}
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("bad port in %q", addr)
-	}
-	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /\\") {
-		return fmt.Errorf("bad host in %q", addr)
-	}
-	return nil
 }

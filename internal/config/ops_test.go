@@ -2,6 +2,9 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -73,7 +76,7 @@ func TestOpsAccepted(t *testing.T) {
 		{"admin on localhost, a listener on 127.0.0.1, other ports", "[[listener]]\naddress = \"127.0.0.1:3128\"\n[admin]\naddress = \"localhost:3129\"\n", nil},
 		{"admin on any free port", "[[listener]]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n", nil},
 		{"admin on LAN when allowed", "[admin]\naddress = \"0.0.0.0:9090\"\nallow_non_loopback = true\npprof = false\n", func(f *File) string {
-			if *f.Admin.Pprof {
+			if f.Admin.Pprof {
 				return "pprof still on"
 			}
 			return ""
@@ -84,9 +87,9 @@ func TestOpsAccepted(t *testing.T) {
 			}
 			return ""
 		}},
-		{"access file in squid", "[log]\naccess = \"/var/log/ferry/access.log\"\naccess_format = \"squid\"\n", nil},
+		{"access file in squid", fmt.Sprintf("[log]\naccess = %q\naccess_format = \"squid\"\n", filepath.Join(os.TempDir(), "ferry-access.log")), nil},
 		{"console follows format", "[log]\nformat = \"console\"\n", func(f *File) string {
-			if f.Log.AccessFormat != "console" || f.Log.Access != "stderr" {
+			if f.Log.Config.Format != "console" || f.Log.Access != "stderr" {
 				return "access log not console on stderr"
 			}
 			return ""

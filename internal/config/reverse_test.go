@@ -46,15 +46,15 @@ func TestReverseDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := f.Reverse[0]
-	if *l.MaxConns != DefaultReverseMaxConns || *l.MaxConnsPerIP != 0 || l.HandshakeTimeout != f.Limits.HandshakeTimeout {
-		t.Fatalf("listener defaults: max_conns %d per_ip %d handshake %v", *l.MaxConns, *l.MaxConnsPerIP, l.HandshakeTimeout)
+	if l.MaxConns != 10000 || l.MaxConnsPerIP != 0 || l.HandshakeTimeout != f.Limits.HandshakeTimeout {
+		t.Fatalf("listener defaults: max_conns %d per_ip %d handshake %v", l.MaxConns, l.MaxConnsPerIP, l.HandshakeTimeout)
 	}
 	r := l.Routes[0]
-	if r.TLS != "passthrough" || *r.Retries != DefaultReverseRetries || *r.Backends[1].Weight != 1 ||
-		r.Health.Interval.String() != "5s" || *r.Health.Rise != 1 || *r.Health.Fall != 3 {
+	if r.TLS != "passthrough" || r.Retries != 2 || r.Backends[0].Weight != 3 || r.Backends[1].Weight != 1 ||
+		r.Health.Interval.String() != "5s" || r.Health.Rise != 1 || r.Health.Fall != 3 {
 		t.Fatalf("route defaults: %+v", r)
 	}
-	if *l.Routes[1].Retries != 0 {
+	if l.Routes[1].Retries != 0 {
 		t.Fatal("an explicit retries = 0 was replaced by the default")
 	}
 	if f.Reverse[1].Name != "reverse1" || f.Reverse[1].Routes[0].Name != "route0" || f.Reverse[1].Routes[0].Policy != "round_robin" {
@@ -186,11 +186,11 @@ func FuzzParseReverse(f *testing.F) {
 			return
 		}
 		for _, l := range cfg.Reverse {
-			if l.MaxConns == nil || l.MaxConnsPerIP == nil || len(l.Routes) == 0 {
+			if l.MaxConns < 0 || l.MaxConnsPerIP < 0 || len(l.Routes) == 0 || l.HandshakeTimeout <= 0 {
 				t.Fatalf("accepted listener without defaults: %+v", l)
 			}
 			for _, r := range l.Routes {
-				if r.Retries == nil || len(r.Backends) == 0 || r.Health.Rise == nil || *r.Health.Rise <= 0 || r.Backends[0].Weight == nil {
+				if r.Retries < 0 || len(r.Backends) == 0 || r.Health.Rise <= 0 || r.Health.Fall <= 0 || r.Backends[0].Weight <= 0 || r.Health.Interval <= 0 {
 					t.Fatalf("accepted route without defaults: %+v", r)
 				}
 			}
@@ -225,8 +225,8 @@ func TestReverseExampleBlock(t *testing.T) {
 		t.Fatalf("parsed %d reverse listeners", len(f.Reverse))
 	}
 	l, r := f.Reverse[0], f.Reverse[0].Routes[0]
-	if *l.MaxConns != DefaultReverseMaxConns || *l.MaxConnsPerIP != DefaultReverseMaxConnsPerIP || *r.Retries != DefaultReverseRetries ||
-		*r.Health.Rise != 2 || *r.Health.Fall != 3 || r.Health.Interval.String() != "5s" || r.Health.Timeout.String() != "2s" ||
+	if l.MaxConns != 10000 || l.MaxConnsPerIP != 1024 || r.Retries != 2 ||
+		r.Health.Rise != 2 || r.Health.Fall != 3 || r.Health.Interval.String() != "5s" || r.Health.Timeout.String() != "2s" ||
 		r.Health.FailTimeout.String() != "10s" || r.Policy != "round_robin" || r.TLS != "passthrough" || l.HandshakeTimeout != f.Limits.HandshakeTimeout {
 		t.Fatalf("the example's values differ from the defaults: %+v %+v", l, r)
 	}

@@ -27,8 +27,11 @@ func New(cfg Config, listenerAddr, protocol string) (*PAC, error) {
 	if len(errs) > 0 {
 		return nil, errs[0]
 	}
-	p := &PAC{rules: rules, plainDirect: cfg.PlainHostsDirect == nil || *cfg.PlainHostsDirect,
-		resolve: cfg.ResolveNames, protocol: protocol}
+	plain := DefaultPlainHostsDirect
+	if cfg.PlainHostsDirect != nil {
+		plain = *cfg.PlainHostsDirect
+	}
+	p := &PAC{rules: rules, plainDirect: plain, resolve: cfg.ResolveNames, protocol: protocol}
 	addr := cfg.ProxyAddress
 	if addr == "" {
 		addr = listenerAddr

@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
-	"path/filepath"
-	"time"
 	_ "time/tzdata" // acl time zones work on hosts without a zoneinfo database
 
 	"github.com/ferry-proxy/ferry/acl"
@@ -26,73 +25,91 @@ type policy struct {
 	acl    *acl.Policy
 }
 
-// buildPolicy compiles cfg's policy, reading its lists, htpasswd file and
-// block page (paths relative to the config file's directory). Any failure
-// fails it whole, so a reload never runs half a policy. Start, reload and
-// ferry check all build it, and its errors name file:line: key: reason.
+// buildPolicy assembles the engine's policy and the block page from cfg,
+// which Load has compiled (rules, routing, users, block page): start and
+// every reload build one, all or nothing, so a reload never runs half a
+// policy.
 func buildPolicy(cfg *config.File, log zerolog.Logger) (*policy, error) {
 	if cfg.ACLFromDefault {
 		log.Info().Msg("acl: the config has no [acl] table; using the rules of config.toml.example")
 	}
-	lists := map[string]*acl.DomainSet{}
-	env := acl.Env{
-		Groups: cfg.Auth.Groups,
-		LoadList: func(path string) (*acl.DomainSet, error) {
-			path = resolve(cfg, path)
-			if s, ok := lists[path]; ok {
-				return s, nil
-			}
-			start := time.Now()
-			s, st, err := acl.LoadList(path)
-			if err != nil {
-				return nil, err
-			}
-			log.Info().Str("list", path).Int("entries", st.Entries).Int("skipped", st.Skipped).
-				Int("first_skipped_line", st.FirstSkipped).Int("bytes", s.Bytes()).
-				Dur("took", time.Since(start)).Msg("domain list")
-			lists[path] = s
-			return s, nil
-		},
+	for _, l := range cfg.Lists {
+		log.Info().Str("list", l.Path).Int("entries", l.Stats.Entries).Int("skipped", l.Stats.Skipped).
+			Int("first_skipped_line", l.Stats.FirstSkipped).Int("bytes", l.Bytes).Dur("took", l.Took).Msg("domain list")
 	}
-	rules, err := acl.Compile(cfg.ACL, env)
-	if err != nil {
-		return nil, cfg.At("acl", err)
+	p := &policy{
+		tunnel: &tunnel.Policy{ACL: cfg.Rules, Listeners: map[string]tunnel.ListenerPolicy{}},
+		page:   cfg.BlockPage,
+		acl:    cfg.Rules,
 	}
-	p := &policy{tunnel: &tunnel.Policy{ACL: rules, Listeners: map[string]tunnel.ListenerPolicy{}}, acl: rules}
-	if err := buildRoutes(cfg, env, p.tunnel, log); err != nil { // chain.go
+	if err := buildRoutes(cfg, p.tunnel, log); err != nil {
 		return nil, err
 	}
 	for _, l := range cfg.Listeners {
-		p.tunnel.Listeners[l.Name] = tunnel.ListenerPolicy{Auth: l.Auth, SOCKS4Auth: l.SOCKS4Auth}
+		p.tunnel.Listeners[l.Name] = l.ListenerPolicy
 	}
-	if cfg.Auth.Htpasswd != "" || len(cfg.Auth.Users) > 0 {
-		htpasswd := ""
-		if cfg.Auth.Htpasswd != "" {
-			htpasswd = resolve(cfg, cfg.Auth.Htpasswd)
-		}
-		users, err := auth.Load(cfg.Auth, htpasswd)
-		if err != nil {
-			key := "auth.user"
-			if htpasswd != "" {
-				key = "auth.htpasswd"
-			}
-			return nil, cfg.At(key, err)
-		}
-		p.tunnel.Users = users
-		warnUnknownUsers(cfg, users, log)
-		log.Info().Int("users", users.Len()).Msg("auth")
-	}
-	if cfg.ACL.BlockPage != "" {
-		path := resolve(cfg, cfg.ACL.BlockPage)
-		text, err := os.ReadFile(path)
-		if err != nil {
-			return nil, cfg.At("acl.block_page", err)
-		}
-		if p.page, err = connect.ParseBlockPage(path, string(text)); err != nil {
-			return nil, cfg.At("acl.block_page", err)
-		}
+	if cfg.Users != nil {
+		p.tunnel.Users = cfg.Users
+		warnUnknownUsers(cfg, cfg.Users, log)
+		log.Info().Int("users", cfg.Users.Len()).Msg("auth")
 	}
 	return p, nil
+}
+
+// buildRoutes makes the routing table of cfg, which Load compiled, with
+// the environment's proxies (for routes to env). Without chaining
+// p.Routes stays nil: every request goes direct.
+func buildRoutes(cfg *config.File, p *tunnel.Policy, log zerolog.Logger) error {
+	spec := cfg.RoutingSpec
+	if spec == nil {
+		return nil
+	}
+	spec.Env = tunnel.ProxyEnvFrom(os.Getenv)
+	rt, err := tunnel.NewRoutes(*spec)
+	if err != nil {
+		return fmt.Errorf("routing: %w", err)
+	}
+	p.Routes = rt
+	log.Info().Int("upstreams", len(cfg.Upstreams)).Int("groups", len(cfg.Groups)).Int("routes", len(cfg.Routes)).
+		Str("default", spec.Default).Msg("routing")
+	if usesEnv(cfg) {
+		e := spec.Env
+		log.Info().Str("https", redactProxy(e.HTTPS)).Str("https_from", e.HTTPSFrom).Str("http", redactProxy(e.HTTP)).
+			Str("http_from", e.HTTPFrom).Str("no_proxy", e.NoProxy).Msg("routing: proxies from the environment")
+	}
+	return nil
+}
+
+// usesEnv reports whether a route, or the default, goes to env.
+func usesEnv(cfg *config.File) bool {
+	if cfg.Routing.Default == tunnel.ToEnv {
+		return true
+	}
+	for _, r := range cfg.Routes {
+		if r.Upstream == tunnel.ToEnv {
+			return true
+		}
+	}
+	return false
+}
+
+// redactProxy hides a password in a proxy variable's value.
+func redactProxy(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}
+
+// upstreamLog logs upstreams going down and coming back.
+func upstreamLog(log zerolog.Logger) func(tunnel.UpstreamEvent) {
+	return func(ev tunnel.UpstreamEvent) {
+		if ev.Up {
+			log.Info().Str("upstream", ev.Name).Msg("upstream up")
+			return
+		}
+		log.Warn().Str("upstream", ev.Name).Str("reason", ev.Reason).Dur("left_out", ev.For).Msg("upstream down")
+	}
 }
 
 // warnUnknownUsers logs group members and rule users that no user
@@ -113,14 +130,6 @@ func warnUnknownUsers(cfg *config.File, users *auth.Users, log zerolog.Logger) {
 			}
 		}
 	}
-}
-
-// resolve makes path relative to the config file's directory.
-func resolve(cfg *config.File, path string) string {
-	if filepath.IsAbs(path) || cfg.Path == "" || cfg.Path == embeddedName {
-		return path
-	}
-	return filepath.Join(filepath.Dir(cfg.Path), path)
 }
 
 // listenerContexts gives each listener's connections a context naming

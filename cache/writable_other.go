@@ -1,7 +1,7 @@
 //go:build !unix
 
-package main
+package cache
 
 // writableDir cannot tell without writing a file: it reports nothing, and
-// ferry's start says what is wrong.
+// New says what is wrong.
 func writableDir(string) error { return nil }
