@@ -7,10 +7,15 @@ import (
 
 // Config is the [acl] table: ordered rules, first match wins.
 type Config struct {
-	Default   string       `toml:"default"`    // allow | deny when no rule matches; default deny
-	Timezone  string       `toml:"timezone"`   // IANA zone for time and weekday; default "Local"
-	BlockPage string       `toml:"block_page"` // html/template file for 403 pages; default "" (built in)
-	Rules     []RuleConfig `toml:"rule"`
+	Default   string `toml:"default"`    // allow | deny when no rule matches; default deny
+	Timezone  string `toml:"timezone"`   // IANA zone for time and weekday; default "Local"
+	BlockPage string `toml:"block_page"` // html/template file for 403 pages; default "" (built in)
+	// DefaultRules is for the config loader, which knows ferry's default
+	// rules: true puts them after Rules (but for those Rules redefine by
+	// name), false leaves Rules alone; nil, the default, is false but
+	// for a warning when Rules redefine none of them. Compile ignores it.
+	DefaultRules *bool        `toml:"default_rules"`
+	Rules        []RuleConfig `toml:"rule"`
 }
 
 // RuleConfig is one [[acl.rule]]. It matches when every matcher set in it

@@ -33,3 +33,17 @@ type AllowAll struct{}
 
 // Decide allows everything.
 func (AllowAll) Decide(*Query) Verdict { return Verdict{Allow: true, Rule: "default"} }
+
+// ForMethod reports whether v, the verdict on q, allowed q for its
+// method: a rule allowed it, and that rule does not allow q without the
+// method. ferry serves PURGE only when so allowed: a rule that allows a
+// client everything does not count, nor the default, nor a verdict still
+// waiting for the address.
+func ForMethod(d Decider, q Query, v Verdict) bool {
+	if !v.Allow || v.NeedIP || v.Rule == "default" || v.Rule == "" {
+		return false
+	}
+	q.Method = ""
+	w := d.Decide(&q)
+	return !(w.Allow && w.Rule == v.Rule)
+}

@@ -316,3 +316,30 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Decide allocates %v times per call", n)
 	}
 }
+
+// ForMethod: only a rule that looks at the method allows by it.
+func TestForMethod(t *testing.T) {
+	p := mustCompile(t, Config{Default: "allow", Rules: []RuleConfig{
+		{Name: "purgers", Action: "allow", Match: Match{Method: Values{"PURGE"}, Client: Values{"10.0.0.0/8"}}},
+		{Name: "local", Action: "allow", Match: Match{Client: Values{"127.0.0.0/8"}}},
+		{Name: "lan-needs-ip", Action: "allow", Match: Match{Client: Values{"192.168.0.0/16"}, IP: Values{"192.0.2.0/24"}}},
+	}}, Env{})
+	tests := []struct {
+		name   string
+		client string
+		want   bool
+	}{
+		{"a method rule", "10.1.2.3", true},
+		{"a rule for everything", "127.0.0.1", false},
+		{"the default", "172.16.0.1", false},
+		{"waiting for the address", "192.168.1.1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := Query{Host: "example.com", Port: 80, Proto: "http", Method: "PURGE", Client: netip.MustParseAddr(tt.client)}
+			if got := ForMethod(p, q, p.Decide(&q)); got != tt.want {
+				t.Errorf("ForMethod = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

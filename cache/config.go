@@ -63,6 +63,8 @@ func (c *Config) Validate(report func(key, msg string)) {
 		} else if c.Enabled {
 			if err := creatable(c.DiskDir); err != nil {
 				report("disk_dir", fmt.Sprintf("%q cannot be created or written: %v", c.DiskDir, err))
+			} else if _, err := claimable(c.DiskDir); err != nil {
+				report("disk_dir", err.Error())
 			}
 		}
 		if c.DiskBytes == 0 {

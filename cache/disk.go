@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,18 +107,31 @@ func claimDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	marker := filepath.Join(dir, markerName)
-	if _, err := os.Stat(marker); err == nil {
-		return nil
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	marked, err := claimable(dir)
+	if err != nil || marked {
 		return err
 	}
-	if len(entries) > 0 {
-		return fmt.Errorf("cache: %s is not empty and has no %s file: not a ferry cache directory, refusing to use it", dir, markerName)
+	return os.WriteFile(filepath.Join(dir, markerName), []byte("This directory is ferry's HTTP cache (see disk_dir in its config).\n"), 0o600)
+}
+
+// claimable tells whether dir is ferry's already (marked), or may become
+// so (it does not exist or is empty), or is refused; it changes nothing,
+// so that Config.Validate can ask it too.
+func claimable(dir string) (marked bool, err error) {
+	if _, err := os.Stat(filepath.Join(dir, markerName)); err == nil {
+		return true, nil
 	}
-	return os.WriteFile(marker, []byte("This directory is ferry's HTTP cache (see disk_dir in its config).\n"), 0o600)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if len(entries) > 0 {
+		return false, fmt.Errorf("cache: %s is not empty and has no %s file: not a ferry cache directory, refusing to use it", dir, markerName)
+	}
+	return false, nil
 }
 
 func (d *diskStore) tmpDir() string { return filepath.Join(d.dir, "tmp") }

@@ -354,6 +354,44 @@ func TestACLDefaultRulesDenyLocalhost(t *testing.T) {
 	}
 }
 
+// TestACLReadmeAllowLoopback: the README's way to let ferry reach this
+// host (its toml block, taken from README.md) adds that rule in front of
+// the default rules, which stay in force; ferry check prints them in
+// order. A file with the rule alone is warned that the defaults are gone
+// (#16 item 5: it lost them silently).
+func TestACLReadmeAllowLoopback(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "put an allow rule\nin front of the defaults:\n\n```toml\n")
+	block, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 || !strings.Contains(block, "allow-loopback") {
+		t.Fatal("no allow-loopback toml block in README.md")
+	}
+	cfg := "[[listener]]\naddress = \"127.0.0.1:0\"\n\n" + block
+	code, out, stderr := runFerry(t, "check", "-config", writeConfig(t, cfg))
+	want := "first match wins: allow-loopback (allow), reverse-backends (allow), deny-internal-destinations (deny), " +
+		"connect-https-only (deny), safe-ports-only (deny), allow-local-clients (allow), then the default: deny."
+	if code != 0 || !strings.Contains(out, want) || strings.Contains(stderr, "warning") {
+		t.Fatalf("ferry check: exit %d, stderr %q, stdout:\n%.400s\nwant %q", code, stderr, out, want)
+	}
+	origin := newACLOrigin(t)
+	f := startFerry(t, cfg)
+	if out, _, code := runCurl(t, "-x", "http://"+f.Addr, "http://127.0.0.1:"+origin.port+"/"); code != 0 || !strings.Contains(out, "hello from origin") {
+		t.Fatalf("loopback origin: curl exit %d, %q", code, out)
+	}
+	if status, head, _ := rawConnect(t, f.Addr, "192.0.2.1:25"); status != 403 || !strings.Contains(head, "connect-https-only") {
+		t.Fatalf("CONNECT to port 25: %d, want 403 by the default rule connect-https-only\n%s", status, head)
+	}
+
+	alone := strings.Replace(block, "default_rules = true\n", "", 1)
+	code, _, stderr = runFerry(t, "check", "-q", "-config", writeConfig(t, "[[listener]]\naddress = \"127.0.0.1:0\"\n\n"+alone))
+	if code != 0 || !strings.Contains(stderr, "warning: acl: the rules of this file replace the default rules") {
+		t.Errorf("the rule alone: exit %d, stderr %q; want a warning that the defaults are gone", code, stderr)
+	}
+}
+
 func TestACLOpenProxyRefused(t *testing.T) {
 	path := writeConfig(t, "[[listener]]\naddress = \"0.0.0.0:0\"\n\n[acl]\ndefault = \"allow\"\n")
 	code, _, stderr := runFerry(t, "-config", path)
@@ -438,5 +476,110 @@ func aclExpect(t *testing.T, c net.Conn, want []byte) {
 	got := make([]byte, len(want))
 	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(want) {
 		t.Fatalf("read % x, %v; want % x", got, err, want)
+	}
+}
+
+// TestExplainAgreesWithTheProxy: ferry explain's exit status is the
+// proxy's answer to the same request, PURGE's method rule included (#16
+// item 5: explain said ALLOWED for a PURGE the proxy answered 403).
+func TestExplainAgreesWithTheProxy(t *testing.T) {
+	origin := newACLOrigin(t)
+	url := "http://127.0.0.1:" + origin.port + "/"
+	base := `
+[[listener]]
+address = "127.0.0.1:0"
+[cache]
+enabled = true
+[acl]
+default_rules = true
+%s
+[[acl.rule]]
+name = "allow-loopback"
+action = "allow"
+ip = "127.0.0.1"
+port = ` + origin.port + "\n"
+	purgers := "[[acl.rule]]\nname = \"purgers\"\naction = \"allow\"\nmethod = \"PURGE\"\nclient = \"127.0.0.1\"\n"
+	tests := []struct {
+		name, rules string
+		curl        []string // the request, as curl arguments after -x
+		explain     []string // the same, as ferry explain arguments
+		status      int      // the proxy's answer
+	}{
+		{"GET", "", []string{url}, []string{url}, 200},
+		{"PURGE without a rule for it", "", []string{"-X", "PURGE", url}, []string{"-method", "PURGE", url}, 403},
+		{"PURGE with a rule for it", purgers, []string{"-X", "PURGE", url}, []string{"-method", "PURGE", url}, 404}, // allowed; nothing stored
+		{"CONNECT to port 25", "", []string{"-p", "telnet://192.0.2.1:25"}, []string{"192.0.2.1:25"}, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := startFerry(t, fmt.Sprintf(base, tt.rules))
+			out, _, _ := runCurl(t, append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code} %{http_connect}", "-m", "5", "-x", "http://" + f.Addr}, tt.curl...)...)
+			var code, connectCode int
+			fmt.Sscanf(out, "%d %d", &code, &connectCode)
+			if connectCode != 0 {
+				code = connectCode
+			}
+			if code != tt.status {
+				t.Fatalf("the proxy answered %q, want %d", out, tt.status)
+			}
+			want := 0
+			if tt.status == 403 || tt.status == 407 {
+				want = 1
+			}
+			exit, stdout, stderr := runFerry(t, append([]string{"explain", "-config", f.Config}, tt.explain...)...)
+			if exit != want {
+				t.Errorf("explain exit %d, want %d (the proxy answered %d):\n%s", exit, want, tt.status, stdout)
+			}
+			if strings.Contains(stderr, "\x1b[") {
+				t.Errorf("colour codes in explain's stderr, a pipe: %q", stderr)
+			}
+		})
+	}
+}
+
+// TestExplainAttributes: -ip gives the addresses without DNS, -no-dns
+// stops undecided with exit 3 (not 1: nothing denied it), -listener
+// applies its auth.
+func TestExplainAttributes(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf(`
+[[listener]]
+name = "open"
+address = "127.0.0.1:0"
+[[listener]]
+name = "secure"
+address = "127.0.0.1:0"
+auth = true
+[[auth.user]]
+name = "alice"
+bcrypt = %q
+`, bcryptOf(t, "pw")))
+	viaUpstream := writeConfig(t, "[[upstream]]\nname = \"corp\"\nurl = \"http://192.0.2.99:3128\"\n[routing]\ndefault = \"corp\"\n")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"a private address given", []string{"-ip", "10.0.0.5", "intranet.test:443"}, 1, `denied by rule "deny-internal-destinations"`},
+		{"a public address given", []string{"-ip", "192.0.2.10", "intranet.test:443"}, 0, "ALLOWED: ferry would dial 192.0.2.10"},
+		{"one of two denied, direct", []string{"-ip", "10.0.0.5", "-ip", "192.0.2.10", "intranet.test:443"}, 0, "would dial 192.0.2.10"},
+		{"no DNS: undecided", []string{"-no-dns", "intranet.test:443"}, 3, "UNDECIDED"},
+		{"decided by name without DNS", []string{"-no-dns", "intranet.test:25"}, 1, `DENIED by rule "connect-https-only"`},
+		{"auth listener, anonymous", []string{"-listener", "secure", "-ip", "192.0.2.10", "intranet.test:443"}, 1, "requires auth"},
+		{"auth listener, a user", []string{"-listener", "secure", "-user", "alice", "-ip", "192.0.2.10", "intranet.test:443"}, 0, "ALLOWED"},
+		{"no such listener", []string{"-listener", "nope", "intranet.test:443"}, 2, ""},
+		// Through an upstream every address of the name must be allowed:
+		// the upstream may connect to any of them.
+		{"one of two denied, through an upstream", []string{"-config", viaUpstream, "-ip", "10.0.0.5", "-ip", "192.0.2.10", "intranet.test:443"}, 1,
+			"every one must be allowed"},
+		{"all allowed, through an upstream", []string{"-config", viaUpstream, "-ip", "192.0.2.10", "intranet.test:443"}, 0, "ALLOWED: through corp"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := runFerry(t, append([]string{"explain", "-config", cfg}, tt.args...)...)
+			if code != tt.code || !strings.Contains(out, tt.out) {
+				t.Errorf("exit %d, want %d with %q:\n%s%s", code, tt.code, tt.out, out, stderr)
+			}
+		})
 	}
 }

@@ -334,6 +334,43 @@ user = ["laptop"]
 	}
 }
 
+// A TLS listener whose client certificates name the user needs no
+// password users for auth = true: it starts, and the certificate's user
+// gets through (#16 item 5; it was refused at start for want of users).
+func TestChainCertUserWithoutPasswords(t *testing.T) {
+	pki := newChainPKI(t)
+	cfg := fmt.Sprintf(`
+[[listener]]
+address = "127.0.0.1:0"
+auth = true
+tls = { cert = %q, key = %q, client_ca = %q, cert_user = "cn" }
+[acl]
+default = "deny"
+[[acl.rule]]
+name = "laptop-only"
+action = "allow"
+user = ["laptop"]
+`, pki.Path("remote.pem"), pki.Path("remote.key"), pki.Path("ca.pem"))
+	if code, _, stderr := runFerry(t, "check", "-q", "-config", writeConfig(t, cfg)); code != 0 {
+		t.Fatalf("ferry check: exit %d: %s", code, stderr)
+	}
+	f := startFerry(t, cfg)
+	o := newChainOrigins(t)
+	out := curl(t, "--proxy-cacert", pki.Path("ca.pem"), "--proxy-cert", pki.Path("laptop.pem"), "--proxy-key", pki.Path("laptop.key"),
+		"-x", "https://"+f.Addr, o.plain.URL+"/by-cert")
+	if !strings.Contains(out, "origin saw /by-cert") {
+		t.Fatalf("got %q", out)
+	}
+	if ev := f.WaitEvent("access", nil); ev.Str("user") != "laptop" || ev.Str("rule") != "laptop-only" {
+		t.Errorf("access event %v: want user laptop from the certificate, rule laptop-only", ev)
+	}
+	// Without cert_user the certificate names nobody: still refused.
+	plain := strings.Replace(cfg, `cert_user = "cn"`, `cert_user = "none"`, 1)
+	if code, _, stderr := runFerry(t, "check", "-q", "-config", writeConfig(t, plain)); code != 2 || !strings.Contains(stderr, "listener[0].auth") {
+		t.Errorf("cert_user none, no users: exit %d %q, want 2 at listener[0].auth", code, stderr)
+	}
+}
+
 // SIGHUP re-reads a TLS listener's certificate and client CAs: new
 // connections get the new ones.
 func TestChainTLSReload(t *testing.T) {

@@ -109,6 +109,10 @@ func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 	if err := os.Mkdir(readOnly, 0o500); err != nil {
 		t.Fatal(err)
 	}
+	foreign := filepath.Join(dir, "foreign")
+	if err := os.MkdirAll(filepath.Join(foreign, "photos"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, table, path string
 		key, reason       string // "" when the config is good
@@ -117,6 +121,7 @@ func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 		{"cache dir new in a writable directory", "cache", filepath.Join(dir, "new", "cache"), "", "", true},
 		{"cache dir under a regular file", "cache", filepath.Join(file, "cache"), "cache.disk_dir", "cannot be created or written", true},
 		{"cache dir in a read-only directory", "cache", filepath.Join(readOnly, "cache"), "cache.disk_dir", "permission denied", false},
+		{"cache dir that is someone else's", "cache", foreign, "cache.disk_dir", "not a ferry cache directory", true},
 		{"access log in a writable directory", "log", filepath.Join(dir, "access.log"), "", "", true},
 		{"access log in a missing directory", "log", filepath.Join(dir, "missing", "access.log"), "log.access", "no such file or directory", true},
 		{"access log is a directory", "log", readOnly, "log.access", "is a directory", true},
@@ -147,7 +152,7 @@ func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 					}
 				}
 			}
-			if _, err := os.Stat(tt.path); err == nil && tt.path != readOnly {
+			if _, err := os.Stat(tt.path); err == nil && tt.path != readOnly && tt.path != foreign {
 				t.Errorf("%s was created", tt.path)
 			}
 		})

@@ -272,3 +272,28 @@ func TestReload(t *testing.T) {
 		})
 	}
 }
+
+// TestStartingEvent: the first event says which ferry starts, from which
+// config file, to listen where (#16 item 5); a start that fails with the
+// console format writes no colour codes into the pipe it logs to.
+func TestStartingEvent(t *testing.T) {
+	f := startFerry(t, minimalConfig)
+	evs := f.Events("starting")
+	if len(evs) != 1 {
+		t.Fatalf("%d starting events, want 1", len(evs))
+	}
+	ev := evs[0]
+	ls, _ := ev["listeners"].([]any)
+	if ev.Str("version") == "" || ev.Str("go") == "" || ev.Str("config") != f.Config || len(ls) != 1 || ls[0] != "main 127.0.0.1:0" {
+		t.Errorf("starting event %v: want version, go, config %s and listeners [main 127.0.0.1:0]", ev, f.Config)
+	}
+
+	taken := f.AddrOf("main") // a port in use: the start fails after logging
+	code, _, stderr := runFerry(t, "-config", writeConfig(t, fmt.Sprintf("[[listener]]\naddress = %q\n[log]\nformat = \"console\"\n", taken)))
+	if code != 1 || !strings.Contains(stderr, "starting") || !strings.Contains(stderr, "address already in use") {
+		t.Fatalf("exit %d, stderr %q; want 1 after a console starting line and the bind error", code, stderr)
+	}
+	if strings.Contains(stderr, "\x1b[") {
+		t.Errorf("colour codes in a pipe: %q", stderr)
+	}
+}

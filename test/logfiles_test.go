@@ -246,12 +246,19 @@ func TestSquidLogReadByGoAccess(t *testing.T) {
 		}
 	}
 
-	// GoAccess 1.7's SQUID preset expects a syslog prefix before each
-	// line; this is that preset's native access.log part, as for a
-	// Squid writing its own file.
+	// The format the README gives, which must put every field in place:
+	// each URL whole (nothing after it swallowed), the users, the codes.
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	format := regexp.MustCompile(`goaccess access\.log --log-format='([^']+)'`).FindSubmatch(readme)
+	if format == nil {
+		t.Fatal("no goaccess command in README.md")
+	}
 	out := filepath.Join(dir, "report.json")
 	cmd := exec.Command(goaccess, path, "--no-global-config", "-o", out,
-		"--log-format=%x.%^ %~%L %h %^/%s %b %m %U", "--date-format=%s", "--time-format=%s")
+		"--log-format="+string(format[1]), "--date-format=%s", "--time-format=%s")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("goaccess: %v\n%s", err, b)
 	}
@@ -259,17 +266,52 @@ func TestSquidLogReadByGoAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	type panel struct {
+		Data []struct {
+			Data string `json:"data"`
+		} `json:"data"`
+	}
 	var report struct {
 		General struct {
 			Total  int `json:"total_requests"`
 			Valid  int `json:"valid_requests"`
 			Failed int `json:"failed_requests"`
 		} `json:"general"`
+		Requests    panel `json:"requests"`
+		NotFound    panel `json:"not_found"`
+		RemoteUser  panel `json:"remote_user"`
+		StatusCodes panel `json:"status_codes"`
 	}
 	if err := json.Unmarshal(rep, &report); err != nil {
 		t.Fatalf("goaccess report: %v", err)
 	}
 	if g := report.General; g.Total != len(lines) || g.Valid != len(lines) || g.Failed != 0 {
 		t.Errorf("goaccess read %d lines: %d valid, %d invalid; want all %d valid", g.Total, g.Valid, g.Failed, len(lines))
+	}
+	urls := map[string]bool{}
+	for _, l := range lines {
+		urls[strings.Fields(l)[6]] = true
+	}
+	for _, p := range [][]struct {
+		Data string `json:"data"`
+	}{report.Requests.Data, report.NotFound.Data} {
+		for _, d := range p {
+			if !urls[d.Data] {
+				t.Errorf("goaccess read the URL %q, not one of the log's %v", d.Data, urls)
+			}
+		}
+	}
+	if len(report.Requests.Data)+len(report.NotFound.Data) == 0 {
+		t.Error("goaccess found no URL")
+	}
+	if u := report.RemoteUser.Data; len(u) != 1 || u[0].Data != "-" {
+		t.Errorf("goaccess users %+v, want the anonymous -", u)
+	}
+	var codes []string
+	for _, d := range report.StatusCodes.Data {
+		codes = append(codes, d.Data)
+	}
+	if got := strings.Join(codes, ","); !strings.Contains(got, "2xx") || !strings.Contains(got, "4xx") || !strings.Contains(got, "5xx") {
+		t.Errorf("goaccess status classes %q, want 2xx, 4xx and 5xx", got)
 	}
 }

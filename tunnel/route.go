@@ -162,6 +162,25 @@ func usesEnv(spec RoutingSpec) bool {
 // included), for health and for plain-HTTP transports.
 func (rt *Routes) Upstreams() map[string]*Upstream { return rt.upstreams }
 
+// Pick tells where req goes, as Route decides before any dial, for ferry
+// explain: the route's name, the upstreams it may try (none: ferry dials
+// itself), and needIP when a route matcher needs q's address (q.IP unset):
+// pick again with the first address the name resolves to, as Route does.
+func (rt *Routes) Pick(req *Request, q *acl.Query) (route string, via []*Upstream, needIP bool) {
+	r, needIP := rt.pick(q)
+	if needIP {
+		return r.name, nil, true
+	}
+	g := r.to
+	if r.env {
+		g = rt.env.group(req)
+	}
+	if g == nil {
+		return r.name, nil, false
+	}
+	return r.name, g.members, false
+}
+
 // pick walks the routes in order. A route that would match but for the
 // target's address stops the walk with needIP, as an ACL rule does: the
 // caller resolves the name and asks again.

@@ -4,10 +4,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/ferry-proxy/ferry/acl"
 	"github.com/rs/zerolog"
 )
+
+// ruleList names the rules of a, in order, and the default.
+func ruleList(a acl.Config) string {
+	var b strings.Builder
+	for _, r := range a.Rules {
+		fmt.Fprintf(&b, "%s (%s), ", r.Name, r.Action)
+	}
+	def := a.Default
+	if def == "" {
+		def = "deny"
+	}
+	return b.String() + "then the default: " + def
+}
 
 // check validates a config without starting ferry: exit 0 and the
 // effective config (every default filled in) as TOML on stdout, or exit 2
@@ -48,7 +63,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if *quiet {
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "# %s is valid. The effective config, every default filled in:\n\n", name)
+	fmt.Fprintf(stdout, "# %s is valid. The effective config, every default filled in.\n", name)
+	fmt.Fprintf(stdout, "# The acl rules in force, first match wins: %s.\n\n", ruleList(cfg.ACL))
 	if err := toml.NewEncoder(stdout).Encode(cfg); err != nil {
 		fmt.Fprintf(stderr, "ferry check: printing the config: %v\n", err)
 		return exitFailed

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
@@ -82,7 +83,7 @@ func accessSink(cfg accesslog.Config, stderr io.Writer, onError func(error)) (ac
 	case accesslog.FormatSquid:
 		return &accesslog.Squid{W: w, HTTPStatus: tunnel.HTTPStatusFor}, file, nil
 	case accesslog.FormatConsole:
-		w = zerolog.ConsoleWriter{Out: w, NoColor: file != nil, TimeFormat: time.RFC3339}
+		w = consoleWriter(w, time.RFC3339)
 	}
 	return accesslog.Zerolog{Log: zerolog.New(w).With().Timestamp().Logger()}, file, nil
 }
@@ -236,7 +237,7 @@ func (o *ops) notify(err error) {
 // opsWarnings are things that are valid but probably not meant; ferry
 // check prints them and ferry logs them at start.
 func opsWarnings(cfg *config.File) []string {
-	var ws []string
+	ws := slices.Clone(cfg.Warnings)
 	if a := cfg.Admin.Address; a != "" && !loopbackHost(a) {
 		ws = append(ws, fmt.Sprintf("admin.address %q may be reachable from other machines: /metrics and /debug/pprof/ are served there without authentication", a))
 		// A PAC pointing at loopback sends other machines' browsers to

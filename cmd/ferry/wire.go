@@ -35,17 +35,6 @@ type app struct {
 	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
 }
 
-func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
-	if cfg.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
-	}
-	level, err := zerolog.ParseLevel(cfg.Level)
-	if err != nil {
-		level = zerolog.InfoLevel
-	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
-}
-
 func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog.Sink) (*app, error) {
 	c, err := newCache(cfg.Cache, logger)
 	if err != nil {
@@ -76,6 +65,7 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	logger := newLogger(cfg.Log, stderr)
+	logStart(logger, cfg)
 	pol, err := buildPolicy(cfg, logger)
 	if err != nil {
 		logger.Error().Str("err", err.Error()).Msg("config refused")

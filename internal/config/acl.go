@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 	"github.com/ferry-proxy/ferry"
@@ -10,7 +11,8 @@ import (
 
 // defaultACL is the [acl] table of the embedded config.toml.example. A
 // file without an [acl] table gets it, so a minimal config is as safe as
-// the documented one; a file with one gets exactly what it says.
+// the documented one; a file with one gets what it says, with the default
+// rules after its own if it says acl.default_rules = true.
 func defaultACL() acl.Config {
 	var d struct {
 		ACL acl.Config `toml:"acl"`
@@ -21,12 +23,46 @@ func defaultACL() acl.Config {
 	return d.ACL
 }
 
-// checkAuth checks the listeners' auth settings against the users.
+// applyDefaultRules applies acl.default_rules to a file's [acl]: true
+// puts the default rules (config.toml.example's) after the file's, but
+// for those the file redefines by name, so that a file adding one rule
+// keeps the rest; false keeps the file's alone. Unset, the file's rules
+// are taken as written, and a file whose rules redefine none of the
+// default ones is warned that they are not in force.
+func (f *File) applyDefaultRules() {
+	def := defaultACL().Rules
+	mine := map[string]bool{}
+	for _, r := range f.ACL.Rules {
+		mine[r.Name] = true
+	}
+	var dropped []string
+	for _, r := range def {
+		if !mine[r.Name] {
+			dropped = append(dropped, r.Name)
+		}
+	}
+	switch on := f.ACL.DefaultRules; {
+	case on != nil && *on:
+		for _, r := range def {
+			if !mine[r.Name] {
+				f.ACL.Rules = append(f.ACL.Rules, r)
+			}
+		}
+	case on == nil && len(f.ACL.Rules) > 0 && len(dropped) == len(def):
+		f.Warnings = append(f.Warnings, fmt.Sprintf("acl: the rules of this file replace the default rules (%s): "+
+			"set acl.default_rules = true to keep those after yours, or false if only yours are meant", strings.Join(dropped, ", ")))
+	}
+}
+
+// checkAuth checks the listeners' auth settings against the users. A TLS
+// listener whose verified client certificates name the user (client_ca
+// and cert_user) needs no password users: the certificate satisfies auth.
 func (f *File) checkAuth(report func(key, msg string)) {
 	for i, l := range f.Listeners {
 		key := fmt.Sprintf("listener[%d]", i)
-		if l.Auth && !f.Auth.HasUsers() {
-			report(key+".auth", "auth = true but there are no users: set auth.htpasswd or add [[auth.user]]")
+		if l.Auth && !f.Auth.HasUsers() && !l.TLS.NamesUsers() {
+			report(key+".auth", "auth = true but there are no users: set auth.htpasswd, add [[auth.user]], "+
+				"or have client certificates name them (tls client_ca and cert_user)")
 		}
 		if l.SOCKS4Auth && !l.Auth {
 			report(key+".socks4_auth", "socks4_auth only means something with auth = true")

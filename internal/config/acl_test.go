@@ -104,3 +104,46 @@ func FuzzParseACL(f *testing.F) {
 		Parse("fuzz", []byte(in))
 	})
 }
+
+// acl.default_rules: true keeps the default rules after the file's (a
+// file adding the README's allow-loopback rule loses nothing); false and
+// unset take the file's as written, unset with a warning when the file
+// redefines none of the defaults (#16 item 5).
+func TestDefaultRules(t *testing.T) {
+	mine := "[[acl.rule]]\nname = \"allow-loopback\"\naction = \"allow\"\nip = [\"127.0.0.0/8\", \"::1\"]\n"
+	redefined := "[[acl.rule]]\nname = \"connect-https-only\"\naction = \"deny\"\nproto = \"connect\"\nnot.port = [443, 8443]\n"
+	defaults := []string{"reverse-backends", "deny-internal-destinations", "connect-https-only", "safe-ports-only", "allow-local-clients"}
+	tests := []struct {
+		name, in string
+		rules    []string
+		warn     bool
+	}{
+		{"true: mine, then the defaults", "[acl]\ndefault_rules = true\n" + mine, append([]string{"allow-loopback"}, defaults...), false},
+		{"true: a redefined default stays where the file puts it", "[acl]\ndefault_rules = true\n" + redefined + mine,
+			[]string{"connect-https-only", "allow-loopback", "reverse-backends", "deny-internal-destinations", "safe-ports-only", "allow-local-clients"}, false},
+		{"false: mine only, no warning", "[acl]\ndefault_rules = false\n" + mine, []string{"allow-loopback"}, false},
+		{"unset: mine only, warned", "[acl]\n" + mine, []string{"allow-loopback"}, true},
+		{"unset, a default redefined: as written", "[acl]\n" + redefined, []string{"connect-https-only"}, false},
+		{"unset, no rules: as written", "[acl]\ndefault = \"allow\"\n", nil, false},
+		{"true, no rules: the defaults", "[acl]\ndefault_rules = true\n", defaults, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse("f.toml", []byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range f.ACL.Rules {
+				got = append(got, r.Name)
+			}
+			if strings.Join(got, " ") != strings.Join(tt.rules, " ") || f.Rules.Len() != len(tt.rules) {
+				t.Errorf("rules %v (%d compiled), want %v", got, f.Rules.Len(), tt.rules)
+			}
+			warned := len(f.Warnings) == 1 && strings.Contains(f.Warnings[0], "acl.default_rules = true")
+			if warned != tt.warn || len(f.Warnings) > 1 {
+				t.Errorf("warnings %q, want a default_rules warning: %v", f.Warnings, tt.warn)
+			}
+		})
+	}
+}

@@ -47,6 +47,9 @@ type File struct {
 	Users       *auth.Users         `toml:"-"` // nil: no user can log in
 	BlockPage   *connect.BlockPage  `toml:"-"` // nil: the built-in one
 	Lists       []List              `toml:"-"` // the domain lists read, for the log
+	// Warnings are what is valid but probably not meant; ferry check
+	// prints them and ferry logs them at start.
+	Warnings []string `toml:"-"`
 }
 
 // Listener is one [[listener]]: the front listener's settings, the auth

@@ -79,6 +79,8 @@ func Parse(name string, data []byte) (*File, error) {
 	checkDurations(f, md, report)
 	if !md.IsDefined("acl") {
 		f.ACL, f.ACLFromDefault = defaultACL(), true
+	} else {
+		f.applyDefaultRules()
 	}
 	f.Path = name
 	f.validate(report)
