@@ -267,6 +267,21 @@ func TestOpenRule(t *testing.T) {
 		{"reverse-only allow is not open", Config{Rules: []RuleConfig{{Name: "rev", Action: "allow", Match: Match{Proto: Values{"tcp", "tls"}}}}}, ""},
 		{"mixed proto allow is open", Config{Rules: []RuleConfig{{Name: "mix", Action: "allow", Match: Match{Proto: Values{"tls", "socks"}}}}}, "mix"},
 		{"deny rules do not open", Config{Rules: []RuleConfig{{Name: "d", Action: "deny", Match: Match{Port: Values{"25"}}}, {Name: "lan", Action: "allow", Match: local}}}, ""},
+		// Issue 20 item 11: decided by walking the rules, not reading them.
+		{"everyone in two halves", Config{Rules: []RuleConfig{
+			{Name: "low", Action: "allow", Match: Match{Client: Values{"0.0.0.0/1"}}},
+			{Name: "high", Action: "allow", Match: Match{Client: Values{"128.0.0.0/1"}}}}}, "low, high"},
+		{"half of everyone", Config{Rules: []RuleConfig{{Name: "low", Action: "allow", Match: Match{Client: Values{"0.0.0.0/1"}}}}}, ""},
+		{"a deny whose not.client covers everyone", Config{Default: "allow", Rules: []RuleConfig{
+			{Name: "nobody", Action: "deny", Not: &Match{Client: Values{"0.0.0.0/1", "128.0.0.0/1", "::/0"}}}}}, "default"},
+		{"everyone but a few", Config{Rules: []RuleConfig{{Name: "most", Action: "allow", Not: &Match{Client: Values{"203.0.113.0/24"}}}}}, "most"},
+		{"all of IPv6", Config{Rules: []RuleConfig{{Name: "v6", Action: "allow", Match: Match{Client: Values{"2000::/3"}}}}}, "v6"},
+		{"an office's public range", Config{Rules: []RuleConfig{{Name: "office", Action: "allow", Match: Match{Client: Values{"203.0.113.0/24"}}}}}, ""},
+		{"at some hours, to anyone", Config{Rules: []RuleConfig{{Name: "night", Action: "allow", Match: Match{Time: Values{"22:00-06:00"}}}}}, "night"},
+		{"a deny for some ports does not close", Config{Default: "allow", Rules: []RuleConfig{
+			{Name: "smtp", Action: "deny", Match: Match{Port: Values{"25"}, Client: Values{"0.0.0.0/0"}}}}}, "default"},
+		{"a deny for everyone on forward protocols closes", Config{Default: "allow", Rules: []RuleConfig{
+			{Name: "forward", Action: "deny", Match: Match{Proto: Values{"connect", "http", "socks"}}}}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

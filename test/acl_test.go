@@ -392,6 +392,49 @@ func TestACLReadmeAllowLoopback(t *testing.T) {
 	}
 }
 
+// TestACLOpenProxyInPieces: rules that let everyone through however they
+// are written are refused as an open proxy, by ferry and ferry check
+// (issue 20 item 11: the check read the rules' text).
+func TestACLOpenProxyInPieces(t *testing.T) {
+	tests := []struct{ name, rules, names string }{
+		{"two halves", `
+[[acl.rule]]
+name = "low"
+action = "allow"
+client = "0.0.0.0/1"
+[[acl.rule]]
+name = "high"
+action = "allow"
+client = "128.0.0.0/1"
+`, `rules low, high`},
+		{"a deny that spares everyone", `
+[acl]
+default = "allow"
+[[acl.rule]]
+name = "outsiders"
+action = "deny"
+not.client = ["0.0.0.0/1", "128.0.0.0/1", "::/0"]
+`, `acl.default = "allow"`},
+		{"all of IPv6", `
+[[acl.rule]]
+name = "v6"
+action = "allow"
+client = "2000::/3"
+`, `rule "v6"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, "[[listener]]\naddress = \"0.0.0.0:0\"\n"+tt.rules)
+			for _, args := range [][]string{{"check", "-q", "-config", path}, {"-config", path}} {
+				code, _, stderr := runFerry(t, args...)
+				if code != 2 || !strings.Contains(stderr, "open proxy") || !strings.Contains(stderr, tt.names) {
+					t.Errorf("ferry %s: exit %d, want 2 naming %s as an open proxy:\n%s", args[0], code, tt.names, stderr)
+				}
+			}
+		})
+	}
+}
+
 func TestACLOpenProxyRefused(t *testing.T) {
 	path := writeConfig(t, "[[listener]]\naddress = \"0.0.0.0:0\"\n\n[acl]\ndefault = \"allow\"\n")
 	code, _, stderr := runFerry(t, "-config", path)

@@ -71,8 +71,9 @@ func (f *File) checkAuth(report func(key, msg string)) {
 }
 
 // checkOpenProxy refuses a listener that anyone who can reach it may use:
-// on an address other than loopback, without auth, while some allow rule
-// (or the default) lets an anonymous client from any address through.
+// on an address other than loopback, without auth, while the rules let
+// anonymous clients from any public address through, as walking the
+// compiled rules for samples of every range tells (acl.Policy.OpenRule).
 func (f *File) checkOpenProxy(report func(key, msg string)) {
 	if f.Rules == nil {
 		return // the rules did not compile: reported
@@ -86,6 +87,9 @@ func (f *File) checkOpenProxy(report func(key, msg string)) {
 			continue
 		}
 		why := fmt.Sprintf("rule %q", open)
+		if strings.Contains(open, ", ") {
+			why = fmt.Sprintf("rules %s (together)", open)
+		}
 		if open == "default" {
 			why = `acl.default = "allow"`
 		}
