@@ -159,6 +159,17 @@ func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 	}
 }
 
+// TestCheckWarnsRemoteDNS: address rules beside a route to an upstream that
+// resolves names itself are warned about by ferry check, which still
+// passes the config (issue 20 item 12).
+func TestCheckWarnsRemoteDNS(t *testing.T) {
+	path := writeConfig(t, "[[listener]]\naddress = \"127.0.0.1:0\"\n[[upstream]]\nname = \"corp\"\nurl = \"http://192.0.2.1:3128\"\n[routing]\ndefault = \"corp\"\n")
+	code, _, stderr := runFerry(t, "check", "-q", "-config", path)
+	if code != 0 || !strings.Contains(stderr, "warning: acl: rules deny-internal-destinations match destination addresses, but requests routed to corp are resolved by the upstream") {
+		t.Errorf("exit %d, stderr %q; want 0 with the remote-DNS warning", code, stderr)
+	}
+}
+
 // TestPolicyFilesRefused: the files a config names (htpasswd, domain
 // lists, block page) are read by ferry check as by ferry at start, and a
 // bad one is refused by both with exit 2 and file:line: key: reason.

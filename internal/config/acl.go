@@ -2,11 +2,13 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 	"github.com/ferry-proxy/ferry"
 	"github.com/ferry-proxy/ferry/acl"
+	"github.com/ferry-proxy/ferry/tunnel"
 )
 
 // defaultACL is the [acl] table of the embedded config.toml.example. A
@@ -52,6 +54,50 @@ func (f *File) applyDefaultRules() {
 		f.Warnings = append(f.Warnings, fmt.Sprintf("acl: the rules of this file replace the default rules (%s): "+
 			"set acl.default_rules = true to keep those after yours, or false if only yours are meant", strings.Join(dropped, ", ")))
 	}
+}
+
+// warnRemoteDNS warns when rules on addresses coexist with routes to
+// upstreams that resolve names themselves (http, https, socks5h, and the
+// environment's proxies): ferry checks the addresses its own DNS gives,
+// but the upstream connects to the addresses its DNS gives, which may
+// differ (split DNS, a rebinding name). Only the upstream can enforce
+// address rules there (issue 20 item 12).
+func (f *File) warnRemoteDNS() {
+	var rules []string
+	for _, r := range f.ACL.Rules {
+		if len(r.IP) > 0 || r.Not != nil && len(r.Not.IP) > 0 {
+			rules = append(rules, r.Name)
+		}
+	}
+	if len(rules) == 0 || f.RoutingSpec == nil {
+		return
+	}
+	remote := map[string]bool{tunnel.ToEnv: true}
+	for _, u := range f.Upstreams {
+		scheme, _, _ := strings.Cut(u.URL, "://")
+		remote[u.Name] = scheme != "socks5"
+	}
+	for _, g := range f.Groups {
+		for _, m := range g.Members {
+			remote[g.Name] = remote[g.Name] || remote[m]
+		}
+	}
+	var via []string
+	for _, r := range f.Routes {
+		if remote[r.Upstream] && !slices.Contains(via, r.Upstream) {
+			via = append(via, r.Upstream)
+		}
+	}
+	if d := f.Routing.Default; remote[d] && !slices.Contains(via, d) {
+		via = append(via, d)
+	}
+	if len(via) == 0 {
+		return
+	}
+	f.Warnings = append(f.Warnings, fmt.Sprintf("acl: rules %s match destination addresses, but requests routed to %s "+
+		"are resolved by the upstream: ferry checks the addresses its own DNS gives, the upstream connects to what its DNS gives; "+
+		"enforce address rules on the upstream too, or use a socks5:// upstream (ferry resolves, the upstream gets the address)",
+		strings.Join(rules, ", "), strings.Join(via, ", ")))
 }
 
 // checkAuth checks the listeners' auth settings against the users. A TLS

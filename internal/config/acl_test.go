@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -143,6 +144,42 @@ func TestDefaultRules(t *testing.T) {
 			warned := len(f.Warnings) == 1 && strings.Contains(f.Warnings[0], "acl.default_rules = true")
 			if warned != tt.warn || len(f.Warnings) > 1 {
 				t.Errorf("warnings %q, want a default_rules warning: %v", f.Warnings, tt.warn)
+			}
+		})
+	}
+}
+
+// Address rules beside routes to upstreams that resolve names themselves
+// are warned about: ferry cannot enforce them there (issue 20 item 12).
+func TestWarnRemoteDNS(t *testing.T) {
+	up := func(name, url string) string {
+		return fmt.Sprintf("[[upstream]]\nname = %q\nurl = %q\n", name, url)
+	}
+	addrRule := "[acl]\ndefault_rules = false\n[[acl.rule]]\nname = \"no-lan\"\naction = \"deny\"\nip = \"10.0.0.0/8\"\n[[acl.rule]]\nname = \"all\"\naction = \"allow\"\nclient = \"127.0.0.1\"\n"
+	tests := []struct {
+		name, in string
+		want     string // a fragment of the warning; "" none
+	}{
+		{"default rules, http default route", up("corp", "http://192.0.2.1:3128") + "[routing]\ndefault = \"corp\"\n",
+			"rules deny-internal-destinations match destination addresses, but requests routed to corp"},
+		{"https upstream on a route", addrRule + up("remote", "https://192.0.2.1:8443") + "[[route]]\nupstream = \"remote\"\ndomain = \".corp\"\n", "no-lan"},
+		{"socks5h", addrRule + up("tor", "socks5h://127.0.0.1:9050") + "[routing]\ndefault = \"tor\"\n", "routed to tor"},
+		{"a group with one remote member", addrRule + up("a", "socks5://192.0.2.1:1080") + up("b", "http://192.0.2.2:3128") +
+			"[[upstream_group]]\nname = \"g\"\nmembers = [\"a\", \"b\"]\n[routing]\ndefault = \"g\"\n", "routed to g"},
+		{"the environment's proxies", addrRule + "[routing]\ndefault = \"env\"\n", "routed to env"},
+		{"socks5: ferry resolves", addrRule + up("s", "socks5://192.0.2.1:1080") + "[routing]\ndefault = \"s\"\n", ""},
+		{"no address rules", "[acl]\ndefault = \"allow\"\n" + up("corp", "http://192.0.2.1:3128") + "[routing]\ndefault = \"corp\"\n", ""},
+		{"upstreams no route uses", addrRule + up("corp", "http://192.0.2.1:3128"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse("f.toml", []byte("[[listener]]\naddress = \"127.0.0.1:0\"\n"+tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(f.Warnings, "\n")
+			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Errorf("warnings %q, want %q", got, tt.want)
 			}
 		})
 	}

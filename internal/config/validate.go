@@ -40,6 +40,7 @@ func (f *File) validate(report func(key, msg string)) {
 	f.compile(dir, authOK, report)
 	f.checkAuth(report)
 	f.checkOpenProxy(report)
+	f.warnRemoteDNS()
 }
 
 // validateListeners names the listeners left unnamed and checks them.
