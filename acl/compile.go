@@ -14,6 +14,9 @@ type Env struct {
 	// LoadList loads a domain_list file. Nil when only validating: lists
 	// are then not read and match nothing.
 	LoadList func(path string) (*DomainSet, error)
+	// Self is the host's addresses, which ip = ["self"] names; nil: a rule
+	// that names them is refused.
+	Self *AddrSet
 }
 
 // maxFewPatterns is where a rule's domain patterns go from one-by-one
@@ -223,11 +226,11 @@ func compileMatch(key string, m *Match, loc *time.Location, env Env) ([]matcher,
 	// The address matcher last: it is the one that may say "unknown", and
 	// a rule another matcher rules out is then dropped without asking it.
 	if len(m.IP) > 0 {
-		p, err := parsePrefixes(m.IP)
+		im, err := newIPMatcher(m.IP, env.Self)
 		if err != nil {
 			bad("ip", err)
 		} else {
-			out = append(out, &ipMatcher{p})
+			out = append(out, im)
 		}
 	}
 	return out, errs

@@ -172,15 +172,43 @@ func (p *prefixes) contains(a netip.Addr) bool {
 }
 
 // ipMatcher checks the destination address; unknown until it is known.
-type ipMatcher struct{ prefixes }
+// self, when the rule names it, is the host's addresses as they are now.
+type ipMatcher struct {
+	prefixes
+	self *AddrSet
+}
+
+func newIPMatcher(vals Values, self *AddrSet) (*ipMatcher, error) {
+	m := &ipMatcher{}
+	nets := make([]string, 0, len(vals))
+	for _, v := range vals {
+		if v != Self {
+			nets = append(nets, v)
+		} else if m.self = self; self == nil {
+			return nil, fmt.Errorf("%q names this host's addresses, which are not known here", v)
+		}
+	}
+	var err error
+	if m.prefixes, err = parsePrefixes(nets); err != nil {
+		return nil, err
+	}
+	m.desc = strings.Join(vals, ", ")
+	return m, nil
+}
 
 func (m *ipMatcher) match(q *Query) tri {
 	if !q.IP.IsValid() {
 		return unknown
 	}
-	return bool3(m.contains(q.IP))
+	return bool3(m.contains(q.IP) || m.self != nil && m.self.Contains(q.IP))
 }
-func (m *ipMatcher) String() string { return "ip " + m.desc }
+
+func (m *ipMatcher) String() string {
+	if m.self != nil {
+		return "ip " + m.desc + " (self: " + m.self.String() + ")"
+	}
+	return "ip " + m.desc
+}
 
 // clientMatcher checks the client's source address.
 type clientMatcher struct{ prefixes }

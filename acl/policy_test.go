@@ -317,13 +317,14 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := Env{Groups: map[string][]string{"staff": {"alice"}}, LoadList: func(string) (*DomainSet, error) { return set, nil }}
+	env := Env{Groups: map[string][]string{"staff": {"alice"}}, LoadList: func(string) (*DomainSet, error) { return set, nil },
+		Self: NewAddrSet([]netip.Addr{ip("192.0.2.7"), ip("2001:db8::7")})}
 	p := mustCompile(t, Config{Rules: []RuleConfig{
 		{Name: "list", Action: "deny", Match: Match{DomainList: Values{"l"}}},
 		{Name: "re", Action: "deny", Match: Match{DomainRegex: Values{`^ads[0-9]+\.`}}},
 		{Name: "all", Action: "deny", Match: Match{Domain: Values{".example.com"}, Port: Values{"22"}, Client: Values{"10.0.0.0/8"},
 			User: Values{"bob"}, Group: Values{"staff"}, Proto: Values{"http"}, Method: Values{"POST"}, Time: Values{"00:00-24:00"}, Weekday: Values{"mon-sun"}}},
-		{Name: "ip", Action: "deny", Match: Match{IP: Values{"10.0.0.0/8", "fc00::/7"}}},
+		{Name: "ip", Action: "deny", Match: Match{IP: Values{"10.0.0.0/8", "fc00::/7", "self"}}},
 	}}, env)
 	q := Query{Host: "www.shop.example.com", IP: ip("192.0.2.1"), Port: 443, Proto: "connect", Method: "CONNECT",
 		User: "alice", Client: ip("10.0.0.1"), Time: time.Now()}

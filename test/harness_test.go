@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -137,8 +138,15 @@ type Ferry struct {
 // stopTimeout; it is killed and the test fails otherwise.
 func startFerry(t testing.TB, configTOML string, args ...string) *Ferry {
 	t.Helper()
+	return startFerryUnder(t, nil, configTOML, args...)
+}
+
+// startFerryUnder is startFerry with ferry run by prefix, a command that
+// execs the rest (ip netns exec NAME), so that it keeps ferry's pid.
+func startFerryUnder(t testing.TB, prefix []string, configTOML string, args ...string) *Ferry {
+	t.Helper()
 	path := writeConfig(t, configTOML)
-	f := launch(t, append([]string{"-config", path}, args...)...)
+	f := launchUnder(t, prefix, append([]string{"-config", path}, args...)...)
 	f.Config = path
 	t.Cleanup(func() {
 		if code := f.Stop(); code != 0 {
@@ -169,10 +177,17 @@ func writeConfig(t testing.TB, configTOML string) string {
 
 // launch starts ferry with args and collects its stderr lines.
 func launch(t testing.TB, args ...string) *Ferry {
+	t.Helper()
+	return launchUnder(t, nil, args...)
+}
+
+// launchUnder is launch with ferry run by prefix (see startFerryUnder).
+func launchUnder(t testing.TB, prefix []string, args ...string) *Ferry {
 	statSourcesOnce.Do(func() { statSources("..") })
 	t.Helper()
 	f := &Ferry{t: t, grew: make(chan struct{}), exited: make(chan struct{})}
-	f.Cmd = exec.Command(ferryBin, args...)
+	argv := append(append(slices.Clone(prefix), ferryBin), args...)
+	f.Cmd = exec.Command(argv[0], argv[1:]...)
 	stderr, err := f.Cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

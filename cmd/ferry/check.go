@@ -64,7 +64,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "# %s is valid. The effective config, every default filled in.\n", name)
-	fmt.Fprintf(stdout, "# The acl rules in force, first match wins: %s.\n\n", ruleList(cfg.ACL))
+	fmt.Fprintf(stdout, "# The acl rules in force, first match wins: %s.\n", ruleList(cfg.ACL))
+	fmt.Fprintf(stdout, "# ip \"self\" is this host's addresses, read now (and by ferry at start, on reload and when they change): %s.\n\n", cfg.Self)
 	if err := toml.NewEncoder(stdout).Encode(cfg); err != nil {
 		fmt.Fprintf(stderr, "ferry check: printing the config: %v\n", err)
 		return exitFailed

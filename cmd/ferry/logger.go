@@ -38,7 +38,7 @@ func logStart(log zerolog.Logger, cfg *config.File) {
 		rs[i] = l.Name + " " + l.Address
 	}
 	log.Info().Str("version", version).Str("commit", commit).Str("go", runtime.Version()).Str("config", cfg.Path).
-		Strs("listeners", ls).Strs("reverse", rs).Msg("starting")
+		Strs("listeners", ls).Strs("reverse", rs).Str("self", cfg.Self.String()).Msg("starting")
 }
 
 // consoleWriter writes log lines for people on w, in colour only when w

@@ -30,6 +30,7 @@ type app struct {
 	mux     *front.Mux
 	reverse *reverse.Server // reverse.go
 	tls     tlsListeners    // tls.go
+	self    selfAddrs       // self.go
 	cache   *cache.Cache    // nil when off
 	sink    accesslog.Sink  // every front end's access log (and metrics)
 	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
@@ -131,6 +132,9 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 			}
 		}()
 	}
+	a.self.log = logger
+	a.self.start(cfg.Self)
+	defer a.self.close()
 	a.ops.ready(lns)
 
 	for sig := range sigs {
@@ -184,6 +188,7 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 		return nil
 	}
 	a.engine.SetPolicy(pol.tunnel)
+	a.self.use(cfg.Self)
 	commitTLS()
 	a.http.SetBlockPage(pol.page)
 	a.noteCacheReload(old, cfg)

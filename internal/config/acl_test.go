@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"github.com/ferry-proxy/ferry/acl"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -182,5 +185,44 @@ func TestWarnRemoteDNS(t *testing.T) {
 				t.Errorf("warnings %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// The default rules deny every address of this host, not only loopback
+// and private ones: ip "self" is the addresses HostAddrs reads at load
+// (issue 20 item 2).
+func TestDefaultRulesDenySelf(t *testing.T) {
+	old := HostAddrs
+	t.Cleanup(func() { HostAddrs = old })
+	HostAddrs = func() ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("2001:db8::7"), netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	f, err := Parse("f.toml", []byte("[[listener]]\naddress = \"127.0.0.1:0\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"198.51.100.7", "2001:db8::7", "::ffff:198.51.100.7"} {
+		q := acl.Query{IP: netip.MustParseAddr(a).Unmap(), Port: 443, Proto: "connect", Method: "CONNECT", Client: netip.MustParseAddr("127.0.0.1")}
+		if v := f.Rules.Decide(&q); v.Allow || v.Rule != "deny-internal-destinations" {
+			t.Errorf("%s, this host's: %+v, want denied by deny-internal-destinations", a, v)
+		}
+	}
+	q := acl.Query{IP: netip.MustParseAddr("198.51.100.8"), Port: 443, Proto: "connect", Method: "CONNECT", Client: netip.MustParseAddr("127.0.0.1")}
+	if v := f.Rules.Decide(&q); !v.Allow {
+		t.Errorf("198.51.100.8, another host's: %+v, want allowed", v)
+	}
+	HostAddrs = func() ([]netip.Addr, error) { return nil, errors.New("no netlink") }
+	if _, err := Parse("f.toml", nil); err == nil || !strings.Contains(err.Error(), "self") { // the default rules name it
+		t.Errorf("unreadable host addresses: %v, want the load refused", err)
+	}
+}
+
+// Unreadable host addresses refuse only a config that names them.
+func TestSelfUnreadable(t *testing.T) {
+	old := HostAddrs
+	t.Cleanup(func() { HostAddrs = old })
+	HostAddrs = func() ([]netip.Addr, error) { return nil, errors.New("no netlink") }
+	if _, err := Parse("f.toml", []byte("[acl]\ndefault = \"allow\"\n")); err != nil {
+		t.Errorf("a config without self: %v", err)
 	}
 }

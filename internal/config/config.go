@@ -43,6 +43,7 @@ type File struct {
 
 	// Built by Load, once, from the tables and the files they name.
 	Rules       *acl.Policy         `toml:"-"` // the [acl] rules, domain lists read
+	Self        *acl.AddrSet        `toml:"-"` // this host's addresses, which ip = ["self"] names, as read at load
 	RoutingSpec *tunnel.RoutingSpec `toml:"-"` // chaining, compiled; nil: every request goes direct
 	Users       *auth.Users         `toml:"-"` // nil: no user can log in
 	BlockPage   *connect.BlockPage  `toml:"-"` // nil: the built-in one

@@ -137,7 +137,7 @@ func tables(t *testing.T, f *File) *File {
 		t.Error("the rules were not compiled")
 	}
 	g := *f
-	g.Rules, g.RoutingSpec, g.Users, g.BlockPage, g.Lists, g.Warnings = nil, nil, nil, nil, nil, nil
+	g.Rules, g.Self, g.RoutingSpec, g.Users, g.BlockPage, g.Lists, g.Warnings = nil, nil, nil, nil, nil, nil, nil
 	return &g
 }
 

@@ -3,8 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,7 +142,12 @@ func (f *File) validateReverse(report func(key, msg string)) {
 // files they name relative to dir. Users are read only when [auth]
 // itself is good (authOK): a bad hash is reported once.
 func (f *File) compile(dir string, authOK bool, report func(key, msg string)) {
-	env := acl.Env{Groups: f.Auth.Groups, LoadList: f.listLoader(dir)}
+	addrs, err := HostAddrs()
+	if err != nil && f.namesSelf() {
+		report("acl", fmt.Sprintf("reading this host's addresses (ip \"self\"): %v", err))
+	}
+	f.Self = acl.NewAddrSet(addrs)
+	env := acl.Env{Groups: f.Auth.Groups, LoadList: f.listLoader(dir), Self: f.Self}
 	rules, err := acl.Compile(f.ACL, env)
 	var es acl.Errors
 	if errors.As(err, &es) {
@@ -168,6 +176,37 @@ func (f *File) compile(dir string, authOK bool, report func(key, msg string)) {
 			report("acl.block_page", err.Error())
 		}
 	}
+}
+
+// namesSelf reports whether a rule or route names ip "self".
+func (f *File) namesSelf() bool {
+	for _, r := range f.ACL.Rules {
+		if slices.Contains(r.IP, acl.Self) || r.Not != nil && slices.Contains(r.Not.IP, acl.Self) {
+			return true
+		}
+	}
+	for _, r := range f.Routes {
+		if slices.Contains(r.IP, acl.Self) || r.Not != nil && slices.Contains(r.Not.IP, acl.Self) {
+			return true
+		}
+	}
+	return false
+}
+
+// HostAddrs reads the addresses of this host's interfaces, which
+// ip = ["self"] names. A variable, so that tests choose the host's.
+var HostAddrs = func() ([]netip.Addr, error) {
+	ifas, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	addrs := make([]netip.Addr, 0, len(ifas))
+	for _, ifa := range ifas {
+		if p, err := netip.ParsePrefix(ifa.String()); err == nil {
+			addrs = append(addrs, p.Addr())
+		}
+	}
+	return addrs, nil
 }
 
 // listLoader reads a domain list once however many rules and routes name
