@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -114,5 +115,36 @@ func checkAccess(t *testing.T, ev Event, proto, target, dialed string, status, u
 	}
 	if _, ok := ev["err"]; ok {
 		t.Errorf("access event has err: %v", ev)
+	}
+}
+
+// TestDNSFailureAccessLine: a request whose name does not resolve, where
+// a rule waits for the address, is logged with that rule and decision
+// undecided, whatever the protocol (#16 item 5: both were empty). .invalid
+// never resolves (RFC 6761 §6.4).
+func TestDNSFailureAccessLine(t *testing.T) {
+	f := startFerry(t, "[[listener]]\naddress = \"127.0.0.1:0\"\n[limits]\ndial_timeout = \"3s\"\n")
+	const host = "ferry-test-dns.invalid"
+	if status, _, c := rawConnect(t, f.Addr, host+":443"); status < 500 {
+		t.Fatalf("CONNECT: %d, want a 5xx", status)
+	} else {
+		c.Close()
+	}
+	if rep, c := socks5Request(t, f.Addr, 1, socks5Addr(t, host+":443")); rep == 0 {
+		t.Fatal("SOCKS5: succeeded")
+	} else {
+		c.Close()
+	}
+	c := dial(t, f.Addr)
+	fmt.Fprintf(c, "GET http://%s/ HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host, host)
+	if code, _, _ := readHead(c); code < 500 {
+		t.Fatalf("GET: %d, want a 5xx", code)
+	}
+	c.Close()
+	evs := f.WaitEvents("access", func(e Event) bool { return strings.Contains(e.Str("target"), host) }, 3)
+	for _, ev := range evs {
+		if ev.Str("rule") != "deny-internal-destinations" || ev.Str("decision") != "undecided" || !strings.Contains("dns_error connection_timeout", ev.Str("proxy_status")) {
+			t.Errorf("%s access event %v: want rule deny-internal-destinations, decision undecided, a DNS error", ev.Str("proto"), ev)
+		}
 	}
 }

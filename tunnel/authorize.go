@@ -20,7 +20,7 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (Outcome, error) {
 	q := &req.query
 	*q = e.query(req)
 	v := e.policy.Load().ACL.Decide(q)
-	var out Outcome
+	out := Outcome{Rule: v.Rule, Decision: DecisionUndecided} // the address decides: Dial notes its verdict
 	if !v.NeedIP {
 		out.decided(v.Rule, v.Allow)
 	}

@@ -8,7 +8,7 @@ import "time"
 // its access record in one place. The engine itself writes no log.
 type Outcome struct {
 	Rule     string // the ACL rule that decided last; "" when none has
-	Decision string // DecisionAllow or DecisionDeny; "" when undecided
+	Decision string // DecisionAllow, DecisionDeny, DecisionUndecided; "" when not asked
 	Route    string // the route that matched; "" when the request was not routed
 	Upstream string // the upstream that served, or was tried last; "" direct
 	Dialed   string // ip:port connected to, or the last one tried when DialFailed
@@ -22,6 +22,10 @@ type Outcome struct {
 const (
 	DecisionAllow = "allow"
 	DecisionDeny  = "deny"
+	// DecisionUndecided: Rule waits for the address, and no address was
+	// checked (the name did not resolve): a DNS failure's access line
+	// still says which rule it was left to.
+	DecisionUndecided = "undecided"
 )
 
 func (o *Outcome) decided(rule string, allow bool) {
