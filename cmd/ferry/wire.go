@@ -43,16 +43,18 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 	}
 	engine := tunnel.New(cfg.Limits.Config, pol.tunnel)
 	engine.SetUpstreamLog(upstreamLog(logger)) // policy.go
+	maxConns, maxIdle := fdBudget(openFileLimit(), cfg.Limits.MaxConns, forward.DefaultMaxIdleConns, logger)
 	httpSrv := connect.New(connect.Config{
-		Limits:  cfg.Limits.Limits,
-		Forward: forward.Config{HTTP: cfg.HTTP, Limits: cfg.Limits.ForwardLimits, Cache: c},
+		Limits: cfg.Limits.Limits,
+		Forward: forward.Config{HTTP: cfg.HTTP, Limits: cfg.Limits.ForwardLimits, Cache: c,
+			MaxIdleConns: maxIdle},
 	}, engine, sink, logger)
 	httpSrv.SetBlockPage(pol.page)
 	mux := &front.Mux{
 		HTTP:             httpSrv,
 		SOCKS:            socks.New(engine, sink, logger),
 		HandshakeTimeout: engine.HandshakeTimeout(),
-		MaxConns:         cfg.Limits.MaxConns,
+		MaxConns:         maxConns,
 		Log:              logger,
 	}
 	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink}, nil

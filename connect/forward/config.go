@@ -13,7 +13,7 @@ import (
 type Config struct {
 	HTTP
 	Limits
-	MaxIdleConns      int           // pooled outbound conns in all; default 1024
+	MaxIdleConns      int           // pooled outbound conns in all; default DefaultMaxIdleConns
 	MaxIdlePerHost    int           // pooled outbound conns per origin or upstream; default 256
 	OriginIdleTimeout time.Duration // a pooled conn unused this long is closed; default 90s
 	Cache             *cache.Cache  // the shared cache; nil: none
@@ -31,6 +31,9 @@ type Limits struct {
 	// the engine's idle timeout, as long as a tunnel may idle.
 	ResponseTimeout time.Duration `toml:"response_timeout"`
 }
+
+// DefaultMaxIdleConns is the default of Config.MaxIdleConns.
+const DefaultMaxIdleConns = 1024
 
 // DefaultViaName is the default of HTTP.ViaName.
 const DefaultViaName = "ferry"
@@ -65,7 +68,7 @@ func (c *Config) setDefaults(idle time.Duration) {
 		c.ViaName = DefaultViaName
 	}
 	if c.MaxIdleConns <= 0 {
-		c.MaxIdleConns = 1024
+		c.MaxIdleConns = DefaultMaxIdleConns
 	}
 	if c.MaxIdlePerHost <= 0 {
 		c.MaxIdlePerHost = 256

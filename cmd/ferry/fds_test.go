@@ -1,0 +1,36 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+// Issue 20 item 6: max_conns and the outbound pool fit the open-file
+// limit, with descriptors in reserve for the listeners and the admin port.
+func TestFDBudget(t *testing.T) {
+	tests := []struct {
+		name                string
+		limit               uint64
+		maxConns, maxIdle   int
+		wantConns, wantIdle int
+	}{
+		{"unknown limit: as configured", 0, 10000, 1024, 10000, 1024},
+		{"plenty", 1 << 20, 10000, 1024, 10000, 1024},
+		// The issue's case: 1,024 descriptors and the default 10,000.
+		{"1024 descriptors", 1024, 10000, 1024, 420, 120},
+		{"unlimited max_conns is bounded too", 20000, 0, 1024, 9456, 1024},
+		{"a lower max_conns stays", 20000, 500, 1024, 500, 1024},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, i := fdBudget(tt.limit, tt.maxConns, tt.maxIdle, zerolog.Nop())
+			if c != tt.wantConns || i != tt.wantIdle {
+				t.Fatalf("fdBudget = %d, %d; want %d, %d", c, i, tt.wantConns, tt.wantIdle)
+			}
+			if tt.limit != 0 && 2*c+i+fdReserve > int(tt.limit) {
+				t.Fatalf("%d conns and %d pooled do not fit %d descriptors", c, i, tt.limit)
+			}
+		})
+	}
+}
