@@ -46,9 +46,6 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.StaleIfUnreachable == 0 {
-		cfg.StaleIfUnreachable = 24 * time.Hour
-	}
 	if cfg.OnError == nil {
 		cfg.OnError = func(string, error) {}
 	}

@@ -24,9 +24,9 @@ type Config struct {
 	// StaleIfUnreachable is how long past its freshness a stored response
 	// may be served when the origin cannot be reached at all (refused,
 	// reset, timed out: RFC 9111 §4.2.4's "disconnected") and no
-	// directive forbids it; default 24h, negative never. stale-if-error
-	// (RFC 5861) allows more, and for 5xx answers too.
-	StaleIfUnreachable time.Duration              `toml:"-"`
+	// directive forbids it; default 24h, 0 never. stale-if-error (RFC
+	// 5861) allows more, and for 5xx answers too.
+	StaleIfUnreachable time.Duration              `toml:"stale_if_unreachable"`
 	Now                func() time.Time           `toml:"-"` // the clock; default time.Now (tests inject one)
 	OnError            func(op string, err error) `toml:"-"`
 }
@@ -36,11 +36,14 @@ const (
 	DefaultMemoryBytes   = 64 << 20
 	DefaultDiskBytes     = 1 << 30
 	DefaultMaxObjectSize = 16 << 20
+	// DefaultStaleIfUnreachable is the default of Config.StaleIfUnreachable.
+	DefaultStaleIfUnreachable = 24 * time.Hour
 )
 
 // SetDefaults sets every field to its default.
 func (c *Config) SetDefaults() {
-	*c = Config{MemoryBytes: DefaultMemoryBytes, DiskBytes: DefaultDiskBytes, MaxObjectSize: DefaultMaxObjectSize}
+	*c = Config{MemoryBytes: DefaultMemoryBytes, DiskBytes: DefaultDiskBytes, MaxObjectSize: DefaultMaxObjectSize,
+		StaleIfUnreachable: DefaultStaleIfUnreachable}
 }
 
 // Validate reports each bad field to report, by its key. With the cache
@@ -56,6 +59,9 @@ func (c *Config) Validate(report func(key, msg string)) {
 	}
 	if c.MaxObjectSize <= 0 {
 		report("max_object_size", "must be positive")
+	}
+	if c.StaleIfUnreachable < 0 {
+		report("stale_if_unreachable", "must not be negative (0s: never)")
 	}
 	if c.DiskDir != "" {
 		if !filepath.IsAbs(c.DiskDir) {

@@ -78,6 +78,12 @@ func (w *world) open(cfg Config) {
 		w.cache.Close()
 	}
 	cfg.Now = w.clk.now
+	switch cfg.StaleIfUnreachable {
+	case 0:
+		cfg.StaleIfUnreachable = DefaultStaleIfUnreachable // as a config file's default
+	case -1:
+		cfg.StaleIfUnreachable = 0 // the tests' way to say never
+	}
 	if cfg.MemoryBytes == 0 && cfg.DiskDir == "" {
 		cfg.MemoryBytes = 8 << 20
 	}

@@ -117,7 +117,7 @@ func documented(path string) *File {
 		Log:   Log{Level: "info", Format: "json", Config: accesslog.Config{Access: "stderr", Format: "json", Flush: 100 * time.Millisecond}},
 		ACL:   defaultACL(),
 		Auth:  auth.Config{CacheTTL: 5 * time.Minute},
-		Cache: cache.Config{MemoryBytes: 64 << 20, DiskBytes: 1 << 30, MaxObjectSize: 16 << 20},
+		Cache: cache.Config{MemoryBytes: 64 << 20, DiskBytes: 1 << 30, MaxObjectSize: 16 << 20, StaleIfUnreachable: 24 * time.Hour},
 		Chain: tunnel.Chain{Routing: tunnel.RoutingConfig{Default: "direct"}},
 		Admin: admin.Config{Pprof: true},
 		PAC:   pac.Config{Direct: []string{}, PlainHostsDirect: &plain},
