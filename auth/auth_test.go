@@ -152,3 +152,106 @@ func TestCacheBoundAndExpiry(t *testing.T) {
 		t.Fatal("keys of different pairs collide")
 	}
 }
+
+// hashAt makes a bcrypt hash of pw at cost.
+func hashAt(t testing.TB, pw string, cost int) []byte {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// countWork makes u count the bcrypt work it does, in rounds (2^cost per
+// compare), and still compare for real.
+func countWork(u *Users) *int {
+	work := new(int)
+	compare := u.compare
+	u.compare = func(hash, pw []byte) error {
+		c, err := bcrypt.Cost(hash)
+		if err == nil {
+			*work += 1 << c
+		}
+		return compare(hash, pw)
+	}
+	return work
+}
+
+// TestVerifyWorkSameForEveryUser: a failed check costs the same bcrypt
+// work for an unknown user as for a known one, whatever the cost of the
+// known user's hash, so a user name cannot be told by timing (issue 20
+// item 4). Work is counted, not timed.
+func TestVerifyWorkSameForEveryUser(t *testing.T) {
+	ctx := context.Background()
+	sets := []struct {
+		name   string
+		hashes map[string][]byte
+		want   int // rounds of every failure
+	}{
+		// htpasswd -B writes cost 5: an unknown user must cost 5 too.
+		{"one cost, as htpasswd -B", map[string][]byte{
+			"alice": hashAt(t, "a-pw", 5),
+			"yann":  []byte(strings.Replace(string(hashAt(t, "y-pw", 5)), "$2a$", "$2y$", 1)),
+		}, 1 << 5},
+		// Mixed costs: every failure pays the highest.
+		{"mixed costs", map[string][]byte{
+			"alice": hashAt(t, "a-pw", 4),
+			"bob":   hashAt(t, "b-pw", 6),
+			"carol": hashAt(t, "c-pw", 5),
+		}, 1 << 6},
+	}
+	for _, set := range sets {
+		t.Run(set.name, func(t *testing.T) {
+			u := New(set.hashes, time.Minute)
+			work := countWork(u)
+			// A cached right password must not make a wrong one cheaper.
+			if ok, _ := u.Verify(ctx, "alice", "a-pw"); !ok {
+				t.Fatal("alice's right password refused")
+			}
+			tries := []struct{ user, pw string }{
+				{"nobody", "x"},
+				{"nobody", ""},
+				{"nobody", strings.Repeat("p", 100)}, // past bcrypt's 72 bytes
+				{"alice", "wrong"},                   // cached with her right password
+				{"alice", ""},
+				{"alice", strings.Repeat("p", 100)},
+			}
+			for name := range set.hashes {
+				tries = append(tries, struct{ user, pw string }{name, "wrong"})
+			}
+			for _, tr := range tries {
+				*work = 0
+				if ok, err := u.Verify(ctx, tr.user, tr.pw); ok || err != nil {
+					t.Fatalf("Verify(%q, %q) = %v, %v", tr.user, tr.pw, ok, err)
+				}
+				if *work != set.want {
+					t.Errorf("Verify(%q, wrong password) did %d rounds of bcrypt, want %d", tr.user, *work, set.want)
+				}
+			}
+		})
+	}
+}
+
+// TestDummyHashes: the dummies are well-formed hashes of their cost that
+// no password matches.
+func TestDummyHashes(t *testing.T) {
+	for c := bcrypt.MinCost; c <= bcrypt.MaxCost; c++ {
+		if got, err := bcrypt.Cost(dummyHash(c)); err != nil || got != c || CheckHash(string(dummyHash(c))) != nil {
+			t.Fatalf("dummy of cost %d: cost %d, %v", c, got, err)
+		}
+	}
+	if bcrypt.CompareHashAndPassword(dummyHash(bcrypt.MinCost), nil) == nil {
+		t.Fatal("the empty password matches the dummy")
+	}
+}
+
+func TestCosts(t *testing.T) {
+	u := New(map[string][]byte{"a": hashAt(t, "x", 4), "b": hashAt(t, "y", 6)}, 0)
+	if lo, hi := u.Costs(); lo != 4 || hi != 6 {
+		t.Fatalf("Costs() = %d, %d", lo, hi)
+	}
+	if lo, hi := New(nil, 0).Costs(); lo != bcrypt.DefaultCost || hi != bcrypt.DefaultCost {
+		t.Fatalf("no users: Costs() = %d, %d", lo, hi)
+	}
+}

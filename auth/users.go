@@ -19,18 +19,16 @@ import (
 // its cache, safe for concurrent use; a reload builds a new one (so a
 // changed password is never served from an old cache).
 type Users struct {
-	hashes map[string][]byte
-	cache  *cache
+	hashes  map[string][]byte
+	maxCost int // the highest bcrypt cost of hashes: every failed check costs this much
+	minCost int
+	cache   *cache
 	// sem bounds concurrent bcrypt checks to the CPUs: a flood of wrong
 	// passwords queues here instead of starving the relays.
 	sem chan struct{}
+	// compare is bcrypt.CompareHashAndPassword; tests count its work.
+	compare func(hash, password []byte) error
 }
-
-// dummyHash is compared against for unknown users, so that a wrong user
-// name costs what a wrong password costs and names cannot be probed.
-// It is a constant (bcrypt of a phrase no one uses, cost 10) so that
-// starting ferry does not pay a bcrypt.
-var dummyHash = []byte("$2a$10$zDCw9ouuT4nsrgFqnA2Wn.DIMma.PzUPqb4jfqd0RcPuzHEvw6Lzi")
 
 // Load builds the users of cfg: the htpasswd file (path resolved by the
 // caller) and the inline users. A user in both is an error.
@@ -62,11 +60,28 @@ func Load(cfg Config, htpasswdPath string) (*Users, error) {
 // New returns Users over name → bcrypt hash, remembering successful
 // checks for ttl (0: not at all).
 func New(hashes map[string][]byte, ttl time.Duration) *Users {
-	return &Users{
-		hashes: hashes,
-		cache:  newCache(ttl, cacheSize),
-		sem:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+	u := &Users{
+		hashes:  hashes,
+		cache:   newCache(ttl, cacheSize),
+		sem:     make(chan struct{}, runtime.GOMAXPROCS(0)),
+		compare: bcrypt.CompareHashAndPassword,
 	}
+	for _, h := range hashes {
+		c, err := bcrypt.Cost(h)
+		if err != nil {
+			continue // Load refuses such a hash; a check of it does the full dummy work
+		}
+		if u.maxCost == 0 || c > u.maxCost {
+			u.maxCost = c
+		}
+		if u.minCost == 0 || c < u.minCost {
+			u.minCost = c
+		}
+	}
+	if u.maxCost == 0 {
+		u.minCost, u.maxCost = bcrypt.DefaultCost, bcrypt.DefaultCost
+	}
+	return u
 }
 
 // Len is the number of users.
@@ -78,30 +93,66 @@ func (u *Users) Has(name string) bool {
 	return ok
 }
 
+// Costs are the lowest and highest bcrypt cost of the users' hashes
+// (bcrypt.DefaultCost for none). When they differ, every failed check
+// pays the highest (see Verify): rehashing at one cost saves that.
+func (u *Users) Costs() (lowest, highest int) { return u.minCost, u.maxCost }
+
 // Verify reports whether password is user's. The error is only ctx's,
 // when it ends while waiting for a bcrypt slot.
+//
+// A failure costs the same bcrypt work whoever the user is, known or
+// not, and whatever the cost of the user's hash, so that timing tells no
+// user name apart (issue 20 item 4): 2^maxCost rounds, the cost of the
+// dearest hash. An unknown user is compared against a dummy hash of that
+// cost; a known user whose hash is cheaper, after the compare fails,
+// against dummies of costs c, c+1, ..., maxCost-1, which add up to the
+// rest (2^c + 2^c + 2^(c+1) + ... + 2^(maxCost-1) = 2^maxCost). A success
+// is answered at once: it tells the client nothing the answer does not.
 func (u *Users) Verify(ctx context.Context, user, password string) (bool, error) {
 	key := u.cache.key(user, password)
 	if u.cache.hit(key) {
 		return true, nil
 	}
 	hash, known := u.hashes[user]
-	if !known {
-		hash = dummyHash
-	}
 	select {
 	case u.sem <- struct{}{}:
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
-	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
-	<-u.sem
-	if err != nil || !known {
+	defer func() { <-u.sem }()
+	pw := []byte(password)
+	if !known {
+		u.compare(dummyHash(u.maxCost), pw)
 		return false, nil
 	}
-	u.cache.add(key)
-	return true, nil
+	if u.compare(hash, pw) == nil {
+		u.cache.add(key)
+		return true, nil
+	}
+	from, err := bcrypt.Cost(hash)
+	if err != nil {
+		u.compare(dummyHash(u.maxCost), pw) // the compare failed before any work
+		return false, nil
+	}
+	for c := from; c < u.maxCost; c++ {
+		u.compare(dummyHash(c), pw)
+	}
+	return false, nil
 }
+
+// dummyHashes[c] is a well-formed bcrypt hash of cost c that no password
+// matches: the salt and digest are fixed bytes, so building one costs no
+// bcrypt (CompareHashAndPassword does the full work of its cost and then
+// finds the digest differs).
+var dummyHashes = func() (h [bcrypt.MaxCost + 1][]byte) {
+	for c := bcrypt.MinCost; c <= bcrypt.MaxCost; c++ {
+		h[c] = fmt.Appendf(nil, "$2a$%02d$zDCw9ouuT4nsrgFqnA2Wn.DIMma.PzUPqb4jfqd0RcPuzHEvw6Lzi", c)
+	}
+	return h
+}()
+
+func dummyHash(cost int) []byte { return dummyHashes[cost] }
 
 // cacheSize bounds the verified-credentials cache: past it, expired
 // entries go first, then arbitrary ones. 4096 entries is about 300 KiB.

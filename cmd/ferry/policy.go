@@ -51,7 +51,12 @@ func buildPolicy(cfg *config.File, log zerolog.Logger) (*policy, error) {
 	if cfg.Users != nil {
 		p.tunnel.Users = cfg.Users
 		warnUnknownUsers(cfg, cfg.Users, log)
-		log.Info().Int("users", cfg.Users.Len()).Msg("auth")
+		lo, hi := cfg.Users.Costs()
+		log.Info().Int("users", cfg.Users.Len()).Int("bcrypt_cost", hi).Msg("auth")
+		if lo != hi {
+			log.Warn().Int("lowest", lo).Int("highest", hi).Msg("auth: the users' bcrypt costs differ; " +
+				"every failed login pays the highest, so that timing tells no user name: rehash at one cost")
+		}
 	}
 	return p, nil
 }
