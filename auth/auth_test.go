@@ -255,3 +255,15 @@ func TestCosts(t *testing.T) {
 		t.Fatalf("no users: Costs() = %d, %d", lo, hi)
 	}
 }
+
+func TestCached(t *testing.T) {
+	u := New(map[string][]byte{"alice": hashAt(t, "pw", 4)}, time.Minute)
+	ctx := context.Background()
+	if u.Cached("alice", "pw") {
+		t.Fatal("cached before any check")
+	}
+	u.Verify(ctx, "alice", "pw")
+	if !u.Cached("alice", "pw") || u.Cached("alice", "other") || u.Cached("bob", "pw") {
+		t.Fatal("Cached does not answer for exactly the verified pair")
+	}
+}

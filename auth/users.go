@@ -19,10 +19,11 @@ import (
 // its cache, safe for concurrent use; a reload builds a new one (so a
 // changed password is never served from an old cache).
 type Users struct {
-	hashes  map[string][]byte
-	maxCost int // the highest bcrypt cost of hashes: every failed check costs this much
-	minCost int
-	cache   *cache
+	hashes   map[string][]byte
+	maxCost  int // the highest bcrypt cost of hashes: every failed check costs this much
+	minCost  int
+	throttle Throttle
+	cache    *cache
 	// sem bounds concurrent bcrypt checks to the CPUs: a flood of wrong
 	// passwords queues here instead of starving the relays.
 	sem chan struct{}
@@ -54,11 +55,13 @@ func Load(cfg Config, htpasswdPath string) (*Users, error) {
 		}
 		hashes[u.Name] = []byte(u.Bcrypt)
 	}
-	return New(hashes, cfg.CacheTTL), nil
+	u := New(hashes, cfg.CacheTTL)
+	u.throttle = cfg.Throttle
+	return u, nil
 }
 
 // New returns Users over name → bcrypt hash, remembering successful
-// checks for ttl (0: not at all).
+// checks for ttl (0: not at all), with no throttle.
 func New(hashes map[string][]byte, ttl time.Duration) *Users {
 	u := &Users{
 		hashes:  hashes,
@@ -97,6 +100,15 @@ func (u *Users) Has(name string) bool {
 // (bcrypt.DefaultCost for none). When they differ, every failed check
 // pays the highest (see Verify): rehashing at one cost saves that.
 func (u *Users) Costs() (lowest, highest int) { return u.minCost, u.maxCost }
+
+// Throttle is the [auth.throttle] the users were loaded with.
+func (u *Users) Throttle() Throttle { return u.throttle }
+
+// Cached reports whether user:password was verified within the cache TTL.
+// It costs an HMAC, no bcrypt: the engine asks it before its limiter.
+func (u *Users) Cached(user, password string) bool {
+	return u.cache.hit(u.cache.key(user, password))
+}
 
 // Verify reports whether password is user's. The error is only ctx's,
 // when it ends while waiting for a bcrypt slot.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
@@ -25,6 +26,9 @@ func fail(w http.ResponseWriter, rec *accesslog.Record, err error) {
 	h.Set("Cache-Control", "no-store")
 	if ps := kind.ProxyStatus(); ps != "" {
 		h.Set("Proxy-Status", proxyStatus(ps, err.Error())+nextHopParams(err))
+	}
+	if d := tunnel.RetryAfterOf(err); d > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(d/time.Second))) // RFC 9110 §10.2.3
 	}
 	msg := fmt.Sprintf("ferry: %s: %s\n", http.StatusText(status), err)
 	// A length, so the answer is complete once flushed (see settle).

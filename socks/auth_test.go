@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-proxy/ferry/auth"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
@@ -83,6 +84,10 @@ type fakeUsers struct{}
 func (fakeUsers) Verify(_ context.Context, u, p string) (bool, error) {
 	return u == "alice" && p == "right", nil
 }
+
+func (fakeUsers) Cached(u, p string) bool { return false }
+
+func (fakeUsers) Throttle() auth.Throttle { return auth.Throttle{} }
 
 type records struct{ ch chan *accesslog.Record }
 
@@ -199,7 +204,7 @@ func TestSOCKS5Auth(t *testing.T) {
 		c.Write(socks4Connect(target, ""))
 		expect(t, c, []byte{0, 93, 0, 0, 0, 0, 0, 0})
 		// "required", not "failed": a missing credential is not a wrong
-		// guess, which is answered only after the failure delay.
+		// guess, and costs no token of the limiter.
 		if rec := <-log; rec.Status != 93 || rec.Err == nil || !strings.Contains(rec.Err.Error(), "required") {
 			t.Fatalf("log status %d err %v; want 93, authentication required", rec.Status, rec.Err)
 		}

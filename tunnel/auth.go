@@ -2,14 +2,20 @@ package tunnel
 
 import (
 	"context"
-	"fmt"
-	"time"
+	"net/netip"
+
+	"github.com/ferry-proxy/ferry/auth"
 )
 
-// Authenticator checks a user's password; *auth.Users fits. The error is
-// only ctx's.
+// Authenticator checks users' passwords; *auth.Users fits.
 type Authenticator interface {
+	// Cached reports whether user:password was verified lately, at the
+	// cost of no password hash.
+	Cached(user, password string) bool
+	// Verify checks password against user's hash. The error is only ctx's.
 	Verify(ctx context.Context, user, password string) (bool, error)
+	// Throttle is how the engine limits failed logins (limiter.go).
+	Throttle() auth.Throttle
 }
 
 type listenerKey struct{}
@@ -69,8 +75,11 @@ type Credentials struct {
 // its client certificate names, if any, else anonymous, unless the
 // listener requires credentials (AuthNeeded). Credentials offered are
 // checked even where not required, so that user rules apply; wrong ones
-// are AuthNeeded, answered only after a delay that grows with the
-// client's recent failures. On success req.User is set; the front end
+// are AuthNeeded. Credentials verified lately pass at once; any other
+// check must first pass the limiter (limiter.go), which refuses it
+// unchecked (Throttled, with RetryAfterOf, answered only after a hold)
+// when its client or user name failed too often or its client has too
+// many checks in progress. On success req.User is set; the front end
 // copies it into its record.
 func (e *Engine) Authenticate(ctx context.Context, req *Request, c Credentials) error {
 	p := e.policy.Load()
@@ -86,29 +95,31 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request, c Credentials) 
 		}
 		return nil
 	}
-	ok, err := p.Users.Verify(ctx, c.User, c.Password)
-	if err != nil {
-		return err
-	}
 	client := req.Client.Addr()
-	if !ok {
-		if err := sleepCtx(ctx, e.fails.failed(client)); err != nil {
+	if !p.Users.Cached(c.User, c.Password) || !e.fails.mayskip(client, c.User) {
+		if err := e.checkPassword(ctx, p.Users, client, c); err != nil {
 			return err
 		}
-		return &Error{Kind: AuthNeeded, Err: fmt.Errorf("proxy authentication failed")}
 	}
-	e.fails.succeeded(client)
 	req.User = c.User
 	return nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// checkPassword verifies c's password if the limiter admits the attempt.
+func (e *Engine) checkPassword(ctx context.Context, users Authenticator, client netip.Addr, c Credentials) error {
+	a, err := e.fails.admit(ctx, client, c.User, users.Throttle())
+	if err != nil {
+		return hold(ctx, err)
 	}
+	ok, err := users.Verify(ctx, c.User, c.Password)
+	switch {
+	case err != nil:
+		a.done(unchecked)
+		return err
+	case !ok:
+		a.done(failed)
+		return Errorf(AuthNeeded, "proxy authentication failed")
+	}
+	a.done(verified)
+	return nil
 }

@@ -33,6 +33,7 @@ const (
 	Loop                 // the next hop is ferry itself
 	RequestTimeout       // the client stopped sending its request body
 	URITooLong           // the request line is longer than max_header_bytes
+	Throttled            // a login refused unchecked: too many failures or checks at once (limiter.go)
 )
 
 type statusRow struct {
@@ -88,6 +89,11 @@ var status = [...]statusRow{
 	RequestTimeout: {"request_timeout", http.StatusRequestTimeout, 0x01, 91, "http_request_error"},
 	// RFC 9112 §3: a request-target longer than the server will parse.
 	URITooLong: {"uri_too_long", http.StatusRequestURITooLong, 0x01, 91, "http_request_error"},
+	// RFC 6585 §4, with Retry-After (RFC 9110 §10.2.3); not 407, which
+	// would say the credentials are wrong (they were not checked) and make
+	// browsers ask for them again. RFC 9209 §2.3.24: refused by policy.
+	// SOCKS4 91, not 93: the user id is not known to be wrong.
+	Throttled: {"throttled", http.StatusTooManyRequests, 0x02, 91, "http_request_denied"},
 }
 
 func (k Kind) row() statusRow {

@@ -57,6 +57,8 @@ func TestACLConfig(t *testing.T) {
 		{"socks4_auth without auth", "[[listener]]\naddress = \"127.0.0.1:0\"\nsocks4_auth = true\n", "socks4_auth only means something", nil},
 		{"inline user not bcrypt", "[[auth.user]]\nname = \"a\"\nbcrypt = \"{SHA}x\"\n", "example:3: auth.user[0].bcrypt: password hash is SHA-1", nil},
 		{"inline user ok", "[[listener]]\naddress = \"0.0.0.0:0\"\nauth = true\n[[auth.user]]\nname = \"a\"\nbcrypt = \"" + hash + "\"\n[auth.groups]\ng = [\"a\"]\n", "", nil},
+		{"negative throttle", "[auth.throttle]\nclient_failures = 5\nclient_checks = -1\n", "example:3: auth.throttle.client_checks: must not be negative", nil},
+		{"throttle off", "[auth.throttle]\nclient_failures = 0\nclient_checks = 0\nuser_failures = 0\n", "", nil},
 		{"unknown group", "[[acl.rule]]\nname = \"r\"\naction = \"allow\"\ngroup = \"g\"\n", `no group "g"`, nil},
 		{"open proxy refused", "[[listener]]\naddress = \"0.0.0.0:0\"\n[acl]\ndefault = \"allow\"\n",
 			"example:2: listener[0].address: 0.0.0.0:0 is reachable from other hosts, has no auth, and acl.default = \"allow\" lets anonymous clients from any address through: ferry would be an open proxy", nil},

@@ -116,7 +116,7 @@ func documented(path string) *File {
 		HTTP:  forward.HTTP{Forwarded: "off", ViaName: "ferry"},
 		Log:   Log{Level: "info", Format: "json", Config: accesslog.Config{Access: "stderr", Format: "json", Flush: 100 * time.Millisecond}},
 		ACL:   defaultACL(),
-		Auth:  auth.Config{CacheTTL: 5 * time.Minute},
+		Auth:  auth.Config{CacheTTL: 5 * time.Minute, Throttle: auth.Throttle{ClientFailures: 30, ClientChecks: 2, UserFailures: 10}},
 		Cache: cache.Config{MemoryBytes: 64 << 20, DiskBytes: 1 << 30, MaxObjectSize: 16 << 20, StaleIfUnreachable: 24 * time.Hour},
 		Chain: tunnel.Chain{Routing: tunnel.RoutingConfig{Default: "direct"}},
 		Admin: admin.Config{Pprof: true},
