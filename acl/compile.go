@@ -24,11 +24,13 @@ type Env struct {
 const maxFewPatterns = 8
 
 // Protocol names a rule's proto matcher accepts (Query.Proto): the forward
-// proxy's, and reverse mode's tcp and tls listeners.
-var protos = []string{"connect", "http", "socks", "tcp", "tls"}
+// proxy's (udp: datagrams of a SOCKS5 UDP association or a CONNECT-UDP
+// tunnel, each destination checked), and reverse mode's tcp and tls
+// listeners.
+var protos = []string{"connect", "http", "socks", "udp", "tcp", "tls"}
 
 // forwardProtos are those a forward listener's clients arrive by.
-var forwardProtos = protos[:3]
+var forwardProtos = protos[:4]
 
 // Compile checks cfg and builds the Policy it describes. Every problem is
 // reported, each naming its key.
@@ -112,7 +114,7 @@ func compileMatch(key string, m *Match, loc *time.Location, env Env) ([]matcher,
 	if len(m.Proto) > 0 {
 		for _, v := range m.Proto {
 			if !contains(protos, v) {
-				bad("proto", fmt.Errorf("%q is not a protocol: want connect, http, socks (forward) or tcp, tls (reverse)", v))
+				bad("proto", fmt.Errorf("%q is not a protocol: want connect, http, socks, udp (forward) or tcp, tls (reverse)", v))
 			}
 		}
 		out = append(out, newNameMatcher("proto "+strings.Join(m.Proto, ", "), fieldProto, m.Proto))

@@ -40,7 +40,7 @@ type Match struct {
 	Client      Values `toml:"client"`       // client source addresses or CIDRs
 	User        Values `toml:"user"`         // authenticated user names
 	Group       Values `toml:"group"`        // groups of [auth.groups]
-	Proto       Values `toml:"proto"`        // connect, http, socks
+	Proto       Values `toml:"proto"`        // connect, http, socks, udp (forward); tcp, tls (reverse)
 	Method      Values `toml:"method"`       // HTTP methods of plain-HTTP requests (CONNECT for tunnels)
 	Time        Values `toml:"time"`         // "09:00-17:30"; a window may cross midnight
 	Weekday     Values `toml:"weekday"`      // "mon-fri", "sat"

@@ -10,7 +10,7 @@ type Query struct {
 	Host   string     // target name, lower case, no trailing dot; "" for an IP literal
 	IP     netip.Addr // address to be dialed; invalid while only the name is known
 	Port   uint16
-	Proto  string // "connect", "http" or "socks"; "tcp" or "tls" for reverse mode
+	Proto  string // "connect", "http", "socks" or "udp"; "tcp" or "tls" for reverse mode
 	Method string // HTTP method of a plain-HTTP request
 	User   string // authenticated user, "" when anonymous
 	Client netip.Addr

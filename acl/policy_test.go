@@ -102,6 +102,8 @@ func TestMatchers(t *testing.T) {
 		{"group non member", Match{Group: Values{"staff"}}, with(func(q *Query) { q.User = "eve" }), no},
 		{"proto yes", Match{Proto: Values{"connect", "socks"}}, base, yes},
 		{"proto no", Match{Proto: Values{"http"}}, base, no},
+		{"proto udp", Match{Proto: Values{"udp"}}, with(func(q *Query) { q.Proto = "udp" }), yes},
+		{"proto udp is not socks", Match{Proto: Values{"socks"}}, with(func(q *Query) { q.Proto = "udp" }), no},
 		{"method yes", Match{Method: Values{"get", "POST"}}, with(func(q *Query) { q.Method = "GET" }), yes},
 		{"method no", Match{Method: Values{"GET"}}, base, no},
 		{"time inside", Match{Time: Values{"09:00-17:00"}}, base, yes},
@@ -266,6 +268,7 @@ func TestOpenRule(t *testing.T) {
 		{"deny outsiders first", Config{Default: "allow", Rules: []RuleConfig{{Name: "outsiders", Action: "deny", Not: &local}}}, ""},
 		{"reverse-only allow is not open", Config{Rules: []RuleConfig{{Name: "rev", Action: "allow", Match: Match{Proto: Values{"tcp", "tls"}}}}}, ""},
 		{"mixed proto allow is open", Config{Rules: []RuleConfig{{Name: "mix", Action: "allow", Match: Match{Proto: Values{"tls", "socks"}}}}}, "mix"},
+		{"udp allow is open", Config{Rules: []RuleConfig{{Name: "dgrams", Action: "allow", Match: Match{Proto: Values{"udp"}}}}}, "dgrams"},
 		{"deny rules do not open", Config{Rules: []RuleConfig{{Name: "d", Action: "deny", Match: Match{Port: Values{"25"}}}, {Name: "lan", Action: "allow", Match: local}}}, ""},
 		// Issue 20 item 11: decided by walking the rules, not reading them.
 		{"everyone in two halves", Config{Rules: []RuleConfig{
@@ -281,7 +284,9 @@ func TestOpenRule(t *testing.T) {
 		{"a deny for some ports does not close", Config{Default: "allow", Rules: []RuleConfig{
 			{Name: "smtp", Action: "deny", Match: Match{Port: Values{"25"}, Client: Values{"0.0.0.0/0"}}}}}, "default"},
 		{"a deny for everyone on forward protocols closes", Config{Default: "allow", Rules: []RuleConfig{
-			{Name: "forward", Action: "deny", Match: Match{Proto: Values{"connect", "http", "socks"}}}}}, ""},
+			{Name: "forward", Action: "deny", Match: Match{Proto: Values{"connect", "http", "socks", "udp"}}}}}, ""},
+		{"a deny of the TCP protocols leaves UDP open", Config{Default: "allow", Rules: []RuleConfig{
+			{Name: "tcp", Action: "deny", Match: Match{Proto: Values{"connect", "http", "socks"}}}}}, "default"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

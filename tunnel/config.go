@@ -12,6 +12,8 @@ type Config struct {
 	HandshakeTimeout time.Duration `toml:"handshake_timeout"` // a client's request head or SOCKS handshake; default 10s
 	DialTimeout      time.Duration `toml:"dial_timeout"`      // DNS and connect to a target; default 10s
 	IdleTimeout      time.Duration `toml:"idle_timeout"`      // a relay with no byte moving is closed; default 5m; 0 never
+	BindTimeout      time.Duration `toml:"bind_timeout"`      // a SOCKS5 BIND waits this long for its peer (bind.go); default 1m
+	UDP              UDPConfig     `toml:"udp"`               // [limits.udp]: datagram associations (packet*.go)
 }
 
 // Defaults of Config. New also applies the first two to zero values.
@@ -21,9 +23,10 @@ const (
 	DefaultIdleTimeout      = 5 * time.Minute
 )
 
-// SetDefaults sets every field to its default.
+// SetDefaults sets every field to its default (UDP has its own).
 func (c *Config) SetDefaults() {
-	*c = Config{HandshakeTimeout: DefaultHandshakeTimeout, DialTimeout: DefaultDialTimeout, IdleTimeout: DefaultIdleTimeout}
+	*c = Config{HandshakeTimeout: DefaultHandshakeTimeout, DialTimeout: DefaultDialTimeout, IdleTimeout: DefaultIdleTimeout,
+		BindTimeout: DefaultBindTimeout}
 }
 
 // Validate reports each bad field to report, by its key.
@@ -36,6 +39,7 @@ func (c *Config) Validate(report func(key, msg string)) {
 		{"handshake_timeout", c.HandshakeTimeout, "must be positive: every client read needs a deadline"},
 		{"dial_timeout", c.DialTimeout, "must be positive"},
 		{"idle_timeout", c.IdleTimeout, ""},
+		{"bind_timeout", c.BindTimeout, "must be positive: a BIND waits for its peer at most this long"},
 	} {
 		switch {
 		case d.v < 0:
@@ -44,6 +48,7 @@ func (c *Config) Validate(report func(key, msg string)) {
 			report(d.key, d.zero)
 		}
 	}
+	c.UDP.Validate(func(key, msg string) { report("udp."+key, msg) })
 }
 
 // ListenerPolicy is what a listener asks of its clients: the auth keys of

@@ -33,6 +33,7 @@ type Engine struct {
 	now    func() time.Time
 	fails  *failLimiter // survives reloads: a new policy is no fresh start
 	book   healthBook   // upstream health, kept across reloads (health.go)
+	assocs assocCounts  // open datagram associations (packet_limits.go)
 }
 
 // New returns an engine with policy p (nil: allow all).
@@ -42,6 +43,9 @@ func New(cfg Config, p *Policy) *Engine {
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.BindTimeout <= 0 {
+		cfg.BindTimeout = DefaultBindTimeout
 	}
 	e := &Engine{cfg: cfg, now: time.Now, fails: newFailLimiter()}
 	e.SetPolicy(p)

@@ -13,7 +13,8 @@ import (
 const (
 	ProtoConnect = "connect" // an HTTP CONNECT tunnel
 	ProtoHTTP    = "http"    // a plain-HTTP request
-	ProtoSOCKS   = "socks"   // a SOCKS4, 4a or 5 tunnel
+	ProtoSOCKS   = "socks"   // a SOCKS4, 4a or 5 tunnel (CONNECT or BIND)
+	ProtoUDP     = "udp"     // one destination of a datagram association (SOCKS5 UDP ASSOCIATE, CONNECT-UDP)
 	ProtoTCP     = "tcp"     // reverse mode, a tcp listener
 	ProtoTLS     = "tls"     // reverse mode, a tls listener
 )
