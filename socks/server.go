@@ -91,8 +91,10 @@ func (s *Server) handshake(ctx context.Context, c net.Conn) *granted {
 		s.log.Debug().Err(err).Str("client", client.String()).Msg("socks handshake")
 	}
 	if t != nil && br.Buffered() > 0 {
+		// Before what a BIND's wait read, if anything: the client sent
+		// these first.
 		early, _ := br.Peek(br.Buffered())
-		t.early = bytes.Clone(early)
+		t.early = append(bytes.Clone(early), t.early...)
 	}
 	return t
 }
@@ -153,14 +155,21 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 		return nil, s.refuse5(c, rec, rep, tunnel.Errorf(tunnel.BadRequest, "address type not supported"))
 	}
 	rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
+	// One function per command (RFC 1928 §4).
 	switch r.cmd {
 	case cmdConnect:
-	case cmdBind, cmdAssociate:
-		rec.Method = map[byte]string{cmdBind: "BIND", cmdAssociate: "UDP_ASSOCIATE"}[r.cmd]
-		return nil, s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "command not supported"))
-	default:
-		return nil, s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "unknown command %d", r.cmd))
+		return s.connect5(ctx, c, req, rec, r)
+	case cmdBind:
+		return s.bind5(ctx, c, req, rec, r)
+	case cmdAssociate:
+		return nil, s.associate5(ctx, c, req, rec, r)
 	}
+	return nil, s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "unknown command %d", r.cmd))
+}
+
+// connect5 serves CONNECT: authorize, dial, reply with the outbound
+// conn's address; the tunnel is returned for relaying.
+func (s *Server) connect5(ctx context.Context, c net.Conn, req *tunnel.Request, rec *accesslog.Record, r request5) (*granted, error) {
 	rec.Method = "CONNECT"
 	host, err := tunnel.CanonicalHost(r.host)
 	if err != nil || r.port == 0 {

@@ -84,8 +84,8 @@ shutdown_grace = "2s"
 		{"refused", 1, socks5Addr(t, refused), 0x05, "connection_refused"},
 		{"DNS failure", 1, socks5Domain("nonexistent.invalid", 80), 0x04, "dns_error"},
 		{"dial timeout", 1, socks5Addr(t, silent), 0x04, "connection_timeout"},
-		{"BIND", 2, socks5Addr(t, refused), 0x07, "http_request_error"},
-		{"UDP ASSOCIATE", 3, socks5Addr(t, refused), 0x07, "http_request_error"},
+		{"BIND for a name that does not resolve", 2, socks5Domain("nonexistent.invalid", 21), 0x04, "dns_error"},
+		{"unknown command", 9, socks5Addr(t, refused), 0x07, "http_request_error"},
 		{"unknown ATYP", 1, []byte{0x09}, 0x08, "http_request_error"},
 	}
 	for _, tt := range tests {

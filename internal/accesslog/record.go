@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 )
 
@@ -36,6 +37,13 @@ type Record struct {
 	BytesDown   int64
 	Dial        time.Duration
 	Err         error
+
+	// Packets is what a datagram association (SOCKS5 UDP ASSOCIATE,
+	// CONNECT-UDP) moved and dropped; nil for everything else.
+	Packets *tunnel.PacketStats
+	// Refused counts the connections from others than the expected peer
+	// that a SOCKS5 BIND turned away.
+	Refused int
 
 	sink Sink
 	done atomic.Bool
@@ -92,10 +100,39 @@ func (z Zerolog) Write(r *Record) {
 		Int64("bytes_down", r.BytesDown).
 		Int64("dial_ms", r.Dial.Milliseconds()).
 		Int64("dur_ms", time.Since(r.Start).Milliseconds())
+	if p := r.Packets; p != nil {
+		e = appendPackets(e, p)
+	}
+	if r.Refused > 0 {
+		e = e.Int("refused", r.Refused)
+	}
 	if r.Err != nil {
 		e = e.Str("err", r.Err.Error())
 	}
 	e.Msg("access")
+}
+
+// appendPackets adds an association's fields: how many destinations and
+// the first few, datagrams each way (bytes are bytes_up and bytes_down),
+// the destinations the ACL denied, and the datagrams dropped, in all and
+// by reason (only the reasons that occurred).
+func appendPackets(e *zerolog.Event, p *tunnel.PacketStats) *zerolog.Event {
+	e = e.Int("dests", p.Dests).
+		Strs("dest_list", p.First).
+		Int64("dgrams_up", p.DgramsUp).
+		Int64("dgrams_down", p.DgramsDown).
+		Int("denied", p.Denied).
+		Int64("dropped", p.DroppedTotal())
+	if p.DroppedTotal() == 0 {
+		return e
+	}
+	d := zerolog.Dict()
+	for _, reason := range tunnel.Drops() {
+		if n := p.Dropped[reason]; n > 0 {
+			d = d.Int64(reason.String(), n)
+		}
+	}
+	return e.Dict("drops", d)
 }
 
 // appendAddrPort appends ap as ap.String() writes it.
