@@ -46,6 +46,11 @@ func (hc *httpConn) serve(r *http.Request, f http1.Framing) (keep, tunnelled boo
 		if up != nil {
 			return false, hc.relayUpgrade(w, up, rec)
 		}
+	case isConnectUDP(r):
+		hc.stopBackgroundRead()
+		if hc.serveConnectUDP(w, r) {
+			return false, true
+		}
 	default:
 		hc.s.serveSelf(w, r)
 	}
