@@ -372,7 +372,7 @@ func TestACLReadmeAllowLoopback(t *testing.T) {
 	cfg := "[[listener]]\naddress = \"127.0.0.1:0\"\n\n" + block
 	code, out, stderr := runFerry(t, "check", "-config", writeConfig(t, cfg))
 	want := "first match wins: allow-loopback (allow), reverse-backends (allow), deny-internal-destinations (deny), " +
-		"connect-https-only (deny), safe-ports-only (deny), allow-local-clients (allow), then the default: deny."
+		"connect-https-only (deny), safe-ports-only (deny), udp-safe-ports-only (deny), allow-local-clients (allow), then the default: deny."
 	if code != 0 || !strings.Contains(out, want) || strings.Contains(stderr, "warning") {
 		t.Fatalf("ferry check: exit %d, stderr %q, stdout:\n%.400s\nwant %q", code, stderr, out, want)
 	}

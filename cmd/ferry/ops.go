@@ -101,6 +101,7 @@ func (a *app) attach(o *ops) {
 		}
 		return hs
 	})
+	o.metrics.SetAssociations(a.engine.Associations)
 	if c := a.cache; c != nil {
 		o.metrics.SetCacheUsage(func() []metrics.StoreUsage {
 			st := c.Stats()

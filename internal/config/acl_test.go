@@ -3,12 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/ferry-proxy/ferry/acl"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/ferry-proxy/ferry"
+	"github.com/ferry-proxy/ferry/acl"
 )
 
 func TestExampleACL(t *testing.T) {
@@ -16,12 +16,44 @@ func TestExampleACL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.ACLFromDefault || f.ACL.Default != "deny" || len(f.ACL.Rules) != 5 {
+	if f.ACLFromDefault || f.ACL.Default != "deny" || len(f.ACL.Rules) != 6 {
 		t.Fatalf("acl %+v (from default %v)", f.ACL, f.ACLFromDefault)
 	}
 	r := f.ACL.Rules[2]
 	if r.Name != "connect-https-only" || r.Not == nil || len(r.Not.Port) != 1 || r.Not.Port[0] != "443" {
 		t.Fatalf("rule 2 %+v", r)
+	}
+}
+
+// The default rules let a local client's datagrams reach DNS, NTP, QUIC
+// and unprivileged ports, and nothing below 1024 else; TCP keeps its own
+// list (no DNS over SOCKS CONNECT to port 53).
+func TestExampleACLUDP(t *testing.T) {
+	f, err := Parse("example", ferry.DefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Rules
+	tests := []struct {
+		proto string
+		port  uint16
+		allow bool
+		rule  string
+	}{
+		{"udp", 53, true, "allow-local-clients"},
+		{"udp", 123, true, "allow-local-clients"},
+		{"udp", 443, true, "allow-local-clients"},
+		{"udp", 3478, true, "allow-local-clients"},
+		{"udp", 80, false, "udp-safe-ports-only"},
+		{"udp", 161, false, "udp-safe-ports-only"},
+		{"socks", 53, false, "safe-ports-only"},
+		{"socks", 80, true, "allow-local-clients"},
+	}
+	for _, tt := range tests {
+		q := acl.Query{IP: netip.MustParseAddr("192.0.2.1"), Port: tt.port, Proto: tt.proto, Client: netip.MustParseAddr("127.0.0.1")}
+		if v := p.Decide(&q); v.Allow != tt.allow || v.Rule != tt.rule {
+			t.Errorf("%s to port %d: allow %v by %q, want %v by %q", tt.proto, tt.port, v.Allow, v.Rule, tt.allow, tt.rule)
+		}
 	}
 }
 
@@ -34,7 +66,7 @@ func TestACLConfig(t *testing.T) {
 		check   func(t *testing.T, f *File)
 	}{
 		{"no acl table gets the example's rules", "[[listener]]\naddress = \"127.0.0.1:0\"\n", "", func(t *testing.T, f *File) {
-			if !f.ACLFromDefault || len(f.ACL.Rules) != 5 {
+			if !f.ACLFromDefault || len(f.ACL.Rules) != 6 {
 				t.Fatalf("acl %+v", f.ACL)
 			}
 		}},
@@ -118,7 +150,7 @@ func FuzzParseACL(f *testing.F) {
 func TestDefaultRules(t *testing.T) {
 	mine := "[[acl.rule]]\nname = \"allow-loopback\"\naction = \"allow\"\nip = [\"127.0.0.0/8\", \"::1\"]\n"
 	redefined := "[[acl.rule]]\nname = \"connect-https-only\"\naction = \"deny\"\nproto = \"connect\"\nnot.port = [443, 8443]\n"
-	defaults := []string{"reverse-backends", "deny-internal-destinations", "connect-https-only", "safe-ports-only", "allow-local-clients"}
+	defaults := []string{"reverse-backends", "deny-internal-destinations", "connect-https-only", "safe-ports-only", "udp-safe-ports-only", "allow-local-clients"}
 	tests := []struct {
 		name, in string
 		rules    []string
@@ -126,7 +158,7 @@ func TestDefaultRules(t *testing.T) {
 	}{
 		{"true: mine, then the defaults", "[acl]\ndefault_rules = true\n" + mine, append([]string{"allow-loopback"}, defaults...), false},
 		{"true: a redefined default stays where the file puts it", "[acl]\ndefault_rules = true\n" + redefined + mine,
-			[]string{"connect-https-only", "allow-loopback", "reverse-backends", "deny-internal-destinations", "safe-ports-only", "allow-local-clients"}, false},
+			[]string{"connect-https-only", "allow-loopback", "reverse-backends", "deny-internal-destinations", "safe-ports-only", "udp-safe-ports-only", "allow-local-clients"}, false},
 		{"false: mine only, no warning", "[acl]\ndefault_rules = false\n" + mine, []string{"allow-loopback"}, false},
 		{"unset: mine only, warned", "[acl]\n" + mine, []string{"allow-loopback"}, true},
 		{"unset, a default redefined: as written", "[acl]\n" + redefined, []string{"connect-https-only"}, false},

@@ -107,7 +107,9 @@ func documented(path string) *File {
 	return &File{
 		Listeners: []Listener{listener("main", "127.0.0.1:8080", "auto")},
 		Limits: Limits{
-			Config:        tunnel.Config{HandshakeTimeout: 10 * time.Second, DialTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute},
+			Config: tunnel.Config{HandshakeTimeout: 10 * time.Second, DialTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
+				BindTimeout: time.Minute, UDP: tunnel.UDPConfig{IdleTimeout: 2 * time.Minute, MaxAssociations: 1000,
+					MaxPerClient: 32, MaxDestinations: 256}},
 			Limits:        connect.Limits{KeepAliveTimeout: 60 * time.Second, MaxHeaderBytes: 65536},
 			ForwardLimits: forward.Limits{ResponseTimeout: 0},
 			MuxLimits:     front.Limits{MaxConns: 10000},

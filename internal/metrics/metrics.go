@@ -30,6 +30,8 @@ type Metrics struct {
 	// Conns counts connections; set it as the front mux's Observer.
 	Conns *Conns
 
+	packets *packets // packets.go
+
 	upstreams  *healthCollector
 	backends   *healthCollector
 	cacheUsage *usageCollector
@@ -73,6 +75,7 @@ func New(version, commit string) *Metrics {
 		reloadTime: f.gauge("ferry_config_last_reload_success_timestamp_seconds",
 			"When the config was last loaded successfully, at start or by a reload."),
 		Conns:      newConns(f),
+		packets:    newPackets(f),
 		upstreams:  newHealth("ferry_upstream_up", "1 if the upstream proxy is healthy, 0 if not.", "upstream"),
 		backends:   newHealth("ferry_backend_up", "1 if the reverse-proxy backend is healthy, 0 if not.", "route", "backend"),
 		cacheUsage: newUsage(),
@@ -134,6 +137,9 @@ func (m *Metrics) Write(r *accesslog.Record) {
 		m.dial.WithLabelValues(result).Observe(r.Dial.Seconds())
 	}
 	m.duration.WithLabelValues(proto).Observe(time.Since(r.Start).Seconds())
+	if r.Packets != nil {
+		m.packets.write(r)
+	}
 	if c := r.CacheResult(); c != accesslog.CacheNone {
 		m.cacheReqs.WithLabelValues(c).Inc()
 		m.cacheBytes.WithLabelValues(c).Add(float64(max(r.BytesDown, 0)))
