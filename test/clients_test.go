@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,6 +223,14 @@ func connectTunnel(t testing.TB, proxy, target string) *net.TCPConn {
 // reply code and the conn. A conn closed without a reply fails the test.
 func socks5Request(t testing.TB, proxy string, cmd byte, addr []byte) (byte, *net.TCPConn) {
 	t.Helper()
+	rep, _, c := socks5RequestBound(t, proxy, cmd, addr)
+	return rep, c
+}
+
+// socks5RequestBound is socks5Request that also returns the reply's
+// BND.ADDR and BND.PORT.
+func socks5RequestBound(t testing.TB, proxy string, cmd byte, addr []byte) (byte, netip.AddrPort, *net.TCPConn) {
+	t.Helper()
 	c := dial(t, proxy)
 	if _, err := c.Write([]byte{5, 1, 0}); err != nil {
 		t.Fatal(err)
@@ -243,10 +252,18 @@ func socks5Request(t testing.TB, proxy string, cmd byte, addr []byte) (byte, *ne
 	if h[0] != 5 || n == 0 {
 		t.Fatalf("SOCKS5 reply header % x", h)
 	}
-	if _, err := io.ReadFull(c, make([]byte, n+2)); err != nil {
+	return h[1], readBound(t, c, n), c
+}
+
+// readBound reads a SOCKS5 reply's address of n bytes and its port.
+func readBound(t testing.TB, c net.Conn, n int) netip.AddrPort {
+	t.Helper()
+	b := make([]byte, n+2)
+	if _, err := io.ReadFull(c, b); err != nil {
 		t.Fatalf("SOCKS5 reply address: %v", err)
 	}
-	return h[1], c
+	ip, _ := netip.AddrFromSlice(b[:n])
+	return netip.AddrPortFrom(ip.Unmap(), binary.BigEndian.Uint16(b[n:]))
 }
 
 // socks5Domain is a DST.ADDR of type domain name (ATYP 3) with its port.

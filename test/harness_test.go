@@ -49,7 +49,12 @@ const (
 	runTimeout   = 20 * time.Second // runFerry: a run expected to end by itself
 )
 
-func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+func TestMain(m *testing.M) {
+	if cmd := os.Getenv(envExecWithoutMMsg); cmd != "" {
+		execWithoutMMsg(cmd) // a helper for a client under test: never returns
+	}
+	os.Exit(testMain(m))
+}
 
 func testMain(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "ferry-e2e-")

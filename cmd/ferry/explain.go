@@ -36,7 +36,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	listener := fs.String("listener", "", "the `listener` the request arrives on, whose auth applies; default: any (auth not applied)")
 	user := fs.String("user", "", "authenticated `user` to decide for (the password is not checked); default anonymous")
 	client := fs.String("client", "127.0.0.1", "client `address` the request comes from")
-	proto := fs.String("proto", "", "connect, http, socks, tcp or tls; default http for an http:// URL, else connect")
+	proto := fs.String("proto", "", "connect, http, socks, udp, tcp or tls; default http for an http:// URL, else connect")
 	method := fs.String("method", "", "HTTP `method` of a plain-HTTP request; default GET (CONNECT for tunnels)")
 	at := fs.String("at", "", "decide at this `time` (RFC 3339, e.g. 2025-06-02T09:30:00+02:00); default now")
 	noDNS := fs.Bool("no-dns", false, "do not resolve the name; stop where the address decides")

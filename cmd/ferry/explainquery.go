@@ -52,9 +52,9 @@ func explainQuery(target, proto, method, user, client, at string) (acl.Query, er
 	}
 	if proto != "" {
 		switch proto {
-		case "connect", "http", "socks", "tcp", "tls":
+		case "connect", "http", "socks", "udp", "tcp", "tls":
 		default:
-			return q, fmt.Errorf("-proto %q: want connect, http, socks, tcp or tls", proto)
+			return q, fmt.Errorf("-proto %q: want connect, http, socks, udp, tcp or tls", proto)
 		}
 		q.Proto = proto
 		switch proto { // what each front end puts in the request
