@@ -9,7 +9,10 @@
 //     with p50/p99/p99.9 latency;
 //   - http: plain-proxy keep-alive GETs of a 1 KiB object at concurrency -c;
 //   - idle: RSS and fds of the proxy's process per idle tunnel, and whether
-//     both return after the tunnels close.
+//     both return after the tunnels close;
+//   - udp: datagrams through SOCKS5 UDP ASSOCIATE against straight to a UDP
+//     echo origin: round trips per second and latency, datagrams per second
+//     with a window in flight, and RSS and fds per idle association.
 //
 // It imports nothing from ferry. With -merge it instead reads -json outputs
 // and prints one markdown comparison table (bench/compare.sh uses that).
@@ -30,7 +33,7 @@ import (
 )
 
 // testNames are the tests, in the order they run.
-var testNames = []string{"bulk", "setup", "http", "idle"}
+var testNames = []string{"bulk", "setup", "http", "idle", "udp"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -48,6 +51,7 @@ type options struct {
 	pid              int
 	idleMax          int
 	idleWait         time.Duration
+	udpIdle          int
 	merge            bool
 	cpuProfile       string
 	args             []string
@@ -71,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.pid, "pid", 0, "PID of the proxy for the idle test (default: the process listening on the proxy's port)")
 	fs.IntVar(&o.idleMax, "idle-max", 10000, "idle tunnels to open at most (fewer if the open-file limit says so)")
 	fs.DurationVar(&o.idleWait, "idle-wait", 20*time.Second, "how long to wait for the proxy's fds and RSS to return after the idle tunnels close")
+	fs.IntVar(&o.udpIdle, "udp-idle", 1000, "idle UDP associations to open at most for the udp test (from 127.0.0.1-250)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to `file` (is the client the bottleneck?)")
 	fs.BoolVar(&o.merge, "merge", false, "read the -json `files` given as arguments and print one markdown comparison table")
 	fs.Usage = func() {
@@ -111,8 +116,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("nothing to measure: give -http-proxy, -socks-proxy or -tcp-proxy")
 	case o.tcp != "" && o.echoAddr == "":
 		return nil, errors.New("-tcp-proxy needs -echo-addr (the forwarder's fixed target)")
-	case o.duration <= 0 || o.conc <= 0 || o.rounds <= 0 || o.idleMax < 0:
-		return nil, errors.New("-duration, -c, -rounds and -idle-max must be positive")
+	case o.duration <= 0 || o.conc <= 0 || o.rounds <= 0 || o.idleMax < 0 || o.udpIdle < 0:
+		return nil, errors.New("-duration, -c, -rounds, -idle-max and -udp-idle must be positive")
 	}
 	return o, nil
 }
@@ -204,6 +209,13 @@ func measure(o *options) (*Report, error) {
 			}
 			r.PID = pid
 			r.Metrics = append(r.Metrics, b.runIdle(idleConfig{pid: pid, want: o.idleMax, limit: limit, wait: o.idleWait})...)
+		case "udp":
+			pid := o.pid
+			if pid == 0 {
+				pid = findPID(o)
+			}
+			r.PID = pid
+			r.Metrics = append(r.Metrics, b.runUDP(idleConfig{pid: pid, want: o.udpIdle, limit: limit})...)
 		}
 	}
 	return r, nil
