@@ -155,14 +155,14 @@ func (p *capsuleClient) start(early []byte) {
 // ReadPacket reads the next DATAGRAM capsule. Capsules of other types are
 // skipped (RFC 9297 §3.2), a run of them dropped as malformed; a capsule
 // that cannot be read past ends the tunnel.
-func (p *capsuleClient) ReadPacket(b []byte) (int, int, tunnel.PacketAddr, error) {
+func (p *capsuleClient) ReadPacket(b *tunnel.PacketBuf) (int, int, tunnel.PacketAddr, error) {
 	for range maxSkipped {
-		n, ok, err := udpframe.ReadDatagram(p.br, b)
+		n, ok, err := tunnel.ReadCapsule(p.br, b)
 		if err != nil {
 			return 0, 0, tunnel.PacketAddr{}, err
 		}
 		if ok {
-			return 0, n, p.dst, nil
+			return tunnel.PacketHeadroom, n, p.dst, nil
 		}
 	}
 	return 0, 0, tunnel.PacketAddr{}, tunnel.DropMalformed

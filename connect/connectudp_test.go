@@ -186,10 +186,10 @@ type fakeClient struct {
 	closed  chan struct{}
 }
 
-func (f *fakeClient) ReadPacket(b []byte) (int, int, tunnel.PacketAddr, error) {
+func (f *fakeClient) ReadPacket(b *tunnel.PacketBuf) (int, int, tunnel.PacketAddr, error) {
 	select {
 	case p := <-f.in:
-		return 0, copy(b, p), f.dst, nil
+		return tunnel.PacketHeadroom, copy(b.Bytes()[tunnel.PacketHeadroom:], p), f.dst, nil
 	case <-f.closed:
 		return 0, 0, tunnel.PacketAddr{}, net.ErrClosed
 	}

@@ -106,6 +106,7 @@ type granted struct {
 	server net.Conn
 	rec    *accesslog.Record
 	early  []byte
+	assoc  *tunnel.Association // UDP ASSOCIATE: relayed instead of server (udp.go)
 }
 
 func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client netip.AddrPort) (*granted, error) {
@@ -162,7 +163,7 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 	case cmdBind:
 		return s.bind5(ctx, c, req, rec, r)
 	case cmdAssociate:
-		return nil, s.associate5(ctx, c, req, rec, r)
+		return s.associate5(ctx, c, req, rec, r)
 	}
 	return nil, s.refuse5(c, rec, repCmdNotSupported, tunnel.Errorf(tunnel.BadRequest, "unknown command %d", r.cmd))
 }
@@ -273,6 +274,10 @@ func (s *Server) open(ctx context.Context, req *tunnel.Request, rec *accesslog.R
 // start relays c and the granted tunnel on the relay's own goroutines;
 // the access event is written and end called when the tunnel ends.
 func (s *Server) start(ctx context.Context, c net.Conn, t *granted, end func()) {
+	if t.assoc != nil {
+		go s.relayAssociation(c, t, end)
+		return
+	}
 	c.SetReadDeadline(time.Time{})
 	if len(t.early) > 0 {
 		if _, err := t.server.Write(t.early); err != nil {

@@ -17,26 +17,24 @@ import (
 
 // associate5 serves UDP ASSOCIATE (RFC 1928 §7): a relay socket of its
 // own on the address the client reached ferry at, reported in the reply;
-// the engine relays the client's datagrams (tunnel.Association) until the
-// control connection closes or the association idles out. Only the
-// client may use the relay: datagrams from its address (the control
-// connection's source) and from the port it declared, or, when it
-// declared none, the port its first datagram came from. The access event
-// is written when the association ends.
-func (s *Server) associate5(ctx context.Context, c net.Conn, req *tunnel.Request, rec *accesslog.Record, r request5) error {
+// the association is returned, for relayAssociation. Only the client may
+// use the relay: datagrams from its address (the control connection's
+// source) and from the port it declared, or, when it declared none, the
+// port its first datagram came from.
+func (s *Server) associate5(ctx context.Context, c net.Conn, req *tunnel.Request, rec *accesslog.Record, r request5) (*granted, error) {
 	rec.Method = "UDP_ASSOCIATE"
 	req.Proto = tunnel.ProtoUDP
 	local, _ := netip.ParseAddrPort(c.LocalAddr().String())
 	relay, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local.Addr().Unmap(), 0)))
 	if err != nil {
-		return s.refuse5(c, rec, repGeneralFailure, tunnel.Errorf(tunnel.Internal, "UDP relay socket on %s: %v", local.Addr(), err))
+		return nil, s.refuse5(c, rec, repGeneralFailure, tunnel.Errorf(tunnel.Internal, "UDP relay socket on %s: %v", local.Addr(), err))
 	}
-	p := &clientPackets{conn: relay, ip: req.Client.Addr().Unmap()}
+	p := &clientPackets{conn: relay, r: tunnel.NewUDPReader(relay), ip: req.Client.Addr().Unmap()}
 	p.port.Store(uint32(r.port))
 	a, err := s.engine.Associate(ctx, req, p)
 	if err != nil {
 		relay.Close()
-		return s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
+		return nil, s.refuse5(c, rec, tunnel.KindOf(err).SOCKS5Reply(), err)
 	}
 	bnd, _ := netip.ParseAddrPort(relay.LocalAddr().String())
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -44,16 +42,24 @@ func (s *Server) associate5(ctx context.Context, c net.Conn, req *tunnel.Request
 		a.Close()
 		rec.Err = err
 		rec.Finish()
-		return nil
+		return nil, nil
 	}
+	return &granted{rec: rec, assoc: a}, nil
+}
+
+// relayAssociation runs a granted association until the control
+// connection closes or the association idles out, on a goroutine of its
+// own (the handshake's, whose stack grew, has ended: an idle association
+// costs less), then writes its access event and calls end.
+func (s *Server) relayAssociation(c net.Conn, t *granted, end func()) {
+	defer end()
 	c.SetDeadline(time.Time{})
-	stop := watchControl(c, 0, a.End)
-	st, err := a.Run()
+	stop := watchControl(c, 0, t.assoc.End)
+	st, err := t.assoc.Run()
 	c.Close() // the association is over: so is its control connection
 	stop()
-	noteAssociation(rec, &st, err)
-	rec.Finish()
-	return nil
+	noteAssociation(t.rec, &st, err)
+	t.rec.Finish()
 }
 
 // noteAssociation fills an association's access record: the first
@@ -74,6 +80,7 @@ func noteAssociation(rec *accesslog.Record, st *tunnel.PacketStats, err error) {
 // their source.
 type clientPackets struct {
 	conn *net.UDPConn
+	r    *tunnel.UDPReader
 	ip   netip.Addr    // the client's address: the control connection's source
 	port atomic.Uint32 // the client's port, declared or first seen; 0 until known
 
@@ -87,12 +94,12 @@ type clientPackets struct {
 // is dropped as a stranger's; a header cut short or of an unknown address
 // type as malformed; a fragment (FRAG not 0) too, since ferry does not
 // reassemble (RFC 1928 §7 lets a server drop them).
-func (p *clientPackets) ReadPacket(b []byte) (int, int, tunnel.PacketAddr, error) {
-	n, from, err := p.conn.ReadFromUDPAddrPort(b)
+func (p *clientPackets) ReadPacket(b *tunnel.PacketBuf) (int, int, tunnel.PacketAddr, error) {
+	n, from, err := p.r.Read(b)
 	if err != nil {
 		return 0, 0, tunnel.PacketAddr{}, err
 	}
-	if from.Addr().Unmap() != p.ip {
+	if from.Addr() != p.ip {
 		return 0, 0, tunnel.PacketAddr{}, tunnel.DropStranger
 	}
 	switch port := p.port.Load(); {
@@ -101,7 +108,8 @@ func (p *clientPackets) ReadPacket(b []byte) (int, int, tunnel.PacketAddr, error
 	case uint16(port) != from.Port():
 		return 0, 0, tunnel.PacketAddr{}, tunnel.DropStranger
 	}
-	h, err := udpframe.ParseSOCKS(b[:n])
+	d := b.Bytes()[tunnel.PacketHeadroom : tunnel.PacketHeadroom+n]
+	h, err := udpframe.ParseSOCKS(d)
 	switch {
 	case errors.Is(err, udpframe.ErrFragment):
 		return 0, 0, tunnel.PacketAddr{}, tunnel.DropFragment
@@ -115,7 +123,7 @@ func (p *clientPackets) ReadPacket(b []byte) (int, int, tunnel.PacketAddr, error
 		}
 		dst = tunnel.NameOf(p.lastHost, h.Addr.Port())
 	}
-	return h.Len, n - h.Len, dst, nil
+	return tunnel.PacketHeadroom + h.Len, n - h.Len, dst, nil
 }
 
 // WritePacket sends a reply to the client, behind the header naming its

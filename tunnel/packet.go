@@ -64,11 +64,13 @@ const packetBufSize = PacketHeadroom + MaxDatagram
 // front end. ReadPacket is called by one goroutine at a time;
 // WritePacket may be called from several at once.
 type PacketClient interface {
-	// ReadPacket reads the client's next datagram into b and reports
-	// where its payload lies in b (b[off:off+n]) and where it goes. A
-	// datagram that is dropped is reported as a Drop; any other error
-	// ends the association, io.EOF as the client's own end.
-	ReadPacket(b []byte) (off, n int, dst PacketAddr, err error)
+	// ReadPacket reads the client's next datagram into b (taking its
+	// buffer only once there is one to read: an idle client holds none)
+	// and reports where its payload lies, b.Bytes()[off:off+n] with off at
+	// least PacketHeadroom, and where it goes. A datagram that is dropped
+	// is reported as a Drop; any other error ends the association, io.EOF
+	// as the client's own end.
+	ReadPacket(b *PacketBuf) (off, n int, dst PacketAddr, err error)
 	// WritePacket sends b[off:], a datagram from src, to the client;
 	// b[:off] is free for framing (at least PacketHeadroom bytes). A Drop
 	// counts the datagram as dropped; any other error ends the

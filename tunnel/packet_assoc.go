@@ -135,9 +135,10 @@ func (a *Association) Run() (PacketStats, error) {
 // readClient is the Run goroutine: the client's datagrams, each to its
 // destination.
 func (a *Association) readClient() {
-	buf := make([]byte, packetBufSize)
+	var b PacketBuf
+	defer b.Release()
 	for a.ctx.Err() == nil {
-		off, n, dst, err := a.client.ReadPacket(buf[PacketHeadroom:])
+		off, n, dst, err := a.client.ReadPacket(&b)
 		if err != nil {
 			if d, ok := err.(Drop); ok {
 				a.drop(d)
@@ -150,8 +151,7 @@ func (a *Association) readClient() {
 			return
 		}
 		a.touch()
-		start := PacketHeadroom + off
-		a.send(buf[:start+n], start, dst)
+		a.send(b.Bytes()[:off+n], off, dst)
 	}
 }
 

@@ -72,20 +72,21 @@ func (a *Association) allowReplies(to netip.AddrPort) {
 // readDirect passes the direct socket's replies to the client, those from
 // an address the client sent to; it ends when the socket is closed.
 func (a *Association) readDirect(s *directSocket) {
-	buf := make([]byte, packetBufSize)
+	r := NewUDPReader(s.conn)
+	var b PacketBuf
+	defer b.Release()
 	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf[PacketHeadroom:])
+		n, from, err := r.Read(&b)
 		if err != nil {
 			if a.ctx.Err() == nil {
 				a.End(fmt.Errorf("direct UDP socket: %w", err))
 			}
 			return
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		if _, ok := (*a.peers.Load())[from]; !ok {
 			a.drop(DropUnsolicited)
 			continue
 		}
-		a.deliver(buf[:PacketHeadroom+n], PacketHeadroom, AddrOf(from))
+		a.deliver(b.Bytes()[:PacketHeadroom+n], PacketHeadroom, AddrOf(from))
 	}
 }

@@ -82,9 +82,10 @@ func (a *Association) readMasque(w *masqueWay, src PacketAddr) {
 		w.c.Close()
 	}()
 	br := bufio.NewReaderSize(w.c, 4096)
-	buf := make([]byte, packetBufSize)
+	var b PacketBuf
+	defer b.Release()
 	for skipped := 0; skipped < maxSkippedCapsules; {
-		n, ok, err := udpframe.ReadDatagram(br, buf[PacketHeadroom:])
+		n, ok, err := ReadCapsule(br, &b)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && a.ctx.Err() == nil {
 				a.drop(DropMalformed)
@@ -96,8 +97,22 @@ func (a *Association) readMasque(w *masqueWay, src PacketAddr) {
 			continue
 		}
 		skipped = 0
-		a.deliver(buf[:PacketHeadroom+n], PacketHeadroom, src)
+		a.deliver(b.Bytes()[:PacketHeadroom+n], PacketHeadroom, src)
 	}
+}
+
+// ReadCapsule reads the next capsule from r (udpframe.ReadDatagram), a
+// DATAGRAM's payload into b after PacketHeadroom bytes. b's buffer is
+// taken only once a capsule has begun to arrive: a tunnel that waits
+// holds none (r's own buffer aside).
+func ReadCapsule(r *bufio.Reader, b *PacketBuf) (n int, ok bool, err error) {
+	if r.Buffered() == 0 {
+		b.Release()
+		if _, err := r.Peek(1); err != nil {
+			return 0, false, err
+		}
+	}
+	return udpframe.ReadDatagram(r, b.Bytes()[PacketHeadroom:])
 }
 
 // maxSkippedCapsules is how many capsules in a row that carry no datagram

@@ -144,9 +144,11 @@ func (r *socksRelay) watch() {
 // readSOCKS passes the replies the upstream relays to the client, with
 // the source it names.
 func (a *Association) readSOCKS(r *socksRelay) {
-	buf := make([]byte, packetBufSize)
+	rd := NewUDPReader(r.conn)
+	var b PacketBuf
+	defer b.Release()
 	for fails := 0; fails < maxReadErrors; {
-		n, err := r.conn.Read(buf[PacketHeadroom:])
+		n, _, err := rd.Read(&b)
 		if err != nil {
 			if r.dead.Load() || a.ctx.Err() != nil {
 				return
@@ -158,6 +160,7 @@ func (a *Association) readSOCKS(r *socksRelay) {
 			continue
 		}
 		fails = 0
+		buf := b.Bytes()
 		h, err := udpframe.ParseSOCKS(buf[PacketHeadroom : PacketHeadroom+n])
 		if err != nil {
 			a.drop(DropMalformed)

@@ -37,10 +37,10 @@ func newFakeClient() *fakeClient {
 	return &fakeClient{in: make(chan packet, 64), replies: make(chan reply, 64), closed: make(chan struct{})}
 }
 
-func (f *fakeClient) ReadPacket(b []byte) (int, int, tunnel.PacketAddr, error) {
+func (f *fakeClient) ReadPacket(b *tunnel.PacketBuf) (int, int, tunnel.PacketAddr, error) {
 	select {
 	case p := <-f.in:
-		return 0, copy(b, p.payload), p.dst, nil
+		return tunnel.PacketHeadroom, copy(b.Bytes()[tunnel.PacketHeadroom:], p.payload), p.dst, nil
 	case <-f.closed:
 		return 0, 0, tunnel.PacketAddr{}, io.EOF
 	}
