@@ -97,6 +97,7 @@ type clientPackets struct {
 func (p *clientPackets) ReadPacket(b *tunnel.PacketBuf) (int, int, tunnel.PacketAddr, error) {
 	n, from, err := p.r.Read(b)
 	if err != nil {
+		p.r.Release()
 		return 0, 0, tunnel.PacketAddr{}, err
 	}
 	if from.Addr() != p.ip {

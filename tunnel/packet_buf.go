@@ -47,6 +47,10 @@ func NewUDPReader(conn *net.UDPConn) *UDPReader {
 	return r
 }
 
+// Release gives back the buffers of datagrams read ahead and not handed
+// out: call it when done reading.
+func (r *UDPReader) Release() { r.release() }
+
 // Read reads the next datagram into b, after PacketHeadroom bytes:
 // b.Bytes()[PacketHeadroom:PacketHeadroom+n], from from (an IPv4 address
 // unmapped). Deadlines and a close end it as for any read.

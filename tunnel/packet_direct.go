@@ -73,6 +73,7 @@ func (a *Association) allowReplies(to netip.AddrPort) {
 // an address the client sent to; it ends when the socket is closed.
 func (a *Association) readDirect(s *directSocket) {
 	r := NewUDPReader(s.conn)
+	defer r.Release()
 	var b PacketBuf
 	defer b.Release()
 	for {

@@ -70,6 +70,17 @@ func TestUDPReader(t *testing.T) {
 			if allocs != 0 {
 				t.Errorf("%v allocations per datagram read, want 0", allocs)
 			}
+			// Datagrams waiting together are read in one call and handed
+			// out in order, each with its own buffer.
+			for i := range 40 {
+				send.Write([]byte{byte(i)})
+			}
+			for i := range 40 {
+				n, from, err := r.Read(&b)
+				if err != nil || n != 1 || b.Bytes()[PacketHeadroom] != byte(i) || from != want {
+					t.Fatalf("datagram %d: %d bytes %v from %v, %v", i, n, b.Bytes()[PacketHeadroom:PacketHeadroom+n], from, err)
+				}
+			}
 			recv.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 			if _, _, err := r.Read(&b); err == nil || b.p != nil {
 				t.Errorf("read past the deadline: %v, buffer held %v", err, b.p != nil)

@@ -13,6 +13,8 @@ type udpRead struct{}
 
 func (udpRead) init(*net.UDPConn) {}
 
+func (udpRead) release() {}
+
 func (udpRead) read(conn *net.UDPConn, b *PacketBuf) (int, netip.AddrPort, error) {
 	return conn.ReadFromUDPAddrPort(b.Bytes()[PacketHeadroom:])
 }

@@ -145,6 +145,7 @@ func (r *socksRelay) watch() {
 // the source it names.
 func (a *Association) readSOCKS(r *socksRelay) {
 	rd := NewUDPReader(r.conn)
+	defer rd.Release()
 	var b PacketBuf
 	defer b.Release()
 	for fails := 0; fails < maxReadErrors; {
