@@ -106,81 +106,105 @@ func loadZone(name string) (*time.Location, error) {
 // compileMatch turns one Match into matchers, cheapest first so a rule
 // that fails is usually told so by a compare rather than a lookup.
 func compileMatch(key string, m *Match, loc *time.Location, env Env) ([]matcher, Errors) {
-	var out []matcher
-	var errs Errors
-	bad := func(field string, err error) {
-		errs = append(errs, &FieldError{Key: key + "." + field, Msg: err.Error()})
+	c := &compiler{key: key}
+	c.names(m, env)
+	c.ranges(m, loc)
+	c.domains(m, env)
+	// The address matcher last: it is the one that may say "unknown", and
+	// a rule another matcher rules out is then dropped without asking it.
+	if len(m.IP) > 0 {
+		im, err := newIPMatcher(m.IP, env.Self)
+		c.add("ip", im, err)
 	}
+	return c.out, c.errs
+}
+
+// compiler collects one match table's matchers and its field errors.
+type compiler struct {
+	key  string
+	out  []matcher
+	errs Errors
+}
+
+func (c *compiler) bad(field string, err error) {
+	c.errs = append(c.errs, &FieldError{Key: c.key + "." + field, Msg: err.Error()})
+}
+
+// add appends m, or reports err for field.
+func (c *compiler) add(field string, m matcher, err error) {
+	if err != nil {
+		c.bad(field, err)
+		return
+	}
+	c.out = append(c.out, m)
+}
+
+// names compiles the matchers on names: protocol, method, user, group.
+func (c *compiler) names(m *Match, env Env) {
 	if len(m.Proto) > 0 {
 		for _, v := range m.Proto {
 			if !contains(protos, v) {
-				bad("proto", fmt.Errorf("%q is not a protocol: want connect, http, socks, udp (forward) or tcp, tls (reverse)", v))
+				c.bad("proto", fmt.Errorf("%q is not a protocol: want connect, http, socks, udp (forward) or tcp, tls (reverse)", v))
 			}
 		}
-		out = append(out, newNameMatcher("proto "+strings.Join(m.Proto, ", "), fieldProto, m.Proto))
-	}
-	if len(m.Port) > 0 {
-		pm, err := parsePorts(m.Port)
-		if err != nil {
-			bad("port", err)
-		} else {
-			out = append(out, pm)
-		}
+		c.out = append(c.out, newNameMatcher("proto "+strings.Join(m.Proto, ", "), fieldProto, m.Proto))
 	}
 	if len(m.Method) > 0 {
 		up := make([]string, len(m.Method))
 		for i, v := range m.Method {
 			up[i] = strings.ToUpper(v)
 			if !isToken(up[i]) {
-				bad("method", fmt.Errorf("%q is not an HTTP method", v))
+				c.bad("method", fmt.Errorf("%q is not an HTTP method", v))
 			}
 		}
-		out = append(out, newNameMatcher("method "+strings.Join(up, ", "), fieldMethod, up))
+		c.out = append(c.out, newNameMatcher("method "+strings.Join(up, ", "), fieldMethod, up))
 	}
 	if len(m.User) > 0 {
-		out = append(out, newNameMatcher("user "+strings.Join(m.User, ", "), fieldUser, m.User))
+		c.out = append(c.out, newNameMatcher("user "+strings.Join(m.User, ", "), fieldUser, m.User))
 	}
 	if len(m.Group) > 0 {
 		var members []string
 		for _, g := range m.Group {
 			us, ok := env.Groups[g]
 			if !ok {
-				bad("group", fmt.Errorf("no group %q in [auth.groups]", g))
+				c.bad("group", fmt.Errorf("no group %q in [auth.groups]", g))
 			}
 			members = append(members, us...)
 		}
-		out = append(out, newNameMatcher("group "+strings.Join(m.Group, ", "), fieldUser, members))
+		c.out = append(c.out, newNameMatcher("group "+strings.Join(m.Group, ", "), fieldUser, members))
+	}
+}
+
+// ranges compiles the matchers on ranges: port, client address, weekday,
+// time of day.
+func (c *compiler) ranges(m *Match, loc *time.Location) {
+	if len(m.Port) > 0 {
+		pm, err := parsePorts(m.Port)
+		c.add("port", pm, err)
 	}
 	if len(m.Client) > 0 {
 		p, err := parsePrefixes(m.Client)
-		if err != nil {
-			bad("client", err)
-		} else {
-			out = append(out, &clientMatcher{p})
-		}
+		c.add("client", &clientMatcher{p}, err)
 	}
 	if len(m.Weekday) > 0 {
 		w, err := parseWeekdays(m.Weekday, loc)
-		if err != nil {
-			bad("weekday", err)
-		} else {
-			out = append(out, w)
-		}
+		c.add("weekday", w, err)
 	}
 	if len(m.Time) > 0 {
 		t, err := parseTimes(m.Time, loc)
-		if err != nil {
-			bad("time", err)
-		} else {
-			out = append(out, t)
-		}
+		c.add("time", t, err)
 	}
+}
+
+// domains compiles the matchers on the target's name: domain patterns,
+// domain lists, regular expressions.
+func (c *compiler) domains(m *Match, env Env) {
 	if len(m.Domain) > 0 {
 		dm := &domainMatcher{desc: "domain " + strings.Join(m.Domain, ", ")}
 		for _, v := range m.Domain {
 			name, kind, err := parseDomainPattern(v, matchExact)
 			if err != nil {
-				bad("domain", err)
+				c.bad("domain", err)
 				continue
 			}
 			dm.few = append(dm.few, pattern{name, kind})
@@ -192,13 +216,13 @@ func compileMatch(key string, m *Match, loc *time.Location, env Env) ([]matcher,
 			}
 			dm.few, dm.sets = nil, []*DomainSet{set}
 		}
-		out = append(out, dm)
+		c.out = append(c.out, dm)
 	}
 	if len(m.DomainList) > 0 {
 		dm := &domainMatcher{desc: "domain_list " + strings.Join(m.DomainList, ", ")}
 		for _, path := range m.DomainList {
 			if path == "" {
-				bad("domain_list", fmt.Errorf("empty file name"))
+				c.bad("domain_list", fmt.Errorf("empty file name"))
 				continue
 			}
 			if env.LoadList == nil {
@@ -206,36 +230,25 @@ func compileMatch(key string, m *Match, loc *time.Location, env Env) ([]matcher,
 			}
 			s, err := env.LoadList(path)
 			if err != nil {
-				bad("domain_list", err)
+				c.bad("domain_list", err)
 				continue
 			}
 			dm.sets = append(dm.sets, s)
 		}
-		out = append(out, dm)
+		c.out = append(c.out, dm)
 	}
 	if len(m.DomainRegex) > 0 {
 		rm := &regexMatcher{}
 		for _, v := range m.DomainRegex {
 			re, err := regexp.Compile(v)
 			if err != nil {
-				bad("domain_regex", fmt.Errorf("%q: %v", v, err))
+				c.bad("domain_regex", fmt.Errorf("%q: %v", v, err))
 				continue
 			}
 			rm.res = append(rm.res, re)
 		}
-		out = append(out, rm)
+		c.out = append(c.out, rm)
 	}
-	// The address matcher last: it is the one that may say "unknown", and
-	// a rule another matcher rules out is then dropped without asking it.
-	if len(m.IP) > 0 {
-		im, err := newIPMatcher(m.IP, env.Self)
-		if err != nil {
-			bad("ip", err)
-		} else {
-			out = append(out, im)
-		}
-	}
-	return out, errs
 }
 
 func contains(list []string, s string) bool {

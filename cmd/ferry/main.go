@@ -1,5 +1,3 @@
-// Command ferry is an explicit forward proxy: HTTP CONNECT, plain HTTP and
-// SOCKS4/4a/5 on one port. See README.md.
 package main
 
 import (

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -86,80 +87,84 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	}
 	a.attach(o)
 
-	// Bind every listener before serving any, so a bad one fails the start.
-	lns := make([]net.Listener, 0, len(cfg.Listeners))
-	lc := net.ListenConfig{KeepAlive: a.engine.TCPKeepAlive()}
-	for _, l := range cfg.Listeners {
-		ln, err := lc.Listen(context.Background(), "tcp", l.Address)
-		if err != nil {
-			logger.Error().Err(err).Str("listener", l.Name).Msg("listen")
-			for _, ln := range lns {
-				ln.Close()
-			}
-			return exitFailed
-		}
-		lns = append(lns, ln)
-	}
-	if err := a.ops.start(cfg, lns, a.http); err != nil {
+	lns, err := a.bind(cfg)
+	if err != nil {
 		logger.Error().Err(err).Msg("listen")
-		for _, ln := range lns {
-			ln.Close()
-		}
-		return exitFailed
-	}
-	if err := a.startReverse(cfg); err != nil {
-		logger.Error().Err(err).Msg("listen")
-		for _, ln := range lns {
-			ln.Close()
-		}
-		return exitFailed
-	}
-	a.mux.BaseContext = listenerContexts(cfg, lns)
-	if err := a.startTLS(cfg, lns); err != nil { // tls.go
-		logger.Error().Err(err).Msg("listen")
-		for _, ln := range lns {
-			ln.Close()
-		}
 		return exitFailed
 	}
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		l := cfg.Listeners[i]
 		logger.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Str("protocol", string(l.Protocol)).Bool("tls", l.TLS != nil).Msg("listening")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := a.mux.Serve(ln, l.Protocol); err != nil && err != front.ErrClosed {
 				logger.Error().Err(err).Str("listener", l.Name).Msg("accept")
 			}
-		}()
+		})
 	}
 	a.self.log = logger
 	a.self.start(cfg.Self)
 	defer a.self.close()
 	a.ops.ready(lns)
 
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			a.ops.reloading()
-			a.ops.reloaded(a.reload(path, listens, cfg))
-			continue
-		}
-		if sig == syscall.SIGUSR1 {
-			a.ops.reopen()
-			continue
-		}
-		// Stop accepting before saying so: a client that connects after
-		// the shutdown event must be refused, not served.
-		a.ops.draining()
-		a.mux.Close()
-		logger.Info().Str("signal", sig.String()).Dur("grace", cfg.Limits.ShutdownGrace).Msg("shutdown")
-		break
-	}
+	a.handleSignals(sigs, cfg, path, listens)
 	a.shutdown(cfg.Limits.ShutdownGrace, sigs)
 	wg.Wait()
 	a.ops.close()
 	return exitOK
+}
+
+// bind binds every forward listener, and starts the admin port, reverse
+// mode and the listeners' TLS, before anything is served: a bad one fails
+// the start, and the listeners bound so far are closed.
+func (a *app) bind(cfg *config.File) (lns []net.Listener, err error) {
+	defer func() {
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+		}
+	}()
+	lc := net.ListenConfig{KeepAlive: a.engine.TCPKeepAlive()}
+	for _, l := range cfg.Listeners {
+		ln, err := lc.Listen(context.Background(), "tcp", l.Address)
+		if err != nil {
+			return lns, fmt.Errorf("listener %s: %w", l.Name, err)
+		}
+		lns = append(lns, ln)
+	}
+	if err := a.ops.start(cfg, lns, a.http); err != nil {
+		return lns, err
+	}
+	if err := a.startReverse(cfg); err != nil {
+		return lns, err
+	}
+	a.mux.BaseContext = listenerContexts(cfg, lns)
+	if err := a.startTLS(cfg, lns); err != nil { // tls.go
+		return lns, err
+	}
+	return lns, nil
+}
+
+// handleSignals serves reloads (HUP) and log reopens (USR1) until INT or
+// TERM, which stops the accepting and returns for the drain.
+func (a *app) handleSignals(sigs <-chan os.Signal, cfg *config.File, path string, listens []string) {
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			a.ops.reloading()
+			a.ops.reloaded(a.reload(path, listens, cfg))
+		case syscall.SIGUSR1:
+			a.ops.reopen()
+		default:
+			// Stop accepting before saying so: a client that connects
+			// after the shutdown event must be refused, not served.
+			a.ops.draining()
+			a.mux.Close()
+			a.log.Info().Str("signal", sig.String()).Dur("grace", cfg.Limits.ShutdownGrace).Msg("shutdown")
+			return
+		}
+	}
 }
 
 // reload re-reads the config and returns it; a bad one is refused (nil)

@@ -1,6 +1,3 @@
-// Package accesslog holds the one access-log schema: a Record per plain-HTTP
-// request or per tunnel, filled in as the request goes and written once by
-// Finish (flow step 7).
 package accesslog
 
 import (
