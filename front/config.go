@@ -4,8 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
-	"path/filepath"
+
+	"github.com/ferry-proxy/ferry/internal/tlsfile"
 )
 
 // ListenerConfig is what a [[listener]] says about the front listener:
@@ -87,11 +87,11 @@ func (t *ListenerTLS) NamesUsers() bool {
 func (t *ListenerTLS) Validate(dir string, report func(key, msg string)) {
 	if t.Cert == "" || t.Key == "" {
 		report("cert", "a TLS listener needs cert and key")
-	} else if _, err := tls.LoadX509KeyPair(resolve(dir, t.Cert), resolve(dir, t.Key)); err != nil {
+	} else if _, err := tlsfile.KeyPair(dir, t.Cert, t.Key); err != nil {
 		report("cert", err.Error())
 	}
 	if t.ClientCA != "" {
-		if _, err := loadCertPool(resolve(dir, t.ClientCA)); err != nil {
+		if _, err := tlsfile.CertPool(tlsfile.Resolve(dir, t.ClientCA)); err != nil {
 			report("client_ca", err.Error())
 		}
 	}
@@ -110,7 +110,7 @@ func (t *ListenerTLS) Validate(dir string, report func(key, msg string)) {
 // ServerConfig reads the certificate, key and client CAs (relative to
 // dir) into a TLS server config for the mux.
 func (t *ListenerTLS) ServerConfig(dir string) (*tls.Config, error) {
-	pair, err := tls.LoadX509KeyPair(resolve(dir, t.Cert), resolve(dir, t.Key))
+	pair, err := tlsfile.KeyPair(dir, t.Cert, t.Key)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
@@ -122,7 +122,7 @@ func (t *ListenerTLS) ServerConfig(dir string) (*tls.Config, error) {
 		NextProtos: []string{"http/1.1"},
 	}
 	if t.ClientCA != "" {
-		if c.ClientCAs, err = loadCertPool(resolve(dir, t.ClientCA)); err != nil {
+		if c.ClientCAs, err = tlsfile.CertPool(tlsfile.Resolve(dir, t.ClientCA)); err != nil {
 			return nil, fmt.Errorf("tls.client_ca: %w", err)
 		}
 		c.ClientAuth = tls.RequireAndVerifyClientCert
@@ -147,26 +147,4 @@ func (t *ListenerTLS) UserOf(c *x509.Certificate) string {
 		}
 	}
 	return ""
-}
-
-// loadCertPool reads PEM certificates into a pool; a file with none is an
-// error.
-func loadCertPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
-	}
-	return pool, nil
-}
-
-// resolve makes path relative to dir.
-func resolve(dir, path string) string {
-	if filepath.IsAbs(path) || dir == "" {
-		return path
-	}
-	return filepath.Join(dir, path)
 }

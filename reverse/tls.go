@@ -2,11 +2,11 @@ package reverse
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/tlsfile"
 )
 
 // alertUnrecognizedName is a fatal unrecognized_name alert (RFC 6066 §3,
@@ -47,13 +47,9 @@ func serverTLS(rc *RouteConfig) (*tls.Config, error) {
 func backendTLS(rc *RouteConfig) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: rc.BackendServerName}
 	if rc.BackendCA != "" {
-		pem, err := os.ReadFile(rc.BackendCA)
+		pool, err := tlsfile.CertPool(rc.BackendCA)
 		if err != nil {
 			return nil, fmt.Errorf("route %q: backend_ca: %w", rc.Name, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("route %q: backend_ca %s: no PEM certificate", rc.Name, rc.BackendCA)
 		}
 		cfg.RootCAs = pool
 	}

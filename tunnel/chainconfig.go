@@ -2,15 +2,14 @@ package tunnel
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ferry-proxy/ferry/internal/tlsfile"
 
 	"github.com/ferry-proxy/ferry/acl"
 )
@@ -143,14 +142,14 @@ func (u *UpstreamConfig) compile(dir string, report func(key, msg string)) (Upst
 	}
 	c := &tls.Config{ServerName: u.ServerName, MinVersion: tls.VersionTLS12}
 	if u.CAFile != "" {
-		if c.RootCAs, err = loadCertPool(resolve(dir, u.CAFile)); err != nil {
+		if c.RootCAs, err = tlsfile.CertPool(tlsfile.Resolve(dir, u.CAFile)); err != nil {
 			report("ca_file", err.Error())
 		}
 	}
 	if (u.Cert == "") != (u.Key == "") {
 		report("cert", "cert and key go together")
 	} else if u.Cert != "" {
-		pair, err := tls.LoadX509KeyPair(resolve(dir, u.Cert), resolve(dir, u.Key))
+		pair, err := tlsfile.KeyPair(dir, u.Cert, u.Key)
 		if err != nil {
 			report("cert", err.Error())
 		}
@@ -281,26 +280,4 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-// loadCertPool reads PEM certificates into a pool; a file with none is an
-// error.
-func loadCertPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
-	}
-	return pool, nil
-}
-
-// resolve makes path relative to dir.
-func resolve(dir, path string) string {
-	if filepath.IsAbs(path) || dir == "" {
-		return path
-	}
-	return filepath.Join(dir, path)
 }

@@ -133,24 +133,9 @@ func (u *Upstream) connectUDP(ctx context.Context, parent net.Conn, host string,
 	b.WriteString(" HTTP/1.1\r\nHost: ")
 	b.WriteString(u.addr)
 	b.WriteString("\r\nConnection: Upgrade\r\nUpgrade: connect-udp\r\nCapsule-Protocol: ?1\r\n")
-	if u.authz != "" {
-		b.WriteString("Proxy-Authorization: ")
-		b.WriteString(u.authz)
-		b.WriteString("\r\n")
-	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(parent, b.String()); err != nil {
-		return nil, ctxErr(ctx, fmt.Errorf("send CONNECT-UDP to upstream %s: %w", u.name, err))
-	}
-	head, c, err := readHead(parent, maxConnectHead)
+	head, c, err := u.ask(ctx, parent, "CONNECT-UDP", &b)
 	if err != nil {
-		if errors.Is(err, errHeadTooBig) {
-			return nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s closed the connection without answering CONNECT-UDP", u.name)}
-		}
-		return nil, ctxErr(ctx, fmt.Errorf("read CONNECT-UDP answer of upstream %s: %w", u.name, err))
+		return nil, err
 	}
 	if err := u.connectUDPAnswer(head, target); err != nil {
 		return nil, err

@@ -34,6 +34,21 @@ func (u *Upstream) connect(ctx context.Context, parent net.Conn, addr string) (n
 	b.WriteString(" HTTP/1.1\r\nHost: ")
 	b.WriteString(addr)
 	b.WriteString("\r\n")
+	head, c, err := u.ask(ctx, parent, "CONNECT", &b)
+	if err != nil {
+		return nil, err
+	}
+	if err := u.connectAnswer(head, addr); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ask sends the request head in b (its fields so far: ask adds
+// Proxy-Authorization and the empty line) to the upstream on parent, and
+// reads its answer's head, taking nothing past it (readHead), so a plain
+// TCP parent still splices. what names the request in errors.
+func (u *Upstream) ask(ctx context.Context, parent net.Conn, what string, b *strings.Builder) ([]byte, net.Conn, error) {
 	if u.authz != "" {
 		b.WriteString("Proxy-Authorization: ")
 		b.WriteString(u.authz)
@@ -41,22 +56,18 @@ func (u *Upstream) connect(ctx context.Context, parent net.Conn, addr string) (n
 	}
 	b.WriteString("\r\n")
 	if _, err := io.WriteString(parent, b.String()); err != nil {
-		return nil, ctxErr(ctx, fmt.Errorf("send CONNECT to upstream %s: %w", u.name, err))
+		return nil, nil, ctxErr(ctx, fmt.Errorf("send %s to upstream %s: %w", what, u.name, err))
 	}
 	head, c, err := readHead(parent, maxConnectHead)
-	if err != nil {
-		if errors.Is(err, errHeadTooBig) {
-			return nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s closed the connection without answering CONNECT", u.name)}
-		}
-		return nil, ctxErr(ctx, fmt.Errorf("read CONNECT answer of upstream %s: %w", u.name, err))
+	switch {
+	case err == nil:
+		return head, c, nil
+	case errors.Is(err, errHeadTooBig):
+		return nil, nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s closed the connection without answering %s", u.name, what)}
 	}
-	if err := u.connectAnswer(head, addr); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return nil, nil, ctxErr(ctx, fmt.Errorf("read %s answer of upstream %s: %w", what, u.name, err))
 }
 
 // connectAnswer classifies the upstream's answer to CONNECT addr: 2xx is

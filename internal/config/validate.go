@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-proxy/ferry/internal/tlsfile"
+
 	"github.com/ferry-proxy/ferry/acl"
 	"github.com/ferry-proxy/ferry/auth"
 	"github.com/ferry-proxy/ferry/connect"
@@ -160,14 +162,14 @@ func (f *File) compile(dir string, authOK bool, report func(key, msg string)) {
 	if authOK && f.Auth.HasUsers() {
 		key, htpasswd := "auth.user", ""
 		if f.Auth.Htpasswd != "" {
-			key, htpasswd = "auth.htpasswd", resolve(dir, f.Auth.Htpasswd)
+			key, htpasswd = "auth.htpasswd", tlsfile.Resolve(dir, f.Auth.Htpasswd)
 		}
 		if f.Users, err = auth.Load(f.Auth, htpasswd); err != nil {
 			report(key, err.Error())
 		}
 	}
 	if f.ACL.BlockPage != "" {
-		path := resolve(dir, f.ACL.BlockPage)
+		path := tlsfile.Resolve(dir, f.ACL.BlockPage)
 		text, err := os.ReadFile(path)
 		if err == nil {
 			f.BlockPage, err = connect.ParseBlockPage(path, string(text))
@@ -214,7 +216,7 @@ var HostAddrs = func() ([]netip.Addr, error) {
 func (f *File) listLoader(dir string) func(string) (*acl.DomainSet, error) {
 	lists := map[string]*acl.DomainSet{}
 	return func(path string) (*acl.DomainSet, error) {
-		path = resolve(dir, path)
+		path = tlsfile.Resolve(dir, path)
 		if s, ok := lists[path]; ok {
 			return s, nil
 		}
@@ -227,14 +229,6 @@ func (f *File) listLoader(dir string) func(string) (*acl.DomainSet, error) {
 		lists[path] = s
 		return s, nil
 	}
-}
-
-// resolve makes path relative to dir.
-func resolve(dir, path string) string {
-	if filepath.IsAbs(path) {
-		return path
-	}
-	return filepath.Join(dir, path)
 }
 
 // under prefixes report's keys with key.
