@@ -32,8 +32,13 @@ type httpConn struct {
 	bw     *bufio.Writer
 	end    func()
 
-	idle    atomic.Bool // waiting for the next request: Shutdown may close it
-	sent100 bool        // 100 Continue sent for the request being served
+	idle atomic.Bool // waiting for the next request: Shutdown may close it
+
+	// wmu serialises writes to bw: the response's, on the serving
+	// goroutine, and a 100 Continue, on the forwarder's body writer.
+	wmu       sync.Mutex
+	sent100   bool // 100 Continue sent for the request being served
+	finalHead bool // the final response's head has started: no 100 after it
 
 	bg     chan struct{} // the background read's end; nil when none runs
 	bgGone atomic.Bool   // the background read saw the client leave
@@ -199,7 +204,9 @@ func (hc *httpConn) armWrite() {
 // sendContinue sends 100 Continue before a body the client holds back
 // for it (RFC 9110 §10.1.1), once.
 func (hc *httpConn) sendContinue() error {
-	if hc.sent100 {
+	hc.wmu.Lock()
+	defer hc.wmu.Unlock()
+	if hc.sent100 || hc.finalHead {
 		return nil
 	}
 	hc.sent100 = true

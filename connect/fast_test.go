@@ -21,11 +21,15 @@ func TestConnectBadHead(t *testing.T) {
 		reason     string
 		keep       bool
 	}{
-		{"space in a header name", "CONNECT a.test:443 HTTP/1.1\r\nBad Name: x\r\n\r\n", 400, "bad header name", false},
+		{"space in a header name", "CONNECT a.test:443 HTTP/1.1\r\nBad Name: x\r\n\r\n", 400, "is not a token", false},
 		{"absolute-form target", "CONNECT http://a.test:443/ HTTP/1.1\r\n\r\n", 400, "want host:port", false},
 		{"missing port", "CONNECT a.test HTTP/1.1\r\nHost: a.test\r\n\r\n", 400, "bad target", true},
 		{"HTTP/2.0", "CONNECT a.test:443 HTTP/2.0\r\n\r\n", 505, "unsupported protocol version", false},
-		{"no version", "CONNECT a.test:443\r\n\r\n", 400, "malformed CONNECT head", false},
+		{"no version", "CONNECT a.test:443\r\n\r\n", 400, "malformed request line", false},
+		// Held to the HTTP/1 reader's rules, as a later CONNECT is.
+		{"Content-Length and Transfer-Encoding", "CONNECT a.test:443 HTTP/1.1\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "Transfer-Encoding", false},
+		{"Transfer-Encoding on HTTP/1.0", "CONNECT a.test:443 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0", false},
+		{"a space in Host", "CONNECT a.test:443 HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "Host", false},
 		{"head over max_header_bytes", "CONNECT a.test:443 HTTP/1.1\r\nX-Big: " + strings.Repeat("b", 2048) + "\r\n\r\n",
 			431, "larger than 1024 bytes", false},
 	}

@@ -67,40 +67,23 @@ func headEnd(b []byte) int {
 var headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // parseConnect parses a complete CONNECT head (as scanHead found it) into
-// a request. net/http's own parser does the work, with the checks its
-// server adds for a request: one HTTP/1.x version, at most one Host,
-// header values without control bytes. The target must be authority-form,
-// host:port (RFC 9110 §9.3.6); tunnel.SplitTarget checks the rest. Errors
-// are BadRequest, answered 400 with their text.
+// a request, with the HTTP/1 reader's own parser (readRequest), so the
+// first CONNECT of a connection is held to exactly the rules of a later
+// one: the same head is served or refused wherever it comes. The target
+// must be authority-form, host:port (RFC 9110 §9.3.6); tunnel.SplitTarget
+// checks the rest.
 func parseConnect(head []byte) (*http.Request, error) {
 	br := headReaders.Get().(*bufio.Reader)
 	br.Reset(bytes.NewReader(head))
-	r, err := http.ReadRequest(br)
+	lim := headLimit{r: br, N: unlimited}
+	r, _, err := readRequest(br, &lim, len(head))
 	br.Reset(nil)
 	headReaders.Put(br)
 	if err != nil {
-		return nil, tunnel.Errorf(tunnel.BadRequest, "malformed CONNECT head: %v", err)
+		return nil, err
 	}
-	if r.ProtoMajor != 1 {
-		return nil, tunnel.Errorf(tunnel.BadVersion, "unsupported protocol version %q: want HTTP/1.x", r.Proto)
-	}
-	// ReadRequest takes a target with a slash as an URL; CONNECT has none.
-	if strings.ContainsAny(r.RequestURI, "/?#@") || r.Host == "" {
-		return nil, tunnel.Errorf(tunnel.BadRequest,
-			"bad CONNECT target %q: want host:port (RFC 9110 §9.3.6)", r.RequestURI)
-	}
-	if len(r.Header["Host"]) > 1 {
-		return nil, tunnel.Errorf(tunnel.BadRequest, "more than one Host header")
-	}
-	for k, vv := range r.Header {
-		if !isToken(k) {
-			return nil, tunnel.Errorf(tunnel.BadRequest, "bad header name %q", k)
-		}
-		for _, v := range vv {
-			if i := strings.IndexFunc(v, isCtl); i >= 0 {
-				return nil, tunnel.Errorf(tunnel.BadRequest, "control byte %#x in header %s", v[i], k)
-			}
-		}
+	if r.Method != http.MethodConnect {
+		return nil, tunnel.Errorf(tunnel.BadRequest, "not a CONNECT")
 	}
 	return r, nil
 }
@@ -158,10 +141,6 @@ func isTokenByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
-
-// isCtl reports a byte a field value may not hold (RFC 9110 §5.5: VCHAR,
-// SP, HTAB and obs-text only).
-func isCtl(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
 
 // errHeadTooLarge is a head that did not end within max_header_bytes.
 func errHeadTooLarge(limit int) error {

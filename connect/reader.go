@@ -216,7 +216,7 @@ type requestBody struct {
 	done      atomic.Bool // read to its end
 }
 
-var errBodyStopped = errors.New("request body: read after the request was done with")
+var errBodyStopped = forward.ErrBodyStopped
 
 func (b *requestBody) Read(p []byte) (int, error) {
 	b.touched.Store(true)
@@ -240,6 +240,14 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	b.dl.Unlock()
 	n, err := b.body.Read(p)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		b.dl.Lock()
+		stopped := b.stopping
+		b.dl.Unlock()
+		if stopped {
+			return n, errBodyStopped // Stop cut this read: not the client's doing
+		}
+	}
 	switch {
 	case err == io.EOF:
 		b.done.Store(true)
@@ -266,9 +274,11 @@ func (b *requestBody) Close() error {
 	return nil
 }
 
-// stop ends the forwarder's reads: one waiting for the client returns at
+// Stop ends the forwarder's reads: one waiting for the client returns at
 // once, later ones fail. After it the conn's reader is the front end's.
-func (b *requestBody) stop() {
+// The forwarder calls it too, to cut a read when the origin failed
+// mid-upload.
+func (b *requestBody) Stop() {
 	b.dl.Lock()
 	b.stopping = true
 	b.hc.c.SetReadDeadline(time.Unix(1, 0))

@@ -64,12 +64,18 @@ func (w *response) WriteHeader(code int) {
 	if w.wroteHeader || w.err != nil {
 		return
 	}
+	w.hc.wmu.Lock()
+	defer w.hc.wmu.Unlock()
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		w.writeInterim(code)
 		return
 	}
 	w.wroteHeader, w.status = true, code
+	w.hc.finalHead = true
 	h := w.header
+	if code == http.StatusNoContent {
+		h.Del("Content-Length") // RFC 9110 §8.6: never on a 204
+	}
 	w.noBody = w.r.Method == http.MethodHead || code == http.StatusNoContent ||
 		code == http.StatusNotModified || code == http.StatusSwitchingProtocols
 	if cl := h.Get("Content-Length"); cl != "" && code != http.StatusSwitchingProtocols {
@@ -159,10 +165,11 @@ func (w *response) Write(p []byte) (int, error) {
 	if w.noBody {
 		return len(p), nil // HEAD: the length was said, the bytes are not sent
 	}
+	var tooLong bool
 	if w.length >= 0 && w.written+int64(len(p)) > w.length {
-		w.err = errBodyTooLong
-		return 0, w.err
+		p, tooLong = p[:w.length-w.written], true // what fits goes out
 	}
+	w.hc.wmu.Lock()
 	w.arm()
 	var n int
 	if w.chunked != nil {
@@ -170,7 +177,11 @@ func (w *response) Write(p []byte) (int, error) {
 	} else {
 		n, w.err = w.hc.bw.Write(p)
 	}
+	w.hc.wmu.Unlock()
 	w.written += int64(n)
+	if w.err == nil && tooLong {
+		w.err = errBodyTooLong
+	}
 	return n, w.err
 }
 
@@ -185,6 +196,8 @@ func (w *response) FlushError() error {
 	if w.err != nil {
 		return w.err
 	}
+	w.hc.wmu.Lock()
+	defer w.hc.wmu.Unlock()
 	w.arm()
 	w.err = w.hc.bw.Flush()
 	return w.err
@@ -206,6 +219,7 @@ func (w *response) finish() bool {
 		}
 		w.WriteHeader(http.StatusOK)
 	}
+	w.hc.wmu.Lock()
 	if w.err == nil && w.chunked != nil {
 		w.arm()
 		w.err = w.chunked.Close(w.trailer())
@@ -214,6 +228,7 @@ func (w *response) finish() bool {
 		w.arm()
 		w.err = w.hc.bw.Flush()
 	}
+	w.hc.wmu.Unlock()
 	short := !w.noBody && w.length >= 0 && w.written < w.length
 	return w.err == nil && !short && !w.closeAfter
 }

@@ -23,7 +23,7 @@ func (hc *httpConn) serve(r *http.Request, f http1.Framing) (keep, tunnelled boo
 	ctx, cancel := context.WithCancelCause(hc.ctx)
 	defer cancel(nil)
 	r = r.WithContext(ctx)
-	hc.sent100 = false
+	hc.sent100, hc.finalHead = false, false
 	body := &requestBody{hc: hc, r: r, body: http1.NewBody(hc.br, f)}
 	body.invite = r.ProtoMinor >= 1 && !body.body.Done() &&
 		httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue")
@@ -44,6 +44,9 @@ func (hc *httpConn) serve(r *http.Request, f http1.Framing) (keep, tunnelled boo
 		up, rec := hc.serveForward(w, r, body)
 		hc.stopBackgroundRead()
 		if up != nil {
+			if !body.done.Load() {
+				body.Stop() // nothing may read the conn's buffer once it is handed over
+			}
 			return false, hc.relayUpgrade(w, up, rec)
 		}
 	case isConnectUDP(r):
@@ -90,7 +93,7 @@ func (hc *httpConn) serveConnect(w *response, r *http.Request) bool {
 func (hc *httpConn) endRequest(w *response, body *requestBody) bool {
 	given := body.touched.Load() || body.forwarded.Load()
 	if given && !body.done.Load() {
-		body.stop()
+		body.Stop()
 	}
 	keep := w.finish()
 	if !body.done.Load() && (given || body.waitingForContinue() || !hc.settle(body)) {
@@ -138,7 +141,7 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 		}
 	case context.Cause(r.Context()) == errClientGone || err == errClientGone:
 		rec.Err = errClientGone
-		w.closeAfter = true
+		w.err = errClientGone // nobody reads an answer: none is written
 	case w.wroteHeader:
 		// The response is cut short: the conn cannot carry another.
 		rec.Err = err

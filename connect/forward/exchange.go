@@ -1,12 +1,9 @@
 package forward
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -61,65 +58,19 @@ type exchange struct {
 	timeout  time.Duration // for the response head; 0 none
 	idle     time.Duration // for each read of the response body; 0 none
 
-	body      *sentBody     // the request body as sent; nil without one
-	continued chan struct{} // closed when the body may go (100, or the wait is over)
-	writeErr  chan error    // the body writer's result
-	mu        sync.Mutex    // deadline changes against the context's cancel
-	canceled  bool
-}
-
-// maxReplay bounds the request body kept for a replay: a request that got
-// no byte of answer on a reused conn is sent again with the body it had
-// sent, when that was no more than this (as net/http's GetBody allows).
-const maxReplay = 64 << 10
-
-// sentBody is a request body on its way to an origin: it keeps what it
-// read, up to maxReplay, so that the request can be sent again from the
-// start (rewind).
-type sentBody struct {
-	io.Reader
-	kept    []byte // what was read, while it is within maxReplay
-	over    bool   // more was read: no replay
-	pos     int    // a replay hands out kept[pos:] before reading on
-	readErr error  // reading from the client failed: the client's doing
-}
-
-func (b *sentBody) Read(p []byte) (int, error) {
-	if b.pos < len(b.kept) {
-		n := copy(p, b.kept[b.pos:])
-		b.pos += n
-		return n, nil
-	}
-	n, err := b.Reader.Read(p)
-	if !b.over {
-		if len(b.kept)+n <= maxReplay {
-			b.kept = append(b.kept, p[:n]...)
-			b.pos = len(b.kept)
-		} else {
-			b.over, b.kept, b.pos = true, nil, 0
-		}
-	}
-	if err != nil && err != io.EOF {
-		b.readErr = err
-	}
-	return n, err
-}
-
-// rewind makes the body start again, if what was sent was kept whole.
-func (b *sentBody) rewind() bool {
-	if b.over || b.readErr != nil {
-		return false
-	}
-	b.pos = 0
-	return true
+	body     *sentBody   // the request body as sent; nil without one
+	writer   *bodyWriter // sends body; nil until it starts
+	mu       sync.Mutex  // deadline changes against the context's cancel
+	canceled bool
+	headIn   bool // the response head is in: no head timeout any more
 }
 
 // roundTrip writes the request and returns the response, whose Body gives
 // the conn back to the pool when read to its end with clean framing.
 func (x *exchange) roundTrip(ctx context.Context, p *pool) (*http.Response, error) {
 	c := x.c
-	if x.timeout > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(x.timeout))
+	if x.body == nil {
+		x.armHeadTimeout() // with a body: once it is sent (the writer arms it)
 	}
 	stop := context.AfterFunc(ctx, x.cancel)
 	c.read, c.limit = 0, maxResponseHead
@@ -135,28 +86,32 @@ func (x *exchange) roundTrip(ctx context.Context, p *pool) (*http.Response, erro
 			break
 		}
 		if res.StatusCode == http.StatusContinue {
-			x.proceed()
+			if x.writer != nil {
+				x.writer.goAhead()
+			}
 			continue
 		}
 		if x.trace != nil && x.trace.Got1xxResponse != nil {
 			err = x.trace.Got1xxResponse(res.StatusCode, textproto.MIMEHeader(res.Header))
 		}
 	}
+	if err == nil && res.StatusCode == http.StatusSwitchingProtocols {
+		err = x.switched(res)
+	}
 	if err != nil {
 		stop()
 		c.nc.Close()
-		if x.writeErr != nil {
-			// The writer stops at its next write to the closed conn;
-			// its reads of the body are over once it has.
-			x.proceed()
-			x.waitBody()
-			if x.body.readErr != nil {
-				return nil, x.body.readErr
+		if x.writer != nil {
+			x.writer.stop()
+			if err := x.body.clientFailed(); err != nil {
+				return nil, err // the client's body failed first
 			}
 		}
 		return nil, x.classify(ctx, err)
 	}
-	x.proceed() // a final answer: a body still waiting for 100 is not sent
+	if x.writer != nil {
+		x.writer.abort() // a final answer: a body still waiting for 100 is never read
+	}
 	c.limit = -1
 	x.clearReadDeadline()
 	if res.StatusCode == http.StatusSwitchingProtocols {
@@ -166,11 +121,33 @@ func (x *exchange) roundTrip(ctx context.Context, p *pool) (*http.Response, erro
 	}
 	reuse := !f.Close && http1.KeepAlive(res.ProtoMajor, res.ProtoMinor, res.Header) && !x.r.Close
 	res.Body = &responseBody{x: x, p: p, body: http1.NewBody(c.br, f), stop: stop, reuse: reuse}
-	if f.Chunked {
+	if f.Chunked || f.UntilClose {
+		// A Transfer-Encoding, or the close, frames the body: a
+		// Content-Length beside it is not the body's (RFC 9112 §6.3).
 		res.ContentLength = -1
-		res.Header.Del("Content-Length") // TE overrides it (RFC 9112 §6.3)
+		res.Header.Del("Content-Length")
 	}
 	return res, nil
+}
+
+// switched accepts a 101 only for the upgrade the request asked for, and
+// only once the whole request body (if any) went out: the conn is the new
+// protocol's from the 101 on (RFC 9110 §7.8, §15.2.2).
+func (x *exchange) switched(res *http.Response) error {
+	asked := upgradeType(x.r.Header)
+	got := upgradeType(res.Header)
+	if asked == "" || !httpguts.HeaderValuesContainsToken([]string{asked}, got) && !strings.EqualFold(asked, got) {
+		return &tunnel.Error{Kind: tunnel.BadGateway,
+			Err: fmt.Errorf("origin switched protocols to %q, which the request did not ask for (%q)", got, asked)}
+	}
+	if x.writer != nil {
+		x.writer.abort()
+		if !x.writer.finished() || x.writer.err != nil {
+			return &tunnel.Error{Kind: tunnel.BadGateway,
+				Err: errors.New("origin switched protocols before the whole request body was sent")}
+		}
+	}
+	return nil
 }
 
 // classify turns a failed exchange into the error to answer with.
@@ -218,8 +195,23 @@ func (x *exchange) isCanceled() bool {
 // has ended (whose deadline in the past must stay).
 func (x *exchange) clearReadDeadline() {
 	x.mu.Lock()
+	x.headIn = true
 	if !x.canceled {
 		x.c.nc.SetReadDeadline(time.Time{})
+	}
+	x.mu.Unlock()
+}
+
+// armHeadTimeout starts the wait for the response head, once the whole
+// request is sent (as net/http's ResponseHeaderTimeout): a slow upload is
+// the request body's idle timeout's to judge, not this one's.
+func (x *exchange) armHeadTimeout() {
+	if x.timeout <= 0 {
+		return
+	}
+	x.mu.Lock()
+	if !x.canceled && !x.headIn {
+		x.c.nc.SetReadDeadline(time.Now().Add(x.timeout))
 	}
 	x.mu.Unlock()
 }
@@ -264,97 +256,6 @@ func bodyMethod(m string) bool {
 	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
 }
 
-// startBody sends the body on its own goroutine: at once, or, with
-// Expect: 100-continue, once the origin says 100 or continueTimeout has
-// passed (proceed). A final answer before then means it is never sent.
-func (x *exchange) startBody() {
-	if s, ok := x.body.Reader.(interface{ Sending() }); ok {
-		// The front end learns the body is taken: an answer before its
-		// end must close the client's connection (see connect).
-		s.Sending()
-	}
-	x.continued = make(chan struct{})
-	x.writeErr = make(chan error, 1)
-	wait := httpguts.HeaderValuesContainsToken(x.r.Header["Expect"], "100-continue")
-	if !wait {
-		close(x.continued)
-	}
-	go x.writeBody(wait)
-}
-
-// proceed lets a body waiting for 100 Continue go; once only.
-func (x *exchange) proceed() {
-	if x.continued == nil {
-		return
-	}
-	select {
-	case <-x.continued:
-	default:
-		close(x.continued)
-	}
-}
-
-func (x *exchange) writeBody(wait bool) {
-	if wait {
-		t := time.NewTimer(continueTimeout)
-		select {
-		case <-x.continued:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	var err error
-	if x.r.ContentLength >= 0 {
-		err = x.copyBody(x.c.bw, io.LimitReader(x.body, x.r.ContentLength))
-	} else {
-		cw := http1.NewChunkedWriter(x.c.bw)
-		if err = x.copyBody(cw, x.body); err == nil {
-			err = cw.Close(x.r.Trailer)
-		}
-	}
-	if err == nil {
-		err = x.c.bw.Flush()
-	}
-	if err != nil {
-		// The origin will not get the whole request: end the exchange
-		// rather than wait for an answer that cannot come.
-		x.c.nc.Close()
-	}
-	x.writeErr <- err
-}
-
-// copyBody copies the request body to the origin as it comes: each read
-// is sent on at once, so a streamed upload streams (full duplex).
-func (x *exchange) copyBody(w io.Writer, body io.Reader) error {
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	buf := *bp
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return err
-			}
-			if err := x.c.bw.Flush(); err != nil {
-				return err
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
-}
-
-// waitBody waits for the body's writer to end, and keeps its result for
-// bodySent.
-func (x *exchange) waitBody() {
-	err := <-x.writeErr
-	x.writeErr <- err
-}
-
 // readResponse reads one response head (a 1xx or the final one) and
 // decides its body's framing.
 func (x *exchange) readResponse() (*http.Response, http1.Framing, error) {
@@ -383,97 +284,4 @@ func (x *exchange) readResponse() (*http.Response, http1.Framing, error) {
 	}
 	delete(h, "Transfer-Encoding")
 	return res, f, nil
-}
-
-// responseBody is a response's body: read to its end it gives the conn
-// back to the pool (when the framing was clean and nothing follows it),
-// closed before that it closes the conn.
-type responseBody struct {
-	x     *exchange
-	p     *pool
-	body  *http1.Body
-	stop  func() bool // stops the context's cancel
-	reuse bool
-	done  bool
-}
-
-func (b *responseBody) Read(p []byte) (int, error) {
-	if b.done {
-		return 0, io.EOF
-	}
-	b.x.armRead()
-	n, err := b.body.Read(p)
-	if err == io.EOF {
-		b.release(true)
-	} else if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && b.x.idle > 0 && !b.x.isCanceled() {
-		err = tunnel.ErrIdle // the origin stopped sending for idle_timeout
-	}
-	return n, err
-}
-
-// Trailer is the response's trailer section, after the body's end.
-func (b *responseBody) Trailer() http.Header { return b.body.Trailer() }
-
-func (b *responseBody) Close() error {
-	if !b.done {
-		b.release(false)
-	}
-	return nil
-}
-
-// release ends the exchange: the conn goes back to the pool only if the
-// whole response was read, its framing was clean, no byte follows it, and
-// the request body was sent whole.
-func (b *responseBody) release(complete bool) {
-	b.done = true
-	x := b.x
-	canceled := !b.stop()
-	reuse := complete && b.reuse && !canceled && x.c.br.Buffered() == 0
-	if x.body != nil {
-		if err := x.bodySent(); err != nil {
-			reuse = false
-		}
-	}
-	if !reuse {
-		x.c.nc.Close()
-		return
-	}
-	b.p.put(x.c)
-}
-
-// bodySent waits for the request body's writer when the response has come
-// whole: an origin that answered before reading the whole body (RFC 9110
-// §15.5.14, say) leaves the conn unusable, and the writer ends once the
-// conn is closed.
-func (x *exchange) bodySent() error {
-	select {
-	case err := <-x.writeErr:
-		x.writeErr <- err // for a second look
-		return err
-	default:
-		return errBodyUnsent
-	}
-}
-
-var errBodyUnsent = errors.New("the request body was not sent whole before the response ended")
-
-// Upgraded is the Body of a 101 response: the conn, switched to the new
-// protocol, and what the origin sent after the 101's head. Relayed by the
-// engine (tunnel.Start), spliced when the conn is a TCP socket.
-type Upgraded struct {
-	Conn     net.Conn
-	Buffered []byte
-}
-
-func (u *Upgraded) Read(p []byte) (int, error) { return 0, io.EOF }
-func (u *Upgraded) Close() error               { return nil }
-
-// buffered takes what br has read ahead.
-func buffered(br *bufio.Reader) []byte {
-	n := br.Buffered()
-	if n == 0 {
-		return nil
-	}
-	b, _ := br.Peek(n)
-	return append([]byte(nil), b...)
 }

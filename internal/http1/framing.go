@@ -110,10 +110,12 @@ func contentLength(lines []string) (int64, error) {
 // since the bytes an origin may still send would be read as the next
 // response. Transfer-Encoding: chunked wins over Content-Length, which
 // the caller must then not forward (§6.3 rule 3), and the connection
-// closes after; a Transfer-Encoding not ending in chunked, or one on
-// HTTP/1.0 (§6.1), makes the body end at the close. An invalid
-// Content-Length is an error: a proxy answers 502 (§6.3 rule 5). A body
-// with neither field ends at the close.
+// closes after. A Transfer-Encoding of identity alone ends the body at
+// the close. The rest is an error a proxy answers 502 (§6.3 rule 5):
+// a Transfer-Encoding on HTTP/1.0 (§6.1: faulty framing), one naming a
+// coding ferry cannot take off (the client could not either: the field
+// is hop-by-hop), chunked other than last, and an invalid Content-Length.
+// A body with neither field ends at the close.
 func ResponseFraming(major, minor, status int, method string, h http.Header) (Framing, error) {
 	te, hasTE := h["Transfer-Encoding"]
 	cl, hasCL := h["Content-Length"]
@@ -130,17 +132,7 @@ func ResponseFraming(major, minor, status int, method string, h http.Header) (Fr
 		return f, nil
 	}
 	if hasTE {
-		if major == 1 && minor == 0 {
-			return Framing{UntilClose: true, Close: true}, nil
-		}
-		codings := codingList(te)
-		switch {
-		case len(codings) == 0 || codings[len(codings)-1] != "chunked":
-			return Framing{UntilClose: true, Close: true}, nil
-		case len(codings) > 1:
-			return Framing{}, ErrUnsupportedCoding
-		}
-		return Framing{Chunked: true, Close: hasCL}, nil
+		return responseCoding(major, minor, te, hasCL)
 	}
 	if hasCL {
 		n, err := contentLength(cl)
@@ -148,6 +140,32 @@ func ResponseFraming(major, minor, status int, method string, h http.Header) (Fr
 			return Framing{}, err
 		}
 		return Framing{Length: n}, nil
+	}
+	return Framing{UntilClose: true, Close: true}, nil
+}
+
+// responseCoding is ResponseFraming for a response with a
+// Transfer-Encoding.
+func responseCoding(major, minor int, te []string, hasCL bool) (Framing, error) {
+	if major == 1 && minor == 0 {
+		return Framing{}, malformed("Transfer-Encoding in an HTTP/1.0 response (RFC 9112 §6.1)")
+	}
+	codings := codingList(te)
+	chunked := 0
+	for _, c := range codings {
+		switch c {
+		case "chunked":
+			chunked++
+		case "identity":
+		default:
+			return Framing{}, ErrUnsupportedCoding
+		}
+	}
+	switch {
+	case chunked == 1 && codings[len(codings)-1] == "chunked":
+		return Framing{Chunked: true, Close: hasCL}, nil
+	case chunked > 0:
+		return Framing{}, malformed("Transfer-Encoding %q: chunked not once and last (RFC 9112 §6.3)", strings.Join(te, ", "))
 	}
 	return Framing{UntilClose: true, Close: true}, nil
 }
