@@ -22,7 +22,7 @@ max_header_bytes = 1024
 		status     int
 		reason     string
 	}{
-		{"is not a token", "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\nBad Name: x\r\n\r\n", 400, "bad header name"},
+		{"bad header name", "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\nBad Name: x\r\n\r\n", 400, "is not a token"},
 		{"absolute-form target", "CONNECT https://example.org:443/ HTTP/1.1\r\nHost: example.org:443\r\n\r\n", 400, "want host:port"},
 		{"no HTTP version", "CONNECT example.org:443\r\n\r\n", 400, "malformed request line"},
 		{"oversized head", "CONNECT example.org:443 HTTP/1.1\r\nX-Big: " + strings.Repeat("a", 4096) + "\r\n\r\n", 431, "larger than 1024 bytes"},
