@@ -32,7 +32,8 @@ type httpConn struct {
 	bw     *bufio.Writer
 	end    func()
 
-	idle atomic.Bool // waiting for the next request: Shutdown may close it
+	idle      atomic.Bool // waiting for the next request: Shutdown may close it
+	headBytes int64       // bytes the last head read took (a head cut short had some)
 
 	// wmu serialises writes to bw: the response's, on the serving
 	// goroutine, and a 100 Continue, on the forwarder's body writer.
@@ -131,10 +132,13 @@ func (hc *httpConn) waitForRequest(first bool) bool {
 
 // readHead reads and parses one request head, under max_header_bytes.
 func (hc *httpConn) readHead() (*http.Request, http1.Framing, error) {
+	n0, b0 := hc.lim.N, hc.br.Buffered()
 	r, f, err := readRequest(hc.br, &hc.lim, hc.s.cfg.MaxHeaderBytes)
+	// What the parse took: from the buffer, and what came into it.
+	hc.headBytes = int64(b0) + (n0 - hc.lim.N) - int64(hc.br.Buffered())
 	hc.lim.N = unlimited
 	if err != nil {
-		return nil, f, err
+		return r, f, err
 	}
 	hc.c.SetReadDeadline(time.Time{})
 	r.RemoteAddr = hc.c.RemoteAddr().String()
@@ -149,10 +153,11 @@ func (hc *httpConn) readHead() (*http.Request, http1.Framing, error) {
 // 501, 505) with its Proxy-Status and an access event, and the connection
 // ends: where the next request would start is unknown. A client that
 // sent nothing, or left, gets nothing.
-func (hc *httpConn) refuseHead(_ *http.Request, err error) {
+func (hc *httpConn) refuseHead(r *http.Request, err error) {
 	var te *tunnel.Error
 	if !errors.As(err, &te) {
-		if !errors.Is(err, io.ErrUnexpectedEOF) && !isTimeout(err) || hc.br.Buffered() == 0 && !hc.sawBytes() {
+		cut := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if !cut && !isTimeout(err) || hc.headBytes <= 0 && hc.br.Buffered() == 0 {
 			return // gone, or silent: nobody to answer
 		}
 		if isTimeout(err) {
@@ -161,17 +166,23 @@ func (hc *httpConn) refuseHead(_ *http.Request, err error) {
 			err = tunnel.Errorf(tunnel.BadRequest, "request head cut short: the client closed its side before the blank line")
 		}
 	}
-	rec := accesslog.Start(hc.s.sink, tunnel.ProtoHTTP, hc.client)
+	proto := tunnel.ProtoHTTP
+	rec := accesslog.Start(hc.s.sink, proto, hc.client)
+	if r != nil {
+		// The request line was read: the line says what was asked.
+		rec.Method, rec.Target = r.Method, r.RequestURI
+		if r.Method == http.MethodConnect {
+			rec.Proto = tunnel.ProtoConnect
+		} else if r.URL != nil && r.URL.IsAbs() {
+			rec.Target, rec.URL = "", r.URL.Redacted()
+		}
+	}
 	w := newResponse(hc, &http.Request{Method: http.MethodGet, ProtoMinor: 1, Close: true})
 	fail(w, rec, err)
 	w.finish()
 	rec.Finish()
 	netx.LingerClose(hc.c)
 }
-
-// sawBytes reports whether the client sent any part of a head: a partial
-// head read until a timeout or EOF consumed them from the buffer.
-func (hc *httpConn) sawBytes() bool { return hc.lim.N < int64(hc.s.cfg.MaxHeaderBytes) }
 
 func isTimeout(err error) bool {
 	var ne net.Error

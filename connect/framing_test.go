@@ -421,3 +421,38 @@ func TestReplayWithBody(t *testing.T) {
 		t.Errorf("the origin got %q", b)
 	}
 }
+
+// A later head cut short (the client half-closes before the blank line)
+// gets its 400 and an access line, as a first one does; a refused later
+// head's access line names its method and target.
+func TestLaterHeadCutShort(t *testing.T) {
+	o, heads := recordingOrigin(t, nil)
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	c.send(t, "GET "+o.URL+"/first HTTP/1.1\r\nHost: "+o.host+"\r\n\r\n")
+	c.response(t, "GET")
+	nextHead(t, heads)
+	w.log.next(t)
+	c.send(t, "GET "+o.URL+"/second HTTP/1.1\r\nHost: "+o.host+"\r\n")
+	c.CloseWrite()
+	resp, body := c.response(t, "GET")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "cut short") {
+		t.Fatalf("%d %q, want 400 cut short", resp.StatusCode, body)
+	}
+	if r := w.log.next(t); r.Status != http.StatusBadRequest {
+		t.Fatalf("access record status %d", r.Status)
+	}
+
+	c2 := w.raw(t)
+	c2.send(t, "GET "+o.URL+"/first HTTP/1.1\r\nHost: "+o.host+"\r\n\r\n")
+	c2.response(t, "GET")
+	nextHead(t, heads)
+	w.log.next(t)
+	c2.send(t, "CONNECT a.test:443 HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n")
+	if resp, _ := c2.response(t, "CONNECT"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if r := w.log.next(t); r.Proto != "connect" || r.Method != "CONNECT" || r.Target != "a.test:443" {
+		t.Errorf("refusal logged proto %q method %q target %q", r.Proto, r.Method, r.Target)
+	}
+}

@@ -51,8 +51,9 @@ const unlimited = math.MaxInt64
 // the max_header_bytes the caller set, and parses it strictly: the
 // request line (RFC 9112 §3), the fields (http1.ReadHead), Host (§3.2)
 // and the body's framing (§6.3, http1.RequestFraming). A head that fails
-// gets an error of the Kind to answer with (400, 414, 431, 501, 505);
-// io.EOF is a client that sent nothing more.
+// gets an error of the Kind to answer with (400, 414, 431, 501, 505),
+// and the request as far as it was read when its request line was (for
+// the refusal's access line); io.EOF is a client that sent nothing more.
 func readRequest(br *bufio.Reader, lim *headLimit, limit int) (*http.Request, http1.Framing, error) {
 	line, h, err := http1.ReadHead(br)
 	if err != nil {
@@ -77,18 +78,19 @@ func readRequest(br *bufio.Reader, lim *headLimit, limit int) (*http.Request, ht
 		Method: method, RequestURI: target, Header: h,
 		Proto: "HTTP/1." + string(rune('0'+minor)), ProtoMajor: 1, ProtoMinor: minor,
 	}
+	// From here on r goes back with an error too, for the refusal's log.
 	if err := parseTarget(r); err != nil {
-		return nil, http1.Framing{}, err
+		return r, http1.Framing{}, err
 	}
 	if err := checkHost(r); err != nil {
-		return nil, http1.Framing{}, err
+		return r, http1.Framing{}, err
 	}
 	f, err := http1.RequestFraming(major, minor, h)
 	if err != nil {
 		if errors.Is(err, http1.ErrUnsupportedCoding) {
-			return nil, f, tunnel.Errorf(tunnel.BadCoding, "unsupported transfer coding: only chunked is (RFC 9112 §6.1)")
+			return r, f, tunnel.Errorf(tunnel.BadCoding, "unsupported transfer coding: only chunked is (RFC 9112 §6.1)")
 		}
-		return nil, f, tunnel.Errorf(tunnel.BadRequest, "%v", err)
+		return r, f, tunnel.Errorf(tunnel.BadRequest, "%v", err)
 	}
 	r.ContentLength = f.Length
 	if f.Chunked {

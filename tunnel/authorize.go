@@ -12,7 +12,9 @@ import (
 // name or address, port, protocol, method, user and client. A verdict
 // that needs the target's address is left to Open, which asks again with
 // every address it dials (or, through an upstream, every address of the
-// name); the Outcome is then undecided.
+// name); the Outcome is then undecided. Route starts from Authorize's
+// verdict: call it first, and not beside another call on the same req
+// (it uses req's scratch space, so that it allocates nothing).
 func (e *Engine) Authorize(ctx context.Context, req *Request) (Outcome, error) {
 	// The query lives in the request, already on the heap: one on the
 	// stack would escape through the Decider interface, an allocation
@@ -37,9 +39,11 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (Outcome, error) {
 
 // AuthorizeAddr asks the ACL whether req may reach ip: for a connection
 // dialed for another request and reused (plain HTTP's pool), or a
-// destination met after the request was authorized (a datagram's).
+// destination met after the request was authorized (a datagram's). It
+// leaves req as it is, so it may run beside another call on req (the
+// cache's background revalidation does): its query is its own.
 func (e *Engine) AuthorizeAddr(ctx context.Context, req *Request, ip netip.Addr) (Outcome, error) {
-	q := &req.query // as in Authorize: no allocation
+	q := new(acl.Query)
 	*q = e.query(req)
 	q.IP = ip.Unmap()
 	v := e.policy.Load().ACL.Decide(q)

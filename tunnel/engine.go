@@ -90,3 +90,7 @@ func (e *Engine) TCPKeepAlive() time.Duration {
 	}
 	return 0
 }
+
+// DialTimeout is the time a dial may take, for dials made beside the
+// engine's (a TLS handshake with an origin).
+func (e *Engine) DialTimeout() time.Duration { return e.cfg.DialTimeout }

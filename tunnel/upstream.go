@@ -67,12 +67,10 @@ func (u *Upstream) IsHTTP() bool { return u.scheme == schemeHTTP || u.scheme == 
 // the target on (socks5://, which carries addresses).
 func (u *Upstream) ResolvesLocally() bool { return u.scheme == schemeSOCKS5 }
 
-// ProxyURL is the upstream as net/http's Transport.Proxy wants it for
-// absolute-form requests: always http://, because the conn it is given
-// (DialParent) is already TLS for an https upstream, with the user info.
-func (u *Upstream) ProxyURL() *url.URL {
-	return &url.URL{Scheme: "http", Host: u.addr, User: u.spec.URL.User}
-}
+// ProxyAuthorization is the Proxy-Authorization ferry logs in to the
+// upstream with (Basic, from the user info of its URL), for requests it
+// writes itself on a conn from DialParent; "" when none.
+func (u *Upstream) ProxyAuthorization() string { return u.authz }
 
 // Key identifies the upstream across reloads: equal keys, equal
 // behaviour. It holds the credentials: never log it.
@@ -292,7 +290,7 @@ func (u *Upstream) fault(err error) error {
 }
 
 // Fault marks u down after a failure seen by a caller that used the
-// parent conn itself (plain HTTP forwarded by net/http) and returns the
+// parent conn itself (plain HTTP sent in absolute form) and returns the
 // error to answer with.
 func (u *Upstream) Fault(err error) error { return u.fault(err) }
 

@@ -3,10 +3,8 @@ package forward
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -143,7 +141,7 @@ func (directHop) dial(ctx context.Context, cl *Client, r *http.Request, rt *rout
 	if err != nil {
 		return nil, err
 	}
-	return originTLS(ctx, c, r)
+	return originTLS(ctx, c, r, cl.engine.DialTimeout())
 }
 
 // httpHop sends requests in absolute form to an HTTP(S) upstream, whose
@@ -151,7 +149,7 @@ func (directHop) dial(ctx context.Context, cl *Client, r *http.Request, rt *rout
 type httpHop struct{ u *tunnel.Upstream }
 
 func (h httpHop) key(*http.Request) string { return "upstream " + h.u.Key() }
-func (h httpHop) absolute() (bool, string) { return true, basicAuth(h.u) }
+func (h httpHop) absolute() (bool, string) { return true, h.u.ProxyAuthorization() }
 func (h httpHop) dial(ctx context.Context, cl *Client, r *http.Request, rt *route) (net.Conn, error) {
 	start := time.Now()
 	c, err := h.u.DialParent(ctx)
@@ -178,18 +176,19 @@ func (h socksHop) dial(ctx context.Context, cl *Client, r *http.Request, rt *rou
 	if err != nil {
 		return nil, err
 	}
-	return originTLS(ctx, c, r)
+	return originTLS(ctx, c, r, cl.engine.DialTimeout())
 }
 
 // originTLS starts TLS on c for an https:// request sent in absolute form
 // to ferry (rare: clients use CONNECT for https), verifying the origin's
-// certificate against the system roots.
-func originTLS(ctx context.Context, c net.Conn, r *http.Request) (net.Conn, error) {
+// certificate against the system roots. The handshake is part of the
+// dial: it gets the dial timeout.
+func originTLS(ctx context.Context, c net.Conn, r *http.Request, timeout time.Duration) (net.Conn, error) {
 	if r.URL.Scheme != "https" {
 		return c, nil
 	}
 	tc := tls.Client(c, &tls.Config{ServerName: r.URL.Hostname(), MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
-	hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		c.Close()
@@ -197,8 +196,6 @@ func originTLS(ctx context.Context, c net.Conn, r *http.Request) (net.Conn, erro
 	}
 	return tc, nil
 }
-
-const tlsHandshakeTimeout = 10 * time.Second
 
 // originRequest is req aimed at r's origin (a revalidation or a redirect
 // the cache follows may name the same one; the ACL asks about that).
@@ -210,17 +207,6 @@ func originRequest(req *tunnel.Request, r *http.Request) (*tunnel.Request, error
 	d := *req
 	d.Host, d.Port = host, port
 	return &d, nil
-}
-
-// basicAuth is the Proxy-Authorization ferry logs in to u with, from the
-// user info of its URL; "" when none.
-func basicAuth(u *tunnel.Upstream) string {
-	ui := u.ProxyURL().User
-	if ui == nil {
-		return ""
-	}
-	pass, _ := ui.Password()
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(ui.Username()+":"+pass))
 }
 
 // dialError marks a failure to open a conn: nothing of the request was
@@ -319,8 +305,3 @@ type viaAddr struct{}
 
 func (viaAddr) Network() string { return "upstream" }
 func (viaAddr) String() string  { return "upstream" }
-
-// CloseIdleConnections closes the pooled conns.
-func (cl *Client) CloseIdleConnections() { cl.pool.closeIdle(false) }
-
-var _ io.Closer = (*responseBody)(nil)

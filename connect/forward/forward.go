@@ -2,7 +2,6 @@ package forward
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -205,6 +204,3 @@ func (x *response) final() {
 	x.done = true
 	x.mu.Unlock()
 }
-
-// errClientGone is an exchange the client left.
-var errClientGone = errors.New("client went away")

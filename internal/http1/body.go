@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httputil"
-	"net/textproto"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // MaxTrailerBytes bounds a chunked body's trailer section.
@@ -86,42 +88,45 @@ func (b *Body) read(p []byte) (int, error) {
 }
 
 // readTrailer reads the trailer section after the last chunk: field lines
-// up to an empty line (RFC 9112 §7.1.2), bounded.
+// up to an empty line (RFC 9112 §7.1.2), bounded by MaxTrailerBytes. Its
+// lines end in CRLF, as the chunk lines before them must (a bare LF here
+// is read another way by some hops: request smuggling's seam).
 func (b *Body) readTrailer() error {
-	lr := &io.LimitedReader{R: b.br, N: MaxTrailerBytes}
-	// The section is short and follows at once; a reader of its own over
-	// the limit reads no further than the section's end (ReadLine reads
-	// up to a newline only through its buffer, so bound it by peeking).
-	tp := textproto.NewReader(bufio.NewReaderSize(&exactReader{br: b.br, lr: lr}, 64))
-	mh, err := tp.ReadMIMEHeader()
-	if err != nil {
-		if lr.N <= 0 {
+	var t http.Header
+	for total := 0; ; {
+		line, err := b.br.ReadSlice('\n')
+		total += len(line)
+		switch {
+		case total > MaxTrailerBytes || errors.Is(err, bufio.ErrBufferFull):
 			return malformed("trailer section over %d bytes", MaxTrailerBytes)
-		}
-		if errors.Is(err, io.EOF) {
+		case err == io.EOF:
 			return io.ErrUnexpectedEOF
+		case err != nil:
+			return err
+		case len(line) < 2 || line[len(line)-2] != '\r':
+			return malformed("trailer line without CRLF")
 		}
-		return malformed("trailer section: %v", err)
+		line = line[:len(line)-2]
+		if len(line) == 0 {
+			b.trailer = t
+			return nil
+		}
+		name, value, ok := strings.Cut(string(line), ":")
+		if !ok || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
+			return malformed("trailer line %q", clipLine(line))
+		}
+		if t == nil {
+			t = http.Header{}
+		}
+		t.Add(name, strings.Trim(value, " \t"))
 	}
-	if len(mh) > 0 {
-		b.trailer = http.Header(mh)
-	}
-	return nil
 }
 
-// exactReader hands out one byte per Read, so a bufio.Reader on top of it
-// never takes from br more than what it parses: the next message's bytes
-// stay in br.
-type exactReader struct {
-	br *bufio.Reader
-	lr *io.LimitedReader
-}
-
-func (r *exactReader) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
+func clipLine(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "..."
 	}
-	return r.lr.Read(p[:1])
+	return string(b)
 }
 
 func isNetErr(err error) bool {
@@ -135,9 +140,6 @@ func (b *Body) Trailer() http.Header { return b.trailer }
 
 // Done reports whether the body was read to its end.
 func (b *Body) Done() bool { return b.done }
-
-// Framing is how the body is delimited.
-func (b *Body) Framing() Framing { return b.f }
 
 // ChunkedWriter writes a chunked body to w; Close writes the last chunk
 // and the trailer fields given to it.

@@ -163,6 +163,9 @@ func TestBody(t *testing.T) {
 		{"chunked cut short", Framing{Chunked: true}, "5\r\nhel", "hel", nil, io.ErrUnexpectedEOF},
 		{"trailer too large", Framing{Chunked: true}, "0\r\nX: " + strings.Repeat("a", MaxTrailerBytes) + "\r\n\r\n", "", nil, ErrMalformed},
 		{"until close", Framing{UntilClose: true}, "all of it", "all of it", nil, nil},
+		{"bare LF ending the trailer section", Framing{Chunked: true}, "0\r\n\nNEXT", "", nil, ErrMalformed},
+		{"bare LF in a trailer line", Framing{Chunked: true}, "0\r\nX: y\n\r\n", "", nil, ErrMalformed},
+		{"a trailer line without a colon", Framing{Chunked: true}, "0\r\nnonsense\r\n\r\n", "", nil, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,8 +211,8 @@ func FuzzReadHead(f *testing.F) {
 	})
 }
 
-// FuzzBody: no panic, reads bounded, and a body that ends leaves what
-// follows it.
+// FuzzBody: no panic, reads bounded, and a length body that ends leaves
+// what follows it.
 func FuzzBody(f *testing.F) {
 	f.Add("5\r\nhello\r\n0\r\nX: y\r\n\r\nNEXT", true, int64(0))
 	f.Add("hello", false, int64(5))
@@ -222,6 +225,13 @@ func FuzzBody(f *testing.F) {
 		got, err := io.ReadAll(io.LimitReader(b, int64(len(in))+1))
 		if int64(len(got)) > int64(len(in)) {
 			t.Fatalf("read %d bytes from %d", len(got), len(in))
+		}
+		if err == nil && strings.HasSuffix(in, "NEXT") && !chunked && n+4 <= int64(len(in)) {
+			// A length body leaves what follows it in the reader.
+			rest, _ := io.ReadAll(br)
+			if int64(len(rest)) != int64(len(in))-n {
+				t.Fatalf("%d bytes left after a body of %d from %d", len(rest), n, len(in))
+			}
 		}
 		if err == nil && !chunked && int64(len(got)) != n && n <= int64(len(in)) {
 			t.Fatalf("length body of %d read %d", n, len(got))
