@@ -88,7 +88,8 @@ func TestResponseFramingForwarded(t *testing.T) {
 		body       string
 	}{
 		{"TE on HTTP/1.0", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 502, ""},
-		{"a coding ferry cannot take off", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzzzz", 502, ""},
+		{"a coding ferry cannot take off, under chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\nzzzz\r\n0\r\n\r\n", 502, ""},
+		{"a coding not ending in chunked: until close", "HTTP/1.1 200 OK\r\nTransfer-Encoding: x-odd\r\nContent-Length: 2\r\n\r\nzzzz", 200, "zzzz"},
 		{"identity until close, its Content-Length dropped", "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello world", 200, "hello world"},
 		{"204 with a Content-Length", "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", 204, ""},
 	}

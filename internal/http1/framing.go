@@ -110,12 +110,11 @@ func contentLength(lines []string) (int64, error) {
 // since the bytes an origin may still send would be read as the next
 // response. Transfer-Encoding: chunked wins over Content-Length, which
 // the caller must then not forward (§6.3 rule 3), and the connection
-// closes after. A Transfer-Encoding of identity alone ends the body at
-// the close. The rest is an error a proxy answers 502 (§6.3 rule 5):
-// a Transfer-Encoding on HTTP/1.0 (§6.1: faulty framing), one naming a
-// coding ferry cannot take off (the client could not either: the field
-// is hop-by-hop), chunked other than last, and an invalid Content-Length.
-// A body with neither field ends at the close.
+// closes after; a Transfer-Encoding not ending in chunked makes the body
+// end at the close. A Transfer-Encoding on HTTP/1.0 (§6.1: faulty
+// framing), a coding under chunked that ferry cannot take off, and an
+// invalid Content-Length are errors a proxy answers 502 (§6.3 rule 5). A
+// body with neither field ends at the close.
 func ResponseFraming(major, minor, status int, method string, h http.Header) (Framing, error) {
 	te, hasTE := h["Transfer-Encoding"]
 	cl, hasCL := h["Content-Length"]
@@ -145,27 +144,30 @@ func ResponseFraming(major, minor, status int, method string, h http.Header) (Fr
 }
 
 // responseCoding is ResponseFraming for a response with a
-// Transfer-Encoding.
+// Transfer-Encoding. Chunked once and last frames the body (a coding
+// under it that ferry cannot take off is unsupported: the client, with
+// the field gone as hop-by-hop, could not either). Otherwise the body
+// ends at the close (§6.3 rule 4), and passes as it came.
 func responseCoding(major, minor int, te []string, hasCL bool) (Framing, error) {
 	if major == 1 && minor == 0 {
 		return Framing{}, malformed("Transfer-Encoding in an HTTP/1.0 response (RFC 9112 §6.1)")
 	}
 	codings := codingList(te)
-	chunked := 0
+	chunked, other := 0, false
 	for _, c := range codings {
 		switch c {
 		case "chunked":
 			chunked++
 		case "identity":
 		default:
-			return Framing{}, ErrUnsupportedCoding
+			other = true
 		}
 	}
-	switch {
-	case chunked == 1 && codings[len(codings)-1] == "chunked":
+	if chunked == 1 && codings[len(codings)-1] == "chunked" {
+		if other {
+			return Framing{}, ErrUnsupportedCoding
+		}
 		return Framing{Chunked: true, Close: hasCL}, nil
-	case chunked > 0:
-		return Framing{}, malformed("Transfer-Encoding %q: chunked not once and last (RFC 9112 §6.3)", strings.Join(te, ", "))
 	}
 	return Framing{UntilClose: true, Close: true}, nil
 }
