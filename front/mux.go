@@ -136,7 +136,10 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 		}
 	}
 	var seen []byte
-	if proto == Auto || proto == "" {
+	if isHTTP2(c) {
+		// ALPN said h2: HTTP, and the handler reads the preface itself.
+		proto = HTTP
+	} else if proto == Auto || proto == "" {
 		var err error
 		if seen, c, err = netx.Peek(c, bp[:], sniffPeek, nil); err != nil {
 			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")

@@ -3,6 +3,7 @@ package front
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -89,6 +90,8 @@ func typeName(c net.Conn) string {
 		return "*net.TCPConn"
 	case *netx.Conn:
 		return "*netx.Conn"
+	case *tls.Conn:
+		return "*tls.Conn"
 	}
 	return "other"
 }

@@ -134,3 +134,41 @@ func TestMuxTLSRefusesPlaintext(t *testing.T) {
 	default:
 	}
 }
+
+// A client that chose h2 by ALPN goes to the HTTP handler unsniffed, as
+// the *tls.Conn with nothing read ahead: it speaks HTTP/2 whatever its
+// first bytes, and the handler reads its preface itself. One that chose
+// http/1.1 is sniffed as before.
+func TestMuxTLSHTTP2SkipsSniff(t *testing.T) {
+	certs := newTestCerts(t)
+	m := &Mux{}
+	w := tlsWorld(t, certs, m)
+	tlsCfg := m.TLS
+	m.TLS = func(ln net.Listener) *tls.Config {
+		c := tlsCfg(ln)
+		c.NextProtos = []string{ALPNHTTP2, ALPNHTTP1}
+		return c
+	}
+	for _, alpn := range []string{ALPNHTTP2, ALPNHTTP1} {
+		raw := w.dial(t)
+		c := tls.Client(raw, &tls.Config{RootCAs: certs.pool, ServerName: "127.0.0.1",
+			Certificates: []tls.Certificate{certs.client}, NextProtos: []string{alpn}})
+		// A SOCKS first byte: only the sniff would take it for SOCKS.
+		if _, err := c.Write([]byte{5, 1, 0}); err != nil {
+			t.Fatal(err)
+		}
+		var s served
+		select {
+		case s = <-w.http.ch:
+		case s = <-w.socks.ch:
+		case <-time.After(bound):
+			t.Fatal("no handler called")
+		}
+		switch {
+		case alpn == ALPNHTTP2 && (s.proto != HTTP || s.seen != nil || s.connT != "*tls.Conn"):
+			t.Errorf("h2: served by %q as %s, seen %q; want HTTP, the *tls.Conn, nothing sniffed", s.proto, s.connT, s.seen)
+		case alpn == ALPNHTTP1 && s.proto != SOCKS:
+			t.Errorf("http/1.1: served by %q, want the sniff's SOCKS", s.proto)
+		}
+	}
+}

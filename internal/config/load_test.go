@@ -116,6 +116,7 @@ func documented(path string) *File {
 			ShutdownGrace: 30 * time.Second,
 		},
 		HTTP:  forward.HTTP{Forwarded: "off", ViaName: "ferry"},
+		HTTP2: connect.HTTP2{Enabled: true, MaxConcurrentStreams: 100, StreamWindow: 512 << 10, ConnWindow: 16 << 20},
 		Log:   Log{Level: "info", Format: "json", Config: accesslog.Config{Access: "stderr", Format: "json", Flush: 100 * time.Millisecond}},
 		ACL:   defaultACL(),
 		Auth:  auth.Config{CacheTTL: 5 * time.Minute, Throttle: auth.Throttle{ClientFailures: 30, ClientChecks: 2, UserFailures: 10}},
