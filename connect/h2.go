@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -106,12 +107,35 @@ type h2Conn struct {
 	ctx    context.Context // the mux's: drain cancels it
 	c      *tls.Conn
 	client netip.AddrPort
+
+	streams atomic.Int64 // streams served
+	resets  atomic.Int64 // of which the client reset before their answer
+}
+
+// Premature resets (rapid reset, CVE-2023-44487): a client that opens
+// streams and resets them before they are answered makes ferry dial for
+// each and pay nothing itself. x/net bounds how many handlers run at once;
+// this bounds how many such streams a connection may have in all, as
+// Envoy's overload manager does: past maxResets, when they are most of
+// its streams, the connection is closed.
+const maxResets = 100
+
+// resetEarly counts a stream the client reset before its answer, and
+// closes the connection once that is its habit.
+func (h *h2Conn) resetEarly() {
+	n := h.resets.Add(1)
+	if n >= maxResets && 2*n > h.streams.Load() {
+		h.s.log.Warn().Str("client", h.client.String()).Int64("resets", n).Int64("streams", h.streams.Load()).
+			Msg("http2: closing a connection that resets most of its streams before their answer")
+		h.c.Close()
+	}
 }
 
 // ServeHTTP serves one stream: a CONNECT tunnel, an extended CONNECT
 // (RFC 8441 §4), a request for ferry itself, or a request to forward.
 func (h *h2Conn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.recover(w)
+	h.streams.Add(1)
 	switch {
 	case r.Method == http.MethodConnect && r.Header.Get(":protocol") == "":
 		h.serveConnect(w, r)

@@ -60,6 +60,9 @@ func (h *h2Conn) serveForward(w http.ResponseWriter, r *http.Request) {
 		}
 	case context.Cause(r.Context()) != nil:
 		rec.Err = errClientGone // the client reset the stream
+		if !hw.wroteHeader {
+			h.resetEarly()
+		}
 	case hw.wroteHeader:
 		rec.Err = err // the response is cut short: the stream is reset
 		panicAbort()

@@ -22,6 +22,9 @@ func (h *h2Conn) serveConnect(w http.ResponseWriter, r *http.Request) {
 	rec.Version, rec.Method, rec.Target = versionH2, r.Method, r.Host
 	server, err := s.authorizeAndDial(r.Context(), w, r, req, rec)
 	if err != nil {
+		if r.Context().Err() != nil {
+			h.resetEarly()
+		}
 		rec.Finish()
 		return
 	}
@@ -31,6 +34,9 @@ func (h *h2Conn) serveConnect(w http.ResponseWriter, r *http.Request) {
 		server.Close()
 		rec.Err = err
 		rec.Finish()
+		if r.Context().Err() != nil {
+			h.resetEarly()
+		}
 		return
 	}
 	st := newH2Stream(w, r)

@@ -56,10 +56,10 @@ type userKey struct{}
 
 // tlsWorld is a world whose listener speaks TLS, requiring a client
 // certificate, whose CN the TLSContext hook puts in the context.
-func tlsWorld(t *testing.T, certs *testCerts, m *Mux) *world {
+func tlsWorld(t *testing.T, certs *testCerts, m *Mux, alpn ...string) *world {
 	m.TLS = func(net.Listener) *tls.Config {
 		return &tls.Config{Certificates: []tls.Certificate{certs.server}, ClientAuth: tls.RequireAndVerifyClientCert,
-			ClientCAs: certs.pool, MinVersion: tls.VersionTLS12}
+			ClientCAs: certs.pool, MinVersion: tls.VersionTLS12, NextProtos: alpn}
 	}
 	m.TLSContext = func(ctx context.Context, _ net.Listener, cs tls.ConnectionState) context.Context {
 		return context.WithValue(ctx, userKey{}, cs.PeerCertificates[0].Subject.CommonName)
@@ -141,14 +141,7 @@ func TestMuxTLSRefusesPlaintext(t *testing.T) {
 // http/1.1 is sniffed as before.
 func TestMuxTLSHTTP2SkipsSniff(t *testing.T) {
 	certs := newTestCerts(t)
-	m := &Mux{}
-	w := tlsWorld(t, certs, m)
-	tlsCfg := m.TLS
-	m.TLS = func(ln net.Listener) *tls.Config {
-		c := tlsCfg(ln)
-		c.NextProtos = []string{ALPNHTTP2, ALPNHTTP1}
-		return c
-	}
+	w := tlsWorld(t, certs, &Mux{}, ALPNHTTP2, ALPNHTTP1)
 	for _, alpn := range []string{ALPNHTTP2, ALPNHTTP1} {
 		raw := w.dial(t)
 		c := tls.Client(raw, &tls.Config{RootCAs: certs.pool, ServerName: "127.0.0.1",
