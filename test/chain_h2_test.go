@@ -1,0 +1,140 @@
+package test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// httpsUpstream is an [[upstream]] for the parent's TLS listener, with
+// extra keys (http2 = false, say).
+func httpsUpstream(pki *chainPKI, name, addr, extra string) string {
+	return fmt.Sprintf(`
+[[upstream]]
+name = %q
+url = "https://laptop:change-me@%s"
+ca_file = %q
+cert = %q
+key = %q
+%s
+`, name, addr, pki.Path("ca.pem"), pki.Path("laptop.pem"), pki.Path("laptop.key"), extra)
+}
+
+// echoThrough opens a CONNECT tunnel through proxy to an echo target and
+// checks one round trip.
+func echoThrough(t *testing.T, proxy, target, msg string) {
+	t.Helper()
+	c := connectTunnel(t, proxy, target)
+	defer c.Close()
+	io.WriteString(c, msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+		t.Fatalf("echo %q, %v; want %q", got, err, msg)
+	}
+}
+
+// Ferry to ferry over TLS: with the default http2, the child's tunnels
+// are streams on one connection to the parent (the parent's access lines
+// say h2, all from one client port: no handshake per tunnel); with http2
+// = false, each has a TLS connection of its own.
+func TestChainHTTP2(t *testing.T) {
+	pki := newChainPKI(t)
+	parent := startFerry(t, parentConfig(pki))
+	echo := echoOrigin(t)
+	for _, tt := range []struct {
+		name, extra string
+		h2          bool
+	}{
+		{"h2", "", true},
+		{"h1", "http2 = false", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			child := startFerry(t, childConfig(httpsUpstream(pki, "parent-"+tt.name, parent.AddrOf("tls"), tt.extra)+`
+[routing]
+default = "parent-`+tt.name+`"
+`))
+			const n = 6
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					echoThrough(t, child.Addr, echo, fmt.Sprintf("tunnel %d", i))
+				}()
+			}
+			wg.Wait()
+			child.WaitEvents("access", func(e Event) bool { return e.Str("upstream") == "parent-"+tt.name }, n)
+			lines := parent.WaitEvents("access", func(e Event) bool {
+				return e.Str("target") == echo && e.Str("user") == "laptop" && (e.Str("http_version") == "h2") == tt.h2
+			}, n)
+			clients := map[string]bool{}
+			for _, e := range lines {
+				clients[e.Str("client")] = true
+			}
+			switch {
+			case tt.h2 && len(clients) != 1:
+				t.Errorf("%d tunnels over h2 came from %d connections, want 1: %v", n, len(clients), clients)
+			case !tt.h2 && len(clients) != n:
+				t.Errorf("%d tunnels over HTTP/1.1 came from %d connections, want %d", n, len(clients), n)
+			}
+		})
+	}
+}
+
+// A parent that reloads sends GOAWAY: the child's next tunnel goes on a
+// new connection, and works.
+func TestChainHTTP2Redial(t *testing.T) {
+	pki := newChainPKI(t)
+	parent := startFerry(t, parentConfig(pki))
+	echo := echoOrigin(t)
+	child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), "")+`
+[routing]
+default = "parent"
+`))
+	echoThrough(t, child.Addr, echo, "before")
+	first := parent.WaitEvent("access", func(e Event) bool { return e.Str("http_version") == "h2" })
+	parent.Signal(syscall.SIGHUP)
+	parent.WaitEvent("reload", nil)
+	echoThrough(t, child.Addr, echo, "after")
+	lines := parent.WaitEvents("access", func(e Event) bool { return e.Str("http_version") == "h2" }, 2)
+	if lines[1].Str("client") == first.Str("client") {
+		t.Errorf("the tunnel after GOAWAY came on the old connection (%s)", first.Str("client"))
+	}
+}
+
+// A parent that dies takes its connection with it: the child's next
+// tunnel, which had not started, is tried on a fresh connection, that
+// fails, and the group's next parent serves it.
+func TestChainHTTP2Failover(t *testing.T) {
+	pki := newChainPKI(t)
+	first := startFerry(t, parentConfig(pki))
+	second := startFerry(t, parentConfig(pki))
+	echo := echoOrigin(t)
+	child := startFerry(t, childConfig(httpsUpstream(pki, "first", first.AddrOf("tls"), "")+
+		httpsUpstream(pki, "second", second.AddrOf("tls"), "")+`
+[[upstream_group]]
+name = "parents"
+members = ["first", "second"]
+
+[routing]
+default = "parents"
+`))
+	echoThrough(t, child.Addr, echo, "on the first")
+	if ev := child.WaitEvent("access", nil); ev.Str("upstream") != "first" {
+		t.Fatalf("first tunnel went through %q", ev.Str("upstream"))
+	}
+	addr := first.AddrOf("tls")
+	first.Stop()
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Skip("the first parent's port was taken again")
+	}
+	echoThrough(t, child.Addr, echo, "on the second")
+	evs := child.WaitEvents("access", nil, 2)
+	if evs[1].Str("upstream") != "second" || evs[1].Int("status") != 200 {
+		t.Errorf("after the first parent died: %v, want the second parent", evs[1])
+	}
+}
