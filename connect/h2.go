@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	// Extended CONNECT (RFC 8441), before x/net/http2 initializes.
+	_ "github.com/ferry-proxy/ferry/internal/h2xconnect"
 	"github.com/rs/zerolog"
 	"golang.org/x/net/http2"
 )

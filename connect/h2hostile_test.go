@@ -18,8 +18,9 @@ import (
 // rawH2 is a client that writes HTTP/2 frames by hand, for what a real
 // client never sends.
 type rawH2 struct {
-	c  *tls.Conn
-	fr *http2.Framer
+	c        *tls.Conn
+	fr       *http2.Framer
+	settings map[http2.SettingID]uint32 // the server's first SETTINGS
 }
 
 // rawH2Conn connects, sends the preface and SETTINGS, and acknowledges
@@ -43,6 +44,8 @@ func (w *world) rawH2(t testing.TB) *rawH2 {
 			t.Fatalf("server SETTINGS: %v", err)
 		}
 		if s, ok := f.(*http2.SettingsFrame); ok && !s.IsAck() {
+			h.settings = map[http2.SettingID]uint32{}
+			s.ForeachSetting(func(st http2.Setting) error { h.settings[st.ID] = st.Val; return nil })
 			h.fr.WriteSettingsAck()
 			return h
 		}
