@@ -98,11 +98,18 @@ default = "parent"
 	first := parent.WaitEvent("access", func(e Event) bool { return e.Str("http_version") == "h2" })
 	parent.Signal(syscall.SIGHUP)
 	parent.WaitEvent("reload", nil)
-	echoThrough(t, child.Addr, echo, "after")
-	lines := parent.WaitEvents("access", func(e Event) bool { return e.Str("http_version") == "h2" }, 2)
-	if lines[1].Str("client") == first.Str("client") {
-		t.Errorf("the tunnel after GOAWAY came on the old connection (%s)", first.Str("client"))
+	// The GOAWAY goes out just after the reload event: a tunnel opened at
+	// once may still land on the old connection, legitimately. Every one
+	// must work, and one soon must come on a new connection.
+	const tries = 20
+	for i := 2; i <= tries+1; i++ {
+		echoThrough(t, child.Addr, echo, fmt.Sprintf("after %d", i))
+		lines := parent.WaitEvents("access", func(e Event) bool { return e.Str("http_version") == "h2" }, i)
+		if lines[i-1].Str("client") != first.Str("client") {
+			return
+		}
 	}
+	t.Errorf("%d tunnels after GOAWAY all came on the old connection (%s)", tries, first.Str("client"))
 }
 
 // A parent that dies takes its connection with it: the child's next
