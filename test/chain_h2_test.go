@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -44,6 +45,7 @@ func TestChainHTTP2(t *testing.T) {
 	pki := newChainPKI(t)
 	parent := startFerry(t, parentConfig(pki))
 	echo := echoOrigin(t)
+	web := newChainOrigins(t)
 	for _, tt := range []struct {
 		name, extra string
 		h2          bool
@@ -79,6 +81,15 @@ default = "parent-`+tt.name+`"
 				t.Errorf("%d tunnels over h2 came from %d connections, want 1: %v", n, len(clients), clients)
 			case !tt.h2 && len(clients) != n:
 				t.Errorf("%d tunnels over HTTP/1.1 came from %d connections, want %d", n, len(clients), n)
+			}
+			// Plain HTTP goes to the parent as a request on a stream too.
+			body := curl(t, "-x", "http://"+child.Addr, web.plain.URL+"/"+tt.name)
+			if !strings.Contains(body, "origin saw /"+tt.name+" via 2 proxies") {
+				t.Errorf("plain HTTP through the chain: %q", body)
+			}
+			ev := parent.WaitEvent("access", func(e Event) bool { return e.Str("url") == web.plain.URL+"/"+tt.name })
+			if (ev.Str("http_version") == "h2") != tt.h2 || ev.Int("status") != 200 {
+				t.Errorf("the parent's line for the plain request: %v (want h2: %v)", ev, tt.h2)
 			}
 		})
 	}

@@ -230,3 +230,55 @@ func notStarted(err error, pc *h2Parent) bool {
 	st := pc.cc.State()
 	return st.Closing || st.Closed
 }
+
+// RoundTripH2 sends a plain-HTTP request to the parent as a stream on
+// one of its HTTP/2 connections, in the form HTTP/2 proxy requests take:
+// :scheme and :authority are the origin's (RFC 9113 §8.3.1), from r's
+// absolute URL; r carries its Proxy-Authorization. It returns the
+// parent's address. ok is false when nothing was sent because the
+// upstream has no HTTP/2 (not https, http2 off, or its parent chose
+// HTTP/1.1 for the connection last dialed): HTTP/1.1 is the caller's way
+// then. A failure to reach the parent is marked (IsNotSent). A request
+// whose stream failed on a connection going away is sent once more on a
+// fresh one when retry says it may be.
+func (u *Upstream) RoundTripH2(r *http.Request, retry bool) (res *http.Response, parent net.Addr, ok bool, err error) {
+	if u.h2 == nil || u.h2.speaksH1() {
+		return nil, nil, false, nil
+	}
+	for attempt := 0; ; attempt++ {
+		pc, c1, err := u.parentH2(r.Context())
+		switch {
+		case err != nil:
+			return nil, nil, true, notSent{err}
+		case c1 != nil:
+			c1.Close() // learned: the parent speaks HTTP/1.1
+			return nil, nil, false, nil
+		}
+		res, err := pc.cc.RoundTrip(r)
+		if err == nil || attempt > 0 || !retry || r.Context().Err() != nil || !notStarted(err, pc) {
+			return res, pc.remote, true, err
+		}
+		u.h2.drop(pc)
+	}
+}
+
+// speaksH1 reports whether the last dial found the parent speaking
+// HTTP/1.1, and no HTTP/2 connection is open.
+func (p *h2Pool) speaksH1() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.h1 && len(p.conns) == 0
+}
+
+// notSent marks a failure to reach a parent: nothing of the request was
+// sent.
+type notSent struct{ err error }
+
+func (e notSent) Error() string { return e.err.Error() }
+func (e notSent) Unwrap() error { return e.err }
+
+// IsNotSent reports whether err says nothing of the request was sent.
+func IsNotSent(err error) bool {
+	var ns notSent
+	return errors.As(err, &ns)
+}
