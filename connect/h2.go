@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
 	// Extended CONNECT (RFC 8441), before x/net/http2 initializes.
 	_ "github.com/ferry-proxy/ferry/internal/h2xconnect"
 	"github.com/rs/zerolog"
@@ -138,9 +140,23 @@ func (h *h2Conn) resetEarly() {
 func (h *h2Conn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.recover(w)
 	h.streams.Add(1)
+	var slot func() // the stream's max_conns slot; a tunnel keeps it until it ends
+	if hold := h.s.hold; hold != nil {
+		release, ok := hold()
+		if !ok {
+			h.refuseOverLimit(w, r)
+			return
+		}
+		slot = release
+		defer func() {
+			if slot != nil {
+				slot()
+			}
+		}()
+	}
 	switch {
 	case r.Method == http.MethodConnect && r.Header.Get(":protocol") == "":
-		h.serveConnect(w, r)
+		h.serveConnect(w, r, &slot)
 	case r.Method == http.MethodConnect:
 		h.serveExtendedConnect(w, r)
 	case h.isSelf(r):
@@ -181,4 +197,18 @@ func (h *h2Conn) isSelf(r *http.Request) bool {
 		return ip.Unmap() == local.AddrPort().Addr().Unmap()
 	}
 	return host == h.c.ConnectionState().ServerName
+}
+
+// refuseOverLimit answers a stream over the connection limit as an
+// HTTP/1.1 connection over it is answered: 503 with Retry-After.
+func (h *h2Conn) refuseOverLimit(w http.ResponseWriter, r *http.Request) {
+	proto := tunnel.ProtoHTTP
+	if r.Method == http.MethodConnect {
+		proto = tunnel.ProtoConnect
+	}
+	rec := accesslog.Start(h.s.sink, proto, h.client)
+	defer rec.Finish()
+	rec.Version, rec.Method, rec.Target = versionH2, r.Method, r.Host
+	w.Header().Set("Retry-After", "1")
+	fail(w, rec, tunnel.Errorf(tunnel.Overloaded, "over max_conns (each HTTP/2 stream counts as a connection)"))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +104,34 @@ func TestH2GoAwayOnReload(t *testing.T) {
 	}
 	s.Close()
 	w.alive(t)
+}
+
+// Each stream counts against max_conns as a connection does: with room
+// for the connection and two streams, a third is answered 503 with
+// Retry-After, and served once one of the two has ended.
+func TestH2StreamsCountAgainstMaxConns(t *testing.T) {
+	w := newH2World(t, options{maxConns: 3})
+	echo := echoTarget(t)
+	cc := w.h2(t)
+	var open []*h2Tunnel
+	for range 2 {
+		res, s := connectH2(t, cc, echo, nil)
+		if res.StatusCode != 200 {
+			t.Fatalf("CONNECT %d within the limit", res.StatusCode)
+		}
+		open = append(open, s)
+	}
+	res, _ := connectH2(t, cc, echo, nil)
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" ||
+		!strings.HasPrefix(res.Header.Get("Proxy-Status"), "ferry; error=connection_limit_reached") {
+		t.Fatalf("a stream over max_conns: %d %v", res.StatusCode, res.Header)
+	}
+	open[0].Close()
+	// The slot comes back as the tunnel ends, before its record.
+	for r := w.log.next(t); r.Status == 503; r = w.log.next(t) {
+	}
+	res, _ = connectH2(t, cc, echo, nil)
+	if res.StatusCode != 200 {
+		t.Errorf("CONNECT after a tunnel ended: %d", res.StatusCode)
+	}
 }

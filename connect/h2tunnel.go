@@ -15,7 +15,10 @@ const versionH2 = "h2"
 // tunnel's bytes, both ways. The relay runs on its own goroutines; this
 // one waits until it is through with the response, and its return ends
 // the stream.
-func (h *h2Conn) serveConnect(w http.ResponseWriter, r *http.Request) {
+//
+// slot is the stream's max_conns slot, if any: the relay gives it back
+// when the tunnel ends (the handler may return before, at a half-close).
+func (h *h2Conn) serveConnect(w http.ResponseWriter, r *http.Request, slot *func()) {
 	s := h.s
 	req := &tunnel.Request{Proto: tunnel.ProtoConnect, Client: h.client, Method: r.Method}
 	rec := accesslog.Start(s.sink, tunnel.ProtoConnect, req.Client)
@@ -40,11 +43,16 @@ func (h *h2Conn) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := newH2Stream(w, r)
+	release := *slot
+	*slot = nil
 	// The connection's context, not the stream's: the stream's ends as
 	// the handler returns, which a half-close does while the client's
 	// side still moves. A client's reset reaches the relay as a failed
 	// read.
 	tunnel.Start(h.ctx, st, server, s.engine.IdleTimeout(), func(stats tunnel.Stats, err error) {
+		if release != nil {
+			release()
+		}
 		rec.BytesUp, rec.BytesDown, rec.Err = stats.Up, stats.Down, err
 		rec.Finish()
 	})

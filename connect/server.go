@@ -30,7 +30,13 @@ type Server struct {
 	conns   sync.Map // *httpConn → struct{}: the conns the HTTP/1 reader serves
 	closing atomic.Bool
 	h2      atomic.Pointer[h2Gen] // the HTTP/2 server of new connections (h2.go)
+	hold    func() (release func(), ok bool)
 }
+
+// SetSlots gives the server the front listener's connection limit
+// (front.Mux.Hold): each HTTP/2 stream takes a slot, as the connection to
+// its target would if it had come on a connection of its own. Nil: none.
+func (s *Server) SetSlots(hold func() (release func(), ok bool)) { s.hold = hold }
 
 // New returns a Server dialing through engine and logging to sink.
 func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {

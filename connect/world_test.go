@@ -96,6 +96,7 @@ func newWorld(t testing.TB, o options) *world {
 		handshake = o.cfg.HandshakeTimeout // as ferry wires both from limits.handshake_timeout
 	}
 	w.mux = &front.Mux{HTTP: w.srv, MaxConns: o.maxConns, HandshakeTimeout: handshake}
+	w.srv.SetSlots(w.mux.Hold) // as cmd/ferry wires it
 	if o.tls != nil {
 		w.mux.TLS = func(net.Listener) *tls.Config { return o.tls }
 	}

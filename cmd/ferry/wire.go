@@ -59,6 +59,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 		MaxConns:         maxConns,
 		Log:              logger,
 	}
+	httpSrv.SetSlots(mux.Hold) // each HTTP/2 stream counts against max_conns
 	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink}, nil
 }
 
