@@ -16,6 +16,7 @@ type Config struct {
 	// (limits.handshake_timeout, which the front listener applies too).
 	HandshakeTimeout time.Duration
 	Forward          forward.Config
+	HTTP2            HTTP2 // [http2]: clients that chose h2 on a TLS listener
 }
 
 // Limits are the keys of [limits] the HTTP front end applies.
@@ -60,5 +61,8 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if h := &c.HTTP2; h.MaxConcurrentStreams <= 0 || h.StreamWindow <= 0 || h.ConnWindow <= 0 {
+		h.SetDefaults()
 	}
 }

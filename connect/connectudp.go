@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -109,6 +108,12 @@ func connectUDPTarget(r *http.Request) (tunnel.PacketAddr, error) {
 		!httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade"):
 		return tunnel.PacketAddr{}, tunnel.Errorf(tunnel.BadRequest, "CONNECT-UDP without Upgrade: connect-udp and Connection: Upgrade (RFC 9298 §3.3)")
 	}
+	return masqueTarget(r)
+}
+
+// masqueTarget reads a CONNECT-UDP request's target from its path, the
+// default URI template's (RFC 9298 §2).
+func masqueTarget(r *http.Request) (tunnel.PacketAddr, error) {
 	host, port, ok := udpframe.ParseMasquePath(r.URL.EscapedPath())
 	if !ok {
 		return tunnel.PacketAddr{}, tunnel.Errorf(tunnel.BadRequest, "bad CONNECT-UDP target %q: want %s{host}/{port}/", clip(r.URL.Path), udpframe.MasquePrefix)
@@ -124,15 +129,23 @@ func connectUDPTarget(r *http.Request) (tunnel.PacketAddr, error) {
 }
 
 // capsuleClient is the client's side of a CONNECT-UDP tunnel: DATAGRAM
-// capsules on the upgraded connection, to and from its one target.
+// capsules on the upgraded connection (or the HTTP/2 stream), to and from
+// its one target.
 type capsuleClient struct {
-	c   net.Conn
+	c   capsuleConn
 	br  *bufio.Reader
 	dst tunnel.PacketAddr
 
 	mu       sync.Mutex // replies come from several goroutines
 	up       bool       // the 101 is out: replies may be written
 	deadline time.Time
+}
+
+// capsuleConn is what capsules go over: an upgraded net.Conn, or an
+// HTTP/2 stream (h2Stream).
+type capsuleConn interface {
+	io.ReadWriteCloser
+	SetWriteDeadline(t time.Time) error
 }
 
 // capsuleWriteTimeout bounds a reply's write to a client that stopped

@@ -2,6 +2,7 @@ package connect
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
+	"golang.org/x/net/http2"
 )
 
 // Server is the HTTP proxy front end. It satisfies front.Handler.
@@ -27,7 +29,14 @@ type Server struct {
 	page    atomic.Pointer[BlockPage]
 	conns   sync.Map // *httpConn → struct{}: the conns the HTTP/1 reader serves
 	closing atomic.Bool
+	h2      atomic.Pointer[h2Gen] // the HTTP/2 server of new connections (h2.go)
+	hold    func() (release func(), ok bool)
 }
+
+// SetSlots gives the server the front listener's connection limit
+// (front.Mux.Hold): each HTTP/2 stream takes a slot, as the connection to
+// its target would if it had come on a connection of its own. Nil: none.
+func (s *Server) SetSlots(hold func() (release func(), ok bool)) { s.hold = hold }
 
 // New returns a Server dialing through engine and logging to sink.
 func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.Logger) *Server {
@@ -38,6 +47,7 @@ func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.
 	s := &Server{cfg: cfg, engine: engine, sink: sink, log: logger}
 	s.fwd = forward.New(cfg.Forward, engine)
 	s.SetBlockPage(nil)
+	s.h2.Store(s.newH2Gen())
 	return s
 }
 
@@ -48,6 +58,10 @@ func New(cfg Config, engine *tunnel.Engine, sink accesslog.Sink, logger zerolog.
 // end when done with c; a tunnel calls it when the tunnel ends, from the
 // relay's goroutines, and ServeConn returns as the relay starts.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn, seen []byte, end func()) {
+	if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS {
+		s.serveH2(ctx, tc, end)
+		return
+	}
 	if _, ok := c.(*net.TCPConn); ok {
 		t, rest := s.serveFast(ctx, c, seen)
 		if t != nil {
@@ -64,10 +78,12 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn, seen []byte, end fun
 }
 
 // Shutdown closes the keep-alive connections waiting for a request and
-// makes the others close after their current response; tunnels are left
-// to the mux's drain.
+// makes the others close after their current response; HTTP/2 ones are
+// sent GOAWAY and close when their streams are done; tunnels are left to
+// the mux's drain.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
+	go s.h2.Load().hs.Shutdown(ctx)
 	s.conns.Range(func(k, _ any) bool {
 		if hc := k.(*httpConn); hc.idle.Load() {
 			hc.c.SetReadDeadline(time.Unix(1, 0))

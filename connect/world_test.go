@@ -3,6 +3,8 @@ package connect_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
@@ -68,6 +70,7 @@ type world struct {
 	srv     *connect.Server
 	mux     *front.Mux
 	clients *countingListener
+	pool    *x509.CertPool // trusts a TLS world's certificate
 }
 
 type options struct {
@@ -75,6 +78,8 @@ type options struct {
 	engine   tunnel.Config
 	policy   *tunnel.Policy // nil: allow all, direct
 	maxConns int
+	tls      *tls.Config // non-nil: the listener speaks TLS (h2world_test.go)
+	listener string      // the listener's name in the engine's policy; "" none
 }
 
 func newWorld(t testing.TB, o options) *world {
@@ -91,6 +96,15 @@ func newWorld(t testing.TB, o options) *world {
 		handshake = o.cfg.HandshakeTimeout // as ferry wires both from limits.handshake_timeout
 	}
 	w.mux = &front.Mux{HTTP: w.srv, MaxConns: o.maxConns, HandshakeTimeout: handshake}
+	w.srv.SetSlots(w.mux.Hold) // as cmd/ferry wires it
+	if o.tls != nil {
+		w.mux.TLS = func(net.Listener) *tls.Config { return o.tls }
+	}
+	if o.listener != "" {
+		w.mux.BaseContext = func(net.Listener) context.Context {
+			return tunnel.WithListener(context.Background(), o.listener)
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -107,9 +107,18 @@ func (t *ListenerTLS) Validate(dir string, report func(key, msg string)) {
 	}
 }
 
+// ALPN protocol names (RFC 7301) a TLS listener offers.
+const (
+	ALPNHTTP2 = "h2"       // HTTP/2 (RFC 9113 §3.2)
+	ALPNHTTP1 = "http/1.1" // HTTP/1.1
+)
+
 // ServerConfig reads the certificate, key and client CAs (relative to
-// dir) into a TLS server config for the mux.
-func (t *ListenerTLS) ServerConfig(dir string) (*tls.Config, error) {
+// dir) into a TLS server config for the mux. h2 offers HTTP/2 by ALPN
+// before HTTP/1.1: the listener speaks HTTP and HTTP/2 is on. A client
+// that asks for neither (a SOCKS client, curl without ALPN) gets no
+// protocol and is sniffed as on a plaintext listener.
+func (t *ListenerTLS) ServerConfig(dir string, h2 bool) (*tls.Config, error) {
 	pair, err := tlsfile.KeyPair(dir, t.Cert, t.Key)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
@@ -117,9 +126,10 @@ func (t *ListenerTLS) ServerConfig(dir string) (*tls.Config, error) {
 	c := &tls.Config{
 		Certificates: []tls.Certificate{pair},
 		MinVersion:   tls.VersionTLS12,
-		// The proxy protocols are HTTP/1.1 (CONNECT, absolute form) and
-		// SOCKS: never h2.
-		NextProtos: []string{"http/1.1"},
+		NextProtos:   []string{ALPNHTTP1},
+	}
+	if h2 {
+		c.NextProtos = []string{ALPNHTTP2, ALPNHTTP1}
 	}
 	if t.ClientCA != "" {
 		if c.ClientCAs, err = tlsfile.CertPool(tlsfile.Resolve(dir, t.ClientCA)); err != nil {

@@ -66,8 +66,22 @@ var ErrClosed = netx.ErrClosed
 // every client read needs a deadline.
 var errNoDeadline = errors.New("front: Mux.HandshakeTimeout must be positive")
 
-// Active reports the connections being served now.
+// Active reports the connections being served now, slots held (Hold)
+// included.
 func (m *Mux) Active() int64 { return m.active.Load() }
+
+// Hold takes one of MaxConns' slots for what a connection opens besides
+// itself: an HTTP/2 stream, which holds a connection to its target as a
+// connection of its own would. It reports false, taking nothing, when the
+// limit is reached; release gives the slot back, once.
+func (m *Mux) Hold() (release func(), ok bool) {
+	if m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0 {
+		m.active.Add(-1)
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { m.active.Add(-1) }) }, true
+}
 
 // tracker is m's connection tracker, its accept errors logged.
 func (m *Mux) tracker() *netx.Tracker {
@@ -136,7 +150,10 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 		}
 	}
 	var seen []byte
-	if proto == Auto || proto == "" {
+	if isHTTP2(c) {
+		// ALPN said h2: HTTP, and the handler reads the preface itself.
+		proto = HTTP
+	} else if proto == Auto || proto == "" {
 		var err error
 		if seen, c, err = netx.Peek(c, bp[:], sniffPeek, nil); err != nil {
 			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")

@@ -3,6 +3,7 @@ package front
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -89,6 +90,8 @@ func typeName(c net.Conn) string {
 		return "*net.TCPConn"
 	case *netx.Conn:
 		return "*netx.Conn"
+	case *tls.Conn:
+		return "*tls.Conn"
 	}
 	return "other"
 }
@@ -437,5 +440,28 @@ func TestMuxNeedsHandshakeTimeout(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Error("the listener is still open")
+	}
+}
+
+// Hold takes a slot of MaxConns (an HTTP/2 stream's), refuses one past
+// the limit, and gives it back once however often it is released.
+func TestMuxHold(t *testing.T) {
+	m := &Mux{MaxConns: 2}
+	r1, ok1 := m.Hold()
+	r2, ok2 := m.Hold()
+	if _, ok3 := m.Hold(); !ok1 || !ok2 || ok3 {
+		t.Fatalf("holds %v %v %v, want two of two", ok1, ok2, ok3)
+	}
+	r1()
+	r1()
+	if m.Active() != 1 {
+		t.Errorf("Active %d after one release (twice), want 1", m.Active())
+	}
+	if _, ok := m.Hold(); !ok {
+		t.Error("no slot after a release")
+	}
+	r2()
+	if unlimited := (&Mux{}); func() bool { _, ok := unlimited.Hold(); return ok }() != true {
+		t.Error("MaxConns 0 refused a slot")
 	}
 }

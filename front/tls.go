@@ -59,3 +59,10 @@ func (m *Mux) handshake(ctx context.Context, c net.Conn, ln net.Listener, cfg *t
 	}
 	return ctx, tc, true
 }
+
+// isHTTP2 reports whether c is a TLS conn whose client chose HTTP/2 by
+// ALPN (RFC 9113 §3.2): it speaks HTTP, so the mux does not sniff it.
+func isHTTP2(c net.Conn) bool {
+	tc, ok := c.(*tls.Conn)
+	return ok && tc.ConnectionState().NegotiatedProtocol == ALPNHTTP2
+}

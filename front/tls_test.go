@@ -56,10 +56,10 @@ type userKey struct{}
 
 // tlsWorld is a world whose listener speaks TLS, requiring a client
 // certificate, whose CN the TLSContext hook puts in the context.
-func tlsWorld(t *testing.T, certs *testCerts, m *Mux) *world {
+func tlsWorld(t *testing.T, certs *testCerts, m *Mux, alpn ...string) *world {
 	m.TLS = func(net.Listener) *tls.Config {
 		return &tls.Config{Certificates: []tls.Certificate{certs.server}, ClientAuth: tls.RequireAndVerifyClientCert,
-			ClientCAs: certs.pool, MinVersion: tls.VersionTLS12}
+			ClientCAs: certs.pool, MinVersion: tls.VersionTLS12, NextProtos: alpn}
 	}
 	m.TLSContext = func(ctx context.Context, _ net.Listener, cs tls.ConnectionState) context.Context {
 		return context.WithValue(ctx, userKey{}, cs.PeerCertificates[0].Subject.CommonName)
@@ -132,5 +132,36 @@ func TestMuxTLSRefusesPlaintext(t *testing.T) {
 	case s := <-http.ch:
 		t.Errorf("a handler served %+v", s)
 	default:
+	}
+}
+
+// A client that chose h2 by ALPN goes to the HTTP handler unsniffed, as
+// the *tls.Conn with nothing read ahead: it speaks HTTP/2 whatever its
+// first bytes, and the handler reads its preface itself. One that chose
+// http/1.1 is sniffed as before.
+func TestMuxTLSHTTP2SkipsSniff(t *testing.T) {
+	certs := newTestCerts(t)
+	w := tlsWorld(t, certs, &Mux{}, ALPNHTTP2, ALPNHTTP1)
+	for _, alpn := range []string{ALPNHTTP2, ALPNHTTP1} {
+		raw := w.dial(t)
+		c := tls.Client(raw, &tls.Config{RootCAs: certs.pool, ServerName: "127.0.0.1",
+			Certificates: []tls.Certificate{certs.client}, NextProtos: []string{alpn}})
+		// A SOCKS first byte: only the sniff would take it for SOCKS.
+		if _, err := c.Write([]byte{5, 1, 0}); err != nil {
+			t.Fatal(err)
+		}
+		var s served
+		select {
+		case s = <-w.http.ch:
+		case s = <-w.socks.ch:
+		case <-time.After(bound):
+			t.Fatal("no handler called")
+		}
+		switch {
+		case alpn == ALPNHTTP2 && (s.proto != HTTP || s.seen != nil || s.connT != "*tls.Conn"):
+			t.Errorf("h2: served by %q as %s, seen %q; want HTTP, the *tls.Conn, nothing sniffed", s.proto, s.connT, s.seen)
+		case alpn == ALPNHTTP1 && s.proto != SOCKS:
+			t.Errorf("http/1.1: served by %q, want the sniff's SOCKS", s.proto)
+		}
 	}
 }

@@ -25,6 +25,7 @@ type chainPKI struct {
 	Dir    string
 	Roots  *x509.CertPool
 	Client tls.Certificate // laptop's, for Go clients
+	Server tls.Certificate // remote's, for Go servers (an https origin)
 }
 
 func newChainPKI(t testing.TB) *chainPKI {
@@ -75,7 +76,7 @@ func newChainPKI(t testing.TB) *chainPKI {
 	}
 	p := &chainPKI{Dir: dir, Roots: x509.NewCertPool()}
 	p.Roots.AddCert(caCert)
-	leaf(2, "ferry.example.net", x509.ExtKeyUsageServerAuth, "remote")
+	p.Server = leaf(2, "ferry.example.net", x509.ExtKeyUsageServerAuth, "remote")
 	p.Client = leaf(3, "laptop", x509.ExtKeyUsageClientAuth, "laptop")
 	return p
 }

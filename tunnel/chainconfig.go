@@ -34,6 +34,21 @@ type UpstreamConfig struct {
 	Key        string     `toml:"key"`         // its key, with cert
 	Via        string     `toml:"via"`         // the upstream this one is reached through; default "": directly
 	Health     HealthSpec `toml:"health"`
+	// HTTP2: an https upstream's tunnels are streams on HTTP/2
+	// connections when it offers h2 by ALPN; default true.
+	HTTP2 bool `toml:"http2"`
+	// HTTP2Conns is how many HTTP/2 connections its tunnels are spread
+	// over (more are opened only when these are full); default 1.
+	HTTP2Conns int `toml:"http2_conns"`
+}
+
+// Defaults of UpstreamConfig.
+const DefaultHTTP2Conns = 1
+
+// SetDefaults sets the fields that are not zero by default; Health has
+// its own.
+func (u *UpstreamConfig) SetDefaults() {
+	u.HTTP2, u.HTTP2Conns = true, DefaultHTTP2Conns
 }
 
 // RouteConfig is one [[route]]: requests its matchers hold for go to
@@ -160,6 +175,10 @@ func (u *UpstreamConfig) compile(dir string, report func(key, msg string)) (Upst
 	}
 	u.Health.validate(under("health", report))
 	s.Health = u.Health
+	if u.HTTP2Conns < 1 || u.HTTP2Conns > 64 {
+		reportf(report, "http2_conns", "must be between 1 and 64, not %d", u.HTTP2Conns)
+	}
+	s.HTTP2, s.H2Conns = u.HTTP2, u.HTTP2Conns
 	return s, ok
 }
 

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/net/http2"
 )
 
 // UpstreamSpec describes one upstream proxy ([[upstream]]). Chain.Compile
@@ -27,6 +29,11 @@ type UpstreamSpec struct {
 	// C chains); "" dials it directly.
 	Via    string
 	Health HealthSpec
+	// HTTP2 has an https upstream's tunnels be streams on HTTP/2
+	// connections when the parent offers h2 (upstream_h2.go); H2Conns is
+	// how many connections the streams are spread over (at least 1).
+	HTTP2   bool
+	H2Conns int
 }
 
 // Upstream kinds, by URL scheme.
@@ -46,7 +53,9 @@ type Upstream struct {
 	addr   string // the parent's host:port
 	key    string // identity for health across reloads
 	spec   UpstreamSpec
-	tls    *tls.Config // https only
+	tls    *tls.Config // https only: HTTP/1.1 (plain requests, and tunnels without HTTP/2)
+	tlsH2  *tls.Config // https with HTTP2: h2 offered before http/1.1
+	h2     *h2Pool     // https with HTTP2: the parent's HTTP/2 connections
 	authz  string      // Proxy-Authorization value; "" when none
 	via    *Upstream
 	health *health
@@ -145,7 +154,7 @@ func newUpstream(s UpstreamSpec) (*Upstream, error) {
 			c.ServerName = s.URL.Hostname()
 		}
 		c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
-		// The tunnel carries HTTP/1.1 CONNECT; never negotiate h2.
+		// What speaks HTTP/1.1 on the connection never negotiates h2.
 		c.NextProtos = []string{"http/1.1"}
 		if c.ClientSessionCache == nil {
 			// Resumed handshakes skip the certificate exchange: most of
@@ -153,6 +162,11 @@ func newUpstream(s UpstreamSpec) (*Upstream, error) {
 			c.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 		}
 		u.tls = c
+		if s.HTTP2 {
+			u.tlsH2 = c.Clone()
+			u.tlsH2.NextProtos = []string{http2.NextProtoTLS, "http/1.1"}
+			u.h2 = &h2Pool{max: max(s.H2Conns, 1)}
+		}
 	}
 	u.spec.Health.setDefaults()
 	u.health = newHealth(u.spec.Health)
@@ -175,6 +189,14 @@ func (u *Upstream) chainKey() string {
 // reports about the target (its DNS, a refusal, its ACL) does not, and is
 // returned with the kind the upstream gave it.
 func (u *Upstream) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if u.h2 != nil {
+		c, err := u.dialH2(ctx, addr)
+		if err != nil {
+			return nil, u.judge(err)
+		}
+		u.health.succeeded()
+		return u.counted(c), nil
+	}
 	parent, err := u.DialParent(ctx)
 	if err != nil {
 		return nil, err
@@ -197,6 +219,11 @@ func (u *Upstream) DialContext(ctx context.Context, network, addr string) (net.C
 // upstream, then TLS for an https upstream. Its failures are the
 // upstream's own, unless the via upstream failed (it is marked instead).
 func (u *Upstream) DialParent(ctx context.Context) (net.Conn, error) {
+	return u.dialParent(ctx, u.tls)
+}
+
+// dialParent is DialParent with the TLS config to use (h2 offered or not).
+func (u *Upstream) dialParent(ctx context.Context, tlsCfg *tls.Config) (net.Conn, error) {
 	// The way to the parent: the via upstream's tunnel, or a plain dial.
 	var way Dialer = &net.Dialer{}
 	if u.via != nil {
@@ -212,7 +239,7 @@ func (u *Upstream) DialParent(ctx context.Context) (net.Conn, error) {
 	if u.scheme != schemeHTTPS {
 		return c, nil
 	}
-	tc := tls.Client(c, u.tls)
+	tc := tls.Client(c, tlsCfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		k := KindOf(err)

@@ -78,6 +78,12 @@ func (u *Upstream) connectAnswer(head []byte, addr string) error {
 	if err != nil {
 		return &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s: %w", u.name, err)}
 	}
+	return u.connectReplyError(a, addr)
+}
+
+// connectReplyError is connectAnswer's verdict on a parsed answer, over
+// HTTP/1.1 or HTTP/2: nil for 2xx.
+func (u *Upstream) connectReplyError(a connectReply, addr string) error {
 	if a.status >= 200 && a.status < 300 {
 		return nil
 	}

@@ -34,7 +34,8 @@ func loadListenerTLS(cfg *config.File) (map[string]*listenerTLS, error) {
 		if l.TLS == nil {
 			continue
 		}
-		c, err := l.TLS.ServerConfig(filepath.Dir(cfg.Path))
+		h2 := cfg.HTTP2.Enabled && l.Protocol != front.SOCKS
+		c, err := l.TLS.ServerConfig(filepath.Dir(cfg.Path), h2)
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 		}

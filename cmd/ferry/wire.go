@@ -49,6 +49,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 		Limits: cfg.Limits.Limits,
 		Forward: forward.Config{HTTP: cfg.HTTP, Limits: cfg.Limits.ForwardLimits, Cache: c,
 			MaxIdleConns: maxIdle},
+		HTTP2: cfg.HTTP2,
 	}, engine, sink, logger)
 	httpSrv.SetBlockPage(pol.page)
 	mux := &front.Mux{
@@ -58,6 +59,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 		MaxConns:         maxConns,
 		Log:              logger,
 	}
+	httpSrv.SetSlots(mux.Hold) // each HTTP/2 stream counts against max_conns
 	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink}, nil
 }
 
@@ -197,6 +199,7 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 	a.engine.SetPolicy(pol.tunnel)
 	a.self.use(cfg.Self)
 	commitTLS()
+	a.http.GoAway() // HTTP/2 clients reconnect, under the new TLS material
 	a.http.SetBlockPage(pol.page)
 	a.noteCacheReload(old, cfg)
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")

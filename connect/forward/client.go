@@ -94,7 +94,10 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 		res, err := cl.send(r, rt, socksHop{u})
 		return res, err != nil && tunnel.IsUpstreamFault(err), err
 	}
-	res, err := cl.send(r, rt, httpHop{u})
+	res, sent, err := cl.sendH2(r, rt, u)
+	if !sent {
+		res, err = cl.send(r, rt, httpHop{u})
+	}
 	var de dialError
 	switch {
 	case err == nil && res.StatusCode == http.StatusProxyAuthRequired:

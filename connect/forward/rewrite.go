@@ -184,6 +184,9 @@ func (f *Forwarder) via(major, minor int) string {
 	if major == 1 && minor == 1 {
 		return f.via11 // nearly every message: no string built per request
 	}
+	if major >= 2 {
+		return strconv.Itoa(major) + " " + f.cfg.ViaName // "2": HTTP/2 has no minor version
+	}
 	return strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + f.cfg.ViaName
 }
 

@@ -34,6 +34,9 @@ type Record struct {
 	BytesDown   int64
 	Dial        time.Duration
 	Err         error
+	// Version is the client's HTTP version when it is not HTTP/1: "h2"
+	// for a request on an HTTP/2 stream; "" for HTTP/1.x and SOCKS.
+	Version string
 
 	// Packets is what a datagram association (SOCKS5 UDP ASSOCIATE,
 	// CONNECT-UDP) moved and dropped; nil for everything else.
@@ -99,6 +102,9 @@ func (z Zerolog) Write(r *Record) {
 		Int64("dur_ms", time.Since(r.Start).Milliseconds())
 	if p := r.Packets; p != nil {
 		e = appendPackets(e, p)
+	}
+	if r.Version != "" {
+		e = e.Str("http_version", r.Version)
 	}
 	if r.Refused > 0 {
 		e = e.Int("refused", r.Refused)

@@ -349,3 +349,30 @@ func TestChainDurationRoundTrip(t *testing.T) {
 		t.Fatalf("%q decodes to %+v, %v", b.String(), out, err)
 	}
 }
+
+// An https upstream speaks HTTP/2 when its parent offers it unless told
+// not to, over one connection unless told more (#21).
+func TestUpstreamHTTP2Keys(t *testing.T) {
+	tests := []struct {
+		name, keys string
+		h2         bool
+		conns      int
+	}{
+		{"defaults", "", true, 1},
+		{"off", "http2 = false\n", false, 1},
+		{"eight", "http2_conns = 8\n", true, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse("f.toml", []byte("[[upstream]]\nname = \"p\"\nurl = \"https://127.0.0.1:1\"\n"+tt.keys+
+				"[routing]\ndefault = \"p\"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := f.RoutingSpec.Upstreams[0]
+			if u.HTTP2 != tt.h2 || u.H2Conns != tt.conns {
+				t.Errorf("http2 %v, conns %d; want %v, %d", u.HTTP2, u.H2Conns, tt.h2, tt.conns)
+			}
+		})
+	}
+}

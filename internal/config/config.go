@@ -24,6 +24,7 @@ type File struct {
 	Listeners    []Listener               `toml:"listener"`
 	Limits       Limits                   `toml:"limits"`
 	HTTP         forward.HTTP             `toml:"http"`
+	HTTP2        connect.HTTP2            `toml:"http2"`
 	Log          Log                      `toml:"log"`
 	Reverse      []reverse.ListenerConfig `toml:"reverse"`
 	Cache        cache.Config             `toml:"cache"`

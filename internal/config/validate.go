@@ -35,6 +35,7 @@ func (f *File) validate(report func(key, msg string)) {
 		report("limits.shutdown_grace", "must not be negative")
 	}
 	f.HTTP.Validate(under("http", report))
+	f.HTTP2.Validate(under("http2", report))
 	f.Log.validate(under("log", report))
 	f.validateAdmin(report)
 	f.PAC.Validate(under("pac", report))

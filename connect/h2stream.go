@@ -1,0 +1,156 @@
+package connect
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/netx"
+)
+
+// h2Stream is the client's side of a tunnel on an HTTP/2 stream: what
+// the relay (tunnel.Stream) reads is the request's DATA, what it writes
+// goes out as the response's DATA. The handler that answered the CONNECT
+// waits on done and returns when the relay is through with the response,
+// which ends the stream (END_STREAM).
+//
+// Deadlines are the relay's idle timeout. Reads have net.Conn's through
+// a netx.DeadlineReader. A write deadline is x/net's, which resets the
+// stream when it fires: the relay treats a timed-out write on a stream
+// that is not a socket as the tunnel's end anyway.
+type h2Stream struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	body *netx.DeadlineReader
+	done chan struct{} // closed when w is no longer used: the handler may return
+
+	mu       sync.Mutex // held across each write
+	want     time.Time  // the relay's write deadline; guarded by mu
+	armed    time.Time  // the one given to x/net; guarded by mu
+	rel      sync.Mutex // guards released
+	released bool       // done is closed: w is not to be used
+	ended    atomic.Bool
+	closed   atomic.Bool
+	writing  atomic.Bool
+}
+
+// h2ReadSize is what the stream's reader takes from the request body at
+// a time: one frame's worth.
+const h2ReadSize = h2FrameSize
+
+func newH2Stream(w http.ResponseWriter, r *http.Request) *h2Stream {
+	return &h2Stream{w: w, rc: http.NewResponseController(w),
+		body: netx.NewDeadlineReader(r.Body, h2ReadSize), done: make(chan struct{})}
+}
+
+// Read reads the client's DATA. Once the tunnel has sent its last byte
+// (CloseWrite), the stream's end (a reset the handler's return causes)
+// is EOF.
+func (s *h2Stream) Read(p []byte) (int, error) {
+	n, err := s.body.Read(p)
+	if err != nil && err != io.EOF && s.ended.Load() && !errors.Is(err, os.ErrDeadlineExceeded) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// Write sends p as DATA at once.
+func (s *h2Stream) Write(p []byte) (int, error) {
+	// writing, then closed here; closed, then writing in Close: one of
+	// the two sees the other, so a blocked write is always cut.
+	s.writing.Store(true)
+	defer s.writing.Store(false)
+	if s.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rel.Lock()
+	gone := s.released
+	s.rel.Unlock()
+	if gone {
+		return 0, net.ErrClosed
+	}
+	// Only Close releases w concurrently, and it waits for mu first.
+	s.arm()
+	n, err := s.w.Write(p)
+	if err == nil {
+		err = s.rc.Flush()
+	}
+	if err != nil && !s.armed.IsZero() && !time.Now().Before(s.armed) {
+		err = os.ErrDeadlineExceeded // the stream was reset for it
+	}
+	return n, err
+}
+
+// arm gives x/net the relay's write deadline, with slack: every call
+// costs a round trip to the connection's goroutine, so the deadline given
+// is an eighth of its distance later than asked, and is moved only once
+// the relay's has passed it. A write is cut after at least the idle
+// timeout, never before.
+func (s *h2Stream) arm() {
+	switch {
+	case s.want.IsZero() && s.armed.IsZero():
+		return
+	case s.want.IsZero():
+		s.armed = time.Time{}
+	case s.armed.IsZero() || s.want.After(s.armed):
+		s.armed = s.want.Add(time.Until(s.want) / 8)
+	default:
+		return
+	}
+	s.rc.SetWriteDeadline(s.armed)
+}
+
+func (s *h2Stream) SetReadDeadline(t time.Time) error { return s.body.SetReadDeadline(t) }
+
+func (s *h2Stream) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	s.want = t
+	s.mu.Unlock()
+	return nil
+}
+
+// CloseWrite ends the response (END_STREAM) once the target's side has
+// ended: the handler returns. x/net then resets a stream the client has
+// not ended yet (RST_STREAM NO_ERROR, RFC 9113 §8.1): an HTTP/2 server
+// cannot keep reading after its response. The relay calls it from the
+// direction that writes, after its last write.
+func (s *h2Stream) CloseWrite() error {
+	s.ended.Store(true)
+	s.release()
+	return nil
+}
+
+// Close ends the stream: a write blocked on the client's flow control is
+// cut (x/net resets the stream), and the handler returns.
+func (s *h2Stream) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.body.Close()
+	s.rel.Lock()
+	if !s.released && s.writing.Load() {
+		s.rc.SetWriteDeadline(time.Unix(1, 0))
+	}
+	s.rel.Unlock()
+	s.mu.Lock()
+	s.release()
+	s.mu.Unlock()
+	return nil
+}
+
+// release lets the handler return, once; w is not used after it.
+func (s *h2Stream) release() {
+	s.rel.Lock()
+	defer s.rel.Unlock()
+	if !s.released {
+		s.released = true
+		close(s.done)
+	}
+}

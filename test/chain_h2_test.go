@@ -1,0 +1,158 @@
+package test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// httpsUpstream is an [[upstream]] for the parent's TLS listener, with
+// extra keys (http2 = false, say).
+func httpsUpstream(pki *chainPKI, name, addr, extra string) string {
+	return fmt.Sprintf(`
+[[upstream]]
+name = %q
+url = "https://laptop:change-me@%s"
+ca_file = %q
+cert = %q
+key = %q
+%s
+`, name, addr, pki.Path("ca.pem"), pki.Path("laptop.pem"), pki.Path("laptop.key"), extra)
+}
+
+// echoThrough opens a CONNECT tunnel through proxy to an echo target and
+// checks one round trip.
+func echoThrough(t *testing.T, proxy, target, msg string) {
+	t.Helper()
+	c := connectTunnel(t, proxy, target)
+	defer c.Close()
+	io.WriteString(c, msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+		t.Fatalf("echo %q, %v; want %q", got, err, msg)
+	}
+}
+
+// Ferry to ferry over TLS: with the default http2, the child's tunnels
+// are streams on one connection to the parent (the parent's access lines
+// say h2, all from one client port: no handshake per tunnel); with http2
+// = false, each has a TLS connection of its own.
+func TestChainHTTP2(t *testing.T) {
+	pki := newChainPKI(t)
+	parent := startFerry(t, parentConfig(pki))
+	echo := echoOrigin(t)
+	web := newChainOrigins(t)
+	for _, tt := range []struct {
+		name, extra string
+		h2          bool
+	}{
+		{"h2", "", true},
+		{"h1", "http2 = false", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			child := startFerry(t, childConfig(httpsUpstream(pki, "parent-"+tt.name, parent.AddrOf("tls"), tt.extra)+`
+[routing]
+default = "parent-`+tt.name+`"
+`))
+			const n = 6
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					echoThrough(t, child.Addr, echo, fmt.Sprintf("tunnel %d", i))
+				}()
+			}
+			wg.Wait()
+			child.WaitEvents("access", func(e Event) bool { return e.Str("upstream") == "parent-"+tt.name }, n)
+			lines := parent.WaitEvents("access", func(e Event) bool {
+				return e.Str("target") == echo && e.Str("user") == "laptop" && (e.Str("http_version") == "h2") == tt.h2
+			}, n)
+			clients := map[string]bool{}
+			for _, e := range lines {
+				clients[e.Str("client")] = true
+			}
+			switch {
+			case tt.h2 && len(clients) != 1:
+				t.Errorf("%d tunnels over h2 came from %d connections, want 1: %v", n, len(clients), clients)
+			case !tt.h2 && len(clients) != n:
+				t.Errorf("%d tunnels over HTTP/1.1 came from %d connections, want %d", n, len(clients), n)
+			}
+			// Plain HTTP goes to the parent as a request on a stream too.
+			body := curl(t, "-x", "http://"+child.Addr, web.plain.URL+"/"+tt.name)
+			if !strings.Contains(body, "origin saw /"+tt.name+" via 2 proxies") {
+				t.Errorf("plain HTTP through the chain: %q", body)
+			}
+			ev := parent.WaitEvent("access", func(e Event) bool { return e.Str("url") == web.plain.URL+"/"+tt.name })
+			if (ev.Str("http_version") == "h2") != tt.h2 || ev.Int("status") != 200 {
+				t.Errorf("the parent's line for the plain request: %v (want h2: %v)", ev, tt.h2)
+			}
+		})
+	}
+}
+
+// A parent that reloads sends GOAWAY: the child's next tunnel goes on a
+// new connection, and works.
+func TestChainHTTP2Redial(t *testing.T) {
+	pki := newChainPKI(t)
+	parent := startFerry(t, parentConfig(pki))
+	echo := echoOrigin(t)
+	child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), "")+`
+[routing]
+default = "parent"
+`))
+	echoThrough(t, child.Addr, echo, "before")
+	first := parent.WaitEvent("access", func(e Event) bool { return e.Str("http_version") == "h2" })
+	parent.Signal(syscall.SIGHUP)
+	parent.WaitEvent("reload", nil)
+	// The GOAWAY goes out just after the reload event: a tunnel opened at
+	// once may still land on the old connection, legitimately. Every one
+	// must work, and one soon must come on a new connection.
+	const tries = 20
+	for i := 2; i <= tries+1; i++ {
+		echoThrough(t, child.Addr, echo, fmt.Sprintf("after %d", i))
+		lines := parent.WaitEvents("access", func(e Event) bool { return e.Str("http_version") == "h2" }, i)
+		if lines[i-1].Str("client") != first.Str("client") {
+			return
+		}
+	}
+	t.Errorf("%d tunnels after GOAWAY all came on the old connection (%s)", tries, first.Str("client"))
+}
+
+// A parent that dies takes its connection with it: the child's next
+// tunnel, which had not started, is tried on a fresh connection, that
+// fails, and the group's next parent serves it.
+func TestChainHTTP2Failover(t *testing.T) {
+	pki := newChainPKI(t)
+	first := startFerry(t, parentConfig(pki))
+	second := startFerry(t, parentConfig(pki))
+	echo := echoOrigin(t)
+	child := startFerry(t, childConfig(httpsUpstream(pki, "first", first.AddrOf("tls"), "")+
+		httpsUpstream(pki, "second", second.AddrOf("tls"), "")+`
+[[upstream_group]]
+name = "parents"
+members = ["first", "second"]
+
+[routing]
+default = "parents"
+`))
+	echoThrough(t, child.Addr, echo, "on the first")
+	if ev := child.WaitEvent("access", nil); ev.Str("upstream") != "first" {
+		t.Fatalf("first tunnel went through %q", ev.Str("upstream"))
+	}
+	addr := first.AddrOf("tls")
+	first.Stop()
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Skip("the first parent's port was taken again")
+	}
+	echoThrough(t, child.Addr, echo, "on the second")
+	evs := child.WaitEvents("access", nil, 2)
+	if evs[1].Str("upstream") != "second" || evs[1].Int("status") != 200 {
+		t.Errorf("after the first parent died: %v, want the second parent", evs[1])
+	}
+}

@@ -1,0 +1,92 @@
+package tunnel
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/ferry-proxy/ferry/internal/netx"
+)
+
+// connectStream asks the parent, on pc, for a tunnel to addr: a CONNECT
+// stream (RFC 9113 §8.5), whose 2xx makes the stream the tunnel. ctx
+// bounds the wait for the answer; the stream itself lives until closed.
+func (u *Upstream) connectStream(ctx context.Context, pc *h2Parent, addr string) (net.Conn, error) {
+	h := http.Header{}
+	if u.authz != "" {
+		h.Set("Proxy-Authorization", u.authz)
+	}
+	// The request's body is what the tunnel sends: a pipe, so that a
+	// write has the net.Conn deadline the relay's idle timeout needs.
+	body, up := net.Pipe()
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	req := (&http.Request{Method: http.MethodConnect, URL: &url.URL{Host: addr}, Host: addr,
+		Header: h, Body: body}).WithContext(sctx)
+	stop := context.AfterFunc(ctx, cancel)
+	res, err := pc.cc.RoundTrip(req)
+	if !stop() || err != nil {
+		cancel()
+		up.Close()
+		if err == nil {
+			res.Body.Close()
+			err = ctx.Err()
+		}
+		return nil, ctxErr(ctx, fmt.Errorf("CONNECT %s on upstream %s's HTTP/2 connection: %w", addr, u.name, err))
+	}
+	a := connectReply{status: res.StatusCode}
+	a.errType, a.details = lastProxyStatusError(res.Header.Values("Proxy-Status"))
+	if err := u.connectReplyError(a, addr); err != nil {
+		res.Body.Close()
+		cancel()
+		up.Close()
+		return nil, err
+	}
+	return &h2Stream{pc: pc, up: up, body: res.Body, down: netx.NewDeadlineReader(res.Body, h2ReadSize), cancel: cancel}, nil
+}
+
+// h2ReadSize is what a stream's reader takes of the parent's DATA at a
+// time: a frame.
+const h2ReadSize = 16 << 10
+
+// h2Stream is a tunnel on a CONNECT stream to a parent, as a net.Conn:
+// reads are the response's DATA, writes the request's, with net.Conn
+// deadlines (a DeadlineReader, a pipe). CloseWrite ends the request
+// (END_STREAM), a half-close the parent passes on; Close resets a stream
+// that has not ended both ways.
+type h2Stream struct {
+	pc     *h2Parent
+	up     net.Conn // the request body's writing end
+	body   io.ReadCloser
+	down   *netx.DeadlineReader
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (s *h2Stream) Read(p []byte) (int, error)  { return s.down.Read(p) }
+func (s *h2Stream) Write(p []byte) (int, error) { return s.up.Write(p) }
+func (s *h2Stream) CloseWrite() error           { return s.up.Close() }
+
+func (s *h2Stream) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.up.Close()
+		s.down.Close()
+		s.body.Close()
+	})
+	return nil
+}
+
+func (s *h2Stream) LocalAddr() net.Addr  { return s.pc.local }
+func (s *h2Stream) RemoteAddr() net.Addr { return s.pc.remote }
+
+func (s *h2Stream) SetDeadline(t time.Time) error {
+	s.down.SetReadDeadline(t)
+	return s.up.SetWriteDeadline(t)
+}
+func (s *h2Stream) SetReadDeadline(t time.Time) error  { return s.down.SetReadDeadline(t) }
+func (s *h2Stream) SetWriteDeadline(t time.Time) error { return s.up.SetWriteDeadline(t) }
