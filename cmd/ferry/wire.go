@@ -32,6 +32,7 @@ type app struct {
 	reverse *reverse.Server // reverse.go
 	tls     tlsListeners    // tls.go
 	self    selfAddrs       // self.go
+	proxy   proxyFrom       // proxyfrom.go
 	cache   *cache.Cache    // nil when off
 	sink    accesslog.Sink  // every front end's access log (and metrics)
 	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
@@ -140,6 +141,9 @@ func (a *app) bind(cfg *config.File) (lns []net.Listener, err error) {
 		return lns, err
 	}
 	a.mux.BaseContext = listenerContexts(cfg, lns)
+	a.proxy.lns = lns
+	a.proxy.use(cfg)
+	a.mux.ProxyFrom = a.proxy.of                 // proxyfrom.go
 	if err := a.startTLS(cfg, lns); err != nil { // tls.go
 		return lns, err
 	}
@@ -196,6 +200,7 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 	}
 	a.engine.SetPolicy(pol.tunnel)
 	a.self.use(cfg.Self)
+	a.proxy.use(cfg)
 	commitTLS()
 	a.http.SetBlockPage(pol.page)
 	a.noteCacheReload(old, cfg)
