@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/http1"
+	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"golang.org/x/net/http/httpguts"
 )
@@ -125,15 +126,30 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 	if err == nil {
 		err = s.authorizeForward(r, req, rec)
 	}
+	var lim *limit.Ticket
+	if err == nil {
+		lim, err = s.engine.Admit(r.Context(), req)
+	}
 	var up *forward.Upgraded
 	if err == nil {
 		up, err = s.fwd.Serve(w, r, req, rec)
 	}
 	rec.BytesUp = body.n.Load()
 	if up != nil {
+		// The switched exchange holds the limits while it is relayed,
+		// its bytes counted as a tunnel's.
+		lim.Count(rec.BytesUp + w.written)
+		up.Conn = tunnel.HoldLimits(up.Conn, lim)
 		return up, rec
 	}
 	defer rec.Finish()
+	defer func() {
+		// Counted once the response is done: a plain-HTTP request is
+		// admitted only while its quota lasts, and the next one sees
+		// what this one moved.
+		lim.Count(rec.BytesUp + rec.BytesDown)
+		lim.Done()
+	}()
 	switch {
 	case err == nil:
 		if rec.Status == 0 {

@@ -102,6 +102,7 @@ func (a *app) attach(o *ops) {
 		return hs
 	})
 	o.metrics.SetAssociations(a.engine.Associations)
+	o.metrics.SetLimits(limitStats(a.engine)) // fleet.go
 	if c := a.cache; c != nil {
 		o.metrics.SetCacheUsage(func() []metrics.StoreUsage {
 			st := c.Stats()

@@ -227,7 +227,7 @@ func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	go func() { revClean <- a.drainReverse(ctx) }()
 	clean := a.mux.Drain(ctx)
 	clean = <-revClean && clean
-	a.engine.Close() // upstream checkers
+	a.engine.Close() // upstream checkers, the limiter's last flush
 	a.closeCache()
 	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
 }

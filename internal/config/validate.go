@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-proxy/ferry/auth"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/reverse"
 )
 
@@ -159,6 +160,7 @@ func (f *File) compile(dir string, authOK bool, report func(key, msg string)) {
 	}
 	f.Rules = rules
 	f.RoutingSpec = f.Chain.Compile(dir, env, f.ACL.Timezone, report)
+	f.LimitSet = limit.Compile(f.LimitRules, env, f.ACL.Timezone, report)
 	if authOK && f.Auth.HasUsers() {
 		key, htpasswd := "auth.user", ""
 		if f.Auth.Htpasswd != "" {

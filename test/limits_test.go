@@ -1,0 +1,148 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// limitsConfig allows everything and limits each client to one tunnel at
+// once, two plain-HTTP requests a minute and 8 MiB a day.
+const limitsConfig = `
+[[listener]]
+name = "main"
+address = "127.0.0.1:0"
+
+[admin]
+address = "127.0.0.1:0"
+
+[acl]
+default = "allow"
+
+[[limit]]
+name = "one-tunnel"
+per = "client"
+tunnels = 1
+proto = ["connect", "socks"]
+
+[[limit]]
+name = "two-a-minute"
+per = "client"
+requests = 2
+window = "1m"
+proto = "http"
+
+[[limit]]
+name = "daily-bytes"
+per = "client"
+bytes = "8MiB"
+proto = ["connect", "socks"]
+`
+
+// Over a limit (issue 18 item 2): CONNECT gets 429 with Retry-After and a
+// Proxy-Status naming the limit, SOCKS5 reply 0x02, and the access line
+// names it; a slot given back is taken again; the metrics count it.
+func TestLimitsAnswers(t *testing.T) {
+	f, admin := startOps(t, limitsConfig)
+	origin := tcpOrigin(t, func(c *net.TCPConn) { io.Copy(io.Discard, c) })
+
+	held := connectTunnel(t, f.Addr, origin)
+	code, head, c := rawConnect(t, f.Addr, origin)
+	c.Close()
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("second CONNECT: %q, want 429", head)
+	}
+	if !strings.Contains(head, "Retry-After: 1\r\n") || !strings.Contains(head, `error=http_request_denied`) ||
+		!strings.Contains(head, `limit \"one-tunnel\"`) {
+		t.Errorf("429 head lacks Retry-After or a Proxy-Status naming the limit:\n%s", head)
+	}
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Int("status") == 429 })
+	if !strings.Contains(ev.Str("err"), `limit "one-tunnel"`) || ev.Str("proxy_status") != "http_request_denied" {
+		t.Errorf("access line %v does not name the limit", ev)
+	}
+	rep, s := socks5Request(t, f.Addr, 1, socks5Addr(t, origin))
+	s.Close()
+	if rep != 0x02 {
+		t.Errorf("SOCKS5 over the limit: reply %#x, want 0x02", rep)
+	}
+	held.Close()
+	// The slot comes back once the tunnel's end is handled.
+	f.WaitEvent("access", func(e Event) bool { return e.Int("status") == 200 })
+	again := connectTunnel(t, f.Addr, origin)
+	again.Close()
+
+	// Plain HTTP: two requests a minute, then 429 with what is left of
+	// the minute.
+	webSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
+	t.Cleanup(webSrv.Close)
+	web := webSrv.Listener.Addr().String()
+	for i := range 3 {
+		c := dial(t, f.Addr)
+		fmt.Fprintf(c, "GET http://%s/ HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", web, web)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		want := http.StatusOK
+		if i == 2 {
+			want = http.StatusTooManyRequests
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("plain-HTTP request %d: %d, want %d", i, resp.StatusCode, want)
+		}
+		if i == 2 {
+			ra := resp.Header.Get("Retry-After")
+			if ra == "" || ra == "0" || !strings.Contains(resp.Header.Get("Proxy-Status"), "two-a-minute") {
+				t.Errorf("429 headers %v", resp.Header)
+			}
+		}
+	}
+	ms, ok := waitMetrics(t, admin, 10*time.Second, func(ms metrics) bool {
+		return ms.val("ferry_limit_refused_total", "limit", "one-tunnel", "kind", "tunnels") >= 2 &&
+			ms.val("ferry_limit_refused_total", "limit", "two-a-minute", "kind", "requests") >= 1
+	})
+	if !ok {
+		t.Errorf("refusals not counted per limit: %v", ms)
+	}
+}
+
+// A byte quota stops a download while it runs, near the quota, not when
+// it ends; the next tunnel is refused until the period ends.
+func TestQuotaStopsDownload(t *testing.T) {
+	f := startFerry(t, limitsConfig)
+	const size = 256 << 20
+	origin := tcpOrigin(t, func(c *net.TCPConn) {
+		buf := bytes.Repeat([]byte{'x'}, 64<<10)
+		for n := 0; n < size; n += len(buf) {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+	c := connectTunnel(t, f.Addr, origin)
+	c.SetDeadline(time.Now().Add(time.Minute))
+	got, _ := io.Copy(io.Discard, c)
+	t.Logf("moved %.1f MiB through a tunnel with a quota of 8 MiB", float64(got)/(1<<20))
+	c.Close()
+	if got < 8<<20 || got > 64<<20 {
+		t.Errorf("moved %d MiB through a tunnel with a quota of 8 MiB (of %d MiB sent): want it stopped near the quota",
+			got>>20, size>>20)
+	}
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Int("status") == 200 })
+	if !strings.Contains(ev.Str("err"), `limit "daily-bytes"`) {
+		t.Errorf("access line of the stopped tunnel: %v", ev)
+	}
+	code, head, c2 := rawConnect(t, f.Addr, origin)
+	c2.Close()
+	if code != http.StatusTooManyRequests || !strings.Contains(head, "daily-bytes") {
+		t.Errorf("a tunnel after the quota is spent: %q", head)
+	}
+}
