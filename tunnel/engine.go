@@ -34,8 +34,11 @@ type Engine struct {
 	policy atomic.Pointer[Policy]
 	now    func() time.Time
 	fails  *failLimiter // survives reloads: a new policy is no fresh start
-	book   healthBook   // upstream health, kept across reloads (health.go)
-	assocs assocCounts  // open datagram associations (packet_limits.go)
+	// sharedFails counts failed logins fleet-wide; nil in one process
+	// (limiter_shared.go).
+	sharedFails SharedFailures
+	book        healthBook  // upstream health, kept across reloads (health.go)
+	assocs      assocCounts // open datagram associations (packet_limits.go)
 
 	limiter atomic.Pointer[limit.Limiter] // survives reloads, as fails (limits.go)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/connect/forward"
+	"github.com/ferry-proxy/ferry/fleet"
 	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
@@ -34,6 +35,7 @@ type app struct {
 	self    selfAddrs       // self.go
 	proxy   proxyFrom       // proxyfrom.go
 	cache   *cache.Cache    // nil when off
+	fleet   *fleet.Client   // nil without [fleet] redis (fleet.go)
 	sink    accesslog.Sink  // every front end's access log (and metrics)
 	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
 }
@@ -45,6 +47,11 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 	}
 	engine := tunnel.New(cfg.Limits.Config, pol.tunnel)
 	engine.SetUpstreamLog(upstreamLog(logger)) // policy.go
+	fl, err := startFleet(cfg, engine, logger)
+	if err != nil {
+		engine.Close()
+		return nil, err
+	}
 	maxConns, maxIdle := fdBudget(openFileLimit(), cfg.Limits.MaxConns, forward.DefaultMaxIdleConns, logger)
 	httpSrv := connect.New(connect.Config{
 		Limits: cfg.Limits.Limits,
@@ -59,7 +66,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 		MaxConns:         maxConns,
 		Log:              logger,
 	}
-	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink}, nil
+	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink, fleet: fl}, nil
 }
 
 // serve runs ferry until SIGINT or SIGTERM, then drains.
@@ -228,6 +235,9 @@ func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	clean := a.mux.Drain(ctx)
 	clean = <-revClean && clean
 	a.engine.Close() // upstream checkers, the limiter's last flush
+	if a.fleet != nil {
+		a.fleet.Close()
+	}
 	a.closeCache()
 	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
 }

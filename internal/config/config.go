@@ -9,6 +9,7 @@ import (
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/connect/forward"
+	"github.com/ferry-proxy/ferry/fleet"
 	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/admin"
@@ -34,6 +35,7 @@ type File struct {
 	Admin        admin.Config             `toml:"admin"`
 	PAC          pac.Config               `toml:"pac"`
 	LimitRules   []limit.RuleConfig       `toml:"limit"` // [[limit]]
+	Fleet        fleet.Config             `toml:"fleet"`
 
 	// ACLFromDefault is set when the file has no [acl] table: the rules of
 	// the embedded config.toml.example apply (see acl.go).

@@ -41,6 +41,7 @@ func (f *File) validate(report func(key, msg string)) {
 	f.PAC.Validate(under("pac", report))
 	f.validateReverse(report)
 	f.Cache.Validate(under("cache", report))
+	f.Fleet.Validate(under("fleet", report))
 	authOK := true
 	f.Auth.Validate(under("auth", func(key, msg string) { authOK = false; report(key, msg) }))
 	f.compile(dir, authOK, report)
