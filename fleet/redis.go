@@ -30,6 +30,15 @@ type Client struct {
 	wg      sync.WaitGroup
 }
 
+// quietLogger drops go-redis's own log lines (a refused dial, say): they
+// would go to stderr outside ferry's JSON log, and the state changes they
+// tell of are logged once by OnState.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietLogger{}) }
+
 // New connects lazily: it only parses the URL; the first call dials.
 func New(c Config) (*Client, error) {
 	opt, err := redis.ParseURL(c.Redis)
@@ -48,7 +57,8 @@ func New(c Config) (*Client, error) {
 	opt.ContextTimeoutEnabled = true
 	opt.DisableIdentity = true
 	opt.PoolTimeout = timeout
-	opt.MinIdleConns = 2
+	// One dial per attempt: the reconnect loop is the back-off.
+	opt.DialerRetries = 1
 	return &Client{rdb: redis.NewClient(opt), prefix: c.Prefix, timeout: timeout, stop: make(chan struct{})}, nil
 }
 
