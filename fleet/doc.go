@@ -5,9 +5,10 @@
 // ferry keeps its counters in process, as a single ferry does.
 //
 // Redis trouble never hangs a request: every call has a deadline of a few
-// milliseconds (timeout), no call is retried, and once a call fails the
-// client is marked down (a log line, ferry_fleet_redis_up 0) and answers
-// at once with ErrDown while a loop pings Redis with back-off; the first
-// answer marks it up again. What a limit does meanwhile is its
-// on_store_error.
+// milliseconds (timeout) and is not retried; a call that fails is decided
+// without Redis (the limit's on_store_error). A refused or broken
+// connection, or three calls in a row past their deadline, mark Redis
+// down (a log line, ferry_fleet_redis_up 0): every call then answers at
+// once with ErrDown while a loop pings Redis with back-off (100ms to 5s),
+// and the first answer marks it up again.
 package fleet

@@ -25,6 +25,7 @@ type Client struct {
 	OnState func(err error)
 
 	down    atomic.Bool
+	misses  atomic.Int32 // calls failed in a row; downAfter of them mark Redis down
 	changes atomic.Int64 // state changes, for the metrics
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -97,11 +98,22 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) er
 		defer cancel()
 	}
 	err := f(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) && !isScriptError(err) {
+	switch {
+	case err == nil, errors.Is(err, redis.Nil), isScriptError(err):
+		c.misses.Store(0)
+	case ctx.Err() != nil && c.misses.Add(1) < downAfter:
+		// One slow answer (a busy host) costs its caller the fallback,
+		// not every request a reconnection: a refused dial or a broken
+		// conn, or downAfter slow answers in a row, mark Redis down.
+	default:
 		c.failed(err)
 	}
 	return err
 }
+
+// downAfter is how many calls in a row may miss their deadline before
+// Redis is taken for down.
+const downAfter = 3
 
 // isScriptError is an error Redis answered (a bug in a script, a wrong
 // type): Redis is up.
@@ -144,6 +156,7 @@ func (c *Client) reconnect() {
 		err := c.rdb.Ping(ctx).Err()
 		cancel()
 		if err == nil {
+			c.misses.Store(0)
 			c.down.Store(false)
 			c.changes.Add(1)
 			if c.OnState != nil {

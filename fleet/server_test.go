@@ -17,7 +17,7 @@ const bound = 10 * time.Second
 // redisServer is a redis-server the test started on a loopback port of
 // its own, without persistence.
 type redisServer struct {
-	t    *testing.T
+	t    testing.TB
 	port int
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -25,7 +25,10 @@ type redisServer struct {
 
 // startRedis starts redis-server on a free loopback port, or skips the
 // test when redis-server is not installed (.ci/run installs it).
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t *testing.T) *redisServer { return startRedisB(t) }
+
+// startRedisB is startRedis for benchmarks too.
+func startRedisB(t testing.TB) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed (Debian package redis-server): skipping the fleet's Redis tests")
