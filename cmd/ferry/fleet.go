@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ferry-proxy/ferry/fleet"
@@ -66,4 +70,39 @@ func randomTag() string {
 	var b [4]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// startFleetCache shares the cache with the fleet's members when
+// [fleet.cache] names a listener (issue 18 item 5): the ring of members,
+// from the config or kept from Redis heartbeats. lns are cfg's listeners,
+// bound. The returned stop leaves the fleet (nil: nothing to stop).
+func (a *app) startFleetCache(cfg *config.File, lns []net.Listener) (stop func(), err error) {
+	cc := &cfg.Fleet.Cache
+	if !cc.Shared() {
+		return nil, nil
+	}
+	self := cc.Advertise
+	if self == "" {
+		for i, l := range cfg.Listeners {
+			if l.Name == cc.Listener {
+				self = lns[i].Addr().String()
+			}
+		}
+		if ap, err := netip.ParseAddrPort(self); err != nil || ap.Addr().IsUnspecified() {
+			return nil, fmt.Errorf("fleet.cache: listener %q is bound to %s, which other members cannot reach: set fleet.cache.advertise", cc.Listener, self)
+		}
+	}
+	ring := fleet.NewRing(self, cc.Members)
+	var user *url.Userinfo
+	if name, pass, ok := strings.Cut(cc.Credentials, ":"); ok {
+		user = url.UserPassword(name, pass)
+	}
+	a.http.SetFleet(ring, user)
+	a.log.Info().Str("self", self).Strs("members", ring.Members()).Bool("from_redis", len(cc.Members) == 0).Msg("fleet: shared cache")
+	if len(cc.Members) == 0 {
+		return a.fleet.Members(ring, func(m []string) {
+			a.log.Info().Strs("members", m).Msg("fleet: members")
+		}), nil
+	}
+	return nil, nil
 }

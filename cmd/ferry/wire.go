@@ -36,8 +36,11 @@ type app struct {
 	proxy   proxyFrom       // proxyfrom.go
 	cache   *cache.Cache    // nil when off
 	fleet   *fleet.Client   // nil without [fleet] redis (fleet.go)
-	sink    accesslog.Sink  // every front end's access log (and metrics)
-	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
+	// leaveFleet takes this member out of the shared cache's ring at once
+	// (a clean stop); nil when the ring is not from Redis.
+	leaveFleet func()
+	sink       accesslog.Sink // every front end's access log (and metrics)
+	ops        *ops           // metrics, admin, PAC, log files, sd_notify (ops.go)
 }
 
 func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog.Sink) (*app, error) {
@@ -100,6 +103,15 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		logger.Error().Err(err).Msg("listen")
 		return exitFailed
 	}
+	leaveFleet, err := a.startFleetCache(cfg, lns) // fleet.go
+	if err != nil {
+		logger.Error().Err(err).Msg("listen")
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return exitFailed
+	}
+	a.leaveFleet = leaveFleet
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		l := cfg.Listeners[i]
@@ -219,6 +231,9 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 // second signal cuts it short), then closes what is left.
 func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	a.mux.Close() // already closed on a signal; idempotent
+	if a.leaveFleet != nil {
+		a.leaveFleet() // the other members stop sending this one requests
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	go func() {
