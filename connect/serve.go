@@ -129,6 +129,7 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 	var lim *limit.Ticket
 	if err == nil {
 		lim, err = s.engine.Admit(r.Context(), req)
+		w.meter = lim.Meter()
 	}
 	var up *forward.Upgraded
 	if err == nil {
@@ -138,16 +139,15 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 	if up != nil {
 		// The switched exchange holds the limits while it is relayed,
 		// its bytes counted as a tunnel's.
-		lim.Count(rec.BytesUp + w.written)
+		lim.Count(rec.BytesUp)
 		up.Conn = tunnel.HoldLimits(up.Conn, lim)
 		return up, rec
 	}
 	defer rec.Finish()
 	defer func() {
-		// Counted once the response is done: a plain-HTTP request is
-		// admitted only while its quota lasts, and the next one sees
-		// what this one moved.
-		lim.Count(rec.BytesUp + rec.BytesDown)
+		// The response's body was counted as it went (w.meter); the
+		// request's body and the head are counted now.
+		lim.Count(rec.BytesUp + max(0, rec.BytesDown-w.written))
 		lim.Done()
 	}()
 	switch {

@@ -24,7 +24,8 @@ const (
 type Meter struct {
 	n       atomic.Int64
 	kick    chan struct{}
-	flushed int64 // what the flusher has counted; the flusher's alone
+	flushed int64       // what the flusher has counted; the flusher's alone
+	spent   atomic.Bool // stop was called: the fast check of Stopped
 
 	mu      sync.Mutex
 	stopFn  func(error)
@@ -58,8 +59,12 @@ func (m *Meter) OnStop(f func(error)) {
 	}
 }
 
-// Stopped is why the tunnel was ended, nil while it was not.
+// Stopped is why the tunnel was ended, nil while it was not; one atomic
+// load until it was.
 func (m *Meter) Stopped() error {
+	if !m.spent.Load() {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.stopErr
@@ -72,6 +77,7 @@ func (m *Meter) stop(err error) {
 		return
 	}
 	m.stopErr = err
+	m.spent.Store(true)
 	f := m.stopFn
 	m.mu.Unlock()
 	if f != nil {

@@ -146,3 +146,58 @@ func TestQuotaStopsDownload(t *testing.T) {
 		t.Errorf("a tunnel after the quota is spent: %q", head)
 	}
 }
+
+// A plain-HTTP response is counted as its body goes: a download larger
+// than what is left of the quota is cut near the quota, and the access
+// line names the limit.
+func TestQuotaStopsPlainHTTPDownload(t *testing.T) {
+	f := startFerry(t, `
+[[listener]]
+name = "main"
+address = "127.0.0.1:0"
+
+[acl]
+default = "allow"
+
+[[limit]]
+name = "http-bytes"
+per = "client"
+bytes = "8MiB"
+`)
+	const size = 256 << 20
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		buf := bytes.Repeat([]byte{'x'}, 64<<10)
+		for n := 0; n < size; n += len(buf) {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(web.Close)
+	c := dial(t, f.Addr)
+	c.SetDeadline(time.Now().Add(time.Minute))
+	host := web.Listener.Addr().String()
+	fmt.Fprintf(c, "GET http://%s/big HTTP/1.1\r\nHost: %s\r\n\r\n", host, host)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.Copy(io.Discard, resp.Body)
+	c.Close()
+	t.Logf("a plain-HTTP download with a quota of 8 MiB moved %.1f MiB", float64(got)/(1<<20))
+	if got < 8<<20 || got > 64<<20 {
+		t.Errorf("moved %d MiB of %d: want it cut near the 8 MiB quota", got>>20, size>>20)
+	}
+	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("url") == "http://"+host+"/big" })
+	if !strings.Contains(ev.Str("err"), `limit "http-bytes"`) {
+		t.Errorf("access line: %v", ev)
+	}
+	// The next request is refused: the quota is spent.
+	c = dial(t, f.Addr)
+	fmt.Fprintf(c, "GET http://%s/small HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host, host)
+	resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("after the quota: %v %v, want 429", resp, err)
+	}
+}
