@@ -108,10 +108,10 @@ func (s *redisServer) restart() {
 func (s *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
 
 // client connects a fleet client to s, with a timeout roomy enough for a
-// loaded test machine (the default is 5ms).
+// loaded test machine under the race detector (the default is 5ms).
 func (s *redisServer) client(t *testing.T) *Client {
 	t.Helper()
-	c, err := New(Config{Redis: s.url(), Timeout: 200 * time.Millisecond, Prefix: "test:"})
+	c, err := New(Config{Redis: s.url(), Timeout: time.Second, Prefix: "test:"})
 	if err != nil {
 		t.Fatal(err)
 	}
