@@ -85,6 +85,10 @@ func TestFleetSharedCache(t *testing.T) {
 			t.Errorf("GET %d through the fleet: Cache-Status %q, want a hit", i, status)
 		}
 	}
+	// And for curl, a hit too.
+	if head := curl(t, "-D", "-", "-o", "/dev/null", "-x", "http://"+fl.lb, url); !strings.Contains(head, "Cache-Status: ferry; hit") {
+		t.Errorf("curl through the fleet: %q, want a hit", head)
+	}
 	if n := fetches.Load(); n != 1 {
 		t.Errorf("the origin was asked %d times for one URL through three members, want once", n)
 	}
