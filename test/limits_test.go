@@ -201,3 +201,56 @@ bytes = "8MiB"
 		t.Errorf("after the quota: %v %v, want 429", resp, err)
 	}
 }
+
+// A reload swaps the [[limit]] rules (the counters stay: tunnels open
+// keep their slots) and the listeners' proxy_protocol_from; it refuses a
+// change of [fleet], which is set up at start.
+func TestLimitsReload(t *testing.T) {
+	const base = `
+[[listener]]
+name = "main"
+address = "127.0.0.1:0"
+%s
+
+[acl]
+default = "allow"
+
+[[limit]]
+name = "tunnels"
+per = "client"
+tunnels = %d
+`
+	f := startFerry(t, fmt.Sprintf(base, "", 1))
+	origin := tcpOrigin(t, func(c *net.TCPConn) { io.Copy(io.Discard, c) })
+	held := connectTunnel(t, f.Addr, origin)
+	defer held.Close()
+	if code, head, c := rawConnect(t, f.Addr, origin); code != http.StatusTooManyRequests {
+		c.Close()
+		t.Fatalf("a second tunnel under tunnels = 1: %q", head)
+	}
+	if ev := f.Reload(fmt.Sprintf(base, "", 2)); ev["ok"] != true {
+		t.Fatalf("reload: %v", ev)
+	}
+	second := connectTunnel(t, f.Addr, origin) // the held one still counts: 2 of 2
+	defer second.Close()
+	if code, head, c := rawConnect(t, f.Addr, origin); code != http.StatusTooManyRequests {
+		c.Close()
+		t.Fatalf("a third tunnel under tunnels = 2, one held across the reload: %q", head)
+	}
+
+	ev := f.Reload(fmt.Sprintf(base, "", 2) + "\n[fleet]\nredis = \"redis://127.0.0.1:1/0\"\n")
+	if ev["ok"] != false || !strings.Contains(ev.Str("err"), "[fleet] cannot change on reload") {
+		t.Errorf("a reload that adds a fleet: %v, want refused", ev)
+	}
+
+	if ev := f.Reload(fmt.Sprintf(base, `proxy_protocol_from = ["127.0.0.1"]`, 10)); ev["ok"] != true {
+		t.Fatalf("reload: %v", ev)
+	}
+	c := dial(t, f.Addr)
+	fmt.Fprintf(c, "PROXY TCP4 203.0.113.9 127.0.0.1 5000 8080\r\nCONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", origin, origin)
+	if code, head, err := readHead(c); err != nil || code != http.StatusOK {
+		t.Fatalf("CONNECT behind a balancer named by a reload: %q, %v", head, err)
+	}
+	c.Close()
+	f.WaitEvent("access", func(e Event) bool { return e.Str("client") == "203.0.113.9:5000" })
+}

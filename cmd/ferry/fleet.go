@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -105,4 +106,14 @@ func (a *app) startFleetCache(cfg *config.File, lns []net.Listener) (stop func()
 		}), nil
 	}
 	return nil, nil
+}
+
+// sameFleet refuses a reload that changes [fleet]: the Redis connection,
+// the member's name and the shared cache's listener are set up at start,
+// and a change taken silently would not be in force.
+func sameFleet(old, cfg *config.File) error {
+	if !reflect.DeepEqual(old.Fleet, cfg.Fleet) {
+		return fmt.Errorf("[fleet] cannot change on reload; restart ferry for that")
+	}
+	return nil
 }

@@ -201,6 +201,9 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 	if err == nil {
 		err = sameListeners(old, cfg)
 	}
+	if err == nil {
+		err = sameFleet(old, cfg) // fleet.go
+	}
 	var pol *policy
 	if err == nil {
 		pol, err = buildPolicy(cfg, a.log)
