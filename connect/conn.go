@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/http1"
 	"github.com/ferry-proxy/ferry/internal/netx"
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -55,7 +56,7 @@ var (
 // upgrade) that took the conn over ends.
 func (s *Server) serveHTTP1(ctx context.Context, c net.Conn, end func()) {
 	hc := &httpConn{s: s, ctx: ctx, c: c, end: end}
-	hc.client, _ = netip.ParseAddrPort(c.RemoteAddr().String())
+	hc.client = proxyhdr.ClientOf(ctx, c)
 	hc.lim.r = c
 	hc.br = readers.Get().(*bufio.Reader)
 	hc.br.Reset(&hc.lim)
@@ -141,7 +142,7 @@ func (hc *httpConn) readHead() (*http.Request, http1.Framing, error) {
 		return r, f, err
 	}
 	hc.c.SetReadDeadline(time.Time{})
-	r.RemoteAddr = hc.c.RemoteAddr().String()
+	r.RemoteAddr = hc.client.String()
 	if tc, ok := hc.c.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		r.TLS = &cs

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/netx"
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -42,7 +43,7 @@ var headBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }
 // CONNECT (nothing was read), or after a refused CONNECT on a connection
 // that may carry another request.
 func (s *Server) serveFast(ctx context.Context, c net.Conn, seen []byte) (t *openTunnel, rest net.Conn) {
-	r, c, handOff := s.readConnect(c, seen)
+	r, c, handOff := s.readConnect(c, seen, proxyhdr.ClientOf(ctx, c))
 	if r == nil {
 		if handOff {
 			return nil, c
@@ -73,7 +74,7 @@ func (s *Server) serveFast(ctx context.Context, c net.Conn, seen []byte) (t *ope
 // conn to serve from now on. A nil request with handOff set leaves conn
 // to the HTTP/1 reader untouched; without, it is done with (a bad head
 // was answered, or the client left).
-func (s *Server) readConnect(c net.Conn, seen []byte) (r *http.Request, conn net.Conn, handOff bool) {
+func (s *Server) readConnect(c net.Conn, seen []byte, client netip.AddrPort) (r *http.Request, conn net.Conn, handOff bool) {
 	limit := min(s.cfg.MaxHeaderBytes, fastHeadLimit)
 	var b []byte
 	var scan headScan
@@ -90,7 +91,7 @@ func (s *Server) readConnect(c net.Conn, seen []byte) (r *http.Request, conn net
 	}
 	switch {
 	case err != nil:
-		s.log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("connect head")
+		s.log.Debug().Err(err).Str("client", client.String()).Msg("connect head")
 		// Part of a head, then a half-close or silence until the
 		// handshake deadline: the client can still read an answer.
 		proto, method := tunnel.ProtoHTTP, firstToken(b)
@@ -99,11 +100,11 @@ func (s *Server) readConnect(c net.Conn, seen []byte) (r *http.Request, conn net
 		}
 		switch {
 		case len(b) > 0 && errors.Is(err, os.ErrDeadlineExceeded):
-			s.refuseHead(c, proto, method, tunnel.Errorf(tunnel.RequestTimeout,
+			s.refuseHead(c, client, proto, method, tunnel.Errorf(tunnel.RequestTimeout,
 				"request head incomplete after handshake_timeout (%v)", s.cfg.HandshakeTimeout))
 			return nil, c, false
 		case len(b) > 0 && errors.Is(err, io.ErrUnexpectedEOF):
-			s.refuseHead(c, proto, method, tunnel.Errorf(tunnel.BadRequest,
+			s.refuseHead(c, client, proto, method, tunnel.Errorf(tunnel.BadRequest,
 				"request head cut short: the client closed its side before the blank line"))
 			return nil, c, false
 		}
@@ -119,10 +120,10 @@ func (s *Server) readConnect(c net.Conn, seen []byte) (r *http.Request, conn net
 		if method == http.MethodConnect {
 			proto = tunnel.ProtoConnect
 		}
-		s.refuseHead(c, proto, method, errHeadTooLarge(s.cfg.MaxHeaderBytes))
+		s.refuseHead(c, client, proto, method, errHeadTooLarge(s.cfg.MaxHeaderBytes))
 		return nil, c, false
 	case scan == headNotHTTP:
-		s.refuseHead(c, tunnel.ProtoHTTP, "", tunnel.Errorf(tunnel.BadRequest,
+		s.refuseHead(c, client, tunnel.ProtoHTTP, "", tunnel.Errorf(tunnel.BadRequest,
 			"malformed request: not an HTTP request line, which starts with a method (RFC 9112 §3)"))
 		return nil, c, false
 	case scan == headOther:
@@ -130,13 +131,13 @@ func (s *Server) readConnect(c net.Conn, seen []byte) (r *http.Request, conn net
 	}
 	r, err = parseConnect(b[:n])
 	if err != nil {
-		s.refuseHead(c, tunnel.ProtoConnect, http.MethodConnect, err)
+		s.refuseHead(c, client, tunnel.ProtoConnect, http.MethodConnect, err)
 		return nil, c, false
 	}
 	if _, err := io.ReadFull(c, b[:n]); err != nil {
 		return nil, c, false
 	}
-	r.RemoteAddr = c.RemoteAddr().String()
+	r.RemoteAddr = client.String()
 	return r, c, false
 }
 
@@ -144,8 +145,7 @@ func (s *Server) readConnect(c net.Conn, seen []byte) (r *http.Request, conn net
 // 431, 501, 505) with its Proxy-Status and an access event, then ends the
 // connection: where the next request would start is unknown. proto and
 // method are the access event's.
-func (s *Server) refuseHead(c net.Conn, proto, method string, err error) {
-	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+func (s *Server) refuseHead(c net.Conn, client netip.AddrPort, proto, method string, err error) {
 	rec := accesslog.Start(s.sink, proto, client)
 	rec.Method = method
 	w := &rawResponse{header: http.Header{}}

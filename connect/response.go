@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/http1"
+	"github.com/ferry-proxy/ferry/limit"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -29,9 +30,10 @@ type response struct {
 	length      int64 // the Content-Length sent; -1 none
 	written     int64
 	chunked     *http1.ChunkedWriter
-	closeAfter  bool      // the connection ends after this response
-	err         error     // a failed write: the connection is done
-	answerBy    time.Time // ferry's own answer: every write done by then
+	closeAfter  bool         // the connection ends after this response
+	err         error        // a failed write: the connection is done
+	answerBy    time.Time    // ferry's own answer: every write done by then
+	meter       *limit.Meter // the request's byte quotas, counted as the body goes; nil when none
 }
 
 // arm bounds the next write: by the idle timeout, or, for ferry's own
@@ -181,6 +183,14 @@ func (w *response) Write(p []byte) (int, error) {
 	w.written += int64(n)
 	if w.err == nil && tooLong {
 		w.err = errBodyTooLong
+	}
+	if w.meter != nil {
+		// A quota spent while the body goes ends the response there,
+		// as it ends a tunnel (issue 18 item 2).
+		w.meter.Add(int64(n))
+		if w.err == nil {
+			w.err = w.meter.Stopped()
+		}
 	}
 	return n, w.err
 }

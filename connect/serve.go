@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/http1"
+	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"golang.org/x/net/http/httpguts"
 )
@@ -125,15 +126,30 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 	if err == nil {
 		err = s.authorizeForward(r, req, rec)
 	}
+	var lim *limit.Ticket
+	if err == nil {
+		lim, err = s.engine.Admit(r.Context(), req)
+		w.meter = lim.Meter()
+	}
 	var up *forward.Upgraded
 	if err == nil {
 		up, err = s.fwd.Serve(w, r, req, rec)
 	}
 	rec.BytesUp = body.n.Load()
 	if up != nil {
+		// The switched exchange holds the limits while it is relayed,
+		// its bytes counted as a tunnel's.
+		lim.Count(rec.BytesUp)
+		up.Conn = tunnel.HoldLimits(up.Conn, lim)
 		return up, rec
 	}
 	defer rec.Finish()
+	defer func() {
+		// The response's body was counted as it went (w.meter); the
+		// request's body and the head are counted now.
+		lim.Count(rec.BytesUp + max(0, rec.BytesDown-w.written))
+		lim.Done()
+	}()
 	switch {
 	case err == nil:
 		if rec.Status == 0 {

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/netip"
 
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/ferry-proxy/ferry/internal/tlsfile"
 )
 
@@ -15,6 +17,10 @@ type ListenerConfig struct {
 	Address  string       `toml:"address"`  // host:port; default DefaultAddress
 	Protocol Protocol     `toml:"protocol"` // auto, http or socks; default auto
 	TLS      *ListenerTLS `toml:"tls"`      // speak the proxy protocols inside TLS; default nil: plaintext
+	// ProxyProtocolFrom are the balancers (addresses or CIDRs) that must
+	// send a PROXY v1/v2 header first, naming the client; other peers
+	// must not (their header is not believed). Default none.
+	ProxyProtocolFrom []string `toml:"proxy_protocol_from"`
 }
 
 // DefaultAddress is where a fresh ferry listens: loopback only, so that
@@ -35,6 +41,23 @@ func (l *ListenerConfig) Validate(dir string, report func(key, msg string)) {
 	if l.TLS != nil {
 		l.TLS.Validate(dir, func(k, msg string) { report("tls."+k, msg) })
 	}
+	for i, s := range l.ProxyProtocolFrom {
+		if _, err := proxyhdr.ParsePrefix(s); err != nil {
+			report(fmt.Sprintf("proxy_protocol_from[%d]", i), err.Error())
+		}
+	}
+}
+
+// ProxyFrom is ProxyProtocolFrom parsed, for Mux.ProxyFrom; Validate has
+// checked it.
+func (l *ListenerConfig) ProxyFrom() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(l.ProxyProtocolFrom))
+	for _, s := range l.ProxyProtocolFrom {
+		if p, err := proxyhdr.ParsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Limits are the keys of [limits] the mux applies. (Its handshake

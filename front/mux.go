@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,10 @@ type Mux struct {
 	// TLSContext, if set, derives a connection's context from its finished
 	// handshake (the client certificate's user, say).
 	TLSContext func(ctx context.Context, ln net.Listener, cs tls.ConnectionState) context.Context
+	// ProxyFrom, if set, gives the peers of ln (balancers) that must send
+	// a PROXY v1/v2 header first; asked per connection, so a reload can
+	// change it (proxyproto.go).
+	ProxyFrom func(ln net.Listener) []netip.Prefix
 
 	active atomic.Int64
 	conns  netx.Tracker // accept loops, conns, drain; see tracker
@@ -141,6 +146,14 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 		return
 	}
 	c.SetReadDeadline(time.Now().Add(timeout))
+	if m.ProxyFrom != nil {
+		var ok bool
+		if ctx, c, ok = m.readProxy(ctx, ln, c); !ok {
+			m.observe(ln, "")()
+			e.finish()
+			return
+		}
+	}
 	if tlsCfg != nil {
 		var ok bool
 		if ctx, c, ok = m.handshake(ctx, c, ln, tlsCfg, timeout, bp[:1]); !ok {

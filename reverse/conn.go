@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/netx"
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -131,7 +132,7 @@ func (cn *conn) serve(ctx context.Context) (_ net.Conn, err error) {
 		if err != nil {
 			return nil, clientErr("PROXY header from %s: %w", cn.client, err)
 		}
-		if src, dst, ok := proxyAddrs(h); ok {
+		if src, dst, ok := proxyhdr.Addrs(h); ok {
 			cn.client, cn.dst = src, dst
 			cn.rec.Client, cn.rec.Target = src, dst.String()
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 )
@@ -353,7 +354,7 @@ func TestBufferedPeeker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if src, _, ok := proxyAddrs(h); !ok || src.String() != "1.2.3.4:1" {
+	if src, _, ok := proxyhdr.Addrs(h); !ok || src.String() != "1.2.3.4:1" {
 		t.Fatalf("source %v", src)
 	}
 	got := make([]byte, 4)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 )
 
 // Validate reports each bad field of c to report, by its key
@@ -183,16 +185,7 @@ func (h *HealthConfig) validate(hk string, report func(key, msg string)) {
 
 // ParsePrefix reads a CIDR or a bare address (a /32 or /128). Host bits are
 // masked, not refused.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("bad CIDR or address %q", s)
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
-}
+func ParsePrefix(s string) (netip.Prefix, error) { return proxyhdr.ParsePrefix(s) }
 
 // ParsePrefixes reads a list with ParsePrefix.
 func ParsePrefixes(list []string) ([]netip.Prefix, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/netx"
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 )
@@ -77,7 +78,7 @@ func (s *Server) handshake(ctx context.Context, c net.Conn) *granted {
 	if err != nil {
 		return nil
 	}
-	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	client := proxyhdr.ClientOf(ctx, c)
 	var t *granted
 	switch v {
 	case version5:

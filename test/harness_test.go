@@ -116,6 +116,22 @@ type Ferry struct {
 	exited chan struct{} // closed once the process exited and stderr is drained
 	code   int           // exit status, valid after exited
 	stop   sync.Once
+	killed bool // Kill was called: no clean exit is expected
+}
+
+// Kill ends ferry with SIGKILL, as a crash would, and waits for it.
+func (f *Ferry) Kill() {
+	f.mu.Lock()
+	f.killed = true
+	f.mu.Unlock()
+	f.Cmd.Process.Kill()
+	<-f.exited
+}
+
+func (f *Ferry) wasKilled() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.killed
 }
 
 // startFerry writes configTOML to a file in t.TempDir(), starts ferry with
@@ -135,7 +151,7 @@ func startFerryUnder(t testing.TB, prefix []string, configTOML string, args ...s
 	f := launchUnder(t, prefix, append([]string{"-config", path}, args...)...)
 	f.Config = path
 	t.Cleanup(func() {
-		if code := f.Stop(); code != 0 {
+		if code := f.Stop(); code != 0 && !f.wasKilled() {
 			t.Errorf("ferry exited with status %d after SIGTERM, want 0", code)
 		}
 		f.mu.Lock()

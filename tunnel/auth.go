@@ -111,12 +111,17 @@ func (e *Engine) checkPassword(ctx context.Context, users Authenticator, client 
 	if err != nil {
 		return hold(ctx, err)
 	}
+	if err := e.sharedOver(ctx, a, c.User); err != nil {
+		a.done(unchecked)
+		return hold(ctx, err)
+	}
 	ok, err := users.Verify(ctx, c.User, c.Password)
 	switch {
 	case err != nil:
 		a.done(unchecked)
 		return err
 	case !ok:
+		e.sharedFailed(ctx, a, c.User)
 		a.done(failed)
 		return Errorf(AuthNeeded, "proxy authentication failed")
 	}

@@ -16,16 +16,26 @@ import (
 	"github.com/ferry-proxy/ferry/acl"
 )
 
-// Open routes req and dials it as its route says: Route, then Dial. The
-// Outcome includes Authorize's verdict unless a check on an address
-// replaced it.
+// Open applies the limits (Admit), routes req and dials it as its route
+// says: Route, then Dial. The Outcome includes Authorize's verdict unless
+// a check on an address replaced it. A conn under limits holds them until
+// it is closed.
 func (e *Engine) Open(ctx context.Context, req *Request) (net.Conn, Outcome, error) {
+	t, err := e.Admit(ctx, req)
+	if err != nil {
+		return nil, req.authorized, err
+	}
 	plan, out, err := e.Route(ctx, req)
 	if err != nil {
+		t.Done()
 		return nil, out, err
 	}
 	c, dialed, err := e.Dial(ctx, req, plan)
-	return c, out.Then(dialed), err
+	if err != nil {
+		t.Done()
+		return nil, out.Then(dialed), err
+	}
+	return limited(c, t), out.Then(dialed), nil
 }
 
 // Route decides where req goes, before the dial: the first [[route]] that

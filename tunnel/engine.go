@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/acl"
+	"github.com/ferry-proxy/ferry/limit"
 )
 
 // Dialer opens a connection to addr: *net.Dialer fits, and so does an
@@ -22,6 +23,7 @@ type Policy struct {
 	Users     Authenticator             // nil: no users; credentials are ignored
 	Listeners map[string]ListenerPolicy // by listener name
 	Routes    *Routes                   // nil: every request goes direct (route.go)
+	Limits    *limit.Set                // the [[limit]] rules; nil: none (limits.go)
 }
 
 // Engine authorizes, routes, dials and relays for every front end. Its
@@ -32,8 +34,13 @@ type Engine struct {
 	policy atomic.Pointer[Policy]
 	now    func() time.Time
 	fails  *failLimiter // survives reloads: a new policy is no fresh start
-	book   healthBook   // upstream health, kept across reloads (health.go)
-	assocs assocCounts  // open datagram associations (packet_limits.go)
+	// sharedFails counts failed logins fleet-wide; nil in one process
+	// (limiter_shared.go).
+	sharedFails SharedFailures
+	book        healthBook  // upstream health, kept across reloads (health.go)
+	assocs      assocCounts // open datagram associations (packet_limits.go)
+
+	limiter atomic.Pointer[limit.Limiter] // survives reloads, as fails (limits.go)
 }
 
 // New returns an engine with policy p (nil: allow all).
@@ -61,11 +68,18 @@ func (e *Engine) SetPolicy(p *Policy) {
 		p.ACL = acl.AllowAll{}
 	}
 	e.bindRoutes(p)
+	e.needLimiter(p)
 	e.policy.Store(p)
 }
 
-// Close stops the upstreams' active checkers and waits for them.
-func (e *Engine) Close() { e.book.close() }
+// Close stops the upstreams' active checkers and the limiter's flusher
+// and waits for them.
+func (e *Engine) Close() {
+	e.book.close()
+	if l := e.limiter.Load(); l != nil {
+		l.Close()
+	}
+}
 
 // IdleTimeout is the relay idle timeout front ends pass to Relay.
 func (e *Engine) IdleTimeout() time.Duration { return e.cfg.IdleTimeout }

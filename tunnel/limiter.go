@@ -262,12 +262,16 @@ func (e *throttledError) Error() string {
 	return fmt.Sprintf("%s; retry after %v", e.why, e.retryAfter)
 }
 
-// RetryAfterOf is how long err, a login refused by the limiter, tells the
-// client to wait (HTTP Retry-After, RFC 9110 §10.2.3); 0 for other errors.
+// RetryAfterOf is how long err, a login refused by the throttle or a
+// request over a limit, tells the client to wait (HTTP Retry-After, RFC
+// 9110 §10.2.3), in whole seconds, at least one; 0 for other errors.
 func RetryAfterOf(err error) time.Duration {
 	var te *throttledError
 	if errors.As(err, &te) {
 		return te.retryAfter
+	}
+	if le := LimitOf(err); le != nil {
+		return max(time.Second, (le.RetryAfter+time.Second-1)/time.Second*time.Second)
 	}
 	return 0
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/netx"
+	"github.com/ferry-proxy/ferry/limit"
 )
 
 // Stream is what a relay copies between: a TCP or TLS conn, a conn
@@ -55,17 +56,22 @@ type half struct {
 	n        int64 // bytes copied
 	quiet    int64 // unix nanoseconds of its last byte or its (re)start; kept when the relay parks
 	sp       *splicer
-	noPark   bool        // parking failed once: wait in the runtime's poller
-	parkID   uint64      // non-zero while parked; guarded by the parking lock (park_linux.go)
-	wake     *time.Timer // resumes h at the tunnel's idle timeout while parked
+	noPark   bool         // parking failed once: wait in the runtime's poller
+	parkID   uint64       // non-zero while parked; guarded by the parking lock (park_linux.go)
+	wake     *time.Timer  // resumes h at the tunnel's idle timeout while parked
+	meter    *limit.Meter // the tunnel's byte quotas, nil when none (limits.go)
 }
 
 func newRelay(ctx context.Context, client, server Stream, idle time.Duration) *relay {
 	r := &relay{client: client, server: server, idle: idle}
-	r.up = half{r: r, dst: server, src: client}
-	r.down = half{r: r, dst: client, src: server}
+	m := meterOf(client, server)
+	r.up = half{r: r, dst: server, src: client, meter: m}
+	r.down = half{r: r, dst: client, src: server, meter: m}
 	r.touch()
 	r.stop = context.AfterFunc(ctx, func() { r.fail(context.Cause(ctx)) })
+	if m != nil {
+		m.OnStop(r.fail) // a spent quota ends the tunnel, its error the tunnel's
+	}
 	return r
 }
 
@@ -155,9 +161,10 @@ func (h *half) run() bool {
 }
 
 // tcpOf is c's socket when it has one the relay may use directly: c
-// itself, or the socket under an upstream's conn, which is wrapped only to
-// count it (countedConn) and closed through the wrapper, or under a peeked
-// conn (netx.Conn) once replayPeeked has passed on what it read ahead. It
+// itself, or the socket under an upstream's conn or a limited one, which
+// are wrapped only to count them (countedConn) or to hold their limits
+// (limitedConn) and closed through the wrapper, or under a peeked conn
+// (netx.Conn) once replayPeeked has passed on what it read ahead. It
 // reads no Peeked, so the direction writing to c may unwrap it while the
 // other replays.
 func tcpOf(c Stream) (*net.TCPConn, bool) {
@@ -165,6 +172,8 @@ func tcpOf(c Stream) (*net.TCPConn, bool) {
 		switch cc := c.(type) {
 		case *countedConn:
 			c = cc.Conn // a chain (via) counts one conn at each upstream
+		case *limitedConn:
+			c = cc.Conn
 		case *netx.Conn:
 			c = cc.Conn
 		default:
@@ -183,6 +192,8 @@ func (h *half) replayPeeked() error {
 	for c := h.src; ; {
 		switch cc := c.(type) {
 		case *countedConn:
+			c = cc.Conn
+		case *limitedConn:
 			c = cc.Conn
 		case *netx.Conn:
 			if p := cc.Peeked; len(p) > 0 {
@@ -250,6 +261,9 @@ func (h *half) write(dst Stream, b []byte) error {
 	for {
 		n, err := dst.Write(b)
 		h.n += int64(n)
+		if h.meter != nil {
+			h.meter.Add(int64(n))
+		}
 		b = b[n:]
 		if err == nil {
 			return nil

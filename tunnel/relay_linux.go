@@ -87,6 +87,9 @@ func (h *half) splicePump(dst, src *net.TCPConn) (err error, handled, parked boo
 			left := s.left
 			err = s.drain()
 			h.n += int64(left - s.left)
+			if h.meter != nil {
+				h.meter.Add(int64(left - s.left))
+			}
 			if err == nil {
 				break
 			}

@@ -34,6 +34,7 @@ const (
 	RequestTimeout       // the client stopped sending its request body
 	URITooLong           // the request line is longer than max_header_bytes
 	Throttled            // a login refused unchecked: too many failures or checks at once (limiter.go)
+	Limited              // over a [[limit]]: tunnels at once, requests per window, bytes per period (limits.go)
 )
 
 type statusRow struct {
@@ -94,6 +95,10 @@ var status = [...]statusRow{
 	// browsers ask for them again. RFC 9209 §2.3.24: refused by policy.
 	// SOCKS4 91, not 93: the user id is not known to be wrong.
 	Throttled: {"throttled", http.StatusTooManyRequests, 0x02, 91, "http_request_denied"},
+	// RFC 6585 §4 with Retry-After, as Throttled; the details name the
+	// limit. SOCKS5 0x02, "connection not allowed by ruleset" (RFC 1928
+	// §6): the [[limit]] rules are rules.
+	Limited: {"limited", http.StatusTooManyRequests, 0x02, 91, "http_request_denied"},
 }
 
 func (k Kind) row() statusRow {

@@ -102,6 +102,10 @@ func (a *app) attach(o *ops) {
 		return hs
 	})
 	o.metrics.SetAssociations(a.engine.Associations)
+	o.metrics.SetLimits(limitStats(a.engine)) // limits.go
+	if a.fleet != nil {
+		o.metrics.SetFleet(func() metrics.FleetStat { return metrics.FleetStat{Up: a.fleet.Up(), Changes: a.fleet.Changes()} })
+	}
 	if c := a.cache; c != nil {
 		o.metrics.SetCacheUsage(func() []metrics.StoreUsage {
 			st := c.Stats()

@@ -38,7 +38,7 @@ func buildPolicy(cfg *config.File, log zerolog.Logger) (*policy, error) {
 			Int("first_skipped_line", l.Stats.FirstSkipped).Int("bytes", l.Bytes).Dur("took", l.Took).Msg("domain list")
 	}
 	p := &policy{
-		tunnel: &tunnel.Policy{ACL: cfg.Rules, Listeners: map[string]tunnel.ListenerPolicy{}},
+		tunnel: &tunnel.Policy{ACL: cfg.Rules, Listeners: map[string]tunnel.ListenerPolicy{}, Limits: cfg.LimitSet},
 		page:   cfg.BlockPage,
 		acl:    cfg.Rules,
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/connect/forward"
+	"github.com/ferry-proxy/ferry/fleet"
 	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/config"
@@ -32,9 +33,14 @@ type app struct {
 	reverse *reverse.Server // reverse.go
 	tls     tlsListeners    // tls.go
 	self    selfAddrs       // self.go
+	proxy   proxyFrom       // proxyfrom.go
 	cache   *cache.Cache    // nil when off
-	sink    accesslog.Sink  // every front end's access log (and metrics)
-	ops     *ops            // metrics, admin, PAC, log files, sd_notify (ops.go)
+	fleet   *fleet.Client   // nil without [fleet] redis (fleet.go)
+	// leaveFleet takes this member out of the shared cache's ring at once
+	// (a clean stop); nil when the ring is not from Redis.
+	leaveFleet func()
+	sink       accesslog.Sink // every front end's access log (and metrics)
+	ops        *ops           // metrics, admin, PAC, log files, sd_notify (ops.go)
 }
 
 func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog.Sink) (*app, error) {
@@ -44,6 +50,11 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 	}
 	engine := tunnel.New(cfg.Limits.Config, pol.tunnel)
 	engine.SetUpstreamLog(upstreamLog(logger)) // policy.go
+	fl, err := startFleet(cfg, engine, logger)
+	if err != nil {
+		engine.Close()
+		return nil, err
+	}
 	maxConns, maxIdle := fdBudget(openFileLimit(), cfg.Limits.MaxConns, forward.DefaultMaxIdleConns, logger)
 	httpSrv := connect.New(connect.Config{
 		Limits: cfg.Limits.Limits,
@@ -60,7 +71,7 @@ func newApp(cfg *config.File, logger zerolog.Logger, pol *policy, sink accesslog
 		Log:              logger,
 	}
 	httpSrv.SetSlots(mux.Hold) // each HTTP/2 stream counts against max_conns
-	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink}, nil
+	return &app{log: logger, engine: engine, http: httpSrv, mux: mux, cache: c, sink: sink, fleet: fl}, nil
 }
 
 // serve runs ferry until SIGINT or SIGTERM, then drains.
@@ -94,6 +105,15 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 		logger.Error().Err(err).Msg("listen")
 		return exitFailed
 	}
+	leaveFleet, err := a.startFleetCache(cfg, lns) // fleet.go
+	if err != nil {
+		logger.Error().Err(err).Msg("listen")
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return exitFailed
+	}
+	a.leaveFleet = leaveFleet
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		l := cfg.Listeners[i]
@@ -142,6 +162,9 @@ func (a *app) bind(cfg *config.File) (lns []net.Listener, err error) {
 		return lns, err
 	}
 	a.mux.BaseContext = listenerContexts(cfg, lns)
+	a.proxy.lns = lns
+	a.proxy.use(cfg)
+	a.mux.ProxyFrom = a.proxy.of                 // proxyfrom.go
 	if err := a.startTLS(cfg, lns); err != nil { // tls.go
 		return lns, err
 	}
@@ -180,6 +203,9 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 	if err == nil {
 		err = sameListeners(old, cfg)
 	}
+	if err == nil {
+		err = sameFleet(old, cfg) // fleet.go
+	}
 	var pol *policy
 	if err == nil {
 		pol, err = buildPolicy(cfg, a.log)
@@ -198,6 +224,7 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 	}
 	a.engine.SetPolicy(pol.tunnel)
 	a.self.use(cfg.Self)
+	a.proxy.use(cfg)
 	commitTLS()
 	a.http.GoAway() // HTTP/2 clients reconnect, under the new TLS material
 	a.http.SetBlockPage(pol.page)
@@ -210,6 +237,9 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 // second signal cuts it short), then closes what is left.
 func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	a.mux.Close() // already closed on a signal; idempotent
+	if a.leaveFleet != nil {
+		a.leaveFleet() // the other members stop sending this one requests
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	go func() {
@@ -225,7 +255,10 @@ func (a *app) shutdown(grace time.Duration, sigs <-chan os.Signal) {
 	go func() { revClean <- a.drainReverse(ctx) }()
 	clean := a.mux.Drain(ctx)
 	clean = <-revClean && clean
-	a.engine.Close() // upstream checkers
+	a.engine.Close() // upstream checkers, the limiter's last flush
+	if a.fleet != nil {
+		a.fleet.Close()
+	}
 	a.closeCache()
 	a.log.Info().Bool("clean", clean).Dur("took", time.Since(start)).Msg("stopped")
 }

@@ -27,6 +27,7 @@ type Forwarder struct {
 	next   http.RoundTripper // the cache in front of the client, or the client
 	cache  *cache.Cache
 	via11  string
+	peers  *peers // the fleet's members, when the cache is shared (fleet.go)
 }
 
 // New returns a Forwarder dialing through engine.
@@ -66,11 +67,13 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	ctx := httptrace.WithClientTrace(withRoute(r.Context(), rt), &httptrace.ClientTrace{Got1xxResponse: ex.got1xx})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	fromMember := r.Header.Get(FleetHopHeader) != ""
+	r.Header.Del(FleetHopHeader)
 	f.rewriteRequest(r, req.Client)
 	if r.ContentLength == 0 {
 		r.Body = nil
 	}
-	res, err := f.next.RoundTrip(r.WithContext(ctx))
+	res, err := f.roundTrip(r.WithContext(ctx), rt, fromMember)
 	rec.Note(rt.outcome())
 	ex.final()
 	if err != nil {

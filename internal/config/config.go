@@ -9,10 +9,12 @@ import (
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/connect/forward"
+	"github.com/ferry-proxy/ferry/fleet"
 	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/admin"
 	"github.com/ferry-proxy/ferry/internal/pac"
+	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/reverse"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
@@ -33,6 +35,8 @@ type File struct {
 	Auth         auth.Config              `toml:"auth"`
 	Admin        admin.Config             `toml:"admin"`
 	PAC          pac.Config               `toml:"pac"`
+	LimitRules   []limit.RuleConfig       `toml:"limit"` // [[limit]]
+	Fleet        fleet.Config             `toml:"fleet"`
 
 	// ACLFromDefault is set when the file has no [acl] table: the rules of
 	// the embedded config.toml.example apply (see acl.go).
@@ -48,6 +52,7 @@ type File struct {
 	RoutingSpec *tunnel.RoutingSpec `toml:"-"` // chaining, compiled; nil: every request goes direct
 	Users       *auth.Users         `toml:"-"` // nil: no user can log in
 	BlockPage   *connect.BlockPage  `toml:"-"` // nil: the built-in one
+	LimitSet    *limit.Set          `toml:"-"` // the [[limit]] rules, compiled; nil: none
 	Lists       []List              `toml:"-"` // the domain lists read, for the log
 	// Warnings are what is valid but probably not meant; ferry check
 	// prints them and ferry logs them at start.

@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-proxy/ferry/cache"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/connect/forward"
+	"github.com/ferry-proxy/ferry/fleet"
 	"github.com/ferry-proxy/ferry/front"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/internal/admin"
@@ -130,6 +131,7 @@ func documented(path string) *File {
 		Chain: tunnel.Chain{Routing: tunnel.RoutingConfig{Default: "direct"}},
 		Admin: admin.Config{Pprof: true},
 		PAC:   pac.Config{Direct: []string{}, PlainHostsDirect: &plain},
+		Fleet: fleet.Config{Timeout: 5 * time.Millisecond, Prefix: "ferry:"},
 		Path:  path,
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-proxy/ferry/auth"
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/reverse"
 )
 
@@ -41,10 +42,12 @@ func (f *File) validate(report func(key, msg string)) {
 	f.PAC.Validate(under("pac", report))
 	f.validateReverse(report)
 	f.Cache.Validate(under("cache", report))
+	f.Fleet.Validate(under("fleet", report))
 	authOK := true
 	f.Auth.Validate(under("auth", func(key, msg string) { authOK = false; report(key, msg) }))
 	f.compile(dir, authOK, report)
 	f.checkAuth(report)
+	f.checkFleetCache(report)
 	f.checkOpenProxy(report)
 	f.warnRemoteDNS()
 }
@@ -160,6 +163,7 @@ func (f *File) compile(dir string, authOK bool, report func(key, msg string)) {
 	}
 	f.Rules = rules
 	f.RoutingSpec = f.Chain.Compile(dir, env, f.ACL.Timezone, report)
+	f.LimitSet = limit.Compile(f.LimitRules, env, f.ACL.Timezone, report)
 	if authOK && f.Auth.HasUsers() {
 		key, htpasswd := "auth.user", ""
 		if f.Auth.Htpasswd != "" {
@@ -240,4 +244,31 @@ func under(key string, report func(key, msg string)) func(string, string) {
 // reportf is report with a format.
 func reportf(report func(key, msg string), key, format string, args ...any) {
 	report(key, fmt.Sprintf(format, args...))
+}
+
+// checkFleetCache checks [fleet.cache] against the tables it names: its
+// listener exists and takes no PROXY header (the members reach it
+// directly), and the cache it shares is on.
+func (f *File) checkFleetCache(report func(key, msg string)) {
+	cc := &f.Fleet.Cache
+	if !cc.Shared() {
+		return
+	}
+	var l *Listener
+	for i := range f.Listeners {
+		if f.Listeners[i].Name == cc.Listener {
+			l = &f.Listeners[i]
+		}
+	}
+	switch {
+	case l == nil:
+		report("fleet.cache.listener", fmt.Sprintf("no [[listener]] is named %q", cc.Listener))
+	case len(l.ProxyProtocolFrom) > 0:
+		report("fleet.cache.listener", fmt.Sprintf("listener %q takes PROXY headers: the members reach each other directly, not through the balancer; give them a listener of their own", cc.Listener))
+	case l.TLS != nil:
+		report("fleet.cache.listener", fmt.Sprintf("listener %q speaks TLS; the members send each other plain HTTP", cc.Listener))
+	}
+	if !f.Cache.Enabled {
+		report("fleet.cache.listener", "sharing the cache needs it on: [cache] enabled = true")
+	}
 }

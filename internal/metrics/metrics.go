@@ -35,6 +35,7 @@ type Metrics struct {
 	upstreams  *healthCollector
 	backends   *healthCollector
 	cacheUsage *usageCollector
+	limits     *limitsCollector // limits.go
 }
 
 // Buckets: a dial is bounded by dial_timeout (10s by default); a tunnel
@@ -79,6 +80,7 @@ func New(version, commit string) *Metrics {
 		upstreams:  newHealth("ferry_upstream_up", "1 if the upstream proxy is healthy, 0 if not.", "upstream"),
 		backends:   newHealth("ferry_backend_up", "1 if the reverse-proxy backend is healthy, 0 if not.", "route", "backend"),
 		cacheUsage: newUsage(),
+		limits:     newLimits(),
 	}
 	info := f.gaugeVec("ferry_build_info", "Version, commit and Go version ferry was built from; always 1.", "version", "commit", "goversion")
 	info.WithLabelValues(version, commit, goVersion()).Set(1)
@@ -90,7 +92,7 @@ func New(version, commit string) *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.upstreams, m.backends, m.cacheUsage,
+		m.upstreams, m.backends, m.cacheUsage, m.limits,
 	)
 	return m
 }

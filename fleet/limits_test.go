@@ -1,0 +1,224 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-proxy/ferry/acl"
+	"github.com/ferry-proxy/ferry/limit"
+)
+
+func rules(t *testing.T, rcs ...limit.RuleConfig) *limit.Set {
+	t.Helper()
+	for i := range rcs {
+		var d limit.RuleConfig
+		d.SetDefaults()
+		r := &rcs[i]
+		r.Per, r.Window, r.Period = d.Per, d.Window, d.Period
+		if r.OnStoreError == "" {
+			r.OnStoreError = d.OnStoreError
+		}
+	}
+	set := limit.Compile(rcs, acl.Env{}, "UTC", func(k, msg string) { t.Fatalf("%s: %s", k, msg) })
+	if set == nil {
+		t.Fatal("no rules")
+	}
+	return set
+}
+
+func q(user string) *acl.Query {
+	return &acl.Query{Host: "example.com", Port: 443, Proto: "connect", User: user, Client: netip.MustParseAddr("192.0.2.1")}
+}
+
+// ferryOn is one ferry's limiter on the shared Redis.
+func ferryOn(t *testing.T, c *Client, name string) *limit.Limiter {
+	t.Helper()
+	l := limit.NewLimiter(limit.Options{Shared: c.Limits(), Timeout: c.Timeout(), Owner: name})
+	t.Cleanup(l.Close)
+	return l
+}
+
+// Two ferries on one Redis hold one per-user tunnel limit between them,
+// and a slot one gives back the other can take.
+func TestSharedTunnels(t *testing.T) {
+	srv := startRedis(t)
+	a, b := ferryOn(t, srv.client(t), "a"), ferryOn(t, srv.client(t), "b")
+	set := rules(t, limit.RuleConfig{Name: "two", Tunnels: 2})
+	ctx := context.Background()
+	ta, err := a.Admit(ctx, set, q("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Admit(ctx, set, q("alice")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Admit(ctx, set, q("alice"))
+	var e *limit.Exceeded
+	if !errors.As(err, &e) || e.Kind != limit.Slot || e.StoreDown {
+		t.Fatalf("third tunnel on ferry a: %v, want over the shared limit", err)
+	}
+	if _, err := b.Admit(ctx, set, q("bob")); err != nil {
+		t.Errorf("bob refused: %v", err)
+	}
+	ta.Done()
+	if _, err := b.Admit(ctx, set, q("alice")); err != nil {
+		t.Errorf("a slot given back on ferry a not taken on ferry b: %v", err)
+	}
+}
+
+// The slots of a ferry that died (it stops refreshing) lapse; a live
+// ferry's refreshed slots do not.
+func TestSlotsOfADeadFerryLapse(t *testing.T) {
+	srv := startRedis(t)
+	c := srv.client(t)
+	store := c.Limits()
+	store.slotTTL = 300 * time.Millisecond
+	ctx := context.Background()
+	check := []limit.Check{{Kind: limit.Slot, Key: "t|x|u:alice", Max: 1}}
+	if r, err := store.Admit(ctx, "dead#1", check); err != nil || r != -1 {
+		t.Fatalf("admit: %d, %v", r, err)
+	}
+	if r, _ := store.Admit(ctx, "live#1", check); r != 0 {
+		t.Fatal("a held slot was given twice")
+	}
+	// Bounded wait for the lapse, asking Redis (whose clock decides).
+	deadline := time.Now().Add(bound)
+	for {
+		r, err := store.Admit(ctx, "live#1", check)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r == -1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a dead ferry's slot did not lapse")
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+	// live#1 refreshes: its slot stays past the TTL.
+	for range 3 {
+		<-time.After(200 * time.Millisecond)
+		if err := store.Refresh(ctx, map[string][]string{"live#1": {"t|x|u:alice"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, _ := store.Admit(ctx, "other#1", check); r != 0 {
+		t.Error("a refreshed slot lapsed")
+	}
+}
+
+// A byte quota holds across ferries: bytes moved through one count
+// against a tunnel on the other, which is stopped.
+func TestSharedQuota(t *testing.T) {
+	srv := startRedis(t)
+	a, b := ferryOn(t, srv.client(t), "a"), ferryOn(t, srv.client(t), "b")
+	set := rules(t, limit.RuleConfig{Name: "daily", Bytes: 10 << 20})
+	ctx := context.Background()
+	ta, err := a.Admit(ctx, set, q("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := b.Admit(ctx, set, q("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	tb.Meter().OnStop(func(err error) { stopped <- err })
+	ta.Count(8 << 20) // 8 MiB through ferry a
+	ta.Done()
+	// Ferry b's tunnel goes on moving a MiB at a time: it must be stopped
+	// once the fleet's total passes 10 MiB, not after 10 MiB of its own.
+	var moved int64
+	var err2 error
+	for err2 == nil && moved < 64<<20 {
+		tb.Count(1 << 20)
+		moved += 1 << 20
+		select {
+		case err2 = <-stopped:
+		case <-time.After(100 * time.Millisecond): // the flusher's pace: it flushes every 250ms
+		}
+	}
+	var e *limit.Exceeded
+	if !errors.As(err2, &e) || e.Limit != "daily" {
+		t.Fatalf("ferry b's tunnel after %d MiB: %v, want stopped by the quota", moved>>20, err2)
+	}
+	if moved > 8<<20 {
+		t.Errorf("ferry b's tunnel moved %d MiB before it was stopped: the quota is 10 MiB, 8 of them spent on ferry a", moved>>20)
+	}
+	if _, err := a.Admit(ctx, set, q("alice")); err == nil {
+		t.Error("a spent fleet quota admitted a new tunnel")
+	}
+}
+
+// With Redis gone: a fail-closed limit refuses, a fail-open one counts in
+// process, no call waits (ErrDown at once), the state change is told once,
+// and when Redis is back the shared counters are used again.
+func TestRedisDownAndBack(t *testing.T) {
+	srv := startRedis(t)
+	c := srv.client(t)
+	var downs, ups atomic.Int32
+	changed := make(chan bool, 4)
+	c.OnState = func(err error) {
+		if err != nil {
+			downs.Add(1)
+		} else {
+			ups.Add(1)
+		}
+		changed <- err == nil
+	}
+	l := ferryOn(t, c, "a")
+	set := rules(t,
+		limit.RuleConfig{Name: "open", Tunnels: 1, OnStoreError: limit.FailOpen},
+		limit.RuleConfig{Name: "closed", Tunnels: 100, OnStoreError: limit.FailClosed, Match: acl.Match{User: acl.Values{"bob"}}},
+	)
+	ctx := context.Background()
+	srv.stop()
+	// The first call finds Redis gone (within its deadline) and marks it
+	// down; alice's fail-open limit then counts in this process.
+	if _, err := l.Admit(ctx, set, q("alice")); err != nil {
+		t.Fatalf("fail-open limit refused while Redis is down: %v", err)
+	}
+	select {
+	case up := <-changed:
+		if up {
+			t.Fatal("told up, want down")
+		}
+	case <-time.After(bound):
+		t.Fatal("Redis going down was not told")
+	}
+	// Known down, the client answers at once without Redis (ErrDown).
+	if c.Up() {
+		t.Fatal("the client does not know Redis is down")
+	}
+	if err := c.call(ctx, func(context.Context) error { t.Error("Redis was called while down"); return nil }); !errors.Is(err, ErrDown) {
+		t.Errorf("a call while down: %v, want ErrDown", err)
+	}
+	_, err := l.Admit(ctx, set, q("bob"))
+	var e *limit.Exceeded
+	if !errors.As(err, &e) || !e.StoreDown || e.Limit != "closed" {
+		t.Fatalf("fail-closed limit while Redis is down: %v", err)
+	}
+	if _, err := l.Admit(ctx, set, q("alice")); !errors.As(err, &e) || e.StoreDown {
+		t.Errorf("fail-open limit not counted in process: %v", err)
+	}
+	srv.restart()
+	select {
+	case up := <-changed:
+		if !up {
+			t.Fatal("told down again, want up")
+		}
+	case <-time.After(bound):
+		t.Fatal("Redis coming back was not noticed")
+	}
+	if _, err := l.Admit(ctx, set, q("bob")); err != nil {
+		t.Errorf("fail-closed limit after Redis came back: %v", err)
+	}
+	if downs.Load() != 1 || ups.Load() != 1 || c.Changes() != 2 {
+		t.Errorf("state changes: %d down, %d up, %d counted; want one each", downs.Load(), ups.Load(), c.Changes())
+	}
+}

@@ -1,0 +1,173 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrDown is what every call answers, at once, while Redis is down.
+var ErrDown = errors.New("fleet: redis is down")
+
+// Client is the fleet's Redis connection with its health.
+type Client struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+
+	// OnState, if set, is told when Redis goes down (with the error) and
+	// when it is back (nil): the log line.
+	OnState func(err error)
+
+	down    atomic.Bool
+	misses  atomic.Int32 // calls failed in a row; downAfter of them mark Redis down
+	changes atomic.Int64 // state changes, for the metrics
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// quietLogger drops go-redis's own log lines (a refused dial, say): they
+// would go to stderr outside ferry's JSON log, and the state changes they
+// tell of are logged once by OnState.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietLogger{}) }
+
+// New connects lazily: it only parses the URL; the first call dials.
+func New(c Config) (*Client, error) {
+	opt, err := redis.ParseURL(c.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("fleet.redis: %w", err)
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	// A request waits on Redis a few ms at most and never for a retry:
+	// a failed call answers as the limit's on_store_error says.
+	opt.MaxRetries = -1
+	opt.DialTimeout = max(10*timeout, 100*time.Millisecond)
+	opt.ReadTimeout, opt.WriteTimeout = timeout, timeout
+	opt.ContextTimeoutEnabled = true
+	opt.DisableIdentity = true
+	opt.PoolTimeout = timeout
+	// One dial per attempt: the reconnect loop is the back-off.
+	opt.DialerRetries = 1
+	return &Client{rdb: redis.NewClient(opt), prefix: c.Prefix, timeout: timeout, stop: make(chan struct{})}, nil
+}
+
+// Close stops the reconnect loop and closes the connections.
+func (c *Client) Close() error {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	c.wg.Wait()
+	return c.rdb.Close()
+}
+
+// Up reports whether Redis answered the last call.
+func (c *Client) Up() bool { return !c.down.Load() }
+
+// Changes counts the times Redis went down or came back.
+func (c *Client) Changes() int64 { return c.changes.Load() }
+
+// Timeout is the deadline of each call a request waits on.
+func (c *Client) Timeout() time.Duration { return c.timeout }
+
+// Ping checks that Redis answers, under the caller's deadline.
+func (c *Client) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
+
+// call runs f unless Redis is down, and marks it down if f fails for a
+// reason other than the caller's context.
+func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) error {
+	if c.down.Load() {
+		return ErrDown
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	err := f(ctx)
+	switch {
+	case err == nil, errors.Is(err, redis.Nil), isScriptError(err):
+		c.misses.Store(0)
+	case ctx.Err() != nil && c.misses.Add(1) < downAfter:
+		// One slow answer (a busy host) costs its caller the fallback,
+		// not every request a reconnection: a refused dial or a broken
+		// conn, or downAfter slow answers in a row, mark Redis down.
+	default:
+		c.failed(err)
+	}
+	return err
+}
+
+// downAfter is how many calls in a row may miss their deadline before
+// Redis is taken for down.
+const downAfter = 3
+
+// isScriptError is an error Redis answered (a bug in a script, a wrong
+// type): Redis is up.
+func isScriptError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
+}
+
+// MarkDown marks Redis down, as a failed call does (a failed check at
+// start), and starts reconnecting.
+func (c *Client) MarkDown(err error) { c.failed(err) }
+
+// failed marks Redis down and starts the reconnect loop, once per outage.
+func (c *Client) failed(err error) {
+	if !c.down.CompareAndSwap(false, true) {
+		return
+	}
+	c.changes.Add(1)
+	if c.OnState != nil {
+		c.OnState(err)
+	}
+	c.wg.Add(1)
+	go c.reconnect()
+}
+
+// reconnect pings with back-off (100ms doubling to 5s) until Redis
+// answers, then marks it up.
+func (c *Client) reconnect() {
+	defer c.wg.Done()
+	wait := 100 * time.Millisecond
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), max(10*c.timeout, 100*time.Millisecond))
+		err := c.rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			c.misses.Store(0)
+			c.down.Store(false)
+			c.changes.Add(1)
+			if c.OnState != nil {
+				c.OnState(nil)
+			}
+			return
+		}
+		wait = min(2*wait, 5*time.Second)
+		t.Reset(wait)
+	}
+}
+
+// key is a key of ferry's, under the prefix.
+func (c *Client) key(k string) string { return c.prefix + k }
