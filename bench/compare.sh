@@ -4,19 +4,20 @@
 # port with its config from bench/, runs ferry-bench against it (one proxy
 # at a time), stops it, and merges the runs.
 #
-#   bench/compare.sh [--install] [--duration 3s] [--only bulk,setup,http,idle]
+#   bench/compare.sh [--install] [--duration 3s] [--only bulk,setup,http,open,idle]
 #                    [--peers ferry,squid,tinyproxy,dante,microsocks,haproxy]
-#                    [--no-access-log] [--out FILE] [--keep]
+#                    [--open-rates 25%,50%] [--no-access-log] [--out FILE] [--keep]
 #
 # Peers not installed are skipped; nothing is installed unless --install
-# (apt-get, as root). haproxy (mode tcp, no handshake) is measured for the
-# setup rate only: the reference a handshaking proxy is compared with.
+# (apt-get, as root). haproxy (mode tcp, no handshake, splicing) is
+# measured for setup, open and bulk: the reference a handshaking proxy is
+# compared with. Every proxy's CPU time per unit of work is a row.
 set -euo pipefail
 
-usage() { sed -n '2,13s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,14s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-install=0 duration=3s only=bulk,setup,http,idle out="" keep=0 accesslog=1
+install=0 duration=3s only=bulk,setup,http,open,idle out="" keep=0 accesslog=1 rates=25%,50%
 peers=ferry,squid,tinyproxy,dante,microsocks,haproxy
 cmdline="bench/compare.sh $*"
 while [ $# -gt 0 ]; do
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
 	--duration) duration=$2; shift ;;
 	--only) only=$2; shift ;;
 	--peers) peers=$2; shift ;;
+	--open-rates) rates=$2; shift ;;
 	--no-access-log) accesslog=0 ;;
 	--out) out=$2; shift ;;
 	--keep) keep=1 ;;
@@ -145,7 +147,7 @@ bench() {
 	local name=$1 p=$2
 	shift 2
 	log "measuring $name (pid $p)"
-	if "$work/bin/ferry-bench" -name "$name" -pid "$p" -duration "$duration" -json "$@" >"$work/$name.json"; then
+	if "$work/bin/ferry-bench" -name "$name" -pid "$p" -duration "$duration" -open-rates "$rates" -json "$@" >"$work/$name.json"; then
 		runs+=("$work/$name.json")
 	else
 		log "ferry-bench failed against $name"
@@ -201,11 +203,16 @@ for peer in ${peers//,/ }; do
 		;;
 	haproxy)
 		have haproxy || { log "haproxy not installed: skipped"; continue; }
-		free_port
-		echo_port=$free
-		fill "$root/bench/haproxy.cfg" "$dir/haproxy.cfg" "PORT=$port" "ECHO=127.0.0.1:$echo_port"
+		# Three forwarders, to the echo, the sink and the source, each
+		# with its fixed origin address.
+		free_port && sink_fwd=$free && free_port && source_fwd=$free
+		free_port && echo_port=$free && free_port && sink_port=$free && free_port && source_port=$free
+		fill "$root/bench/haproxy.cfg" "$dir/haproxy.cfg" "PORT=$port" "ECHO=127.0.0.1:$echo_port" \
+			"SINK_PORT=$sink_fwd" "SINK=127.0.0.1:$sink_port" "SOURCE_PORT=$source_fwd" "SOURCE=127.0.0.1:$source_port"
 		start haproxy haproxy -db -f "$dir/haproxy.cfg"
-		flags=(-tcp-proxy "127.0.0.1:$port" -echo-addr "127.0.0.1:$echo_port")
+		flags=(-tcp-proxy "127.0.0.1:$port" -echo-addr "127.0.0.1:$echo_port"
+			-tcp-bulk-proxy "127.0.0.1:$sink_fwd,127.0.0.1:$source_fwd"
+			-sink-addr "127.0.0.1:$sink_port" -source-addr "127.0.0.1:$source_port")
 		;;
 	*)
 		log "unknown peer $peer: skipped"
@@ -214,10 +221,16 @@ for peer in ${peers//,/ }; do
 	esac
 	if wait_port "$pid" "$port" "$peer"; then
 		if [ "$peer" = haproxy ]; then
-			case ",$only," in
-			*,setup,*) bench haproxy "$pid" "${flags[@]}" -only setup ;;
-			*) log "haproxy is measured for setup only: skipped" ;;
-			esac
+			# A forwarder has no http and no idle tunnel of its own to hold.
+			tcp_only=""
+			for t in ${only//,/ }; do
+				case $t in bulk | setup | open) tcp_only="$tcp_only,$t" ;; esac
+			done
+			if [ -n "$tcp_only" ]; then
+				bench haproxy "$pid" "${flags[@]}" -only "${tcp_only#,}"
+			else
+				log "haproxy is measured for bulk, setup and open only: skipped"
+			fi
 		else
 			bench "$peer" "$pid" "${flags[@]}" -only "$only"
 		fi

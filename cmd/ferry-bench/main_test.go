@@ -18,8 +18,13 @@ func TestParseFlags(t *testing.T) {
 		{"bad address", "-socks-proxy localhost", "proxy address"},
 		{"tcp needs a fixed echo", "-tcp-proxy 127.0.0.1:1", "-echo-addr"},
 		{"tcp with echo", "-tcp-proxy 127.0.0.1:1 -echo-addr 127.0.0.1:2 -only setup", ""},
+		{"tcp bulk needs fixed origins", "-tcp-bulk-proxy 127.0.0.1:1,127.0.0.1:2 -sink-addr 127.0.0.1:3", "-source-addr"},
+		{"tcp bulk takes two", "-tcp-bulk-proxy 127.0.0.1:1 -sink-addr 127.0.0.1:3 -source-addr 127.0.0.1:4", "two addresses"},
+		{"tcp bulk", "-tcp-bulk-proxy 127.0.0.1:1,127.0.0.1:2 -sink-addr 127.0.0.1:3 -source-addr 127.0.0.1:4 -only bulk", ""},
 		{"zero duration", "-http-proxy 127.0.0.1:1 -duration 0s", "must be positive"},
 		{"stray argument", "-http-proxy 127.0.0.1:1 extra", "unexpected argument"},
+		{"open rates", "-http-proxy 127.0.0.1:1 -only open -open-rates 10%,3000", ""},
+		{"bad open rate", "-http-proxy 127.0.0.1:1 -open-rates fast", "-open-rates"},
 		{"merge needs files", "-merge", "needs JSON files"},
 		{"merge", "-merge a.json b.json", ""},
 	}

@@ -24,6 +24,7 @@ func TestFormat(t *testing.T) {
 		{2, unitFDs, "2.00"},
 		{0.314, unitSeconds, "0.31 s"},
 		{9931, unitCount, "9931"},
+		{212.4, unitMsPerGiB, "212 ms/GiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
