@@ -141,13 +141,24 @@ start() {
 	started+=("$pid")
 }
 
+# The open test's shares are of one direct capacity, measured once here,
+# so that every proxy gets the same arrival rates.
+base=""
+case ",$only," in
+*,open,*)
+	log "measuring the direct capacity for the open test"
+	base=$("$work/bin/ferry-bench" -calibrate -duration "$duration")
+	log "open test: $rates of $base"
+	;;
+esac
+
 runs=()
 # bench NAME PID FLAGS...: one ferry-bench run into NAME.json.
 bench() {
 	local name=$1 p=$2
 	shift 2
 	log "measuring $name (pid $p)"
-	if "$work/bin/ferry-bench" -name "$name" -pid "$p" -duration "$duration" -open-rates "$rates" -json "$@" >"$work/$name.json"; then
+	if "$work/bin/ferry-bench" -name "$name" -pid "$p" -duration "$duration" -open-rates "$rates" ${base:+-open-base "$base"} -json "$@" >"$work/$name.json"; then
 		runs+=("$work/$name.json")
 	else
 		log "ferry-bench failed against $name"
@@ -249,6 +260,8 @@ table() {
 		"load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo "Command: \`$cmdline\` (each figure: ${duration} measured after a warm-up)."
 	echo "Access logs: $([ "$accesslog" = 1 ] && echo "on, to files, for every proxy that has one" || echo "off")."
+	[ -z "$base" ] || echo "Open test: arrivals at $rates of the direct capacity measured once at the start ($base per second), the same for every proxy; cells are the latency the proxy adds to direct's at the same rate."
+	echo "CPU rows: the proxy's user+system time (its process tree, /proc) over the measured windows, per unit of work."
 	echo
 	echo "Cells: **proxy/direct** (proxy's value), the direct baseline measured in the same run;" \
 		"for latencies lower is better. — : not measured (the proxy lacks the protocol)."

@@ -23,7 +23,8 @@ type bench struct {
 	tcpBulk map[*origin]string
 	pid     int // the proxy's process, whose CPU time is read; 0: unknown
 
-	directRate map[string]float64 // closed-loop direct rate of "setup" and "http": the open test's capacity
+	directRate map[string]float64 // closed-loop direct rate of "setup" and "http", measured in this run
+	openBase   map[string]float64 // the open test's capacities when given (-open-base), else directRate
 }
 
 // failures counts errors and keeps the first for the report.

@@ -98,6 +98,21 @@ func TestParseOpenRates(t *testing.T) {
 	}
 }
 
+func TestParseOpenBase(t *testing.T) {
+	base, err := parseOpenBase("setup=9000, http=52000.5")
+	if err != nil || base["setup"] != 9000 || base["http"] != 52000.5 || len(base) != 2 {
+		t.Errorf("parseOpenBase = %v, %v", base, err)
+	}
+	if base, err := parseOpenBase(""); err != nil || len(base) != 0 {
+		t.Errorf("empty: %v, %v", base, err)
+	}
+	for _, bad := range []string{"setup", "setup=0", "setup=x", "udp=5", "setup=5,"} {
+		if _, err := parseOpenBase(bad); err == nil {
+			t.Errorf("parseOpenBase(%q): no error", bad)
+		}
+	}
+}
+
 func TestOpenMetricsAdded(t *testing.T) {
 	direct := loopResult{lat: []time.Duration{100 * time.Microsecond, 200 * time.Microsecond}}
 	proxy := loopResult{lat: []time.Duration{150 * time.Microsecond, 900 * time.Microsecond}, errors: 2, note: "first error: x"}

@@ -38,6 +38,8 @@ type options struct {
 	idleWait         time.Duration
 	udpIdle          int
 	openRates        []openRate
+	openBase         map[string]float64 // -open-base: direct capacity by test
+	calibrate        bool
 	merge            bool
 	cpuProfile       string
 	args             []string
@@ -65,6 +67,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.idleMax, "idle-max", 10000, "idle tunnels to open at most (fewer if the open-file limit says so)")
 	fs.DurationVar(&o.idleWait, "idle-wait", 60*time.Second, "how long to wait for the proxy's fds and RSS to return after the idle tunnels close")
 	fs.IntVar(&o.udpIdle, "udp-idle", 1000, "idle UDP associations to open at most for the udp test (from 127.0.0.1-250)")
+	openBase := fs.String("open-base", "", "direct capacities the open test's shares are of, `setup=N,http=M` per second (default: measured in the run; bench/compare.sh measures them once with -calibrate, so every proxy gets the same rates)")
+	fs.BoolVar(&o.calibrate, "calibrate", false, "measure the direct closed-loop capacity of setup and http, print it as -open-base takes it, and exit")
 	openRates := fs.String("open-rates", "25%,50%", "arrival `rates` of the open test, comma-separated: shares of the direct capacity (25%) or rates per second (2000)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to `file` (is the client the bottleneck?)")
 	fs.BoolVar(&o.merge, "merge", false, "read the -json `files` given as arguments and print one markdown comparison table")
@@ -98,6 +102,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	o.openRates = rates
+	if o.openBase, err = parseOpenBase(*openBase); err != nil {
+		return nil, err
+	}
+	if o.calibrate {
+		return o, nil
+	}
 	var tcpBulk []string
 	if o.tcpBulk != "" {
 		tcpBulk = strings.Split(o.tcpBulk, ",")
@@ -158,6 +168,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
+	if o.calibrate {
+		base, err := calibrate(o)
+		if err != nil {
+			fmt.Fprintln(stderr, "ferry-bench:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, base)
+		return 0
+	}
 	r, err := measure(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "ferry-bench:", err)
@@ -198,6 +217,10 @@ func measure(o *options) (*Report, error) {
 		tcpBulk: map[*origin]string{},
 
 		directRate: map[string]float64{},
+		openBase:   map[string]float64{},
+	}
+	for k, v := range o.openBase {
+		b.openBase[k] = v
 	}
 	if sink, source, ok := strings.Cut(o.tcpBulk, ","); ok {
 		b.tcpBulk[orig.sink], b.tcpBulk[orig.source] = sink, source

@@ -25,6 +25,9 @@ func TestParseFlags(t *testing.T) {
 		{"stray argument", "-http-proxy 127.0.0.1:1 extra", "unexpected argument"},
 		{"open rates", "-http-proxy 127.0.0.1:1 -only open -open-rates 10%,3000", ""},
 		{"bad open rate", "-http-proxy 127.0.0.1:1 -open-rates fast", "-open-rates"},
+		{"open base", "-http-proxy 127.0.0.1:1 -open-base setup=9000,http=50000", ""},
+		{"bad open base", "-http-proxy 127.0.0.1:1 -open-base udp=5", "-open-base"},
+		{"calibrate needs no proxy", "-calibrate", ""},
 		{"merge needs files", "-merge", "needs JSON files"},
 		{"merge", "-merge a.json b.json", ""},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,9 +182,12 @@ func (b *bench) runOpen(rates []openRate) []Metric {
 	return ms
 }
 
-// capacity is the direct closed-loop rate of test: from its run, or
-// measured now with one round.
+// capacity is the direct closed-loop rate of test: as given by
+// -open-base, from its run, or measured now with one round.
 func (b *bench) capacity(test string, measure func() loopResult) float64 {
+	if c, ok := b.openBase[test]; ok {
+		return c
+	}
 	if c, ok := b.directRate[test]; ok {
 		return c
 	}
@@ -248,4 +252,38 @@ func (b *bench) openHTTP(t *httpTarget, perSec float64, round int) loopResult {
 		h.close()
 	}
 	return r
+}
+
+// parseOpenBase reads -open-base: "setup=N,http=M", either may be left
+// out; "" is none.
+func parseOpenBase(s string) (map[string]float64, error) {
+	base := map[string]float64{}
+	if s == "" {
+		return base, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
+		n, err := strconv.ParseFloat(v, 64)
+		if !ok || (k != "setup" && k != "http") || err != nil || n <= 0 {
+			return nil, fmt.Errorf("-open-base: %q is not setup=N or http=N (a rate per second)", f)
+		}
+		base[k] = n
+	}
+	return base, nil
+}
+
+// calibrate measures the direct closed-loop capacity of setup and http
+// (every round, as those tests do) and returns it in -open-base's form.
+func calibrate(o *options) (string, error) {
+	orig, err := startOrigins("", "", "")
+	if err != nil {
+		return "", fmt.Errorf("starting origins: %w", err)
+	}
+	defer orig.close()
+	b := &bench{o: orig, warmup: min(max(o.duration/time.Duration(5*o.rounds), 100*time.Millisecond), time.Second),
+		round: o.duration / time.Duration(o.rounds), rounds: o.rounds, conc: o.conc, p: newProgress(os.Stderr, o.quiet)}
+	setup := b.takeTurns(1, func(_, round int) loopResult { return b.setup(viaDirect, round) })[0]
+	target := newHTTPTarget("", orig.http.addr())
+	http := b.takeTurns(1, func(_, round int) loopResult { r, _ := b.httpLoad(target, round); return r })[0]
+	return fmt.Sprintf("setup=%.0f,http=%.0f", setup.rate(), http.rate()), nil
 }
