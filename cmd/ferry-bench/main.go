@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.calibrate, "calibrate", false, "measure the direct closed-loop capacity of setup and http, print it as -open-base takes it, and exit")
 	openRates := fs.String("open-rates", "25%,50%", "arrival `rates` of the open test, comma-separated: shares of the direct capacity (25%) or rates per second (2000)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to `file` (is the client the bottleneck?)")
-	fs.BoolVar(&o.merge, "merge", false, "read the -json `files` given as arguments and print one markdown comparison table")
+	fs.BoolVar(&o.merge, "merge", false, "read the -json `files` given as arguments and print one markdown comparison table (runs of one proxy name: the median of each figure)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ferry-bench [-http-proxy addr] [-socks-proxy addr] [flags]\n"+
 			"       ferry-bench -merge run1.json run2.json ...\n\nFlags:\n")
@@ -148,7 +148,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.merge {
 		runs, err := readReports(os.ReadFile, o.args)
 		if err == nil {
-			err = writeComparison(stdout, runs)
+			err = writeComparison(stdout, medianRuns(runs))
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "ferry-bench:", err)
