@@ -43,6 +43,7 @@ type httpConn struct {
 	finalHead bool // the final response's head has started: no 100 after it
 
 	bg     chan struct{} // the background read's end; nil when none runs
+	bgErr  error         // the background read's result, once bg is closed
 	bgGone atomic.Bool   // the background read saw the client leave
 }
 
@@ -110,7 +111,9 @@ func (hc *httpConn) release() {
 // waitForRequest waits for the first byte of the next request: the
 // handshake deadline the mux set for the first, keepalive_timeout between
 // requests (an idle conn Shutdown closes at once). Then the whole head
-// has handshake_timeout.
+// has handshake_timeout. After a forwarded request the background read
+// that watched the client is still waiting for its next byte: it is that
+// wait, under keepalive_timeout from now.
 func (hc *httpConn) waitForRequest(first bool) bool {
 	s := hc.s
 	if !first {
@@ -118,9 +121,16 @@ func (hc *httpConn) waitForRequest(first bool) bool {
 		hc.idle.Store(true)
 		hc.c.SetReadDeadline(time.Now().Add(s.cfg.KeepAliveTimeout))
 		if s.closing.Load() {
+			hc.stopBackgroundRead()
 			return false
 		}
-		_, err := hc.br.Peek(1)
+		var err error
+		if hc.bg != nil {
+			<-hc.bg
+			hc.bg, err = nil, hc.bgErr
+		} else {
+			_, err = hc.br.Peek(1)
+		}
 		hc.idle.Store(false)
 		if err != nil || s.closing.Load() && hc.br.Buffered() == 0 {
 			return false
@@ -230,19 +240,23 @@ func (hc *httpConn) sendContinue() error {
 // startBackgroundRead watches the client while its request is served
 // and nothing else reads from it: a client that leaves cancels the
 // request (and with it the origin's exchange); a pipelined next request
-// stays in the buffer.
+// stays in the buffer. The conn has no read deadline (readHead cleared
+// it). After a forwarded response the same read goes on waiting for the
+// next request (waitForRequest), so a request costs one wait on the
+// client, not a read that finds nothing, a wake-up to stop it and another
+// read that finds nothing (issue 19 item 2).
 func (hc *httpConn) startBackgroundRead(cancel context.CancelCauseFunc) {
 	hc.bg = make(chan struct{})
+	hc.bgErr = nil
 	hc.bgGone.Store(false)
-	// Here, not on the goroutine: stopBackgroundRead's deadline must be
-	// the last one set.
-	hc.c.SetReadDeadline(time.Time{})
 	go func() {
 		defer close(hc.bg)
-		if _, err := hc.br.Peek(1); err != nil && !isTimeout(err) {
+		_, err := hc.br.Peek(1)
+		if err != nil && !isTimeout(err) {
 			hc.bgGone.Store(true)
 			cancel(errClientGone)
 		}
+		hc.bgErr = err
 	}()
 }
 

@@ -43,13 +43,20 @@ func (hc *httpConn) serve(r *http.Request, f http1.Framing) (keep, tunnelled boo
 		}
 	case r.URL.IsAbs():
 		up, rec := hc.serveForward(w, r, body)
-		hc.stopBackgroundRead()
 		if up != nil {
+			hc.stopBackgroundRead()
 			if !body.done.Load() {
 				body.Stop() // nothing may read the conn's buffer once it is handed over
 			}
 			return false, hc.relayUpgrade(w, up, rec)
 		}
+		// The background read, if any, goes on as the wait for the
+		// next request (waitForRequest); it is stopped only if the
+		// conn ends here.
+		if keep = hc.endRequest(w, body); !keep {
+			hc.stopBackgroundRead()
+		}
+		return keep, false
 	case isConnectUDP(r):
 		hc.stopBackgroundRead()
 		if hc.serveConnectUDP(w, r) {

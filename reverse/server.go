@@ -225,3 +225,6 @@ func (s *Server) Close() {
 // Drain waits for open connections to finish until ctx ends, then cancels
 // the rest and waits for them. It reports whether all finished on their own.
 func (s *Server) Drain(ctx context.Context) bool { return s.conns.Drain(ctx) }
+
+// Active reports the connections being served now.
+func (s *Server) Active() int { return s.conns.Len() }

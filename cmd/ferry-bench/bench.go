@@ -19,6 +19,12 @@ type bench struct {
 	http   string // CONNECT and plain-HTTP proxy; "" skips those figures
 	socks  string // SOCKS5 proxy; "" skips
 	tcp    string // plain TCP forwarder to the echo origin; "" skips
+	// tcpBulk are plain TCP forwarders to the sink and the source (bulk).
+	tcpBulk map[*origin]string
+	pid     int // the proxy's process, whose CPU time is read; 0: unknown
+
+	directRate map[string]float64 // closed-loop direct rate of "setup" and "http", measured in this run
+	openBase   map[string]float64 // the open test's capacities when given (-open-base), else directRate
 }
 
 // failures counts errors and keeps the first for the report.
@@ -67,6 +73,15 @@ func (b *bench) proxyAddr(v via) string {
 		return b.tcp
 	}
 	return ""
+}
+
+// cpuPID is the process whose CPU time a measurement via v reads: the
+// proxy's, or none for direct.
+func (b *bench) cpuPID(v via) int {
+	if v == viaDirect {
+		return 0
+	}
+	return b.pid
 }
 
 func (b *bench) route(v via, origin netip.AddrPort) *route {

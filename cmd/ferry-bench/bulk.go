@@ -16,7 +16,15 @@ var bulkRuns = []int{1, 8}
 type bulkSum struct {
 	bytes int64
 	secs  float64
+	cpu   cpuUse // the proxy's
 	err   error
+}
+
+func (s *bulkSum) add(r bulkSum) {
+	s.bytes += r.bytes
+	s.secs += r.secs
+	s.cpu.add(r.cpu)
+	s.err = r.err
 }
 
 func (s *bulkSum) rate() float64 {
@@ -28,14 +36,19 @@ func (s *bulkSum) rate() float64 {
 
 // runBulk measures throughput for each tunnel count and direction: direct
 // and each proxy protocol take turns, round after round, so a change in
-// the machine's load falls on all of them alike.
+// the machine's load falls on all of them alike. The proxy's CPU time per
+// GiB is one row per protocol and tunnel count, up and down together.
 func (b *bench) runBulk() []Metric {
 	vs := append([]via{viaDirect}, b.proxied()...)
+	if len(b.tcpBulk) > 0 {
+		vs = append(vs, viaTCP)
+	}
 	if len(vs) == 1 {
 		return nil
 	}
-	var ms []Metric
+	var ms, cpuRows []Metric
 	for _, n := range bulkRuns {
+		both := make([]bulkSum, len(vs))
 		for _, up := range []bool{true, false} {
 			dir := "down"
 			if up {
@@ -47,10 +60,9 @@ func (b *bench) runBulk() []Metric {
 					if sums[i].err != nil {
 						continue
 					}
-					bytes, secs, err := b.bulk(v, n, up, round)
-					sums[i].bytes += bytes
-					sums[i].secs += secs
-					sums[i].err = err
+					r := b.bulk(v, n, up, round)
+					sums[i].add(r)
+					both[i].add(r)
 				}
 			}
 			for i, v := range vs[1:] {
@@ -67,8 +79,29 @@ func (b *bench) runBulk() []Metric {
 				ms = append(ms, m)
 			}
 		}
+		for i, v := range vs[1:] {
+			cpuRows = append(cpuRows, bulkCPUMetric(v, n, both[i+1], b.pid))
+		}
 	}
-	return ms
+	return append(ms, cpuRows...)
+}
+
+// bulkCPUMetric is the row of the proxy's CPU time per GiB that arrived.
+func bulkCPUMetric(v via, n int, s bulkSum, pid int) Metric {
+	label := fmt.Sprintf("bulk %s CPU per GiB, %d tunnel", v, n)
+	if n > 1 {
+		label += "s"
+	}
+	m := Metric{ID: "bulk." + viaID(v) + ".cpu." + strconv.Itoa(n), Label: label, Unit: unitMsPerGiB}
+	switch v, ok := s.cpu.per(float64(s.bytes)/(1<<30), time.Millisecond); {
+	case ok && s.err == nil:
+		m.Proxy = num(v)
+	case pid == 0:
+		m.Note = "no proxy PID: pass -pid"
+	default:
+		m.Note = "not measured"
+	}
+	return m
 }
 
 func errNote(direct, proxy error) string {
@@ -83,9 +116,10 @@ func errNote(direct, proxy error) string {
 
 // bulk opens n tunnels to the sink (up) or the source (down), streams for
 // a round and returns the bytes that arrived at the receiving end in its
-// window, and the window's length. Fixed duration, not fixed bytes: every
-// proxy gets the same time whatever its speed.
-func (b *bench) bulk(v via, n int, up bool, round int) (int64, float64, error) {
+// window, the window's length and the proxy's CPU time in it. Fixed
+// duration, not fixed bytes: every proxy gets the same time whatever its
+// speed.
+func (b *bench) bulk(v via, n int, up bool, round int) bulkSum {
 	dst, dir := b.o.source, "down"
 	count := new(atomic.Int64)
 	if up {
@@ -93,6 +127,9 @@ func (b *bench) bulk(v via, n int, up bool, round int) (int64, float64, error) {
 	}
 	label := b.label(fmt.Sprintf("bulk %s %s ×%d", v, dir, n), round)
 	r := b.route(v, dst.addr())
+	if v == viaTCP {
+		r = newRoute(v, b.tcpBulk[dst], dst.addr())
+	}
 	conns := make([]*net.TCPConn, 0, n)
 	defer func() {
 		for _, c := range conns {
@@ -105,7 +142,7 @@ func (b *bench) bulk(v via, n int, up bool, round int) (int64, float64, error) {
 		c, _, err := r.open(buf)
 		if err != nil {
 			b.p.done(label, "error: "+err.Error())
-			return 0, 0, err
+			return bulkSum{err: err}
 		}
 		c.SetDeadline(time.Time{})
 		conns = append(conns, c)
@@ -130,22 +167,28 @@ func (b *bench) bulk(v via, n int, up bool, round int) (int64, float64, error) {
 		}()
 	}
 	w := newWindow(b.warmup, b.round)
+	cpu := cpuWindow(b.cpuPID(v), w)
 	time.Sleep(time.Until(w.start))
 	c0, t0 := count.Load(), time.Now()
 	b.p.watch(w.end, label, count, func(r float64) string { return format(r, unitBytesPerSec) })
 	c1, t1 := count.Load(), time.Now()
+	res := bulkSum{bytes: c1 - c0, secs: t1.Sub(t0).Seconds(), cpu: <-cpu}
 	stop.Store(true)
 	for _, c := range conns {
 		c.Close()
 	}
 	wg.Wait()
-	secs := t1.Sub(t0).Seconds()
 	if fail.n.Load() > 0 {
 		b.p.done(label, "error: "+fail.note())
-		return c1 - c0, secs, fmt.Errorf("%d tunnels failed: %s", fail.n.Load(), fail.note())
+		res.err = fmt.Errorf("%d tunnels failed: %s", fail.n.Load(), fail.note())
+		return res
 	}
-	b.p.done(label, format(float64(c1-c0)/secs, unitBytesPerSec))
-	return c1 - c0, secs, nil
+	status := format(res.rate(), unitBytesPerSec)
+	if v, ok := res.cpu.per(float64(res.bytes)/(1<<30), time.Millisecond); ok {
+		status += "  CPU " + format(v, unitMsPerGiB)
+	}
+	b.p.done(label, status)
+	return res
 }
 
 // writeAll and readAll are the client ends of the bulk test: one

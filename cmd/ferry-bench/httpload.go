@@ -22,6 +22,7 @@ func (b *bench) runHTTP() []Metric {
 		return r
 	})
 	direct, p := &res[0], &res[1]
+	b.directRate["http"] = direct.rate()
 	rate := pair("http.rate", "http GET 1 KiB keep-alive req/s", unitPerSec, direct.rate(), p.rate())
 	rate.Errors, rate.Note = p.errors, p.note
 	if extra := dials - int64(b.conc*b.rounds); extra > 0 {
@@ -31,6 +32,7 @@ func (b *bench) runHTTP() []Metric {
 	return []Metric{rate,
 		pair("http.p50", "http GET p50", unitMicros, direct.micros(50), p.micros(50)),
 		pair("http.p99", "http GET p99", unitMicros, direct.micros(99), p.micros(99)),
+		cpuMetric("http.cpu", "http GET CPU per request", p, b.pid),
 	}
 }
 
@@ -42,12 +44,12 @@ func joinNote(a, b string) string {
 }
 
 func (b *bench) httpLoad(t *httpTarget, round int) (loopResult, int64) {
-	name := "proxy"
+	name, pid := "proxy", b.pid
 	if t.addr != b.http {
-		name = "direct"
+		name, pid = "direct", 0
 	}
 	conns := make([]*httpConn, 0, b.conc)
-	r := b.loop(b.label(fmt.Sprintf("http %s ×%d", name, b.conc), round), b.conc, func() func() (time.Duration, error) {
+	r := b.loop(b.label(fmt.Sprintf("http %s ×%d", name, b.conc), round), b.conc, pid, func() func() (time.Duration, error) {
 		h := newHTTPConn(t)
 		conns = append(conns, h) // newOp runs on one goroutine, before the workers
 		return func() (time.Duration, error) {

@@ -85,7 +85,9 @@ type origins struct {
 	sunk                           atomic.Int64 // bytes the sink received
 }
 
-func startOrigins(echoAddr string) (*origins, error) {
+// startOrigins starts them all; the echo, sink and source listen on the
+// addresses given (a plain TCP forwarder's fixed targets), "" for any.
+func startOrigins(echoAddr, sinkAddr, sourceAddr string) (*origins, error) {
 	o := &origins{}
 	var err error
 	start := func(addr string, f func(*origin, *net.TCPConn)) *origin {
@@ -96,8 +98,8 @@ func startOrigins(echoAddr string) (*origins, error) {
 		s, err = listenOrigin(addr, f)
 		return s
 	}
-	o.sink = start("", o.serveSink)
-	o.source = start("", serveSource)
+	o.sink = start(sinkAddr, o.serveSink)
+	o.source = start(sourceAddr, serveSource)
 	o.echo = start(echoAddr, serveEcho)
 	o.hold = start("", serveHold)
 	o.http = start("", serveHTTP)

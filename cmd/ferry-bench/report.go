@@ -21,6 +21,7 @@ const (
 	unitFDs         = "fd"
 	unitSeconds     = "s"
 	unitCount       = "n"
+	unitMsPerGiB    = "ms/GiB"
 )
 
 // Metric is one figure of a run: the proxy's value next to the direct
@@ -28,10 +29,11 @@ const (
 type Metric struct {
 	ID     string   `json:"id"`    // stable key across runs, e.g. "bulk.connect.up.1"
 	Label  string   `json:"label"` // for people
-	Unit   string   `json:"unit"`  // B/s, 1/s, us, KiB, fd, s or n
+	Unit   string   `json:"unit"`  // B/s, 1/s, us, KiB, fd, s, n or ms/GiB
 	Direct *float64 `json:"direct,omitempty"`
 	Proxy  *float64 `json:"proxy,omitempty"`
 	Ratio  *float64 `json:"ratio,omitempty"`  // proxy/direct
+	Added  *float64 `json:"added,omitempty"`  // proxy-direct, for latency the proxy adds (the open test)
 	Errors int64    `json:"errors,omitempty"` // failed operations in the window
 	Note   string   `json:"note,omitempty"`
 }
@@ -83,11 +85,21 @@ func format(v float64, unit string) string {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	case unitSeconds:
 		return strconv.FormatFloat(v, 'f', 2, 64) + " s"
+	case unitMsPerGiB:
+		return strconv.FormatFloat(v, 'f', 0, 64) + " ms/GiB"
 	}
 	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
 func formatRatio(r float64) string { return strconv.FormatFloat(r, 'f', 2, 64) }
+
+// formatAdded renders a difference with its sign: "+120 µs", "−3 µs".
+func formatAdded(v float64, unit string) string {
+	if v < 0 {
+		return "−" + format(-v, unit)
+	}
+	return "+" + format(v, unit)
+}
 
 // writeTable prints a run for people: one line per figure.
 func writeTable(w io.Writer, r *Report) error {
@@ -102,7 +114,10 @@ func writeTable(w io.Writer, r *Report) error {
 		if m.Proxy != nil {
 			p = format(*m.Proxy, m.Unit)
 		}
-		if m.Ratio != nil {
+		switch {
+		case m.Added != nil:
+			ratio = formatAdded(*m.Added, m.Unit)
+		case m.Ratio != nil:
 			ratio = formatRatio(*m.Ratio)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Label, d, p, ratio, notes(m))
@@ -204,6 +219,8 @@ func cell(m *Metric) string {
 	}
 	var s string
 	switch {
+	case m.Added != nil:
+		s = "**" + formatAdded(*m.Added, m.Unit) + "** (" + format(*m.Proxy, m.Unit) + ")"
 	case m.Ratio != nil:
 		s = "**" + formatRatio(*m.Ratio) + "** (" + format(*m.Proxy, m.Unit) + ")"
 	case m.Proxy != nil:

@@ -24,6 +24,7 @@ func TestFormat(t *testing.T) {
 		{2, unitFDs, "2.00"},
 		{0.314, unitSeconds, "0.31 s"},
 		{9931, unitCount, "9931"},
+		{212.4, unitMsPerGiB, "212 ms/GiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -128,5 +129,39 @@ func TestJSONRoundTrip(t *testing.T) {
 	want, _ := json.Marshal(in)
 	if string(got) != string(want) {
 		t.Errorf("round trip:\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestMedianRuns(t *testing.T) {
+	run := func(name string, rate float64, rss *float64) *Report {
+		ms := []Metric{pair("setup.connect.rate", "setup CONNECT tunnels/s", unitPerSec, 10000, rate)}
+		back := Metric{ID: "idle.rss_back", Label: "idle RSS back after close", Unit: unitSeconds, Proxy: rss}
+		if rss == nil {
+			back.Note = "not within 1m0s"
+		}
+		return &Report{Name: name, Metrics: append(ms, back)}
+	}
+	runs := []*Report{
+		run("ferry", 5000, nil), run("squid", 2000, num(1)),
+		run("ferry", 3000, num(2)), run("squid", 2500, num(3)),
+		run("ferry", 4000, num(1)),
+	}
+	got := medianRuns(runs)
+	if len(got) != 2 || got[0].Name != "ferry ×3" || got[1].Name != "squid ×2" {
+		t.Fatalf("names: %v", []string{got[0].Name, got[len(got)-1].Name})
+	}
+	rate := got[0].Metrics[0]
+	if *rate.Proxy != 4000 || *rate.Ratio != 0.4 {
+		t.Errorf("ferry's median rate = %v (ratio %v), want 4000 (0.40)", *rate.Proxy, *rate.Ratio)
+	}
+	// No value (not back) sorts as the worst: the median of 1, 2, none is 2.
+	if back := got[0].Metrics[1]; back.Proxy == nil || *back.Proxy != 2 {
+		t.Errorf("ferry's median RSS back = %+v, want 2 s", back)
+	}
+	if r := got[1].Metrics[0]; *r.Proxy != 2000 { // even count: the lower middle
+		t.Errorf("squid's median rate = %v, want 2000", *r.Proxy)
+	}
+	if one := medianRuns(runs[:2]); one[0].Name != "ferry" {
+		t.Errorf("a lone run is renamed: %q", one[0].Name)
 	}
 }

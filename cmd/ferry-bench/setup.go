@@ -17,6 +17,7 @@ type loopResult struct {
 	secs   float64     // the windows' total length
 	errors int64
 	note   string
+	cpu    cpuUse          // the proxy's CPU time in the windows
 	lat    []time.Duration // parts merged and sorted, by finish
 }
 
@@ -24,6 +25,7 @@ func (l *loopResult) add(r loopResult) {
 	l.parts = append(l.parts, r.parts...)
 	l.secs += r.secs
 	l.errors += r.errors
+	l.cpu.add(r.cpu)
 	if l.note == "" {
 		l.note = r.note
 	}
@@ -41,6 +43,25 @@ func (l *loopResult) rate() float64 {
 
 func (l *loopResult) micros(p float64) float64 {
 	return float64(percentile(l.lat, p)) / float64(time.Microsecond)
+}
+
+// cpuPer is the proxy's CPU time per operation in µs.
+func (l *loopResult) cpuPer() (float64, bool) {
+	return l.cpu.per(float64(len(l.lat)), time.Microsecond)
+}
+
+// cpuMetric is the row of a proxy's CPU time per operation in µs; a note
+// says why when there is no figure.
+func cpuMetric(id, label string, l *loopResult, pid int) Metric {
+	m := Metric{ID: id, Label: label, Unit: unitMicros}
+	if v, ok := l.cpuPer(); ok {
+		m.Proxy = num(v)
+	} else if pid == 0 {
+		m.Note = "no proxy PID: pass -pid"
+	} else {
+		m.Note = "not measured"
+	}
+	return m
 }
 
 // takeTurns runs measure for each of n subjects, taking turns round after
@@ -61,9 +82,11 @@ func (b *bench) takeTurns(n int, measure func(subject, round int) loopResult) []
 // loop runs conc workers, each calling op back to back until the window
 // ends. op returns the operation's latency; only operations that finished
 // inside the window count, so warm-up and the stragglers at the end do not.
-// Each worker appends to its own preallocated sample slice.
-func (b *bench) loop(label string, conc int, newOp func() func() (time.Duration, error)) loopResult {
+// Each worker appends to its own preallocated sample slice. pid's CPU
+// time over the window is read too (none for 0).
+func (b *bench) loop(label string, conc, pid int, newOp func() func() (time.Duration, error)) loopResult {
 	w := newWindow(b.warmup, b.round)
+	cpu := cpuWindow(pid, w)
 	parts := make([]latencies, conc)
 	var done atomic.Int64
 	var fail failures
@@ -96,11 +119,15 @@ func (b *bench) loop(label string, conc int, newOp func() func() (time.Duration,
 	}
 	b.p.watch(w.end, label, &done, func(r float64) string { return format(r, unitPerSec) })
 	wg.Wait()
-	r := loopResult{parts: parts, secs: w.end.Sub(w.start).Seconds(), errors: fail.n.Load(), note: fail.note()}
+	r := loopResult{parts: parts, secs: w.end.Sub(w.start).Seconds(), errors: fail.n.Load(), note: fail.note(), cpu: <-cpu}
 	shown := r
 	shown.finish()
-	b.p.done(label, fmt.Sprintf("%s  p50 %s  p99 %s  errors %d", format(shown.rate(), unitPerSec),
-		format(shown.micros(50), unitMicros), format(shown.micros(99), unitMicros), r.errors))
+	cpuNote := ""
+	if v, ok := shown.cpuPer(); ok {
+		cpuNote = "  CPU " + format(v, unitMicros) + "/op"
+	}
+	b.p.done(label, fmt.Sprintf("%s  p50 %s  p99 %s  errors %d%s", format(shown.rate(), unitPerSec),
+		format(shown.micros(50), unitMicros), format(shown.micros(99), unitMicros), r.errors, cpuNote))
 	return r
 }
 
@@ -116,6 +143,7 @@ func (b *bench) runSetup() []Metric {
 	}
 	res := b.takeTurns(len(vs), func(i, round int) loopResult { return b.setup(vs[i], round) })
 	direct := &res[0]
+	b.directRate["setup"] = direct.rate()
 	var ms []Metric
 	for i, v := range vs[1:] {
 		p := &res[i+1]
@@ -129,14 +157,15 @@ func (b *bench) runSetup() []Metric {
 		ms = append(ms, rate,
 			pair(id+".p50", name+" p50", unitMicros, direct.micros(50), p.micros(50)),
 			pair(id+".p99", name+" p99", unitMicros, direct.micros(99), p.micros(99)),
-			pair(id+".p999", name+" p99.9", unitMicros, direct.micros(99.9), p.micros(99.9)))
+			pair(id+".p999", name+" p99.9", unitMicros, direct.micros(99.9), p.micros(99.9)),
+			cpuMetric(id+".cpu", name+" CPU per tunnel", p, b.pid))
 	}
 	return ms
 }
 
 func (b *bench) setup(v via, round int) loopResult {
 	r := b.route(v, b.o.echo.addr())
-	return b.loop(b.label(fmt.Sprintf("setup %s ×%d", v, b.conc), round), b.conc, func() func() (time.Duration, error) {
+	return b.loop(b.label(fmt.Sprintf("setup %s ×%d", v, b.conc), round), b.conc, b.cpuPID(v), func() func() (time.Duration, error) {
 		buf := make([]byte, replyBuf)
 		return func() (time.Duration, error) { return echoOnce(r, buf) }
 	})

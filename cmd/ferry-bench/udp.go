@@ -224,7 +224,7 @@ func (b *bench) udpRTT(v via, round int, echo netip.AddrPort) loopResult {
 	defer fs.close()
 	next := 0
 	var mu sync.Mutex
-	return b.loop(b.udpLabel(fmt.Sprintf("rtt ×%d", b.conc), v, round), b.conc, func() func() (time.Duration, error) {
+	return b.loop(b.udpLabel(fmt.Sprintf("rtt ×%d", b.conc), v, round), b.conc, 0, func() func() (time.Duration, error) {
 		mu.Lock()
 		i := next
 		next++
@@ -268,7 +268,7 @@ func (b *bench) udpWindowRound(v via, round int, echo netip.AddrPort) loopResult
 	defer fs.close()
 	next := 0
 	var mu sync.Mutex
-	return b.loop(b.udpLabel(fmt.Sprintf("window %d×%d", udpWindowFlows, udpWindow), v, round), udpWindowFlows, func() func() (time.Duration, error) {
+	return b.loop(b.udpLabel(fmt.Sprintf("window %d×%d", udpWindowFlows, udpWindow), v, round), udpWindowFlows, 0, func() func() (time.Duration, error) {
 		mu.Lock()
 		i := next
 		next++

@@ -127,6 +127,9 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	a.self.log = logger
 	a.self.start(cfg.Self)
 	defer a.self.close()
+	memCtx, stopMem := context.WithCancel(context.Background())
+	defer stopMem()
+	go releaseMemory(memCtx, a.active) // memory.go
 	a.ops.ready(lns)
 
 	a.handleSignals(sigs, cfg, path, listens)
@@ -191,6 +194,9 @@ func (a *app) handleSignals(sigs <-chan os.Signal, cfg *config.File, path string
 		}
 	}
 }
+
+// active counts the connections served now, forward and reverse.
+func (a *app) active() int { return int(a.mux.Active()) + a.reverse.Active() }
 
 // reload re-reads the config and returns it; a bad one is refused (nil)
 // and the old one stays.

@@ -171,3 +171,10 @@ func (t *Tracker) isClosed() bool {
 	defer t.mu.Unlock()
 	return t.closed
 }
+
+// Len reports the connections tracked now.
+func (t *Tracker) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
