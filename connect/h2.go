@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/ferry-proxy/ferry/tunnel"
 	// Extended CONNECT (RFC 8441), before x/net/http2 initializes.
 	_ "github.com/ferry-proxy/ferry/internal/h2xconnect"
@@ -89,8 +90,8 @@ func (s *Server) serveH2(ctx context.Context, c *tls.Conn, end func()) {
 	// the connection is its: it reads without a deadline and closes it
 	// after IdleTimeout without streams.
 	c.SetReadDeadline(time.Time{})
-	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	h := &h2Conn{s: s, ctx: ctx, c: c, client: client}
+	// Behind a balancer the client is the one its PROXY header named.
+	h := &h2Conn{s: s, ctx: ctx, c: c, client: proxyhdr.ClientOf(ctx, c)}
 	gen := s.h2.Load()
 	gen.srv.ServeConn(c, &http2.ServeConnOpts{Context: ctx, BaseConfig: gen.hs, Handler: h})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -38,6 +39,17 @@ func (h *h2Conn) serveForward(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.authorizeForward(r, req, rec)
 	}
+	var lim *limit.Ticket
+	if err == nil {
+		lim, err = s.engine.Admit(r.Context(), req)
+		hw.meter = lim.Meter()
+	}
+	defer func() {
+		// The response's body was counted as it went (hw.meter); the
+		// request's body and the head are counted now.
+		lim.Count(rec.BytesUp + max(0, rec.BytesDown-hw.written))
+		lim.Done()
+	}()
 	if err == nil {
 		var up interface{ Close() error }
 		if u, ferr := s.fwd.Serve(hw, r, req, rec); u != nil {
@@ -107,6 +119,7 @@ type h2Response struct {
 	status      int
 	wroteHeader bool
 	written     int64
+	meter       *limit.Meter // the request's byte quotas, counted as the body goes; nil when none
 }
 
 func (w *h2Response) WriteHeader(code int) {
@@ -128,6 +141,14 @@ func (w *h2Response) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.written += int64(n)
+	if w.meter != nil {
+		// A quota spent while the body goes ends the response there
+		// (the stream is reset), as it ends a tunnel.
+		w.meter.Add(int64(n))
+		if err == nil {
+			err = w.meter.Stopped()
+		}
+	}
 	return n, err
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -65,16 +66,24 @@ func (h *h2Conn) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.authorizeForward(r, req, rec)
 	}
+	var lim *limit.Ticket
+	if err == nil {
+		lim, err = s.engine.Admit(r.Context(), req)
+	}
 	aw := &websocketAnswer{ResponseWriter: w, accept: websocketAccept(key)}
 	if err == nil {
 		var up *forward.Upgraded
 		up, err = s.fwd.Serve(aw, r, req, rec)
 		if up != nil {
+			// The WebSocket holds the limits while it is relayed, its
+			// bytes counted as a tunnel's.
+			up.Conn = tunnel.HoldLimits(up.Conn, lim)
 			r.Body = stream
 			h.relayWebSocket(w, r, up, aw, rec)
 			return
 		}
 	}
+	defer lim.Done()
 	defer rec.Finish()
 	switch {
 	case err == nil:
