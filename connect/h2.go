@@ -159,7 +159,7 @@ func (h *h2Conn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodConnect && r.Header.Get(":protocol") == "":
 		h.serveConnect(w, r, &slot)
 	case r.Method == http.MethodConnect:
-		h.serveExtendedConnect(w, r)
+		h.serveExtendedConnect(w, r, &slot)
 	case h.isSelf(r):
 		h.s.serveSelf(w, r)
 	default:

@@ -18,11 +18,12 @@ import (
 // CONNECT whose :protocol names what the stream is to carry. websocket
 // goes to the origin its :scheme, :authority and :path name (RFC 8441
 // §5); connect-udp is for ferry itself, UDP to the target its path names
-// (RFC 9298 §3.4). Anything else is refused.
-func (h *h2Conn) serveExtendedConnect(w http.ResponseWriter, r *http.Request) {
+// (RFC 9298 §3.4). Anything else is refused. A WebSocket keeps the
+// stream's max_conns slot until its relay ends, as a tunnel does.
+func (h *h2Conn) serveExtendedConnect(w http.ResponseWriter, r *http.Request, slot *func()) {
 	switch p := r.Header.Get(":protocol"); {
 	case strings.EqualFold(p, "websocket"):
-		h.serveWebSocket(w, r)
+		h.serveWebSocket(w, r, slot)
 	case p == "connect-udp" && strings.HasPrefix(r.URL.Path, "/.well-known/masque/udp/"):
 		h.serveConnectUDP(w, r)
 	default:
@@ -39,7 +40,7 @@ func (h *h2Conn) serveExtendedConnect(w http.ResponseWriter, r *http.Request) {
 // GET). ferry makes the handshake's key and checks the origin's answer
 // to it; the origin's 101 is the client's 200; then the stream carries
 // the WebSocket frames, which are the same in both versions, relayed.
-func (h *h2Conn) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+func (h *h2Conn) serveWebSocket(w http.ResponseWriter, r *http.Request, slot *func()) {
 	s := h.s
 	stream := r.Body // the frames, relayed after the handshake
 	r.Body, r.ContentLength = http.NoBody, 0
@@ -79,7 +80,7 @@ func (h *h2Conn) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			// bytes counted as a tunnel's.
 			up.Conn = tunnel.HoldLimits(up.Conn, lim)
 			r.Body = stream
-			h.relayWebSocket(w, r, up, aw, rec)
+			h.relayWebSocket(w, r, up, aw, rec, slot)
 			return
 		}
 	}
@@ -104,7 +105,7 @@ func (h *h2Conn) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 // relayWebSocket relays a switched WebSocket: the origin's bytes past its
 // 101 first, then both ways until either ends.
-func (h *h2Conn) relayWebSocket(w http.ResponseWriter, r *http.Request, up *forward.Upgraded, aw *websocketAnswer, rec *accesslog.Record) {
+func (h *h2Conn) relayWebSocket(w http.ResponseWriter, r *http.Request, up *forward.Upgraded, aw *websocketAnswer, rec *accesslog.Record, slot *func()) {
 	if !aw.matched {
 		up.Conn.Close()
 		fail(w, rec, tunnel.Errorf(tunnel.BadGateway, "the origin's Sec-WebSocket-Accept does not answer ferry's key (RFC 6455 §4.2.2)"))
@@ -123,7 +124,12 @@ func (h *h2Conn) relayWebSocket(w http.ResponseWriter, r *http.Request, up *forw
 		}
 		rec.BytesDown += int64(len(up.Buffered))
 	}
+	release := *slot
+	*slot = nil // the relay's now: the handler may return at a half-close
 	tunnel.Start(h.ctx, st, up.Conn, h.s.engine.IdleTimeout(), func(stats tunnel.Stats, err error) {
+		if release != nil {
+			release()
+		}
 		rec.BytesUp += stats.Up
 		rec.BytesDown += stats.Down
 		rec.Err = err
