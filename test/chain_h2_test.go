@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // httpsUpstream is an [[upstream]] for the parent's TLS listener, with
@@ -155,4 +158,63 @@ default = "parents"
 	if evs[1].Str("upstream") != "second" || evs[1].Int("status") != 200 {
 		t.Errorf("after the first parent died: %v, want the second parent", evs[1])
 	}
+}
+
+// A child that reloads replaces its upstreams: the old pool's connection
+// gets GOAWAY, the tunnel on it goes on to its end, and then the
+// connection closes, rather than idling on for its idle timeout.
+func TestChainHTTP2ReloadRetiresConns(t *testing.T) {
+	pki := newChainPKI(t)
+	parent := startFerry(t, parentConfig(pki))
+	echo := echoOrigin(t)
+	child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), "")+`
+[routing]
+default = "parent"
+`))
+	_, port, _ := net.SplitHostPort(parent.AddrOf("tls"))
+	held := connectTunnel(t, child.Addr, echo)
+	if n := establishedTo(t, port); n != 1 {
+		t.Fatalf("%d connections to the parent with one tunnel, want 1", n)
+	}
+	child.Signal(syscall.SIGHUP)
+	child.WaitEvent("reload", nil)
+	if _, err := io.WriteString(held, "still"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(held, buf); err != nil || string(buf) != "still" {
+		t.Fatalf("the tunnel open across the reload: %q, %v", buf, err)
+	}
+	held.Close()
+	for i := 0; establishedTo(t, port) != 0; i++ {
+		if i == 200 {
+			t.Fatal("the replaced upstream's connection to the parent is still open 10 s after its last tunnel")
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// establishedTo counts the established TCP connections on this host
+// whose local port is port (the server's side of each), from /proc.
+func establishedTo(t *testing.T, port string) int {
+	t.Helper()
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(":%04X", p)
+	n := 0
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) > 3 && strings.HasSuffix(fields[1], want) && fields[3] == "01" {
+				n++
+			}
+		}
+	}
+	return n
 }

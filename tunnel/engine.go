@@ -69,13 +69,16 @@ func (e *Engine) SetPolicy(p *Policy) {
 	}
 	e.bindRoutes(p)
 	e.needLimiter(p)
-	e.policy.Store(p)
+	if old := e.policy.Swap(p); old != nil && old.Routes != p.Routes {
+		old.Routes.retire()
+	}
 }
 
 // Close stops the upstreams' active checkers and the limiter's flusher
 // and waits for them.
 func (e *Engine) Close() {
 	e.book.close()
+	e.policy.Load().Routes.retire()
 	if l := e.limiter.Load(); l != nil {
 		l.Close()
 	}

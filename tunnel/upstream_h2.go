@@ -134,14 +134,16 @@ func (p *h2Pool) drop(c *h2Parent) {
 	c.cc.Close()
 }
 
-// close closes the pooled connections.
-func (p *h2Pool) close() {
+// retire sends GOAWAY on the pooled connections of an upstream a reload
+// replaced (or at shutdown): the streams on them finish, and each closes
+// after its last, rather than idling until h2IdleConn.
+func (p *h2Pool) retire() {
 	p.mu.Lock()
 	conns := p.conns
 	p.conns = nil
 	p.mu.Unlock()
 	for _, c := range conns {
-		c.cc.Close()
+		go c.cc.Shutdown(context.Background())
 	}
 }
 
@@ -281,4 +283,16 @@ func (e notSent) Unwrap() error { return e.err }
 func IsNotSent(err error) bool {
 	var ns notSent
 	return errors.As(err, &ns)
+}
+
+// retire retires the HTTP/2 pools of rs's upstreams; nil rs has none.
+func (rs *Routes) retire() {
+	if rs == nil {
+		return
+	}
+	for _, u := range rs.upstreams {
+		if u.h2 != nil {
+			u.h2.retire()
+		}
+	}
 }
