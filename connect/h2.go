@@ -35,8 +35,9 @@ import (
 // every connection it serves (RFC 9113 §6.8). Reloads and the drain end a
 // generation; connections accepted later get the next.
 type h2Gen struct {
-	hs  *http.Server
-	srv *http2.Server
+	hs      *http.Server
+	srv     *http2.Server
+	retired atomic.Bool // GoAway ended it: a connection that joined late is sent GOAWAY at its next stream
 }
 
 // newH2Gen builds a generation from the config. x/net's server keeps
@@ -91,8 +92,8 @@ func (s *Server) serveH2(ctx context.Context, c *tls.Conn, end func()) {
 	// after IdleTimeout without streams.
 	c.SetReadDeadline(time.Time{})
 	// Behind a balancer the client is the one its PROXY header named.
-	h := &h2Conn{s: s, ctx: ctx, c: c, client: proxyhdr.ClientOf(ctx, c)}
 	gen := s.h2.Load()
+	h := &h2Conn{s: s, ctx: ctx, c: c, client: proxyhdr.ClientOf(ctx, c), gen: gen}
 	gen.srv.ServeConn(c, &http2.ServeConnOpts{Context: ctx, BaseConfig: gen.hs, Handler: h})
 }
 
@@ -102,6 +103,7 @@ func (s *Server) serveH2(ctx context.Context, c *tls.Conn, end func()) {
 // returns at once.
 func (s *Server) GoAway() {
 	old := s.h2.Swap(s.newH2Gen())
+	old.retired.Store(true)
 	go old.hs.Shutdown(context.Background())
 }
 
@@ -112,6 +114,7 @@ type h2Conn struct {
 	ctx    context.Context // the mux's: drain cancels it
 	c      *tls.Conn
 	client netip.AddrPort
+	gen    *h2Gen
 
 	streams atomic.Int64 // streams served
 	resets  atomic.Int64 // of which the client reset before their answer
@@ -141,6 +144,12 @@ func (h *h2Conn) resetEarly() {
 func (h *h2Conn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.recover(w)
 	h.streams.Add(1)
+	if h.gen.retired.Load() {
+		// Served by a generation GoAway ended after this connection
+		// loaded it but before x/net counted it among the ones to send
+		// GOAWAY: x/net sends it when a response says close.
+		w.Header().Set("Connection", "close")
+	}
 	var slot func() // the stream's max_conns slot; a tunnel keeps it until it ends
 	if hold := h.s.hold; hold != nil {
 		release, ok := hold()

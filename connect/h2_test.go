@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-proxy/ferry/acl"
 	"github.com/ferry-proxy/ferry/auth"
 	"github.com/ferry-proxy/ferry/tunnel"
+	"golang.org/x/net/http2"
 )
 
 // Tunnels from one client share its one TLS connection: CONNECT streams
@@ -210,5 +211,39 @@ func TestH2Forward(t *testing.T) {
 	}
 	if n := o.conns.Load(); n != 1 {
 		t.Errorf("origin saw %d connections, want 1 (pooled)", n)
+	}
+}
+
+// A connection that joins a generation just as GoAway ends it is sent
+// GOAWAY at its next stream because the handler answers with
+// "Connection: close", which x/net's server turns into GOAWAY (RFC 9113
+// has no Connection field). This checks that x/net still does.
+func TestH2ConnectionCloseSendsGoAway(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	srv := &http2.Server{}
+	go srv.ServeConn(server, &http2.ServeConnOpts{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "bye")
+	})})
+	cc, err := (&http2.Transport{AllowHTTP: true}).NewClientConn(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://ferry/", nil)
+	res, err := cc.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.Header.Get("Connection") != "" {
+		t.Errorf("a Connection field reached the client: %q", res.Header.Get("Connection"))
+	}
+	// The GOAWAY follows the response's frames on the same conn; a ping
+	// after it has been read proves the client saw it first.
+	cc.Ping(context.Background())
+	if cc.CanTakeNewRequest() {
+		t.Fatal("the connection still takes new streams after a response that said close: no GOAWAY")
 	}
 }
