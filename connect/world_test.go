@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"github.com/ferry-proxy/ferry/internal/testnet"
 	"io"
 	"net"
 	"net/http"
@@ -233,12 +234,4 @@ func echoTarget(t testing.TB) string {
 }
 
 // closedAddr is a loopback address nothing listens on.
-func closedAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := ln.Addr().String()
-	ln.Close()
-	return a
-}
+func closedAddr(t testing.TB) string { return testnet.Refused(t) }

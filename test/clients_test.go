@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/ferry-proxy/ferry/internal/testnet"
 	"io"
 	"net"
 	"net/http"
@@ -81,21 +82,18 @@ func echoOrigin(t testing.TB) string {
 }
 
 // closedPort returns a loopback address nothing listens on: connecting to
-// it is refused.
+// it is refused (a socket bound there, never listening, held until the
+// test ends, so no listener can take the port over).
 func closedPort(t testing.TB) string { return closedPortOn(t, "127.0.0.1") }
 
-// closedPortOn is closedPort on another loopback address: one ferry's
-// listeners (all on 127.0.0.1:0) can never take over, as they can a port
-// closedPort freed.
+// closedPortOn is closedPort on another loopback address.
 func closedPortOn(t testing.TB, ip string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is4() {
+		t.Fatalf("closedPortOn %q: an IPv4 address", ip)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testnet.RefusedOn(t, a.As4())
 }
 
 // blackhole returns a loopback address whose SYNs go unanswered, so that a

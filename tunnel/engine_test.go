@@ -3,6 +3,7 @@ package tunnel_test
 import (
 	"context"
 	"fmt"
+	"github.com/ferry-proxy/ferry/internal/testnet"
 	"net"
 	"net/netip"
 	"sync"
@@ -43,14 +44,7 @@ func listen(t testing.TB) (addr netip.AddrPort, accepted *atomic.Int64) {
 
 // closedPort returns a loopback address nothing listens on.
 func closedPort(t testing.TB) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
-	return ap
+	return netip.MustParseAddrPort(testnet.Refused(t))
 }
 
 func request(host string, port uint16) *tunnel.Request {
