@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/acl"
 	"github.com/ferry-proxy/ferry/internal/udpframe"
+	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -253,5 +254,37 @@ func TestConnectUDPUpstream(t *testing.T) {
 	}
 	if r := remote.log.next(t); r.Method != "CONNECT-UDP" || r.Target != "localhost:"+fmt.Sprint(echo.Port()) || r.Packets.DgramsUp != 3 {
 		t.Errorf("the remote's record %+v", r)
+	}
+}
+
+// A CONNECT-UDP tunnel is admitted by the [[limit]] rules as a CONNECT
+// is (issue 18 review, High 3): it holds a tunnel slot while it is open,
+// and one over the limit gets 429 with Retry-After and a Proxy-Status
+// naming the limit.
+func TestConnectUDPLimited(t *testing.T) {
+	rc := limit.RuleConfig{}
+	rc.SetDefaults()
+	rc.Name, rc.Per, rc.Tunnels = "one-udp", limit.PerClient, 1
+	set := limit.Compile([]limit.RuleConfig{rc}, acl.Env{}, "UTC", func(k, msg string) { t.Fatalf("%s: %s", k, msg) })
+	w := newWorld(t, options{policy: &tunnel.Policy{Limits: set}})
+	path := udpframe.MasquePath("127.0.0.1", udpEcho(t).Port())
+	status, _, _, held := connectUDP(t, w.addr, path, upgradeUDP, nil)
+	if status != http.StatusSwitchingProtocols {
+		t.Fatalf("first CONNECT-UDP: %d", status)
+	}
+	status, h, _, _ := connectUDP(t, w.addr, path, upgradeUDP, nil)
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") == "" ||
+		!strings.Contains(h.Get("Proxy-Status"), `limit \"one-udp\"`) {
+		t.Errorf("second CONNECT-UDP: %d %v; want 429 naming the limit", status, h)
+	}
+	if r := w.log.next(t); r.Status != http.StatusTooManyRequests || !strings.Contains(fmt.Sprint(r.Err), "one-udp") {
+		t.Errorf("record %+v", r)
+	}
+	held.Close()
+	if r := w.log.next(t); r.Status != http.StatusSwitchingProtocols {
+		t.Fatalf("record %+v", r)
+	}
+	if status, _, _, _ := connectUDP(t, w.addr, path, upgradeUDP, nil); status != http.StatusSwitchingProtocols {
+		t.Errorf("CONNECT-UDP after the first ended: %d; the slot was not given back", status)
 	}
 }

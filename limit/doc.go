@@ -5,9 +5,9 @@
 // counts with the ACL's matchers (acl.MatchSet); every rule that matches
 // a request applies.
 //
-// Its step in the flow: the engine asks Set.Admit after the ACL allowed a
-// request and before it dials (tunnel.Engine.Open; the plain-HTTP front
-// end for each request). A request over a limit is refused with an
+// Its step in the flow: the engine asks Limiter.Admit after the ACL
+// allowed a request and before it dials (tunnel.Engine.Open, Bind and
+// Associate; the plain-HTTP front end for each request). A request over a limit is refused with an
 // *Exceeded (429 with Retry-After, SOCKS5 0x02). An admitted request holds
 // a Ticket until it ends: its tunnel slots, and a Meter the relay counts
 // bytes into as they move; a flusher outside the relay's loop adds them

@@ -254,3 +254,39 @@ tunnels = %d
 	c.Close()
 	f.WaitEvent("access", func(e Event) bool { return e.Str("client") == "203.0.113.9:5000" })
 }
+
+// SOCKS5 UDP ASSOCIATE and BIND are admitted like tunnels (issue 18
+// review, High 3): an association holds a tunnel slot while its control
+// connection is open; another association or a BIND over the limit gets
+// 0x02 and an access line naming it.
+func TestLimitsUDPAndBind(t *testing.T) {
+	f := startFerry(t, `
+[[listener]]
+name = "main"
+address = "127.0.0.1:0"
+
+[acl]
+default = "allow"
+
+[[limit]]
+name = "one-anything"
+per = "client"
+tunnels = 1
+`)
+	held := socks5Associate(t, f.Addr)
+	for i, cmd := range []byte{3, 2} { // UDP ASSOCIATE, BIND
+		rep, c := socks5Request(t, f.Addr, cmd, []byte{1, 127, 0, 0, 1, 0, 21})
+		c.Close()
+		if rep != 0x02 {
+			t.Errorf("SOCKS5 command %d over the limit: reply %#x, want 0x02", cmd, rep)
+		}
+		evs := f.WaitEvents("access", func(e Event) bool { return strings.Contains(e.Str("err"), `limit "one-anything"`) }, i+1)
+		if ev := evs[i]; ev.Str("proxy_status") != "http_request_denied" {
+			t.Errorf("access line %v", evs[i])
+		}
+	}
+	held.ctrl.Close()
+	f.WaitEvent("access", func(e Event) bool { return e.Str("method") == "UDP_ASSOCIATE" && e.Str("err") == "" })
+	again := socks5Associate(t, f.Addr)
+	again.ctrl.Close()
+}

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ferry-proxy/ferry/limit"
 )
 
 // Binding is a SOCKS5 BIND (RFC 1928 §4): a socket listening on ferry's
@@ -21,6 +23,7 @@ type Binding struct {
 	ln       *net.TCPListener
 	expected []netip.Addr // the peer's addresses the ACL allows; none: any it allows
 	deadline time.Time
+	lim      *limit.Ticket // its [[limit]] slots, held from Bind to the relay's end
 }
 
 // ErrBindUpstream refuses a BIND whose route names an upstream: a peer
@@ -34,8 +37,23 @@ var ErrBindUpstream = errors.New("BIND is served direct only")
 // one that connects). Only the peer's address counts, not its port: an
 // FTP server connects from a port of its own. near is where the client
 // reached ferry, the address listened on when no peer address is known;
-// otherwise it is the address ferry reaches the peer from.
+// otherwise it is the address ferry reaches the peer from. The [[limit]]
+// rules admit a BIND as a tunnel (a Limited error over one): it holds a
+// slot while it waits and while its connection is relayed, whose bytes
+// count into the quotas.
 func (e *Engine) Bind(ctx context.Context, req *Request, near netip.Addr) (*Binding, Outcome, error) {
+	b, out, err := e.bind(ctx, req, near)
+	if err != nil {
+		return nil, out, err
+	}
+	if b.lim, err = e.Admit(ctx, req); err != nil {
+		b.ln.Close()
+		return nil, out, err
+	}
+	return b, out, nil
+}
+
+func (e *Engine) bind(ctx context.Context, req *Request, near netip.Addr) (*Binding, Outcome, error) {
 	b := &Binding{e: e, req: *req}
 	var out Outcome
 	anyPeer := false
@@ -126,8 +144,18 @@ const maxStrangers = 64
 // Accept waits, until the bind timeout or ctx's end, for the expected
 // peer and returns its connection, what the ACL decided about it, and how
 // many connections from others it refused (each closed at once). The
-// listening socket is closed when Accept returns.
-func (b *Binding) Accept(ctx context.Context) (*net.TCPConn, Outcome, int, error) {
+// listening socket is closed when Accept returns. The connection holds
+// the binding's limits until it is closed (a relay unwraps it to splice).
+func (b *Binding) Accept(ctx context.Context) (net.Conn, Outcome, int, error) {
+	c, out, strangers, err := b.accept(ctx)
+	if err != nil {
+		b.lim.Done()
+		return nil, out, strangers, err
+	}
+	return limited(c, b.lim), out, strangers, nil
+}
+
+func (b *Binding) accept(ctx context.Context) (*net.TCPConn, Outcome, int, error) {
 	defer b.ln.Close()
 	b.ln.SetDeadline(b.deadline)
 	stop := context.AfterFunc(ctx, func() { b.ln.SetDeadline(time.Unix(1, 0)) })
@@ -164,8 +192,12 @@ func (b *Binding) Accept(ctx context.Context) (*net.TCPConn, Outcome, int, error
 	return nil, out, maxStrangers, Errorf(DeniedIP, "BIND: %d connections from others than %s; giving up", maxStrangers, b.req.Host)
 }
 
-// Close closes the listening socket of a binding not accepted from.
-func (b *Binding) Close() { b.ln.Close() }
+// Close closes the listening socket of a binding not accepted from and
+// gives back its limits.
+func (b *Binding) Close() {
+	b.ln.Close()
+	b.lim.Done()
+}
 
 // refuse closes a stranger's connection with a reset: it was never
 // served.

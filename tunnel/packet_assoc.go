@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ferry-proxy/ferry/limit"
 )
 
 // Association is one client's datagram association: the destinations it
@@ -19,6 +21,10 @@ type Association struct {
 	key    netip.Prefix
 	cfg    UDPConfig
 	client PacketClient
+	// lim holds the association's [[limit]] slots; m counts its
+	// datagrams' payload into its byte quotas (nil: none applies).
+	lim *limit.Ticket
+	m   *limit.Meter
 
 	ctx     context.Context // ends with the association: setups stop
 	cancel  context.CancelCauseFunc
@@ -85,7 +91,10 @@ type packetWay interface {
 
 // Associate opens a datagram association for req (its Proto ProtoUDP, its
 // Client and User; no target yet) whose client side is client. It counts
-// against limits.udp (an Overloaded error over them). The association
+// against limits.udp (an Overloaded error over them) and, like a tunnel,
+// is admitted by the [[limit]] rules (a Limited error over one): it holds
+// a tunnel slot until it ends, and its datagrams count into the byte
+// quotas as they go, a spent quota ending it. The association
 // ends when ctx does, when End is called, or after the UDP idle timeout;
 // Run relays until then, or Close releases it unused.
 func (e *Engine) Associate(ctx context.Context, req *Request, client PacketClient) (*Association, error) {
@@ -93,13 +102,21 @@ func (e *Engine) Associate(ctx context.Context, req *Request, client PacketClien
 	if err != nil {
 		return nil, err
 	}
-	a := &Association{e: e, req: *req, key: key, cfg: e.cfg.UDP, client: client,
+	lim, err := e.Admit(ctx, req)
+	if err != nil {
+		e.assocs.give(key)
+		return nil, err
+	}
+	a := &Association{e: e, req: *req, key: key, cfg: e.cfg.UDP, client: client, lim: lim, m: lim.Meter(),
 		byAddr: map[netip.AddrPort]*packetDest{}, byName: map[nameKey]*packetDest{}}
 	a.ctx, a.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	a.unhook = context.AfterFunc(ctx, func() { a.End(context.Cause(ctx)) })
 	empty := map[netip.AddrPort]struct{}{}
 	a.peers.Store(&empty)
 	a.touch()
+	if a.m != nil {
+		a.m.OnStop(a.End) // a spent quota ends it, its error the association's
+	}
 	return a, nil
 }
 
@@ -186,6 +203,9 @@ func (a *Association) sendTo(d *packetDest, b []byte, off int) {
 	}
 	a.dgramsUp.Add(1)
 	a.up.Add(int64(len(b) - off))
+	if a.m != nil {
+		a.m.Add(int64(len(b) - off))
+	}
 }
 
 // wait queues a datagram, b[off:], for a destination being set up,
@@ -310,6 +330,9 @@ func (a *Association) deliver(b []byte, off int, src PacketAddr) {
 	}
 	a.dgramsDown.Add(1)
 	a.down.Add(int64(len(b) - off))
+	if a.m != nil {
+		a.m.Add(int64(len(b) - off))
+	}
 }
 
 // End ends the association: the client's side and every way out are
@@ -342,6 +365,7 @@ func (a *Association) Close() {
 	a.release.Do(func() {
 		a.unhook()
 		a.e.assocs.give(a.key)
+		a.lim.Done()
 	})
 }
 
