@@ -8,11 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-proxy/ferry/limit"
 	"github.com/redis/go-redis/v9"
 )
 
-// ErrDown is what every call answers, at once, while Redis is down.
-var ErrDown = errors.New("fleet: redis is down")
+// ErrDown is what every call answers, at once, while Redis is down; it
+// is a limit.ErrNotSent.
+var ErrDown = fmt.Errorf("fleet: redis is down (%w)", limit.ErrNotSent)
 
 // Client is the fleet's Redis connection with its health.
 type Client struct {

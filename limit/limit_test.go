@@ -195,7 +195,7 @@ func TestQuotaStopsRunningTunnel(t *testing.T) {
 	for range 9 {
 		m.Add(1 << 20)
 	}
-	l.flush()
+	l.Flush()
 	select {
 	case err := <-stopped:
 		t.Fatalf("stopped at 9 of 10 MiB: %v", err)
@@ -233,7 +233,7 @@ func TestQuotaCountsEndedTunnels(t *testing.T) {
 	tk, _ := l.Admit(ctx, set, query("alice", "192.0.2.1"))
 	tk.Count(1000)
 	tk.Done()
-	l.flush()
+	l.Flush()
 	if _, err := l.Admit(ctx, set, query("alice", "192.0.2.1")); err == nil {
 		t.Error("an ended tunnel's bytes were not counted")
 	}

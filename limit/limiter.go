@@ -2,6 +2,7 @@ package limit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -28,8 +29,12 @@ type Limiter struct {
 	// refresh names to it.
 	heldMu sync.Mutex
 	held   map[*Ticket]struct{}
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	// backlog is what the shared store missed, sent when it is back
+	// (backlog.go).
+	backlog backlog
+	flushMu sync.Mutex // one flush at a time: Flush returns with its bytes counted
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // Options configure a Limiter.
@@ -121,7 +126,7 @@ func (l *Limiter) Admit(ctx context.Context, set *Set, q *acl.Query) (*Ticket, e
 		case Slot:
 			t.slots = append(t.slots, c.Key)
 		case Quota:
-			t.quotas = append(t.quotas, quota{key: c.Key, max: c.Max, ttl: c.TTL, rule: rules[i], who: whos[i]})
+			t.quotas = append(t.quotas, quota{max: c.Max, rule: rules[i], who: whos[i]})
 		}
 	}
 	if len(t.quotas) > 0 {
@@ -149,6 +154,15 @@ func (l *Limiter) admit(ctx context.Context, t *Ticket, checks []Check, rules []
 			t.store = l.shared
 			return refused, false
 		}
+		if !errors.Is(err, ErrNotSent) {
+			// The answer missed its deadline, but the script may have run
+			// and taken slots for t.owner: they are given back there in
+			// the background, and this ticket holds its slots here. Its
+			// rate counts, if taken, stay: the request is served, and
+			// each store counts it at most once.
+			l.backlog.release(t.owner, slotKeys(checks), l.now())
+			l.meter.poke()
+		}
 		for i := range checks {
 			if !rules[i].FailOpen {
 				return i, true
@@ -158,6 +172,17 @@ func (l *Limiter) admit(ctx context.Context, t *Ticket, checks []Check, rules []
 	t.store = l.local
 	refused, _ = l.local.Admit(ctx, t.owner, checks)
 	return refused, false
+}
+
+// slotKeys are the keys of checks' Slot checks.
+func slotKeys(checks []Check) []string {
+	var keys []string
+	for _, c := range checks {
+		if c.Kind == Slot {
+			keys = append(keys, c.Key)
+		}
+	}
+	return keys
 }
 
 // Ticket is an admitted request's hold on its limits: its tunnel slots
@@ -172,12 +197,18 @@ type Ticket struct {
 	done   atomic.Bool
 }
 
+// quota is one byte quota of a ticket. Its key is the period's at each
+// flush, not at admission: a tunnel open past midnight UTC counts into
+// the new day.
 type quota struct {
-	key  string
 	max  int64
-	ttl  time.Duration
 	rule *Rule
 	who  string
+}
+
+// add is n bytes moved at now for q.
+func (q *quota) add(n int64, now time.Time) Add {
+	return q.rule.quotaAdd(q.who, n, now)
 }
 
 // Meter is where the relay counts the ticket's bytes; nil when no quota
@@ -205,33 +236,40 @@ func (t *Ticket) Done() {
 	}
 	l := t.l
 	if t.m != nil {
-		l.meter.remove(t)
+		l.meter.remove(t, l.now())
 	}
 	if len(t.slots) == 0 {
 		return
 	}
-	if t.store == l.shared {
-		l.heldMu.Lock()
-		delete(l.held, t)
-		l.heldMu.Unlock()
+	if t.store == l.local {
+		l.local.Release(context.Background(), t.owner, t.slots)
+		return
 	}
+	l.heldMu.Lock()
+	delete(l.held, t)
+	l.heldMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	defer cancel()
-	// A release the shared store missed lapses on its own (SlotTTL) once
-	// no refresh names the slots.
-	t.store.Release(ctx, t.owner, t.slots)
+	err := t.store.Release(ctx, t.owner, t.slots)
+	cancel()
+	if err != nil {
+		// Missed (late, or Redis down): sent again when it answers, so
+		// the slot is not held for nothing until it lapses.
+		l.backlog.release(t.owner, t.slots, l.now())
+	}
 }
 
 // heldSlots are the slots this process holds in the shared store, by
-// owner.
-func (l *Limiter) heldSlots() map[string][]string {
+// owner, and their tickets.
+func (l *Limiter) heldSlots() (map[string][]string, []*Ticket) {
 	l.heldMu.Lock()
 	defer l.heldMu.Unlock()
 	out := make(map[string][]string, len(l.held))
+	ts := make([]*Ticket, 0, len(l.held))
 	for t := range l.held {
 		out[t.owner] = t.slots
+		ts = append(ts, t)
 	}
-	return out
+	return out, ts
 }
 
 // Exceeded is a request refused by a limit.

@@ -107,24 +107,30 @@ func (ms *meters) add(t *Ticket) {
 
 // remove takes an ended ticket out; what it moved since the last flush
 // is flushed next.
-func (ms *meters) remove(t *Ticket) {
+func (ms *meters) remove(t *Ticket, now time.Time) {
 	ms.mu.Lock()
 	delete(ms.live, t)
 	if d := t.m.n.Load() - t.m.flushed; d > 0 {
 		t.m.flushed += d
-		for _, q := range t.quotas {
-			ms.pending = append(ms.pending, Add{Key: q.key, N: d, TTL: q.ttl})
+		for i := range t.quotas {
+			ms.pending = append(ms.pending, t.quotas[i].add(d, now))
 		}
 	}
 	ms.mu.Unlock()
+	ms.poke()
+}
+
+// poke asks the flusher for a flush, without waiting.
+func (ms *meters) poke() {
 	select {
 	case ms.kick <- struct{}{}:
 	default:
 	}
 }
 
-// run is the flusher: it flushes on a kick or every FlushEvery, and
-// refreshes the slots held in the shared store every RefreshEvery.
+// run is the flusher: it flushes on a kick or every FlushEvery (and
+// sends what the shared store missed), and refreshes the slots held in
+// the shared store every RefreshEvery.
 func (l *Limiter) run() {
 	defer l.wg.Done()
 	flush := time.NewTicker(FlushEvery)
@@ -134,86 +140,138 @@ func (l *Limiter) run() {
 	for {
 		select {
 		case <-l.stop:
-			l.flush()
+			l.Flush()
 			return
 		case <-l.meter.kick:
-			l.flush()
+			l.Flush()
 		case <-flush.C:
-			l.flush()
+			l.Flush()
 		case <-refresh.C:
 			l.refresh()
 		}
 	}
 }
 
+// Flush adds the bytes moved since the last flush to their quotas now,
+// as the flusher does every FlushEvery, and stops the tunnels whose quota
+// is spent; with a shared store, it first sends what the store missed.
+// When it returns, every byte counted before it was called is counted.
+func (l *Limiter) Flush() {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	if l.shared != nil {
+		l.settle()
+	}
+	l.flush()
+}
+
+// flushRef is a ticket's quota whose bytes are in a flush.
+type flushRef struct {
+	t *Ticket
+	q int // index in t.quotas
+}
+
 // flush adds the bytes moved since the last flush to their quotas, one
 // batch for all tickets, and stops the tunnels whose quota is spent.
+// Bytes go to the shared store, with those it missed before; when it
+// cannot be reached they are kept for it (bounded) and counted in
+// process meanwhile, which limits the rules that fail open; a tunnel
+// under a rule that fails closed is stopped once the store is known to
+// be down. l.flushMu is held.
 func (l *Limiter) flush() {
+	now := l.now()
 	ms := &l.meter
 	ms.mu.Lock()
 	adds := ms.pending
 	ms.pending = nil
-	type ref struct {
-		t *Ticket
-		q int // index in t.quotas
-	}
-	var refs []ref // of each add past the pending ones
+	var refs []flushRef // of each add past the pending ones
 	for t := range ms.live {
 		d := t.m.n.Load() - t.m.flushed
 		if d <= 0 {
 			continue
 		}
 		t.m.flushed += d
-		for i, q := range t.quotas {
-			adds = append(adds, Add{Key: q.key, N: d, TTL: q.ttl})
-			refs = append(refs, ref{t, i})
+		for i := range t.quotas {
+			adds = append(adds, t.quotas[i].add(d, now))
+			refs = append(refs, flushRef{t, i})
 		}
 	}
 	ms.mu.Unlock()
-	if len(adds) == 0 {
+	var owed []Add
+	if l.shared != nil {
+		owed = l.backlog.takeBytes(now)
+	}
+	if len(adds) == 0 && len(owed) == 0 {
 		return
 	}
-	// Tickets all took their slots in one store, but a flush may mix
-	// tickets of the shared store and of the fallback: bytes go where
-	// the store is now, so an outage counts in process.
-	var totals []int64
-	err := errNoShared
-	if l.shared != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 4*l.timeout)
-		totals, err = l.shared.AddBytes(ctx, adds)
-		cancel()
-	}
-	if err != nil {
-		totals, _ = l.local.AddBytes(context.Background(), adds)
-	}
+	totals, err := l.addBytes(owed, adds, now)
+	storeDown := l.shared != nil && errors.Is(err, ErrNotSent)
 	first := len(adds) - len(refs)
 	for i, r := range refs {
 		q := r.t.quotas[r.q]
-		if totals[first+i] >= q.max {
-			st := l.ruleStats(q.rule.Name)
-			if r.t.m.Stopped() == nil {
-				st.Stopped.Add(1)
-			}
-			r.t.m.stop(&Exceeded{Limit: q.rule.Name, Kind: Quota, Max: q.max, Who: describe(q.who),
-				RetryAfter: q.rule.retryAfter(Check{Kind: Quota}, l.now())})
+		switch {
+		case storeDown && !q.rule.FailOpen:
+			l.stopTicket(r.t, &Exceeded{Limit: q.rule.Name, Kind: Quota, Max: q.max, Who: describe(q.who),
+				RetryAfter: time.Second, StoreDown: true})
+		case totals[first+i] >= q.max:
+			l.stopTicket(r.t, &Exceeded{Limit: q.rule.Name, Kind: Quota, Max: q.max, Who: describe(q.who),
+				RetryAfter: q.rule.retryAfter(Check{Kind: Quota}, now)})
 		}
 	}
 }
 
+// addBytes adds owed (bytes the shared store missed) and adds to the
+// quotas, and returns the totals of adds: the shared store's, or when it
+// cannot be reached (err) the in-process store's, owed and adds kept for
+// the shared store.
+func (l *Limiter) addBytes(owed, adds []Add, now time.Time) ([]int64, error) {
+	if l.shared == nil {
+		totals, _ := l.local.AddBytes(context.Background(), adds)
+		return totals, nil
+	}
+	all := append(owed, adds...)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*l.timeout)
+	totals, err := l.shared.AddBytes(ctx, all)
+	cancel()
+	if err == nil {
+		return totals[len(owed):], nil
+	}
+	l.backlog.owe(all, now)
+	totals, _ = l.local.AddBytes(context.Background(), adds) // owed were counted here when first missed
+	return totals, err
+}
+
+// stopTicket ends t's tunnel with e, counted once per rule.
+func (l *Limiter) stopTicket(t *Ticket, e *Exceeded) {
+	if t.m.Stopped() == nil {
+		st := l.ruleStats(e.Limit)
+		st.Stopped.Add(1)
+		if e.StoreDown {
+			st.StoreErr.Add(1)
+		}
+	}
+	t.m.stop(e)
+}
+
 // refresh tells the shared store that this process's tickets still hold
-// their slots.
+// their slots; a slot the store lost (a restart, an outage longer than
+// SlotTTL) is taken again.
 func (l *Limiter) refresh() {
 	if l.shared == nil {
 		return
 	}
-	held := l.heldSlots()
+	held, tickets := l.heldSlots()
 	if len(held) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*l.timeout)
-	defer cancel()
 	l.shared.Refresh(ctx, held) // missed: the slots lapse after SlotTTL, as a dead ferry's
+	cancel()
+	// A ticket that ended while the refresh was on its way may have been
+	// taken again after its release: release it once more.
+	for _, t := range tickets {
+		if t.done.Load() {
+			l.backlog.release(t.owner, t.slots, l.now())
+		}
+	}
 }
-
-// errNoShared sends a flush to the in-process store.
-var errNoShared = errors.New("no shared store")

@@ -91,11 +91,17 @@ func (r *Rule) checks(out []Check, who string, now time.Time) []Check {
 			Max: int64(r.Requests), TTL: left + time.Second})
 	}
 	if r.Bytes > 0 {
-		start, end := r.period(now)
-		out = append(out, Check{Kind: Quota, Key: "b|" + r.Name + "|" + start.Format("20060102") + "|" + who,
-			Max: r.Bytes, TTL: end.Sub(now) + time.Hour})
+		a := r.quotaAdd(who, 0, now)
+		out = append(out, Check{Kind: Quota, Key: a.Key, Max: r.Bytes, TTL: a.TTL})
 	}
 	return out
+}
+
+// quotaAdd is n bytes counted as who at now: the key of now's period,
+// which lives an hour past its end.
+func (r *Rule) quotaAdd(who string, n int64, now time.Time) Add {
+	start, end := r.period(now)
+	return Add{Key: "b|" + r.Name + "|" + start.Format("20060102") + "|" + who, N: n, TTL: end.Sub(now) + time.Hour}
 }
 
 // period is the UTC day or month now is in.

@@ -2,6 +2,7 @@ package limit
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -59,6 +60,12 @@ type Store interface {
 	// (it died) go after a while. Called every RefreshEvery.
 	Refresh(ctx context.Context, held map[string][]string) error
 }
+
+// ErrNotSent is what a shared store's error Is when it made no call (it
+// knows it is down): nothing was taken, nothing needs undoing. Any other
+// error leaves the call's outcome unknown: an answer that missed its
+// deadline may follow a script that ran.
+var ErrNotSent = errors.New("the shared limit store is down: no call made")
 
 // RefreshEvery is how often held slots are refreshed in a shared store,
 // which lets a slot go SlotTTL after its last refresh: a ferry killed
