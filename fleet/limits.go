@@ -57,14 +57,16 @@ end
 return -1
 `)
 
-// refreshScript pushes the lapse of slots still held. KEYS: the slot
-// keys; ARGV: slot TTL in ms, then the owner of each key.
+// refreshScript pushes the lapse of slots still held, and takes again a
+// slot Redis lost (a restart, an outage past the slot TTL): the tunnel
+// holding it is open. KEYS: the slot keys; ARGV: slot TTL in ms, then the
+// owner of each key.
 var refreshScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local slotTTL = tonumber(ARGV[1])
 for i = 1, #KEYS do
-  redis.call('ZADD', KEYS[i], 'XX', now + slotTTL, ARGV[i + 1])
+  redis.call('ZADD', KEYS[i], now + slotTTL, ARGV[i + 1])
   redis.call('PEXPIRE', KEYS[i], slotTTL)
 end
 return 0
