@@ -7,5 +7,8 @@ import (
 )
 
 // SetFleet shares the plain-HTTP cache with the fleet's members (issue 18
-// item 5; forward/fleet.go). Call before serving.
-func (s *Server) SetFleet(owners forward.Owners, user *url.Userinfo) { s.fwd.SetFleet(owners, user) }
+// item 5; forward/fleet.go), who send requests on listener. Call before
+// serving.
+func (s *Server) SetFleet(owners forward.Owners, user *url.Userinfo, listener string) {
+	s.fwd.SetFleet(owners, user, listener)
+}

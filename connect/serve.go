@@ -134,7 +134,8 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 		err = s.authorizeForward(r, req, rec)
 	}
 	var lim *limit.Ticket
-	if err == nil {
+	if err == nil && !s.fwd.FromMember(r, req.Client) {
+		// A request a fleet member sent on was admitted there.
 		lim, err = s.engine.Admit(r.Context(), req)
 		w.meter = lim.Meter()
 	}

@@ -1,8 +1,13 @@
 package fleet
 
 import (
+	"context"
+	"net"
+	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Ring is the fleet's members as the shared cache sees them: each
@@ -14,7 +19,14 @@ import (
 type Ring struct {
 	self    string                   // this member's peer address
 	members atomic.Pointer[[]string] // peer addresses, sorted
+	// ips are the members' addresses, which a request from a member
+	// comes from: only theirs is believed to come from one (IsMember).
+	ips   atomic.Pointer[map[netip.Addr]struct{}]
+	setMu sync.Mutex // one Set at a time: the lookups of a new list
 }
+
+// resolveTimeout bounds the lookup of a member given by name.
+const resolveTimeout = time.Second
 
 // NewRing returns a ring for the member at self, with members to start
 // (self is added when missing).
@@ -27,7 +39,9 @@ func NewRing(self string, members []string) *Ring {
 // Self is this member's peer address.
 func (r *Ring) Self() string { return r.self }
 
-// Set replaces the member list.
+// Set replaces the member list. The members' host names, if any, are
+// looked up when the list changes (each within resolveTimeout), not per
+// request.
 func (r *Ring) Set(members []string) {
 	m := slices.Clone(members)
 	if !slices.Contains(m, r.self) {
@@ -35,7 +49,43 @@ func (r *Ring) Set(members []string) {
 	}
 	slices.Sort(m)
 	m = slices.Compact(m)
+	r.setMu.Lock()
+	defer r.setMu.Unlock()
+	if old := r.members.Load(); old != nil && slices.Equal(*old, m) {
+		return
+	}
+	ips := memberIPs(m)
+	r.ips.Store(&ips)
 	r.members.Store(&m)
+}
+
+// memberIPs are the addresses of members (host:port each).
+func memberIPs(members []string) map[netip.Addr]struct{} {
+	ips := make(map[netip.Addr]struct{}, len(members))
+	for _, m := range members {
+		host, _, err := net.SplitHostPort(m)
+		if err != nil {
+			continue
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			ips[ip.Unmap()] = struct{}{}
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+		addrs, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		cancel()
+		for _, ip := range addrs {
+			ips[ip.Unmap()] = struct{}{}
+		}
+	}
+	return ips
+}
+
+// IsMember reports whether ip is a member's address: a request from it
+// with the fleet's hop marker was sent on by a member.
+func (r *Ring) IsMember(ip netip.Addr) bool {
+	_, ok := (*r.ips.Load())[ip.Unmap()]
+	return ok
 }
 
 // Members is the current list, sorted.

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -86,5 +87,23 @@ func waitRing(t *testing.T, r *Ring, want []string) {
 			t.Fatalf("ring holds %v, want %v", r.Members(), want)
 		case <-time.After(HeartbeatEvery / 4):
 		}
+	}
+}
+
+// IsMember knows the members' addresses, given as IPs or names (looked up
+// when the list changes), and no other.
+func TestRingIsMember(t *testing.T) {
+	r := NewRing("10.0.0.1:8081", []string{"10.0.0.2:8081", "localhost:8081", "[2001:db8::1]:8081"})
+	for _, ip := range []string{"10.0.0.1", "10.0.0.2", "127.0.0.1", "2001:db8::1", "::ffff:10.0.0.2"} {
+		if !r.IsMember(netip.MustParseAddr(ip)) {
+			t.Errorf("%s not taken for a member", ip)
+		}
+	}
+	if r.IsMember(netip.MustParseAddr("10.0.0.3")) {
+		t.Error("10.0.0.3 taken for a member")
+	}
+	r.Set([]string{"10.0.0.3:8081"})
+	if !r.IsMember(netip.MustParseAddr("10.0.0.3")) || r.IsMember(netip.MustParseAddr("10.0.0.2")) {
+		t.Error("the member addresses did not follow the list")
 	}
 }

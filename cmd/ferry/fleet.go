@@ -98,7 +98,7 @@ func (a *app) startFleetCache(cfg *config.File, lns []net.Listener) (stop func()
 	if name, pass, ok := strings.Cut(cc.Credentials, ":"); ok {
 		user = url.UserPassword(name, pass)
 	}
-	a.http.SetFleet(ring, user)
+	a.http.SetFleet(ring, user, cc.Listener)
 	a.log.Info().Str("self", self).Strs("members", ring.Members()).Bool("from_redis", len(cc.Members) == 0).Msg("fleet: shared cache")
 	if len(cc.Members) == 0 {
 		return a.fleet.Members(ring, func(m []string) {

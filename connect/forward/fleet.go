@@ -1,8 +1,13 @@
 package forward
 
 import (
+	"fmt"
+	"hash/fnv"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ferry-proxy/ferry/tunnel"
@@ -13,35 +18,82 @@ import (
 // alone stores it. A member that does not own a URL sends the request to
 // the owner's listener in absolute form, as to an HTTP [[upstream]], and
 // stores nothing itself, so N members hold N times the distinct objects.
-// The request carries FleetHopHeader: a member that receives it serves
-// the request itself whatever its own view of the owners (which may
-// differ for a moment while members come and go), so a request crosses at
-// most one member to another. An owner that cannot be reached is left
-// out for its back-off and the request is served here, from the origin.
+// The request carries FleetHopHeader: a member that receives it on its
+// fleet listener from a member's address serves the request itself
+// whatever its own view of the owners (which may differ for a moment while
+// members come and go), so a request crosses at most one member to
+// another, and does not count it again against the [[limit]] rules (the
+// member that sent it did). Anywhere else the header is removed and not
+// believed. An owner that cannot be reached is left out for its back-off
+// and the request is served here, from the origin; so is one the owner
+// refused (its own 403, 407, 429 or 503): the client is answered as this
+// member decided, not with another member's refusal.
+//
+// A loop guard that holds whatever the routes say (a member's route whose
+// upstream is another member, through the balancer, say): each member
+// adds its token, a hash of its peer address, to the Via of the requests
+// it sends on (RFC 9110 §7.6.3: Via is there to find loops), and answers
+// a request whose Via holds its own token with 508 (Kind Loop).
 
 // FleetHopHeader marks a request a fleet member sent on to the URL's
 // owner. It is removed before the request goes further.
 const FleetHopHeader = "Ferry-Fleet-Hop"
 
 // Owners says which member owns a URL: its peer address, and whether it
-// is this member; fleet.Ring fits.
+// is this member; which addresses are members'; and who the members are.
+// fleet.Ring fits.
 type Owners interface {
 	Owner(key string) (addr string, self bool)
+	IsMember(ip netip.Addr) bool
+	Members() []string
+	Self() string
 }
 
 // peers are the Forwarder's upstreams for the fleet's members.
 type peers struct {
-	owners Owners
-	user   *url.Userinfo
-	mu     sync.Mutex
-	by     map[string]*tunnel.Upstream // by peer address; members come and go, their health stays
+	owners   Owners
+	user     *url.Userinfo
+	listener string // the listener the members send each other requests on
+	token    string // this member's mark in Via: "(ferry-member 0123456789abcdef)"
+	mu       sync.Mutex
+	by       map[string]*tunnel.Upstream // by peer address, the current members' only
 }
 
 // SetFleet makes the cache shared with the fleet's members: owners says
 // which member owns a URL, user is what this member logs in to the
-// others' listeners with (nil: they ask for none). Call before serving.
-func (f *Forwarder) SetFleet(owners Owners, user *url.Userinfo) {
-	f.peers = &peers{owners: owners, user: user, by: map[string]*tunnel.Upstream{}}
+// others' listeners with (nil: they ask for none), listener is the
+// listener they send it requests on. Call before serving.
+func (f *Forwarder) SetFleet(owners Owners, user *url.Userinfo, listener string) {
+	h := fnv.New64a()
+	h.Write([]byte(owners.Self()))
+	token := fmt.Sprintf("(ferry-member %016x)", h.Sum64())
+	f.peers = &peers{owners: owners, user: user, listener: listener, token: token, by: map[string]*tunnel.Upstream{}}
+	f.reqVia11 = f.via11 + " " + token
+}
+
+// FromMember reports whether r, from client, was sent on by a fleet
+// member: it carries FleetHopHeader, came on the fleet's listener, and
+// from a member's address. Such a request is served here whoever owns
+// it, and was admitted by the [[limit]] rules on the member.
+func (f *Forwarder) FromMember(r *http.Request, client netip.AddrPort) bool {
+	p := f.peers
+	return p != nil && r.Header.Get(FleetHopHeader) != "" &&
+		tunnel.ListenerOf(r.Context()) == p.listener && p.owners.IsMember(client.Addr())
+}
+
+// looped reports a request that passed this member before: its Via
+// holds this member's token.
+func (f *Forwarder) looped(h http.Header) error {
+	p := f.peers
+	if p == nil {
+		return nil
+	}
+	for _, v := range h["Via"] {
+		if strings.Contains(v, p.token) {
+			return tunnel.Errorf(tunnel.Loop, "request loop: it passed this fleet member already (Via %q)", v)
+		}
+	}
+	return nil
 }
 
 // ownerPlan is the plan to the member that owns r's URL when that is
@@ -64,7 +116,9 @@ func (f *Forwarder) ownerPlan(r *http.Request, fromMember bool) *tunnel.Plan {
 	return u.PeerPlan("fleet")
 }
 
-// upstream is the member at addr as an upstream, made on first use.
+// upstream is the member at addr as an upstream, made on first use; the
+// upstreams of members no longer in the list go then, so there are no
+// more than members (with their health while they stay).
 func (p *peers) upstream(addr string) *tunnel.Upstream {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -74,9 +128,22 @@ func (p *peers) upstream(addr string) *tunnel.Upstream {
 		if u, err = tunnel.NewPeer(addr, p.user); err != nil {
 			return nil // not host:port: Owners gave nonsense; served here
 		}
+		members := p.owners.Members()
+		for a := range p.by {
+			if !slices.Contains(members, a) {
+				delete(p.by, a)
+			}
+		}
 		p.by[addr] = u
 	}
 	return u
+}
+
+// size is how many member upstreams are kept.
+func (p *peers) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.by)
 }
 
 // roundTrip sends r to the URL's owner when another member owns it, else
@@ -91,18 +158,32 @@ func (f *Forwarder) roundTrip(r *http.Request, rt *route, fromMember bool) (*htt
 	rt.note(tunnel.Outcome{Route: plan.Route})
 	r.Header.Set(FleetHopHeader, "1")
 	res, err := f.client.RoundTrip(r) // not stored here: the owner stores it
-	if err == nil {
+	if err == nil && !ownerRefused(res) {
 		return res, nil
 	}
-	if r.Context().Err() != nil {
+	if err == nil {
+		res.Body.Close()
+	} else if r.Context().Err() != nil {
 		return nil, err
 	}
-	// The owner failed (it is left out now): a GET or HEAD without a
-	// body is served here instead, as if this member owned it.
+	// The owner failed (it is left out now) or refused this member: a
+	// GET or HEAD without a body is served here instead, as if this
+	// member owned it.
 	rt.plan = own
 	r.Header.Del(FleetHopHeader)
 	rt.mu.Lock()
 	rt.out.Upstream, rt.out.Route = "", own.Route // served here, as routed
 	rt.mu.Unlock()
 	return f.next.RoundTrip(r)
+}
+
+// ownerRefused reports an owner's own refusal of a member's request (its
+// ACL, its login, a limit, its connection cap), which is no answer for
+// the client: ferry's refusals carry a Proxy-Status of ferry's.
+func ownerRefused(res *http.Response) bool {
+	switch res.StatusCode {
+	case http.StatusForbidden, http.StatusProxyAuthRequired, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return strings.HasPrefix(res.Header.Get("Proxy-Status"), "ferry;")
+	}
+	return false
 }

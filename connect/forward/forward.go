@@ -27,13 +27,17 @@ type Forwarder struct {
 	next   http.RoundTripper // the cache in front of the client, or the client
 	cache  *cache.Cache
 	via11  string
-	peers  *peers // the fleet's members, when the cache is shared (fleet.go)
+	// reqVia11 is the Via of a request sent on, via11 with the fleet
+	// member's token when there is a fleet (fleet.go).
+	reqVia11 string
+	peers    *peers // the fleet's members, when the cache is shared (fleet.go)
 }
 
 // New returns a Forwarder dialing through engine.
 func New(cfg Config, engine *tunnel.Engine) *Forwarder {
 	cfg.setDefaults(engine.IdleTimeout())
 	f := &Forwarder{cfg: cfg, engine: engine, cache: cfg.Cache, via11: "1.1 " + cfg.ViaName}
+	f.reqVia11 = f.via11
 	f.client = &Client{engine: engine, responseTimeout: cfg.ResponseTimeout, idle: engine.IdleTimeout(),
 		pool: pool{maxIdle: cfg.MaxIdleConns, maxIdlePerKey: cfg.MaxIdlePerHost, idleTimeout: cfg.OriginIdleTimeout}}
 	f.next = f.cached(f.client)
@@ -67,8 +71,11 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	ctx := httptrace.WithClientTrace(withRoute(r.Context(), rt), &httptrace.ClientTrace{Got1xxResponse: ex.got1xx})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	fromMember := r.Header.Get(FleetHopHeader) != ""
-	r.Header.Del(FleetHopHeader)
+	if err := f.looped(r.Header); err != nil {
+		return nil, err
+	}
+	fromMember := f.FromMember(r, req.Client)
+	r.Header.Del(FleetHopHeader) // believed or not, it goes no further
 	f.rewriteRequest(r, req.Client)
 	if r.ContentLength == 0 {
 		r.Body = nil

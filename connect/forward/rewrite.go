@@ -146,7 +146,13 @@ func (f *Forwarder) rewriteRequest(out *http.Request, client netip.AddrPort) {
 	case ForwardedStrip:
 		// Already removed.
 	}
-	h.Add("Via", f.via(in.major, in.minor))
+	if in.major == 1 && in.minor == 1 {
+		h.Add("Via", f.reqVia11)
+	} else if f.peers != nil {
+		h.Add("Via", f.via(in.major, in.minor)+" "+f.peers.token)
+	} else {
+		h.Add("Via", f.via(in.major, in.minor))
+	}
 }
 
 // setXForwarded is httputil.ProxyRequest.SetXForwarded on the inbound
