@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/rs/zerolog"
 	"golang.org/x/net/http2"
@@ -95,13 +96,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Refuse answers a connection over the limit with 503 and closes it.
-func (s *Server) Refuse(c net.Conn) {
+func (s *Server) Refuse(ctx context.Context, c net.Conn) {
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	k := tunnel.Overloaded
 	// An access event too, so the refusals show where the requests do
 	// (the request itself is not read: no method, no target).
-	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, client)
+	rec := accesslog.Start(s.sink, tunnel.ProtoHTTP, proxyhdr.ClientOf(ctx, c))
 	rec.Fail(k.HTTPStatus(), tunnel.Errorf(k, "over max_conns"))
 	rec.Finish()
 	const body = "ferry: too many connections, try again later\n"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/netx"
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/rs/zerolog"
 )
 
@@ -31,8 +32,9 @@ type Handler interface {
 
 // Refuser is implemented by a Handler that can turn a connection away
 // politely (an HTTP 503, say) when the mux is over its connection limit.
+// ctx carries the client a PROXY header named (proxyhdr.ClientOf).
 type Refuser interface {
-	Refuse(c net.Conn)
+	Refuse(ctx context.Context, c net.Conn)
 }
 
 // Mux accepts on any number of listeners and dispatches each connection.
@@ -131,7 +133,7 @@ func (m *Mux) Drain(ctx context.Context) bool { return m.tracker().Drain(ctx) }
 // over the limit).
 func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config) {
 	over := m.active.Add(1) > int64(m.MaxConns) && m.MaxConns > 0
-	e := &connEnd{m: m, c: c, closed: func() {}}
+	e := &connEnd{m: m, c: c, ctx: ctx, closed: func() {}}
 	// A panic on this goroutine ends the conn (if the handler has not).
 	defer e.recover()
 	bp := sniffBufs.Get().(*[sniffPeek]byte)
@@ -141,7 +143,7 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 		// Turned away at once, not after the handshake deadline: an
 		// over-limit conn must not hold its fd while it says nothing
 		// (issue 20 item 6).
-		m.refuse(ln, c, proto, tlsCfg, bp[:])
+		m.refuse(ctx, ln, c, proto, tlsCfg, bp[:])
 		e.finish()
 		return
 	}
@@ -153,6 +155,7 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 			e.finish()
 			return
 		}
+		e.ctx = ctx
 	}
 	if tlsCfg != nil {
 		var ok bool
@@ -169,7 +172,7 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 	} else if proto == Auto || proto == "" {
 		var err error
 		if seen, c, err = netx.Peek(c, bp[:], sniffPeek, nil); err != nil {
-			m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("sniff")
+			m.Log.Debug().Err(err).Str("client", proxyhdr.ClientOf(ctx, c).String()).Msg("sniff")
 			m.observe(ln, "")()
 			c.Close()
 			e.finish()
@@ -182,7 +185,7 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 		h = m.SOCKS
 	}
 	if h == nil {
-		m.Log.Warn().Str("client", c.RemoteAddr().String()).Str("protocol", string(proto)).Msg("connection refused: no handler")
+		m.Log.Warn().Str("client", proxyhdr.ClientOf(ctx, c).String()).Str("protocol", string(proto)).Msg("connection refused: no handler")
 		m.observe(ln, proto)()
 		netx.LingerClose(c)
 		e.finish()
@@ -202,14 +205,25 @@ const overLimitWait = 50 * time.Millisecond
 // no answer before its request, so only the access event), then the conn
 // is closed without lingering, its unread bytes dropped first so the
 // close is a FIN. A TLS listener's conn is closed unanswered: answering
-// would take a handshake.
-func (m *Mux) refuse(ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config, buf []byte) {
+// would take a handshake. A balancer's PROXY header is read first, in
+// the same wait, so the refusal names its client.
+func (m *Mux) refuse(ctx context.Context, ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Config, buf []byte) {
 	var refuser Refuser
 	if proto == Auto {
 		proto = "" // unknown until the client says something
 	}
+	c.SetReadDeadline(time.Now().Add(overLimitWait))
+	if m.ProxyFrom != nil {
+		var ok bool
+		if ctx, c, ok = m.readProxy(ctx, ln, c); !ok {
+			m.observe(ln, proto)()
+			if m.Observer != nil {
+				m.Observer.Refused(ln, string(proto))
+			}
+			return
+		}
+	}
 	if tlsCfg == nil {
-		c.SetReadDeadline(time.Now().Add(overLimitWait))
 		if seen, pc, err := netx.Peek(c, buf, len(buf), nil); err == nil {
 			c = pc
 			if proto == "" {
@@ -227,9 +241,9 @@ func (m *Mux) refuse(ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Co
 		m.Observer.Refused(ln, string(proto))
 	}
 	if refuser != nil {
-		refuser.Refuse(c)
+		refuser.Refuse(ctx, c)
 	}
-	m.Log.Warn().Str("client", c.RemoteAddr().String()).Int("max_conns", m.MaxConns).Msg("connection refused: over limit")
+	m.Log.Warn().Str("client", proxyhdr.ClientOf(ctx, c).String()).Int("max_conns", m.MaxConns).Msg("connection refused: over limit")
 	netx.DiscardQueued(c)
 	c.Close()
 }
@@ -238,8 +252,9 @@ func (m *Mux) refuse(ln net.Listener, c net.Conn, proto Protocol, tlsCfg *tls.Co
 // done with the conn, or by serveConn if the handler panicked first.
 type connEnd struct {
 	m      *Mux
-	c, c2  net.Conn // as accepted; as handed to the handler (nil before)
-	closed func()   // tells the observer
+	c, c2  net.Conn        // as accepted; as handed to the handler (nil before)
+	ctx    context.Context // the conn's, with the client a PROXY header named
+	closed func()          // tells the observer
 	once   atomic.Bool
 }
 
@@ -262,7 +277,7 @@ func (e *connEnd) recover() {
 // panicked logs a panic with its stack. Input must never panic ferry; if
 // it does, that is a bug, and only this connection is dropped.
 func (e *connEnd) panicked(v any) {
-	e.m.Log.Error().Str("proxy_status", "proxy_internal_error").Str("client", e.c.RemoteAddr().String()).
+	e.m.Log.Error().Str("proxy_status", "proxy_internal_error").Str("client", proxyhdr.ClientOf(e.ctx, e.c).String()).
 		Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("panic")
 	e.c.Close()
 }

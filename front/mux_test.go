@@ -82,7 +82,7 @@ func (r *recorder) ServeConn(ctx context.Context, c net.Conn, seen []byte, end f
 // refusingRecorder also implements Refuser.
 type refusingRecorder struct{ *recorder }
 
-func (r refusingRecorder) Refuse(c net.Conn) { c.Write([]byte("refused\n")) }
+func (r refusingRecorder) Refuse(_ context.Context, c net.Conn) { c.Write([]byte("refused\n")) }
 
 func typeName(c net.Conn) string {
 	switch c.(type) {

@@ -1,6 +1,7 @@
 package front
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -99,3 +100,36 @@ func TestMuxProxyProtocolMissing(t *testing.T) {
 type otherPeer struct{ net.Conn }
 
 func (otherPeer) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 99), Port: 1} }
+
+// clientRefuser answers a refused conn with the client it was given.
+type clientRefuser struct{ *recorder }
+
+func (r clientRefuser) Refuse(ctx context.Context, c net.Conn) {
+	io.WriteString(c, proxyhdr.ClientOf(ctx, c).String()+"\n")
+}
+
+// A conn over max_conns from a balancer is refused in the name of the
+// client its PROXY header names, not the balancer's (issue 18 review,
+// Low 6): the access line is the client's.
+func TestMuxOverLimitNamesProxyClient(t *testing.T) {
+	release := make(chan struct{})
+	holding := &recorder{proto: HTTP, ch: make(chan served, 4), then: func(ctx context.Context, c net.Conn) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}}
+	w := newWorld(t, Auto, &Mux{MaxConns: 1, HTTP: clientRefuser{holding},
+		ProxyFrom: func(net.Listener) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} }}, 0)
+	t.Cleanup(func() { close(release) })
+	first := w.dial(t)
+	first.Write([]byte("PROXY TCP4 203.0.113.1 192.0.2.1 40000 8080\r\nG"))
+	next(t, holding.ch)
+
+	second := w.dial(t)
+	second.Write([]byte("PROXY TCP4 203.0.113.7 192.0.2.1 40001 8080\r\nGET / HTTP/1.1\r\n\r\n"))
+	got, err := io.ReadAll(second)
+	if err != nil || string(got) != "203.0.113.7:40001\n" {
+		t.Errorf("refused over the limit as %q (%v), want the PROXY header's client 203.0.113.7:40001", got, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/netx"
+	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 )
 
 // PlaintextRefuser is implemented by a Handler that can tell a client
@@ -29,13 +30,13 @@ const recordTypeHandshake = 0x16
 func (m *Mux) handshake(ctx context.Context, c net.Conn, ln net.Listener, cfg *tls.Config, timeout time.Duration, buf []byte) (context.Context, net.Conn, bool) {
 	first, pc, err := netx.Peek(c, buf, 1, nil)
 	if err != nil {
-		m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("tls sniff")
+		m.Log.Debug().Err(err).Str("client", proxyhdr.ClientOf(ctx, c).String()).Msg("tls sniff")
 		c.Close()
 		return ctx, nil, false
 	}
 	c = pc
 	if b := first[0]; b != recordTypeHandshake {
-		m.Log.Debug().Str("client", c.RemoteAddr().String()).Msg("plaintext on a TLS listener")
+		m.Log.Debug().Str("client", proxyhdr.ClientOf(ctx, c).String()).Msg("plaintext on a TLS listener")
 		if r, ok := m.HTTP.(PlaintextRefuser); ok && classify(b) == HTTP {
 			c.SetWriteDeadline(time.Now().Add(timeout))
 			r.RefusePlaintext(c)
@@ -49,7 +50,7 @@ func (m *Mux) handshake(ctx context.Context, c net.Conn, ln net.Listener, cfg *t
 	err = tc.HandshakeContext(hctx)
 	cancel()
 	if err != nil {
-		m.Log.Debug().Err(err).Str("client", c.RemoteAddr().String()).Msg("tls handshake")
+		m.Log.Debug().Err(err).Str("client", proxyhdr.ClientOf(ctx, c).String()).Msg("tls handshake")
 		c.Close()
 		return ctx, nil, false
 	}

@@ -369,15 +369,14 @@ func (s *Server) refuseVersion(c net.Conn, client netip.AddrPort, v byte) error 
 // HTTP front end does, and leaves the close to the mux: SOCKS has no reply
 // that says "busy" before the request, so the client sees the close. The
 // version byte (the mux peeked it) names the protocol.
-func (s *Server) Refuse(c net.Conn) {
+func (s *Server) Refuse(ctx context.Context, c net.Conn) {
 	proto, code := protoSOCKS5, tunnel.Overloaded.SOCKS5Reply()
 	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	var v [1]byte
 	if n, _ := c.Read(v[:]); n == 1 && v[0] == 4 {
 		proto, code = protoSOCKS4, tunnel.Overloaded.SOCKS4Reply()
 	}
-	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	rec := accesslog.Start(s.sink, proto, client)
+	rec := accesslog.Start(s.sink, proto, proxyhdr.ClientOf(ctx, c))
 	rec.Fail(int(code), tunnel.Errorf(tunnel.Overloaded, "over max_conns"))
 	rec.Finish()
 }
