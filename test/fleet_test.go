@@ -125,12 +125,32 @@ func echo(c net.Conn) error {
 // while haproxy routes around it, and with redis killed each limit does
 // as its on_store_error says until redis is back, by itself.
 func TestFleetBehindHAProxy(t *testing.T) {
-	echoOrigin := tcpOrigin(t, func(c *net.TCPConn) { io.Copy(c, c) })
-	var bulkSize = make(chan int, 4)
-	bulkOrigin := tcpOrigin(t, func(c *net.TCPConn) {
+	o := startFleetOrigins(t)
+	fl := startFleet(t, func(i int, redis string) string {
+		return fmt.Sprintf(fleetConfig, redis, i, portOf(t, o.echo), portOf(t, o.bulk))
+	})
+	t.Run("PROXY v2: the access line names the client", func(t *testing.T) { fleetNamesClient(t, fl, o) })
+	t.Run("a tunnel limit holds across the members", func(t *testing.T) { fleetTunnelLimit(t, fl, o) })
+	t.Run("a byte quota holds across the members", func(t *testing.T) { fleetByteQuota(t, fl, o) })
+	t.Run("a killed member loses only its tunnels", func(t *testing.T) { fleetMemberKilled(t, fl, o) })
+	t.Run("redis killed: each limit as it says, then back by itself", func(t *testing.T) { fleetRedisKilled(t, fl, o) })
+}
+
+// fleetOrigins are TestFleetBehindHAProxy's origins: an echo, and a bulk
+// one that sends as many bytes as were queued on bulkSize before each
+// download (none: it closes).
+type fleetOrigins struct {
+	echo, bulk string
+	bulkSize   chan int
+}
+
+func startFleetOrigins(t *testing.T) *fleetOrigins {
+	o := &fleetOrigins{bulkSize: make(chan int, 4)}
+	o.echo = tcpOrigin(t, func(c *net.TCPConn) { io.Copy(c, c) })
+	o.bulk = tcpOrigin(t, func(c *net.TCPConn) {
 		var n int
 		select {
-		case n = <-bulkSize: // queued before each download
+		case n = <-o.bulkSize: // queued before each download
 		default: // a tunnel that should have been refused
 			return
 		}
@@ -141,150 +161,143 @@ func TestFleetBehindHAProxy(t *testing.T) {
 			}
 		}
 	})
-	fl := startFleet(t, func(i int, redis string) string {
-		return fmt.Sprintf(fleetConfig, redis, i, portOf(t, echoOrigin), portOf(t, bulkOrigin))
-	})
+	return o
+}
 
-	t.Run("PROXY v2: the access line names the client", func(t *testing.T) {
-		c := connectTunnel(t, fl.lb, echoOrigin)
+func fleetNamesClient(t *testing.T, fl *fleet, o *fleetOrigins) {
+	c := connectTunnel(t, fl.lb, o.echo)
+	if err := echo(c); err != nil {
+		t.Fatal(err)
+	}
+	local := c.LocalAddr().String()
+	c.Close()
+	fl.waitAny(t, "access", func(e Event) bool { return e.Str("client") == local && e.Int("status") == 200 })
+}
+
+func fleetTunnelLimit(t *testing.T, fl *fleet, o *fleetOrigins) {
+	var open []net.Conn
+	for range 4 {
+		open = append(open, connectTunnel(t, fl.lb, o.echo))
+	}
+	code, head, c := rawConnect(t, fl.lb, o.echo)
+	c.Close()
+	if code != http.StatusTooManyRequests || !strings.Contains(head, "four-tunnels") {
+		t.Fatalf("a fifth tunnel through the fleet: %q, want 429 naming four-tunnels", head)
+	}
+	open[0].Close()
+	// The slot is given back when the member handles the close; its
+	// access line says it has.
+	local := open[0].LocalAddr().String()
+	fl.waitAny(t, "access", func(e Event) bool { return e.Str("client") == local })
+	open = append(open[1:], connectTunnel(t, fl.lb, o.echo))
+	served := map[int]bool{}
+	for _, c := range open {
 		if err := echo(c); err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
 		local := c.LocalAddr().String()
 		c.Close()
-		fl.waitAny(t, "access", func(e Event) bool { return e.Str("client") == local && e.Int("status") == 200 })
-	})
+		served[fl.waitAny(t, "access", func(e Event) bool { return e.Str("client") == local })] = true
+	}
+	if len(served) < 2 {
+		t.Errorf("haproxy sent every tunnel to one member %v: the test proves nothing about sharing", served)
+	}
+}
 
-	t.Run("a tunnel limit holds across the members", func(t *testing.T) {
-		var open []net.Conn
-		for range 4 {
-			c := connectTunnel(t, fl.lb, echoOrigin)
-			open = append(open, c)
-		}
-		code, head, c := rawConnect(t, fl.lb, echoOrigin)
-		c.Close()
-		if code != http.StatusTooManyRequests || !strings.Contains(head, "four-tunnels") {
-			t.Fatalf("a fifth tunnel through the fleet: %q, want 429 naming four-tunnels", head)
-		}
-		open[0].Close()
-		// The slot is given back when the member handles the close;
-		// its access line says it has.
-		local := open[0].LocalAddr().String()
-		fl.waitAny(t, "access", func(e Event) bool { return e.Str("client") == local })
-		c = connectTunnel(t, fl.lb, echoOrigin)
-		open = append(open[1:], c)
-		served := map[int]bool{}
-		for _, c := range open {
-			if err := echo(c); err != nil {
-				t.Error(err)
-			}
-			local := c.LocalAddr().String()
-			c.Close()
-			served[fl.waitAny(t, "access", func(e Event) bool { return e.Str("client") == local })] = true
-		}
-		if len(served) < 2 {
-			t.Errorf("haproxy sent every tunnel to one member %v: the test proves nothing about sharing", served)
-		}
-	})
+// download moves what the bulk origin sends for size through the fleet.
+func (o *fleetOrigins) download(t *testing.T, fl *fleet, size int) int64 {
+	o.bulkSize <- size
+	c := connectTunnel(t, fl.lb, o.bulk)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	n, _ := io.Copy(io.Discard, c)
+	return n
+}
 
-	t.Run("a byte quota holds across the members", func(t *testing.T) {
-		bulkSize <- 16 << 20
-		c := connectTunnel(t, fl.lb, bulkOrigin)
-		c.SetDeadline(time.Now().Add(time.Minute))
-		first, _ := io.Copy(io.Discard, c)
-		c.Close()
-		if first != 16<<20 {
-			t.Fatalf("first download: %d bytes, want all 16 MiB (the quota is 24)", first)
-		}
-		bulkSize <- 256 << 20
-		c = connectTunnel(t, fl.lb, bulkOrigin)
-		c.SetDeadline(time.Now().Add(time.Minute))
-		second, _ := io.Copy(io.Discard, c)
-		c.Close()
-		t.Logf("second download stopped after %.1f MiB (8 left of the fleet's 24 MiB quota)", float64(second)/(1<<20))
-		if second < 8<<20 || second >= 20<<20 {
-			t.Errorf("second download moved %.1f MiB: want it stopped near the 8 MiB the fleet has left (a member alone would allow 24)", float64(second)/(1<<20))
-		}
-		code, head, c := rawConnect(t, fl.lb, bulkOrigin)
-		c.Close()
-		if code != http.StatusTooManyRequests || !strings.Contains(head, "daily-bytes") {
-			t.Errorf("a tunnel after the quota is spent: %q", head)
-		}
-	})
+func fleetByteQuota(t *testing.T, fl *fleet, o *fleetOrigins) {
+	if first := o.download(t, fl, 16<<20); first != 16<<20 {
+		t.Fatalf("first download: %d bytes, want all 16 MiB (the quota is 24)", first)
+	}
+	second := o.download(t, fl, 256<<20)
+	t.Logf("second download stopped after %.1f MiB (8 left of the fleet's 24 MiB quota)", float64(second)/(1<<20))
+	if second < 8<<20 || second >= 20<<20 {
+		t.Errorf("second download moved %.1f MiB: want it stopped near the 8 MiB the fleet has left (a member alone would allow 24)", float64(second)/(1<<20))
+	}
+	code, head, c := rawConnect(t, fl.lb, o.bulk)
+	c.Close()
+	if code != http.StatusTooManyRequests || !strings.Contains(head, "daily-bytes") {
+		t.Errorf("a tunnel after the quota is spent: %q", head)
+	}
+}
 
-	t.Run("a killed member loses only its tunnels", func(t *testing.T) {
-		var open []net.Conn
-		for range 3 {
-			open = append(open, connectTunnel(t, fl.lb, echoOrigin))
+func fleetMemberKilled(t *testing.T, fl *fleet, o *fleetOrigins) {
+	var open []net.Conn
+	for range 3 {
+		open = append(open, connectTunnel(t, fl.lb, o.echo))
+	}
+	fl.members[1].f.Kill()
+	alive, dead := 0, 0
+	for _, c := range open {
+		if err := echo(c); err != nil {
+			dead++
+		} else {
+			alive++
 		}
-		fl.members[1].f.Kill()
-		alive, dead := 0, 0
-		for _, c := range open {
-			if err := echo(c); err != nil {
-				dead++
-			} else {
-				alive++
-			}
-			c.Close()
-		}
-		if alive == 0 || dead == 0 {
-			t.Errorf("%d tunnels alive, %d dead after one member of three was killed; want both", alive, dead)
-		}
-		// Every new tunnel gets through: haproxy routes around the dead
-		// member (a refused connect is redispatched; its check fails).
-		// Its slot lingers in redis until it lapses, so one at a time.
-		for i := range 6 {
-			c := connectTunnel(t, fl.lb, echoOrigin)
-			if err := echo(c); err != nil {
-				t.Errorf("tunnel %d after the kill: %v", i, err)
-			}
-			c.Close()
-		}
-	})
-
-	t.Run("redis killed: each limit as it says, then back by itself", func(t *testing.T) {
-		rep, c := socks5Request(t, fl.lb, 1, socks5Addr(t, echoOrigin))
 		c.Close()
-		if rep != 0 {
-			t.Fatalf("SOCKS5 with redis up: reply %#x", rep)
+	}
+	if alive == 0 || dead == 0 {
+		t.Errorf("%d tunnels alive, %d dead after one member of three was killed; want both", alive, dead)
+	}
+	// Every new tunnel gets through: haproxy routes around the dead
+	// member (a refused connect is redispatched; its check fails). Its
+	// slot lingers in redis until it lapses, so one at a time.
+	for i := range 6 {
+		c := connectTunnel(t, fl.lb, o.echo)
+		if err := echo(c); err != nil {
+			t.Errorf("tunnel %d after the kill: %v", i, err)
 		}
-		fl.redis.kill()
-		// Fail open: tunnels go on, counted by each member alone.
-		for range 3 {
-			c := connectTunnel(t, fl.lb, echoOrigin)
-			c.Close()
+		c.Close()
+	}
+}
+
+// socksReplies sends n SOCKS5 CONNECTs to the echo origin through the
+// fleet and fails t on a reply other than want.
+func socksReplies(t *testing.T, fl *fleet, o *fleetOrigins, n int, want byte, when string) {
+	t.Helper()
+	for range n {
+		rep, c := socks5Request(t, fl.lb, 1, socks5Addr(t, o.echo))
+		c.Close()
+		if rep != want {
+			t.Errorf("SOCKS5 %s: reply %#x, want %#x", when, rep, want)
 		}
-		// Fail closed: refused while redis is down.
-		for range 3 {
-			rep, c := socks5Request(t, fl.lb, 1, socks5Addr(t, echoOrigin))
-			c.Close()
-			if rep != 0x02 {
-				t.Errorf("SOCKS5 with redis down under a fail-closed limit: reply %#x, want 0x02", rep)
-			}
+	}
+}
+
+func fleetRedisKilled(t *testing.T, fl *fleet, o *fleetOrigins) {
+	socksReplies(t, fl, o, 1, 0, "with redis up")
+	fl.redis.kill()
+	// Fail open: tunnels go on, counted by each member alone.
+	for range 3 {
+		connectTunnel(t, fl.lb, o.echo).Close()
+	}
+	// Fail closed: refused while redis is down.
+	socksReplies(t, fl, o, 3, 0x02, "with redis down under a fail-closed limit")
+	var down []int
+	for i, m := range fl.members {
+		if i != 1 && len(m.f.Events("fleet: redis down; limits as their on_store_error says, the login throttle per ferry, until it is back")) > 0 {
+			down = append(down, i)
 		}
-		var down []int
-		for i, m := range fl.members {
-			if i != 1 && len(m.f.Events("fleet: redis down; limits as their on_store_error says, the login throttle per ferry, until it is back")) > 0 {
-				down = append(down, i)
-			}
-		}
-		if len(down) == 0 {
-			t.Fatal("no member logged redis going down")
-		}
-		fl.redis.restart()
-		for _, i := range down {
-			// The first "redis up" was at start; the second is the
-			// reconnection.
-			fl.members[i].f.WaitEvents("fleet: redis up", nil, 2)
-		}
-		for range 3 {
-			rep, c := socks5Request(t, fl.lb, 1, socks5Addr(t, echoOrigin))
-			c.Close()
-			if rep != 0 {
-				t.Errorf("SOCKS5 after redis came back: reply %#x, want 0", rep)
-			}
-		}
-	})
+	}
+	if len(down) == 0 {
+		t.Fatal("no member logged redis going down")
+	}
+	fl.redis.restart()
+	for _, i := range down {
+		// The first "redis up" was at start; the second is the
+		// reconnection.
+		fl.members[i].f.WaitEvents("fleet: redis up", nil, 2)
+	}
+	socksReplies(t, fl, o, 3, 0, "after redis came back")
 }
 
 // A client guessing passwords through the balancer gets the throttle's
@@ -351,12 +364,29 @@ name = "ferry%d"
 // tunnels it had open: haproxy sends the rest to the other members, and
 // the tool's error count stays near the tunnels in flight.
 func TestFleetMemberKilledUnderLoad(t *testing.T) {
-	bench := filepath.Join(t.TempDir(), "ferry-bench")
-	if out, err := exec.Command("go", "build", "-o", bench, "../cmd/ferry-bench").CombinedOutput(); err != nil {
-		t.Fatalf("go build ferry-bench: %v\n%s", err, out)
+	bench := buildBench(t)
+	fl := startFleet(t, func(i int, redis string) string { return fmt.Sprintf(loadFleetConfig, redis, i) })
+	const conc = 16
+	out := runKillingMember(t, fl, bench, conc)
+	rate, failed := setupFigures(t, out)
+	t.Logf("%.0f tunnels/s through the fleet, %d failed with one member killed mid-run", rate, failed)
+	// About the tunnels in flight on the member when it died (at most
+	// the concurrency; a refused connect after it is redispatched). Were
+	// haproxy not routing around it, a third of every later tunnel
+	// would fail: hundreds.
+	if failed > 2*conc {
+		t.Errorf("%d tunnels failed: far more than the %d in flight at the kill", failed, conc)
 	}
-	fl := startFleet(t, func(i int, redis string) string {
-		return fmt.Sprintf(`
+	for i, m := range fl.members {
+		if i != 1 && len(m.f.Events("access")) == 0 {
+			t.Errorf("member %d served nothing", i)
+		}
+	}
+}
+
+// loadFleetConfig is a member under load: every tunnel admitted by a
+// limit in redis.
+const loadFleetConfig = `
 [[listener]]
 name = "main"
 address = "127.0.0.1:0"
@@ -380,9 +410,21 @@ name = "ferry%d"
 name = "per-client"
 per = "client"
 tunnels = 100000
-`, redis, i)
-	})
-	const conc = 16
+`
+
+// buildBench builds the load tool.
+func buildBench(t *testing.T) string {
+	bench := filepath.Join(t.TempDir(), "ferry-bench")
+	if out, err := exec.Command("go", "build", "-o", bench, "../cmd/ferry-bench").CombinedOutput(); err != nil {
+		t.Fatalf("go build ferry-bench: %v\n%s", err, out)
+	}
+	return bench
+}
+
+// runKillingMember runs the load tool's setup test through the fleet at
+// concurrency conc, kills member 1 inside its measured window, and
+// returns the tool's JSON report.
+func runKillingMember(t *testing.T, fl *fleet, bench string, conc int) string {
 	cmd := exec.Command(bench, "-http-proxy", fl.lb, "-only", "setup", "-duration", "8s", "-rounds", "1",
 		"-c", strconv.Itoa(conc), "-json", "-q")
 	var out, errs strings.Builder
@@ -409,6 +451,12 @@ tunnels = 100000
 	if err := <-done; err != nil {
 		t.Fatalf("ferry-bench: %v\n%s", err, errs.String())
 	}
+	return out.String()
+}
+
+// setupFigures reads the CONNECT setup rate and its error count from the
+// load tool's JSON report.
+func setupFigures(t *testing.T, out string) (rate float64, failed int64) {
 	var rep struct {
 		Metrics []struct {
 			ID     string   `json:"id"`
@@ -416,30 +464,17 @@ tunnels = 100000
 			Errors int64    `json:"errors"`
 		} `json:"metrics"`
 	}
-	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
-		t.Fatalf("ferry-bench output: %v\n%s", err, out.String())
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("ferry-bench output: %v\n%s", err, out)
 	}
-	var rate float64
-	var failed int64 = -1
+	failed = -1
 	for _, m := range rep.Metrics {
 		if m.ID == "setup.connect.rate" && m.Proxy != nil {
 			rate, failed = *m.Proxy, m.Errors
 		}
 	}
-	t.Logf("%.0f tunnels/s through the fleet, %d failed with one member killed mid-run", rate, failed)
 	if failed < 0 || rate == 0 {
-		t.Fatalf("no CONNECT setup figure in ferry-bench's report:\n%s", out.String())
+		t.Fatalf("no CONNECT setup figure in ferry-bench's report:\n%s", out)
 	}
-	// About the tunnels in flight on the member when it died (at most
-	// the concurrency; a refused connect after it is redispatched). Were
-	// haproxy not routing around it, a third of every later tunnel
-	// would fail: hundreds.
-	if failed > 2*conc {
-		t.Errorf("%d tunnels failed: far more than the %d in flight at the kill", failed, conc)
-	}
-	for i, m := range fl.members {
-		if i != 1 && len(m.f.Events("access")) == 0 {
-			t.Errorf("member %d served nothing", i)
-		}
-	}
+	return rate, failed
 }
