@@ -129,9 +129,9 @@ func (l *Limiter) settle() {
 	}
 }
 
-// Backlog is what waits for the shared store: releases of slots, quota
+// waiting is what waits for the shared store: releases of slots, quota
 // keys with bytes not added, and bytes dropped at the bound.
-func (l *Limiter) Backlog() (releases, quotaKeys int, lost int64) {
+func (l *Limiter) waiting() (releases, quotaKeys int, lost int64) {
 	b := &l.backlog
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -241,14 +241,11 @@ func (l *Limiter) addBytes(owed, adds []Add, now time.Time) ([]int64, error) {
 	return totals, err
 }
 
-// stopTicket ends t's tunnel with e, counted once per rule.
+// stopTicket ends t's tunnel with e (a spent quota, or a store down under
+// a rule that fails closed), counted once.
 func (l *Limiter) stopTicket(t *Ticket, e *Exceeded) {
 	if t.m.Stopped() == nil {
-		st := l.ruleStats(e.Limit)
-		st.Stopped.Add(1)
-		if e.StoreDown {
-			st.StoreErr.Add(1)
-		}
+		l.ruleStats(e.Limit).Stopped.Add(1)
 	}
 	t.m.stop(e)
 }

@@ -17,7 +17,8 @@ type fakeShared struct {
 	slots     map[string]map[string]bool
 	counts    map[string]int64
 	down      bool
-	lateAdmit int // the next n Admits run, then time out
+	lateAdmit int    // the next n Admits run, then time out
+	onRefresh func() // called as a Refresh starts
 }
 
 func newFakeShared() *fakeShared {
@@ -85,7 +86,24 @@ func (f *fakeShared) AddBytes(_ context.Context, adds []Add) ([]int64, error) {
 	return out, nil
 }
 
-func (f *fakeShared) Refresh(context.Context, map[string][]string) error { return nil }
+// Refresh takes the slots again, as Redis's does, after onRefresh (the
+// refresh on its way while something else happens).
+func (f *fakeShared) Refresh(_ context.Context, held map[string][]string) error {
+	if f.onRefresh != nil {
+		f.onRefresh()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for owner, keys := range held {
+		for _, k := range keys {
+			if f.slots[k] == nil {
+				f.slots[k] = map[string]bool{}
+			}
+			f.slots[k][owner] = true
+		}
+	}
+	return nil
+}
 
 func (f *fakeShared) setDown(down bool) { f.mu.Lock(); f.down = down; f.mu.Unlock() }
 
@@ -149,7 +167,7 @@ func TestMissedReleaseIsSentAgain(t *testing.T) {
 	if n := f.held("t|one|u:alice"); n != 0 {
 		t.Errorf("%d slots held after the store came back, want the missed release sent", n)
 	}
-	if r, _, _ := l.Backlog(); r != 0 {
+	if r, _, _ := l.waiting(); r != 0 {
 		t.Errorf("%d releases still waiting", r)
 	}
 }
@@ -168,7 +186,7 @@ func TestOldReleasesAreDropped(t *testing.T) {
 	if n := f.held("t|one|u:alice"); n != 1 {
 		t.Errorf("a release past SlotTTL was sent (%d held)", n)
 	}
-	if r, _, _ := l.Backlog(); r != 0 {
+	if r, _, _ := l.waiting(); r != 0 {
 		t.Errorf("%d releases still waiting", r)
 	}
 }
@@ -198,7 +216,7 @@ func TestMissedBytesReachSharedStore(t *testing.T) {
 	if n := f.count(key); n != 4<<20 {
 		t.Errorf("shared store counts %d bytes, want the %d moved while it was down", n, 4<<20)
 	}
-	if _, k, _ := l.Backlog(); k != 0 {
+	if _, k, _ := l.waiting(); k != 0 {
 		t.Errorf("%d quota keys still owed", k)
 	}
 }
@@ -262,5 +280,25 @@ func TestQuotaPeriodAtFlush(t *testing.T) {
 	l.Flush()
 	if err := tk2.Meter().Stopped(); err == nil {
 		t.Errorf("10 MiB of the new day's 10 not stopped")
+	}
+}
+
+// A tunnel that ends while a refresh naming its slot is on its way does
+// not leave the slot taken again after its release: it is released once
+// more (Low 5: a refresh takes lost slots again).
+func TestRefreshRacingRelease(t *testing.T) {
+	f := newFakeShared()
+	l, _ := newTestLimiter(t, f)
+	set := compile(t, RuleConfig{Name: "one", Tunnels: 1})
+	tk, err := l.Admit(context.Background(), set, query("alice", "192.0.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.onRefresh = tk.Done // released before the refresh lands
+	l.refresh()
+	f.onRefresh = nil
+	l.Flush()
+	if n := f.held("t|one|u:alice"); n != 0 {
+		t.Errorf("%d slots held after the tunnel ended during a refresh, want 0", n)
 	}
 }
