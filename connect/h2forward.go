@@ -40,7 +40,7 @@ func (h *h2Conn) serveForward(w http.ResponseWriter, r *http.Request) {
 		err = s.authorizeForward(r, req, rec)
 	}
 	var lim *limit.Ticket
-	if err == nil {
+	if err == nil && !s.fwd.FromMember(r, req.Client) { // a member admitted it already
 		lim, err = s.engine.Admit(r.Context(), req)
 		hw.meter = lim.Meter()
 	}
