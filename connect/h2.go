@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"github.com/ferry-proxy/ferry/internal/proxyhdr"
 	"github.com/ferry-proxy/ferry/tunnel"
 	// Extended CONNECT (RFC 8441), before x/net/http2 initializes.
@@ -94,7 +95,11 @@ func (s *Server) serveH2(ctx context.Context, c *tls.Conn, end func()) {
 	// Behind a balancer the client is the one its PROXY header named.
 	gen := s.h2.Load()
 	h := &h2Conn{s: s, ctx: ctx, c: c, client: proxyhdr.ClientOf(ctx, c), gen: gen}
-	gen.srv.ServeConn(c, &http2.ServeConnOpts{Context: ctx, BaseConfig: gen.hs, Handler: h})
+	var conn net.Conn = c
+	if b, ok := c.NetConn().(*netx.RecordBatcher); ok {
+		conn = netx.NewBatchedTLS(c, b) // front.Mux made it so
+	}
+	gen.srv.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, BaseConfig: gen.hs, Handler: h})
 }
 
 // GoAway ends the current HTTP/2 generation: each of its connections is

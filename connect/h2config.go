@@ -18,7 +18,8 @@ type HTTP2 struct {
 	MaxConcurrentStreams int `toml:"max_concurrent_streams"`
 	// StreamWindow is how many bytes of one stream's upload ferry holds
 	// before its reader takes them (the stream's flow-control window): a
-	// tunnel whose target stops reading holds no more than this. Default
+	// tunnel whose target stops reading holds this, and what its reader
+	// took ahead, at most half as much again (256 KiB at most). Default
 	// 512 KiB.
 	StreamWindow int `toml:"stream_window"`
 	// ConnWindow is how many bytes of uploads ferry holds for one client
@@ -36,10 +37,12 @@ const (
 	DefaultConnWindow           = 16 << 20
 )
 
-// h2FrameSize is the largest frame ferry reads (SETTINGS_MAX_FRAME_SIZE):
-// the protocol's initial 16 KiB (RFC 9113 §4.2), which bounds what one
-// connection's frame reader holds; a TLS record carries no more anyway.
-const h2FrameSize = 16 << 10
+// h2FrameSize is the largest frame ferry reads (SETTINGS_MAX_FRAME_SIZE,
+// RFC 9113 §4.2, §6.5.2): what one connection's frame reader may hold.
+// Above the initial 16 KiB, a peer that sends bulk (ferry as a child)
+// writes a relay's read as one frame, not several, and each frame is a
+// write of its own.
+const h2FrameSize = 256 << 10
 
 // SetDefaults sets every field to its default.
 func (h *HTTP2) SetDefaults() {

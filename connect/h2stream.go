@@ -39,13 +39,22 @@ type h2Stream struct {
 	writing  atomic.Bool
 }
 
-// h2ReadSize is what the stream's reader takes from the request body at
-// a time: one frame's worth.
-const h2ReadSize = h2FrameSize
+// The stream's reader takes h2ReadSize from the request body at a time,
+// and up to h2BusyReadSize while the client keeps sending: fewer reads,
+// fewer WINDOW_UPDATE frames to the client. What it took and its target
+// has not is held beyond the stream's window, so no more than half the
+// window: a stalled stream holds at most 1.5×stream_window.
+const (
+	h2ReadSize     = 16 << 10
+	h2BusyReadSize = 256 << 10
+)
 
-func newH2Stream(w http.ResponseWriter, r *http.Request) *h2Stream {
+// newH2Stream is the tunnel on the stream of w and r, whose flow-control
+// window is window bytes.
+func newH2Stream(w http.ResponseWriter, r *http.Request, window int) *h2Stream {
+	busy := max(h2ReadSize, min(h2BusyReadSize, window/2))
 	return &h2Stream{w: w, rc: http.NewResponseController(w),
-		body: netx.NewDeadlineReader(r.Body, h2ReadSize), done: make(chan struct{})}
+		body: netx.NewDeadlineReader(r.Body, h2ReadSize, busy), done: make(chan struct{})}
 }
 
 // Read reads the client's DATA. Once the tunnel has sent its last byte

@@ -42,7 +42,7 @@ func (h *h2Conn) serveConnect(w http.ResponseWriter, r *http.Request, slot *func
 		}
 		return
 	}
-	st := newH2Stream(w, r)
+	st := newH2Stream(w, r, h.s.cfg.HTTP2.StreamWindow)
 	release := *slot
 	*slot = nil
 	// The connection's context, not the stream's: the stream's ends as

@@ -30,7 +30,7 @@ func (h *h2Conn) serveConnectUDP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, rec, err)
 		return
 	}
-	st := newH2Stream(w, r)
+	st := newH2Stream(w, r, h.s.cfg.HTTP2.StreamWindow)
 	client := &capsuleClient{c: st, dst: dst}
 	a, err := s.engine.Associate(h.ctx, req, client)
 	if err != nil {

@@ -113,7 +113,7 @@ func (h *h2Conn) relayWebSocket(w http.ResponseWriter, r *http.Request, up *forw
 		return
 	}
 	rec.Status = http.StatusOK
-	st := newH2Stream(w, r)
+	st := newH2Stream(w, r, h.s.cfg.HTTP2.StreamWindow)
 	if len(up.Buffered) > 0 {
 		if _, err := st.Write(up.Buffered); err != nil {
 			up.Conn.Close()

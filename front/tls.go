@@ -44,7 +44,9 @@ func (m *Mux) handshake(ctx context.Context, c net.Conn, ln net.Listener, cfg *t
 		netx.LingerClose(c)
 		return ctx, nil, false
 	}
-	tc := tls.Server(c, cfg)
+	// Under the TLS conn, a RecordBatcher: an HTTP/2 connection's writes
+	// go out a system call each, all their records together (serveH2).
+	tc := tls.Server(netx.NewRecordBatcher(c), cfg)
 	c.SetWriteDeadline(time.Now().Add(timeout))
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	err = tc.HandshakeContext(hctx)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"golang.org/x/net/http2"
 )
 
@@ -239,7 +240,9 @@ func (u *Upstream) dialParent(ctx context.Context, tlsCfg *tls.Config) (net.Conn
 	if u.scheme != schemeHTTPS {
 		return c, nil
 	}
-	tc := tls.Client(c, tlsCfg)
+	// A RecordBatcher under the TLS conn lets HTTP/2 send each of its
+	// writes in one system call (parentH2).
+	tc := tls.Client(netx.NewRecordBatcher(c), tlsCfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		k := KindOf(err)

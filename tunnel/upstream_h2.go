@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"golang.org/x/net/http2"
 )
 
@@ -27,6 +28,10 @@ const (
 	// connection.
 	h2StreamWindow = 4 << 20
 	h2ConnWindow   = 32 << 20
+	// h2FrameSize is the largest frame ferry reads from the parent
+	// (SETTINGS_MAX_FRAME_SIZE): above the initial 16 KiB, the parent
+	// sends a relay's read as one frame, one write.
+	h2FrameSize = 256 << 10
 	// h2IdleConn closes a pooled connection that carried nothing this
 	// long; a parent that went away without a word is found by a PING
 	// after h2PingAfter without a frame, answered within h2PingTimeout.
@@ -41,6 +46,7 @@ var h2Transport = func() *http2.Transport {
 	t1 := &http.Transport{HTTP2: &http.HTTP2Config{
 		MaxReceiveBufferPerStream:     h2StreamWindow,
 		MaxReceiveBufferPerConnection: h2ConnWindow,
+		MaxReadFrameSize:              h2FrameSize,
 		SendPingTimeout:               h2PingAfter,
 		PingTimeout:                   h2PingTimeout,
 	}}
@@ -177,7 +183,11 @@ func (u *Upstream) parentH2(ctx context.Context) (pc *h2Parent, c1 net.Conn, err
 			u.h2.dialed(nil, true, nil)
 			return nil, c, nil
 		}
-		cc, err := h2Transport.NewClientConn(tc)
+		var conn net.Conn = tc
+		if b, ok := tc.NetConn().(*netx.RecordBatcher); ok {
+			conn = netx.NewBatchedTLS(tc, b) // dialParent made it so
+		}
+		cc, err := h2Transport.NewClientConn(conn)
 		if err != nil {
 			c.Close()
 			err = u.fault(&Error{Kind: BadGateway, Err: fmt.Errorf("HTTP/2 with upstream %s: %w", u.name, err)})

@@ -46,12 +46,16 @@ func (u *Upstream) connectStream(ctx context.Context, pc *h2Parent, addr string)
 		up.Close()
 		return nil, err
 	}
-	return &h2Stream{pc: pc, up: up, body: res.Body, down: netx.NewDeadlineReader(res.Body, h2ReadSize), cancel: cancel}, nil
+	return &h2Stream{pc: pc, up: up, body: res.Body, down: netx.NewDeadlineReader(res.Body, h2ReadSize, h2BusyReadSize), cancel: cancel}, nil
 }
 
-// h2ReadSize is what a stream's reader takes of the parent's DATA at a
-// time: a frame.
-const h2ReadSize = 16 << 10
+// A stream's reader takes h2ReadSize of the parent's DATA at a time, and
+// up to h2BusyReadSize while the parent keeps sending: fewer reads, fewer
+// WINDOW_UPDATE frames to the parent.
+const (
+	h2ReadSize     = 16 << 10
+	h2BusyReadSize = 256 << 10
+)
 
 // h2Stream is a tunnel on a CONNECT stream to a parent, as a net.Conn:
 // reads are the response's DATA, writes the request's, with net.Conn

@@ -25,18 +25,20 @@ import (
 // next read returns: closing the source is the owner's job (closing the
 // stream under it).
 type DeadlineReader struct {
-	src    io.Reader
-	size   int
-	r, w   net.Conn // net.Pipe: r is read by Read, w written by pump
-	start  sync.Once
-	srcErr atomic.Pointer[error] // the source's failure, set before w closes
+	src     io.Reader
+	size    int      // bytes read at a time from a slow source
+	bigSize int      // and from a busy one
+	r, w    net.Conn // net.Pipe: r is read by Read, w written by pump
+	start   sync.Once
+	srcErr  atomic.Pointer[error] // the source's failure, set before w closes
 }
 
 // NewDeadlineReader returns a DeadlineReader of src, whose goroutine
-// reads size bytes at a time.
-func NewDeadlineReader(src io.Reader, size int) *DeadlineReader {
+// reads size bytes at a time, and up to bigSize while the source keeps
+// filling its buffer.
+func NewDeadlineReader(src io.Reader, size, bigSize int) *DeadlineReader {
 	r, w := net.Pipe()
-	return &DeadlineReader{src: src, size: size, r: r, w: w}
+	return &DeadlineReader{src: src, size: size, bigSize: bigSize, r: r, w: w}
 }
 
 // Read reads what the source gave, under the read deadline. After the
@@ -62,16 +64,36 @@ func (d *DeadlineReader) Close() error {
 	return d.r.Close()
 }
 
-var pumpBufs = sync.Pool{New: func() any { return new([]byte) }}
+// pumpBufs hold the pump's small buffers, bigBufs its large ones.
+var pumpBufs, bigBufs sync.Pool // of *[]byte
 
-// pump copies the source into the pipe until either ends.
-func (d *DeadlineReader) pump() {
-	bp := pumpBufs.Get().(*[]byte)
-	if cap(*bp) < d.size {
-		*bp = make([]byte, d.size)
+// getBuf takes a buffer of size bytes from pool.
+func getBuf(pool *sync.Pool, size int) *[]byte {
+	bp, _ := pool.Get().(*[]byte)
+	if bp == nil || cap(*bp) < size {
+		b := make([]byte, size)
+		bp = &b
 	}
-	buf := (*bp)[:d.size]
-	defer pumpBufs.Put(bp)
+	*bp = (*bp)[:size]
+	return bp
+}
+
+// pump copies the source into the pipe until either ends. It reads size
+// bytes at a time while the source is slow; a read that fills the buffer
+// says more is waiting, and the next reads take up to bigSize, until one
+// comes back short. Fewer, larger reads of an HTTP/2 body mean fewer
+// WINDOW_UPDATE frames and handoffs; a stream that idles waits with the
+// small buffer, unless it went quiet just as a large read filled up.
+func (d *DeadlineReader) pump() {
+	small := getBuf(&pumpBufs, d.size)
+	defer pumpBufs.Put(small)
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			bigBufs.Put(big)
+		}
+	}()
+	buf := *small
 	for {
 		n, err := d.src.Read(buf)
 		if n > 0 {
@@ -85,6 +107,16 @@ func (d *DeadlineReader) pump() {
 			}
 			d.w.Close()
 			return
+		}
+		switch {
+		case n == len(buf) && d.bigSize > d.size:
+			if big == nil {
+				big = getBuf(&bigBufs, d.bigSize)
+			}
+			buf = *big
+		case n < len(buf) && big != nil:
+			bigBufs.Put(big)
+			big, buf = nil, *small
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,7 +15,7 @@ import (
 // every stream (an HTTP/2 stream's own deadline would end it).
 func TestDeadlineReaderResumesAfterDeadline(t *testing.T) {
 	pr, pw := io.Pipe()
-	d := NewDeadlineReader(pr, 16)
+	d := NewDeadlineReader(pr, 16, 16)
 	defer d.Close()
 	defer pw.Close()
 	buf := make([]byte, 64)
@@ -49,7 +51,7 @@ func TestDeadlineReaderEnds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pr, pw := io.Pipe()
-			d := NewDeadlineReader(pr, 16)
+			d := NewDeadlineReader(pr, 16, 16)
 			defer d.Close()
 			d.SetReadDeadline(time.Now().Add(bound))
 			go func() {
@@ -79,7 +81,7 @@ func TestDeadlineReaderEnds(t *testing.T) {
 // source does (goleak checks).
 func TestDeadlineReaderClose(t *testing.T) {
 	pr, pw := io.Pipe()
-	d := NewDeadlineReader(pr, 16)
+	d := NewDeadlineReader(pr, 16, 16)
 	done := make(chan error, 1)
 	go func() {
 		_, err := d.Read(make([]byte, 8))
@@ -99,4 +101,46 @@ func TestDeadlineReaderClose(t *testing.T) {
 		t.Fatal("Read still blocked after Close")
 	}
 	pw.Close()
+}
+
+// sizedSource answers reads from chunks, one chunk (or as much of it as
+// fits) per read, and records how much each read asked for.
+type sizedSource struct {
+	chunks [][]byte
+	asked  []int
+}
+
+func (s *sizedSource) Read(p []byte) (int, error) {
+	s.asked = append(s.asked, len(p))
+	if len(s.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.chunks[0])
+	if s.chunks[0] = s.chunks[0][n:]; len(s.chunks[0]) == 0 {
+		s.chunks = s.chunks[1:]
+	}
+	return n, nil
+}
+
+// A source that fills the buffer is read in larger pieces until a read
+// comes back short; then the small buffer again, nothing lost.
+func TestDeadlineReaderGrowsWhileBusy(t *testing.T) {
+	src := &sizedSource{chunks: [][]byte{
+		[]byte(strings.Repeat("a", 100)), // fills 16, then 64, then 20 of 64: short
+		[]byte("b"),                      // small again
+	}}
+	d := NewDeadlineReader(src, 16, 64)
+	defer d.Close()
+	d.SetReadDeadline(time.Now().Add(bound))
+	got, err := io.ReadAll(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("a", 100) + "b"; string(got) != want {
+		t.Fatalf("read %q, want %q", got, want)
+	}
+	want := []int{16, 64, 64, 16, 16} // the last: EOF
+	if !slices.Equal(src.asked, want) {
+		t.Errorf("reads asked for %v, want %v", src.asked, want)
+	}
 }

@@ -9,6 +9,9 @@
 //     replays the bytes and which a relay unwraps to the conn under it.
 //   - LingerClose ends a connection whose input was not all read with a
 //     FIN, not a reset, within one stated bound (LingerTime, LingerBytes).
+//   - RecordBatcher and BatchedTLS send the records of one TLS write in
+//     one system call (HTTP/2's connections); DeadlineReader gives a
+//     reader without deadlines (an HTTP/2 body) a net.Conn's.
 //   - Tracker runs an accept loop with back-off, tracks each connection
 //     with its context, and stops (Close) and drains (Drain) a server.
 //
