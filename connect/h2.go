@@ -87,7 +87,6 @@ func (l h2Log) Write(p []byte) (int, error) {
 // goroutines of x/net's server, the connection's frames on this one.
 func (s *Server) serveH2(ctx context.Context, c *tls.Conn, end func()) {
 	defer end()
-	defer c.Close()
 	// x/net bounds the wait for the client's preface itself (10s), then
 	// the connection is its: it reads without a deadline and closes it
 	// after IdleTimeout without streams.
@@ -95,11 +94,14 @@ func (s *Server) serveH2(ctx context.Context, c *tls.Conn, end func()) {
 	// Behind a balancer the client is the one its PROXY header named.
 	gen := s.h2.Load()
 	h := &h2Conn{s: s, ctx: ctx, c: c, client: proxyhdr.ClientOf(ctx, c), gen: gen}
-	var conn net.Conn = c
+	h.conn = c
 	if b, ok := c.NetConn().(*netx.RecordBatcher); ok {
-		conn = netx.NewBatchedTLS(c, b) // front.Mux made it so
+		h.conn = netx.NewBatchedTLS(c, b) // front.Mux made it so
 	}
-	gen.srv.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, BaseConfig: gen.hs, Handler: h})
+	// Closed through what x/net serves: a raw tls.Conn's Close would wait
+	// behind a batched write blocked on a client that does not read.
+	defer h.conn.Close()
+	gen.srv.ServeConn(h.conn, &http2.ServeConnOpts{Context: ctx, BaseConfig: gen.hs, Handler: h})
 }
 
 // GoAway ends the current HTTP/2 generation: each of its connections is
@@ -118,6 +120,7 @@ type h2Conn struct {
 	s      *Server
 	ctx    context.Context // the mux's: drain cancels it
 	c      *tls.Conn
+	conn   net.Conn // what x/net serves: c, or c with batched writes; close this one
 	client netip.AddrPort
 	gen    *h2Gen
 
@@ -140,7 +143,7 @@ func (h *h2Conn) resetEarly() {
 	if n >= maxResets && 2*n > h.streams.Load() {
 		h.s.log.Warn().Str("client", h.client.String()).Int64("resets", n).Int64("streams", h.streams.Load()).
 			Msg("http2: closing a connection that resets most of its streams before their answer")
-		h.c.Close()
+		h.conn.Close()
 	}
 }
 

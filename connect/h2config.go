@@ -19,12 +19,12 @@ type HTTP2 struct {
 	// StreamWindow is how many bytes of one stream's upload ferry holds
 	// before its reader takes them (the stream's flow-control window): a
 	// tunnel whose target stops reading holds this, and what its reader
-	// took ahead, at most half as much again (256 KiB at most). Default
-	// 512 KiB.
+	// took ahead (64 KiB at most). Default 512 KiB.
 	StreamWindow int `toml:"stream_window"`
 	// ConnWindow is how many bytes of uploads ferry holds for one client
 	// connection, all its streams together (the connection's flow-control
-	// window): the bound on what a connection can make ferry buffer. The
+	// window): with each stream's reader's 64 KiB at most, the bound on
+	// what a connection can make ferry buffer. The
 	// other streams of a connection keep moving until ConnWindow /
 	// StreamWindow of its streams have stalled. Default 16 MiB.
 	ConnWindow int `toml:"conn_window"`
@@ -37,12 +37,14 @@ const (
 	DefaultConnWindow           = 16 << 20
 )
 
-// h2FrameSize is the largest frame ferry reads (SETTINGS_MAX_FRAME_SIZE,
-// RFC 9113 §4.2, §6.5.2): what one connection's frame reader may hold.
-// Above the initial 16 KiB, a peer that sends bulk (ferry as a child)
-// writes a relay's read as one frame, not several, and each frame is a
-// write of its own.
-const h2FrameSize = 256 << 10
+// h2FrameSize is the largest frame ferry reads from a client
+// (SETTINGS_MAX_FRAME_SIZE, RFC 9113 §4.2, §6.5.2): the protocol's
+// initial 16 KiB. A larger one would cost more than it saves here: x/net's
+// client sizes every stream's upload buffer from it (up to 512 KiB held
+// for a tunnel's life: 241 KiB an idle stream at 256 KiB, 35 at 16), and
+// the connection's frame reader keeps its largest buffer. ferry as a
+// child reads large frames from its parent (tunnel's h2FrameSize).
+const h2FrameSize = 16 << 10
 
 // SetDefaults sets every field to its default.
 func (h *HTTP2) SetDefaults() {

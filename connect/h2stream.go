@@ -42,11 +42,12 @@ type h2Stream struct {
 // The stream's reader takes h2ReadSize from the request body at a time,
 // and up to h2BusyReadSize while the client keeps sending: fewer reads,
 // fewer WINDOW_UPDATE frames to the client. What it took and its target
-// has not is held beyond the stream's window, so no more than half the
-// window: a stalled stream holds at most 1.5×stream_window.
+// has not is held beyond the flow-control windows, so it stays small: a
+// connection of 100 stalled streams holds conn_window and 6.4 MiB more
+// at most.
 const (
 	h2ReadSize     = 16 << 10
-	h2BusyReadSize = 256 << 10
+	h2BusyReadSize = 64 << 10
 )
 
 // newH2Stream is the tunnel on the stream of w and r, whose flow-control
