@@ -166,10 +166,15 @@ func TestSharedQuota(t *testing.T) {
 		tb.Count(1 << 20)
 		moved += 1 << 20
 		b.Flush() // stops the tunnel, if it does, before it returns
-		select {
-		case err2 = <-stopped:
-		default:
+		err2 = tb.Meter().Stopped()
+	}
+	select {
+	case got := <-stopped: // the tunnel's stop hook runs on its own goroutine
+		if got != err2 {
+			t.Errorf("the stop hook was told %v, Stopped says %v", got, err2)
 		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tunnel's stop hook was not called")
 	}
 	var e *limit.Exceeded
 	if !errors.As(err2, &e) || e.Limit != "daily" {

@@ -343,3 +343,39 @@ func FuzzParseByteSize(f *testing.F) {
 		}
 	})
 }
+
+// A stop hook that blocks (a close behind a write to a client that does
+// not read) does not hold the flusher: the next flush, which stops
+// another tunnel, returns.
+func TestBlockedStopHookDoesNotHoldFlushes(t *testing.T) {
+	l, _ := newTestLimiter(t, nil)
+	set := compile(t, RuleConfig{Name: "daily", Bytes: 1 << 20})
+	ctx := context.Background()
+	release := make(chan struct{})
+	defer close(release)
+	stopped := make(chan string, 2)
+	for _, user := range []string{"alice", "bob"} {
+		tk, err := l.Admit(ctx, set, query(user, "192.0.2.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tk.Done()
+		tk.Meter().OnStop(func(error) {
+			stopped <- user
+			if user == "alice" {
+				<-release // blocks until the test ends
+			}
+		})
+		tk.Meter().Add(2 << 20)
+		l.Flush() // returns although alice's hook is blocked
+	}
+	got := map[string]bool{}
+	for range 2 {
+		select {
+		case u := <-stopped:
+			got[u] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stop hooks called: %v, want alice's and bob's", got)
+		}
+	}
+}

@@ -81,7 +81,11 @@ func (m *Meter) stop(err error) {
 	f := m.stopFn
 	m.mu.Unlock()
 	if f != nil {
-		f(err)
+		// On a goroutine of its own: the flusher calls stop, and ending a
+		// tunnel or an association may wait (a close behind a write
+		// blocked on a client that does not read), which must not hold
+		// every other quota's flush and the slots' refresh.
+		go f(err)
 	}
 }
 
