@@ -2,7 +2,7 @@ package forward
 
 import (
 	"fmt"
-	"hash/fnv"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -31,7 +31,7 @@ import (
 //
 // A loop guard that holds whatever the routes say (a member's route whose
 // upstream is another member, through the balancer, say): each member
-// adds its token, a hash of its peer address, to the Via of the requests
+// adds its token, a random mark of the process, to the Via of the requests
 // it sends on (RFC 9110 §7.6.3: Via is there to find loops), and answers
 // a request whose Via holds its own token with 508 (Kind Loop).
 
@@ -64,9 +64,9 @@ type peers struct {
 // others' listeners with (nil: they ask for none), listener is the
 // listener they send it requests on. Call before serving.
 func (f *Forwarder) SetFleet(owners Owners, user *url.Userinfo, listener string) {
-	h := fnv.New64a()
-	h.Write([]byte(owners.Self()))
-	token := fmt.Sprintf("(ferry-member %016x)", h.Sum64())
+	// Random, not derived from the member's address: only this process
+	// has to know it again, and origins see it too.
+	token := fmt.Sprintf("(ferry-member %016x)", rand.Uint64())
 	f.peers = &peers{owners: owners, user: user, listener: listener, token: token, by: map[string]*tunnel.Upstream{}}
 	f.reqVia11 = f.via11 + " " + token
 }
