@@ -18,6 +18,8 @@ import (
 const (
 	HeartbeatEvery = time.Second
 	MemberTTL      = 3 * HeartbeatEvery
+	// resolveEvery heartbeats the members' names are looked up again.
+	resolveEvery = 30
 )
 
 // heartbeatScript adds ARGV[1] to the set scored now+ttl, drops the lapsed
@@ -41,9 +43,17 @@ func (c *Client) Members(ring *Ring, changed func([]string)) (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(HeartbeatEvery)
 		defer t.Stop()
-		for {
+		var resolving sync.WaitGroup
+		defer resolving.Wait()
+		for n := 1; ; n++ {
 			if c.heartbeat(ring) && changed != nil {
 				changed(ring.Members())
+			}
+			if n%resolveEvery == 0 {
+				// Off the heartbeat's path: a slow lookup must not let
+				// this member's entry lapse.
+				resolving.Wait()
+				resolving.Go(ring.Resolve)
 			}
 			select {
 			case <-done:

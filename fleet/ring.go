@@ -59,9 +59,12 @@ func (r *Ring) Set(members []string) {
 	r.members.Store(&m)
 }
 
-// memberIPs are the addresses of members (host:port each).
+// memberIPs are the addresses of members (host:port each). Names are
+// looked up all at once, within resolveTimeout together: the heartbeat
+// waits for them, and its member entry lapses after MemberTTL.
 func memberIPs(members []string) map[netip.Addr]struct{} {
 	ips := make(map[netip.Addr]struct{}, len(members))
+	var names []string
 	for _, m := range members {
 		host, _, err := net.SplitHostPort(m)
 		if err != nil {
@@ -69,16 +72,36 @@ func memberIPs(members []string) map[netip.Addr]struct{} {
 		}
 		if ip, err := netip.ParseAddr(host); err == nil {
 			ips[ip.Unmap()] = struct{}{}
-			continue
+		} else {
+			names = append(names, host)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-		addrs, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		cancel()
+	}
+	if len(names) == 0 {
+		return ips
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	found := make([][]netip.Addr, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { found[i], _ = net.DefaultResolver.LookupNetIP(ctx, "ip", name) })
+	}
+	wg.Wait()
+	for _, addrs := range found {
 		for _, ip := range addrs {
 			ips[ip.Unmap()] = struct{}{}
 		}
 	}
 	return ips
+}
+
+// Resolve looks the members' names up again: a member whose address
+// changed, or whose lookup failed, is known by its address again.
+func (r *Ring) Resolve() {
+	r.setMu.Lock()
+	defer r.setMu.Unlock()
+	ips := memberIPs(*r.members.Load())
+	r.ips.Store(&ips)
 }
 
 // IsMember reports whether ip is a member's address: a request from it
