@@ -240,7 +240,12 @@ func (l *Limiter) addBytes(owed, adds []Add, now time.Time) ([]int64, error) {
 	if err == nil {
 		return totals[len(owed):], nil
 	}
-	l.backlog.owe(all, now)
+	if errors.Is(err, ErrNotSent) {
+		// Never sent: owed until the store is back. A call that was sent
+		// and not answered in time most likely ran (a slow answer): sent
+		// again, its bytes would count twice.
+		l.backlog.owe(all, now)
+	}
 	totals, _ = l.local.AddBytes(context.Background(), adds) // owed were counted here when first missed
 	return totals, err
 }

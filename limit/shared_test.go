@@ -17,6 +17,7 @@ type fakeShared struct {
 	slots     map[string]map[string]bool
 	counts    map[string]int64
 	down      bool
+	late      bool   // AddBytes counts, then fails as a timeout would
 	lateAdmit int    // the next n Admits run, then time out
 	onRefresh func() // called as a Refresh starts
 }
@@ -83,6 +84,9 @@ func (f *fakeShared) AddBytes(_ context.Context, adds []Add) ([]int64, error) {
 		f.counts[a.Key] += a.N
 		out[i] = f.counts[a.Key]
 	}
+	if f.late {
+		return nil, context.DeadlineExceeded // done, but answered too late
+	}
 	return out, nil
 }
 
@@ -106,6 +110,8 @@ func (f *fakeShared) Refresh(_ context.Context, held map[string][]string) error 
 }
 
 func (f *fakeShared) setDown(down bool) { f.mu.Lock(); f.down = down; f.mu.Unlock() }
+
+func (f *fakeShared) setLate(late bool) { f.mu.Lock(); f.late = late; f.mu.Unlock() }
 
 func (f *fakeShared) held(key string) int {
 	f.mu.Lock()
@@ -300,5 +306,28 @@ func TestRefreshRacingRelease(t *testing.T) {
 	l.Flush()
 	if n := f.held("t|one|u:alice"); n != 0 {
 		t.Errorf("%d slots held after the tunnel ended during a refresh, want 0", n)
+	}
+}
+
+// Bytes whose call reached the store but whose answer came too late are
+// not sent again: the store most likely counted them (Low 6).
+func TestLateByteAnswerNotCountedTwice(t *testing.T) {
+	f := newFakeShared()
+	l, _ := newTestLimiter(t, f)
+	set := compile(t, RuleConfig{Name: "q", Bytes: 10 << 20, OnStoreError: FailClosed})
+	tk, err := l.Admit(context.Background(), set, query("alice", "192.0.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tk.Done()
+	key := tk.quotas[0].add(0, l.now()).Key
+	f.setLate(true)
+	tk.Count(3 << 20)
+	l.Flush()
+	f.setLate(false)
+	tk.Count(1 << 20)
+	l.Flush()
+	if n := f.count(key); n != 4<<20 {
+		t.Errorf("shared store counts %d bytes, want the %d moved", n, 4<<20)
 	}
 }
