@@ -31,7 +31,7 @@ func BenchmarkDecision(b *testing.B) {
 			b.Run(store+"/callers="+string(rune('0'+par/10))+string(rune('0'+par%10)), func(b *testing.B) {
 				opts := limit.Options{Owner: "bench"}
 				if store == "redis" {
-					c, err := New(Config{Redis: srv.url(), Timeout: time.Second, Prefix: "bench:"})
+					c, err := New(Config{Redis: srv.URL(), Timeout: time.Second, Prefix: "bench:"})
 					if err != nil {
 						b.Fatal(err)
 					}

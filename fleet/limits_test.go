@@ -210,7 +210,7 @@ func TestRedisDownAndBack(t *testing.T) {
 		limit.RuleConfig{Name: "closed", Tunnels: 100, OnStoreError: limit.FailClosed, Match: acl.Match{User: acl.Values{"bob"}}},
 	)
 	ctx := context.Background()
-	srv.stop()
+	srv.Kill()
 	// The first call finds Redis gone (within its deadline) and marks it
 	// down; alice's fail-open limit then counts in this process.
 	if _, err := l.Admit(ctx, set, q("alice")); err != nil {
@@ -239,7 +239,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	if _, err := l.Admit(ctx, set, q("alice")); !errors.As(err, &e) || e.StoreDown {
 		t.Errorf("fail-open limit not counted in process: %v", err)
 	}
-	srv.restart()
+	srv.Restart()
 	select {
 	case up := <-changed:
 		if !up {

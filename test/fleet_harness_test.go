@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -11,92 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
-// redisProc is a redis-server a test started on a loopback port of its
-// own, without persistence.
-type redisProc struct {
-	t    testing.TB
-	port int
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startRedis starts redis-server, or skips the test when it is not
-// installed (.ci/run installs it).
-func startRedis(t testing.TB) *redisProc {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed (Debian package redis-server): skipping the fleet tests")
-	}
-	r := &redisProc{t: t}
-	for range 5 { // the port may be taken between freePort and the bind
-		r.port = freePort(t)
-		if r.start() {
-			t.Cleanup(r.kill)
-			return r
-		}
-	}
-	t.Fatal("redis-server did not start")
-	return nil
-}
-
-func (r *redisProc) start() bool {
-	r.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(r.port),
-		"--save", "", "--appendonly", "no", "--protected-mode", "no")
-	out, err := r.cmd.StdoutPipe()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	ready := make(chan bool, 1)
-	r.done = make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		said := false
-		for sc.Scan() {
-			if !said && strings.Contains(sc.Text(), "Ready to accept connections") {
-				said = true
-				ready <- true
-			}
-		}
-		if !said {
-			ready <- false
-		}
-		r.cmd.Wait()
-		close(r.done)
-	}()
-	select {
-	case ok := <-ready:
-		return ok
-	case <-time.After(eventTimeout):
-		r.cmd.Process.Kill()
-		return false
-	}
-}
-
-// kill ends redis-server at once, as a crash would.
-func (r *redisProc) kill() {
-	if r.cmd == nil {
-		return
-	}
-	r.cmd.Process.Kill()
-	<-r.done
-	r.cmd = nil
-}
-
-// restart starts it again on the same port.
-func (r *redisProc) restart() {
-	r.t.Helper()
-	if !r.start() {
-		r.t.Fatal("redis-server did not start again")
-	}
-	r.t.Cleanup(r.kill)
-}
-
-func (r *redisProc) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
+// startRedis starts redis-server (testnet.Redis), or skips the test when
+// it is not installed (.ci/run installs it).
+func startRedis(t testing.TB) *testnet.Redis { return testnet.StartRedis(t) }
 
 // member is a ferry behind the balancer: its proxy and admin addresses.
 type member struct {

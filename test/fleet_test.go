@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // fleetConfig is one member of a fleet of three behind haproxy: PROXY v2
@@ -59,7 +61,7 @@ proto = "socks"
 
 // fleet is three ferries, one redis and haproxy in front.
 type fleet struct {
-	redis   *redisProc
+	redis   *testnet.Redis
 	members []member
 	lb      string
 }
@@ -70,7 +72,7 @@ func startFleet(t *testing.T, config func(i int, redis string) string) *fleet {
 	t.Helper()
 	fl := &fleet{redis: startRedis(t)}
 	for i := range 3 {
-		f, admin := startOps(t, config(i, fl.redis.url()))
+		f, admin := startOps(t, config(i, fl.redis.URL()))
 		fl.members = append(fl.members, member{f: f, proxy: f.Addr, admin: admin})
 	}
 	fl.lb = startHAProxy(t, fl.members)
@@ -275,7 +277,7 @@ func socksReplies(t *testing.T, fl *fleet, o *fleetOrigins, n int, want byte, wh
 
 func fleetRedisKilled(t *testing.T, fl *fleet, o *fleetOrigins) {
 	socksReplies(t, fl, o, 1, 0, "with redis up")
-	fl.redis.kill()
+	fl.redis.Kill()
 	// Fail open: tunnels go on, counted by each member alone.
 	for range 3 {
 		connectTunnel(t, fl.lb, o.echo).Close()
@@ -291,7 +293,7 @@ func fleetRedisKilled(t *testing.T, fl *fleet, o *fleetOrigins) {
 	if len(down) == 0 {
 		t.Fatal("no member logged redis going down")
 	}
-	fl.redis.restart()
+	fl.redis.Restart()
 	for _, i := range down {
 		// The first "redis up" was at start; the second is the
 		// reconnection.
