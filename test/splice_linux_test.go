@@ -67,6 +67,67 @@ proxy_protocol_from = ["127.0.0.1/32"]
 	checkSplice(t, f, kinds, origin, nil)
 }
 
+// TestSpliceStraceFleet is TestSpliceStrace for a fleet member: a forward
+// listener behind a trusted balancer (a PROXY header before the CONNECT
+// or the SOCKS5 greeting) and tunnels under a byte quota, whose meter
+// counts what the relay splices (issue 18).
+func TestSpliceStraceFleet(t *testing.T) {
+	f := startFerry(t, `
+[[listener]]
+name = "main"
+address = "127.0.0.1:0"
+proxy_protocol_from = ["127.0.0.1/32"]
+
+[acl]
+default = "allow"
+
+[limits]
+shutdown_grace = "2s"
+
+[[limit]]
+name = "daily"
+per = "client"
+bytes = "1GiB"
+`)
+	// The balancer names the client as itself, so that the access event
+	// still names c.
+	proxied := func(open func(t testing.TB, c *net.TCPConn, target string)) func(t testing.TB, proxy, target string) *net.TCPConn {
+		return func(t testing.TB, proxy, target string) *net.TCPConn {
+			c := dialFrom(t, "", proxy)
+			src, dst := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+			fmt.Fprintf(c, "PROXY TCP4 %s %s %d %d\r\n", src.IP, dst.IP, src.Port, dst.Port)
+			open(t, c, target)
+			return c
+		}
+	}
+	kinds := []tunnelKind{
+		{"connect", proxied(func(t testing.TB, c *net.TCPConn, target string) {
+			fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+			if code, head, err := readHead(c); err != nil || code != 200 {
+				t.Fatalf("CONNECT %s behind the balancer: %q %v", target, head, err)
+			}
+		})},
+		{"socks5", proxied(func(t testing.TB, c *net.TCPConn, target string) {
+			c.Write([]byte{5, 1, 0})
+			var sel [2]byte
+			if _, err := io.ReadFull(c, sel[:]); err != nil || sel != [2]byte{5, 0} {
+				t.Fatalf("SOCKS5 method selection behind the balancer: %v %v", sel, err)
+			}
+			c.Write(append([]byte{5, 1, 0}, socks5Addr(t, target)...))
+			var h [4]byte
+			if _, err := io.ReadFull(c, h[:]); err != nil || h[1] != 0 || h[3] != 1 {
+				t.Fatalf("SOCKS5 reply behind the balancer: % x %v", h, err)
+			}
+			readBound(t, c, 4)
+		})},
+	}
+	checkSplice(t, f, kinds, tcpOrigin(t, hashEchoOrigin), func(kind string, ev Event) {
+		if ev.Int("bytes_up") < 16<<20 || ev.Str("err") != "" {
+			t.Errorf("%s: access line %v: want 16 MiB up, no error", kind, ev)
+		}
+	})
+}
+
 // checkSplice attaches strace to f, moves 16 MiB each way through a tunnel
 // of each of kinds to origin (a hashEchoOrigin), hands each tunnel's
 // access event to onAccess (if not nil), and checks that splice(2) moved
