@@ -17,32 +17,13 @@ import (
 	"github.com/ferry-proxy/ferry/internal/udpframe"
 	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/tunnel"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 type decideFunc func(q *acl.Query) acl.Verdict
 
 func (f decideFunc) Decide(q *acl.Query) acl.Verdict { return f(q) }
-
-// udpEcho answers every datagram with the same bytes, to its sender.
-func udpEcho(t testing.TB) netip.AddrPort {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 70000)
-		for {
-			n, src, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			c.WriteToUDPAddrPort(buf[:n], src)
-		}
-	}()
-	return netip.MustParseAddrPort(c.LocalAddr().String())
-}
 
 // capsule is a DATAGRAM capsule of context ID ctxID carrying payload.
 func capsule(ctxID uint64, payload string) []byte {
@@ -98,7 +79,7 @@ func readDatagram(t *testing.T, br *bufio.Reader) string {
 // datagrams sent right behind the request are not lost.
 func TestConnectUDP(t *testing.T) {
 	w := newWorld(t, options{})
-	echo := udpEcho(t)
+	echo := testnet.UDPEcho(t)
 	path := udpframe.MasquePath("127.0.0.1", echo.Port())
 	early := capsule(0, "early")
 	status, h, br, c := connectUDP(t, w.addr, path, upgradeUDP, early)
@@ -124,7 +105,7 @@ func TestConnectUDP(t *testing.T) {
 }
 
 func TestConnectUDPRefusals(t *testing.T) {
-	echo := udpEcho(t)
+	echo := testnet.UDPEcho(t)
 	pol := &tunnel.Policy{ACL: decideFunc(func(q *acl.Query) acl.Verdict {
 		if q.Proto == "udp" && q.Port == 53 {
 			return acl.Verdict{Rule: "no-dns"}
@@ -164,7 +145,7 @@ func TestConnectUDPRefusals(t *testing.T) {
 // ends, and says why.
 func TestConnectUDPCapsuleTooLong(t *testing.T) {
 	w := newWorld(t, options{})
-	echo := udpEcho(t)
+	echo := testnet.UDPEcho(t)
 	status, _, br, c := connectUDP(t, w.addr, udpframe.MasquePath("127.0.0.1", echo.Port()), upgradeUDP, nil)
 	if status != 101 {
 		t.Fatalf("status %d", status)
@@ -214,7 +195,7 @@ func (f *fakeClient) Close() error {
 // against ferry's CONNECT-UDP server: ferry to ferry.
 func TestConnectUDPUpstream(t *testing.T) {
 	remote := newWorld(t, options{})
-	echo := udpEcho(t)
+	echo := testnet.UDPEcho(t)
 	rt, err := tunnel.NewRoutes(tunnel.RoutingSpec{
 		Upstreams: []tunnel.UpstreamSpec{{Name: "remote", URL: &url.URL{Scheme: "http", Host: remote.addr}}},
 		Default:   "remote",
@@ -267,7 +248,7 @@ func TestConnectUDPLimited(t *testing.T) {
 	rc.Name, rc.Per, rc.Tunnels = "one-udp", limit.PerClient, 1
 	set := limit.Compile([]limit.RuleConfig{rc}, acl.Env{}, "UTC", func(k, msg string) { t.Fatalf("%s: %s", k, msg) })
 	w := newWorld(t, options{policy: &tunnel.Policy{Limits: set}})
-	path := udpframe.MasquePath("127.0.0.1", udpEcho(t).Port())
+	path := udpframe.MasquePath("127.0.0.1", testnet.UDPEcho(t).Port())
 	status, _, _, held := connectUDP(t, w.addr, path, upgradeUDP, nil)
 	if status != http.StatusSwitchingProtocols {
 		t.Fatalf("first CONNECT-UDP: %d", status)

@@ -10,6 +10,8 @@ import (
 	"github.com/ferry-proxy/ferry/internal/udpframe"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/websocket"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // The server offers extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL,
@@ -119,7 +121,7 @@ func TestH2WebSocketRefused(t *testing.T) {
 // the stream's DATA, both ways.
 func TestH2ConnectUDP(t *testing.T) {
 	w := newH2World(t, options{})
-	echo := udpEcho(t)
+	echo := testnet.UDPEcho(t)
 	res, s := extendedConnect(t, w.h2(t), "connect-udp",
 		"https://"+w.addr+udpframe.MasquePath("127.0.0.1", echo.Port()), http.Header{"Capsule-Protocol": {"?1"}})
 	if res.StatusCode != 200 || res.Header.Get("Capsule-Protocol") != "?1" {

@@ -18,28 +18,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// udpEchoOrigin is a UDP socket on loopback that sends every datagram
-// back to its sender.
-func udpEchoOrigin(t testing.TB) netip.AddrPort {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 70000)
-		for {
-			n, src, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			c.WriteToUDPAddrPort(buf[:n], src)
-		}
-	}()
-	return netip.MustParseAddrPort(c.LocalAddr().String())
-}
-
 // socksUDP is a SOCKS5 UDP association opened by hand (RFC 1928 §7): the
 // control connection, the relay's address and the client's socket.
 type socksUDP struct {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // udpConfig is minimalConfig with the admin listener, for the metrics.
@@ -38,7 +40,7 @@ func dropsOf(ev Event) map[string]int64 {
 func TestUDPPySocks(t *testing.T) {
 	py := pythonWithSOCKS(t)
 	f, admin := startOps(t, udpConfig)
-	echo := udpEchoOrigin(t)
+	echo := testnet.UDPEcho(t)
 	host, port, _ := net.SplitHostPort(f.Addr)
 	script := fmt.Sprintf(`
 import socket, socks
@@ -137,7 +139,7 @@ url = "socks5h://%s"
 [routing]
 default = "dante"
 `, dante))
-	echo := udpEchoOrigin(t)
+	echo := testnet.UDPEcho(t)
 	a := socks5Associate(t, f.Addr)
 	for _, host := range []string{"127.0.0.1", "localhost"} {
 		a.send(t, host, echo.Port(), "via dante to "+host)
@@ -170,7 +172,7 @@ key = %q
 [routing]
 default = "remote"
 `, remote.AddrOf("tls"), pki.Path("ca.pem"), pki.Path("laptop.pem"), pki.Path("laptop.key"))))
-	echo := udpEchoOrigin(t)
+	echo := testnet.UDPEcho(t)
 	a := socks5Associate(t, ingress.Addr)
 	for i := range 3 {
 		msg := fmt.Sprint("over TLS ", i)
@@ -200,7 +202,7 @@ func TestUDPBadInput(t *testing.T) {
 [limits.udp]
 max_destinations = 4
 `)
-	echo := udpEchoOrigin(t)
+	echo := testnet.UDPEcho(t)
 	a := socks5Associate(t, f.Addr)
 	a.send(t, "127.0.0.1", echo.Port(), "first")
 	if _, got := a.recv(t); got != "first" {
@@ -238,7 +240,7 @@ max_destinations = 4
 // The default rules: ferry's own host and internal networks are never
 // UDP destinations, and nothing below 1024 is but DNS, NTP and QUIC.
 func TestUDPDefaultRules(t *testing.T) {
-	echo := udpEchoOrigin(t)
+	echo := testnet.UDPEcho(t)
 	f := startFerry(t, fmt.Sprintf(`
 [[listener]]
 address = "127.0.0.1:0"

@@ -11,6 +11,8 @@ import (
 	"github.com/ferry-proxy/ferry/acl"
 	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/tunnel"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // limitedEngine is an engine that allows everything under the rules rcs
@@ -72,7 +74,7 @@ func TestAssociationTakesLimits(t *testing.T) {
 // An association's datagrams count into its byte quota as they go, both
 // ways, and a spent quota ends it with the limit as its error.
 func TestAssociationQuotaEnds(t *testing.T) {
-	echo := udpEcho(t)
+	echo := testnet.UDPEcho(t)
 	e := limitedEngine(t, limit.RuleConfig{Name: "q", Per: limit.PerRule, Bytes: 4 << 10})
 	f := newFakeClient()
 	r := runAssoc(t, e, f)

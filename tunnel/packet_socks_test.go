@@ -15,6 +15,8 @@ import (
 
 	"github.com/ferry-proxy/ferry/internal/udpframe"
 	"github.com/ferry-proxy/ferry/tunnel"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // fakeSOCKS is a SOCKS5 server that serves UDP ASSOCIATE (RFC 1928 §7)
@@ -128,7 +130,7 @@ func socksEngine(t *testing.T, scheme, addr string) (*tunnel.Engine, *tunnel.Rou
 // association, one for all the destinations routed there: socks5://
 // is given the address ferry resolved, socks5h:// the name.
 func TestAssociationSOCKSUpstream(t *testing.T) {
-	echo := udpEcho(t)
+	echo := testnet.UDPEcho(t)
 	for _, tt := range []struct{ scheme, named string }{
 		{"socks5", echo.String()},
 		{"socks5h", "localhost:" + itoa(echo.Port())},

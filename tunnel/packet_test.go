@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/ferry-proxy/ferry/acl"
 	"github.com/ferry-proxy/ferry/tunnel"
+
+	"github.com/ferry-proxy/ferry/internal/testnet"
 )
 
 // packet is one datagram the fake client sends, to dst.
@@ -74,27 +75,6 @@ func (f *fakeClient) next(t *testing.T) reply {
 	}
 }
 
-// udpEcho is a loopback UDP socket that echoes.
-func udpEcho(t testing.TB) netip.AddrPort {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 70000)
-		for {
-			n, src, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			c.WriteToUDPAddrPort(buf[:n], src)
-		}
-	}()
-	return netip.MustParseAddrPort(c.LocalAddr().String())
-}
-
 func udpRequest() *tunnel.Request {
 	return &tunnel.Request{Proto: tunnel.ProtoUDP, Client: netip.MustParseAddrPort("127.0.0.1:40000")}
 }
@@ -132,7 +112,7 @@ func (r *running) wait(t *testing.T) {
 }
 
 func TestAssociationDirect(t *testing.T) {
-	echo := udpEcho(t)
+	echo := testnet.UDPEcho(t)
 	e := tunnel.New(tunnel.Config{}, nil)
 	f := newFakeClient()
 	r := runAssoc(t, e, f)
@@ -158,7 +138,7 @@ func TestAssociationDirect(t *testing.T) {
 // Datagrams to a destination being set up wait for it, in order and
 // within bounds; those past the bound are dropped.
 func TestAssociationQueue(t *testing.T) {
-	echo := udpEcho(t)
+	echo := testnet.UDPEcho(t)
 	release := make(chan struct{})
 	asked := make(chan struct{}, 8)
 	pol := &tunnel.Policy{ACL: decideFunc(func(q *acl.Query) acl.Verdict {
