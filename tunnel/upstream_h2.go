@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/netx"
@@ -70,6 +71,7 @@ type h2Pool struct {
 	conns   []*h2Parent
 	dialing *h2Dial // the dial under way; nil when none
 	h1      bool    // the last dial found the parent speaking HTTP/1.1
+	retired bool    // a reload replaced the upstream: nothing more is pooled
 }
 
 // h2Dial is a dial under way, which others wait for.
@@ -82,6 +84,42 @@ type h2Dial struct {
 type h2Parent struct {
 	cc            *http2.ClientConn
 	remote, local net.Addr
+	reserved      atomic.Int32 // streams reserved on cc, not yet sent
+	retiring      atomic.Bool  // its pool was retired: shut down once none is reserved
+	shut          atomic.Bool
+}
+
+// reserve takes a stream on pc for its next RoundTrip; the caller calls
+// started once that has been sent (or failed).
+func (pc *h2Parent) reserve() bool {
+	if !pc.cc.ReserveNewRequest() {
+		return false
+	}
+	pc.reserved.Add(1)
+	return true
+}
+
+// started notes that a stream reserved on pc has been sent, or failed.
+func (pc *h2Parent) started() {
+	if pc.reserved.Add(-1) == 0 && pc.retiring.Load() {
+		pc.shutdown()
+	}
+}
+
+// retire shuts pc down (GOAWAY: the streams on it finish, then it closes)
+// as soon as no stream reserved on it waits to be sent: x/net's Shutdown
+// waits for running streams, not for reserved ones, which would fail.
+func (pc *h2Parent) retire() {
+	pc.retiring.Store(true)
+	if pc.reserved.Load() == 0 {
+		pc.shutdown()
+	}
+}
+
+func (pc *h2Parent) shutdown() {
+	if pc.shut.CompareAndSwap(false, true) {
+		go pc.cc.Shutdown(context.Background())
+	}
 }
 
 // take returns a connection with a stream reserved on it (its next
@@ -90,6 +128,11 @@ type h2Parent struct {
 func (p *h2Pool) take() (pc *h2Parent, dial bool, wait *h2Dial) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.retired {
+		// Asked by a request that began before the reload: its own
+		// connection, not pooled.
+		return nil, true, nil
+	}
 	p.conns = slices.DeleteFunc(p.conns, func(c *h2Parent) bool {
 		st := c.cc.State()
 		return st.Closed || st.Closing
@@ -99,7 +142,7 @@ func (p *h2Pool) take() (pc *h2Parent, dial bool, wait *h2Dial) {
 			return a.cc.State().StreamsActive - b.cc.State().StreamsActive
 		})
 		for _, c := range p.conns {
-			if c.cc.ReserveNewRequest() {
+			if c.reserve() {
 				return c, false, nil
 			}
 		}
@@ -125,8 +168,12 @@ func (p *h2Pool) dialed(pc *h2Parent, h1 bool, err error) bool {
 		p.dialing = nil
 	}
 	p.h1 = h1
-	if pc == nil || !pc.cc.ReserveNewRequest() {
+	if pc == nil || !pc.reserve() {
 		return false
+	}
+	if p.retired {
+		pc.retire() // retired while this dial was under way: not pooled
+		return true
 	}
 	p.conns = append(p.conns, pc)
 	return true
@@ -146,10 +193,10 @@ func (p *h2Pool) drop(c *h2Parent) {
 func (p *h2Pool) retire() {
 	p.mu.Lock()
 	conns := p.conns
-	p.conns = nil
+	p.conns, p.retired = nil, true
 	p.mu.Unlock()
 	for _, c := range conns {
-		go c.cc.Shutdown(context.Background())
+		c.retire()
 	}
 }
 
@@ -222,6 +269,7 @@ func (u *Upstream) dialH2(ctx context.Context, addr string) (net.Conn, error) {
 			return c, err
 		}
 		s, err := u.connectStream(ctx, pc, addr)
+		pc.started()
 		if err == nil || attempt > 0 || ctx.Err() != nil || !notStarted(err, pc) {
 			return s, err
 		}
@@ -267,6 +315,7 @@ func (u *Upstream) RoundTripH2(r *http.Request, retry bool) (res *http.Response,
 			return nil, nil, false, nil
 		}
 		res, err := pc.cc.RoundTrip(r)
+		pc.started()
 		if err == nil || attempt > 0 || !retry || r.Context().Err() != nil || !notStarted(err, pc) {
 			return res, pc.remote, true, err
 		}

@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -197,7 +198,13 @@ func (x *response) got1xx(code int, header textproto.MIMEHeader) error {
 	if x.done {
 		return nil
 	}
+	// The writer sends its header map with a 1xx and keeps it for the
+	// final response: the interim response goes out with its own fields
+	// only, and the ones already set for the final response (a
+	// Connection: close, say) are put back after it.
 	h := x.w.Header()
+	kept := maps.Clone(h)
+	clear(h)
 	for k, vv := range header {
 		if k == "Connection" || k == "Keep-Alive" {
 			continue
@@ -205,7 +212,8 @@ func (x *response) got1xx(code int, header textproto.MIMEHeader) error {
 		h[k] = vv
 	}
 	x.w.WriteHeader(code)
-	clear(h) // WriteHeader keeps them for the final response otherwise
+	clear(h)
+	maps.Copy(h, kept)
 	return nil
 }
 

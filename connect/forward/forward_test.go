@@ -67,3 +67,33 @@ func FuzzReadResponse(f *testing.F) {
 		}
 	})
 }
+
+// headerLog is a ResponseWriter that keeps a copy of the header map each
+// WriteHeader sent.
+type headerLog struct {
+	h    http.Header
+	sent []http.Header
+}
+
+func (w *headerLog) Header() http.Header         { return w.h }
+func (w *headerLog) Write(p []byte) (int, error) { return len(p), nil }
+func (w *headerLog) WriteHeader(code int)        { w.sent = append(w.sent, w.h.Clone()) }
+
+// An interim response (RFC 9110 §15.2) goes out with its own fields only,
+// without its hop-by-hop ones, and leaves the fields ferry had already set
+// for the final response in place (a Connection: close, which on HTTP/2
+// is what makes the server send GOAWAY).
+func TestInterimKeepsFinalFields(t *testing.T) {
+	w := &headerLog{h: http.Header{"Connection": {"close"}}}
+	x := &response{w: w}
+	x.got1xx(http.StatusEarlyHints, map[string][]string{"Link": {"</a.css>; rel=preload"}, "Connection": {"x"}})
+	if len(w.sent) != 1 {
+		t.Fatalf("%d heads written, want 1", len(w.sent))
+	}
+	if got := w.sent[0]; got.Get("Link") == "" || got.Get("Connection") != "" {
+		t.Errorf("103 sent with %q, want its Link and no Connection", got)
+	}
+	if got := w.h; got.Get("Connection") != "close" || got.Get("Link") != "" {
+		t.Errorf("after the 103 the final response's fields are %q, want Connection: close and no Link", got)
+	}
+}
