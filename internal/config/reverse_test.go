@@ -236,3 +236,34 @@ func TestReverseExampleBlock(t *testing.T) {
 		t.Fatalf("embedded default: %v, %d reverse listeners", err, len(def.Reverse))
 	}
 }
+
+// A terminating route's certificate, key and backend CA are found
+// relative to the config file, as every other file the config names,
+// whatever the working directory.
+func TestReverseFilesRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	writePEM(t, dir)
+	conf := `
+[[listener]]
+address = "127.0.0.1:0"
+
+[[reverse]]
+address = "127.0.0.1:0"
+mode = "tls"
+  [[reverse.route]]
+  default = true
+  tls = "terminate"
+  certificates = [{ cert = "cert.pem", key = "key.pem" }]
+  backend_tls = true
+  backend_ca = "cert.pem"
+  backends = [{ address = "127.0.0.1:9001" }]
+`
+	f, err := Parse(dir+"/ferry.toml", []byte(conf))
+	if err != nil {
+		t.Fatalf("a config naming files beside it, read from another directory: %v", err)
+	}
+	r := f.Reverse[0].Routes[0]
+	if want := dir + "/cert.pem"; r.Certificates[0].Cert != want || r.Certificates[0].Key != dir+"/key.pem" || r.BackendCA != want {
+		t.Errorf("paths %q %q %q, want them under %s", r.Certificates[0].Cert, r.Certificates[0].Key, r.BackendCA, dir)
+	}
+}

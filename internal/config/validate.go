@@ -40,7 +40,7 @@ func (f *File) validate(report func(key, msg string)) {
 	f.Log.validate(under("log", report))
 	f.validateAdmin(report)
 	f.PAC.Validate(under("pac", report))
-	f.validateReverse(report)
+	f.validateReverse(dir, report)
 	f.Cache.Validate(under("cache", report))
 	f.Fleet.Validate(under("fleet", report))
 	authOK := true
@@ -117,9 +117,11 @@ func (f *File) validateAdmin(report func(key, msg string)) {
 }
 
 // validateReverse gives the reverse listeners limits.handshake_timeout
-// where they set none, checks their addresses against each other and the
-// front listeners', and the rest with reverse's Validate.
-func (f *File) validateReverse(report func(key, msg string)) {
+// where they set none, makes the files their routes name relative to
+// dir (as every other file the config names), checks their addresses
+// against each other and the front listeners', and the rest with
+// reverse's Validate.
+func (f *File) validateReverse(dir string, report func(key, msg string)) {
 	front := map[string]bool{}
 	for _, l := range f.Listeners {
 		front[l.Address] = true
@@ -140,6 +142,16 @@ func (f *File) validateReverse(report func(key, msg string)) {
 			reportf(report, key, "%s is already used by another listener", l.Address)
 		}
 		addrs[l.Address] = true // ":0" may repeat: each bind gets its own port
+		for j := range l.Routes {
+			r := &l.Routes[j]
+			for k := range r.Certificates {
+				c := &r.Certificates[k]
+				c.Cert, c.Key = tlsfile.Resolve(dir, c.Cert), tlsfile.Resolve(dir, c.Key)
+			}
+			if r.BackendCA != "" {
+				r.BackendCA = tlsfile.Resolve(dir, r.BackendCA)
+			}
+		}
 	}
 	(&reverse.Config{Listeners: f.Reverse}).Validate(report)
 }
