@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 
+	"github.com/ferry-proxy/ferry/front"
 	"github.com/rs/zerolog"
 )
 
@@ -32,5 +36,22 @@ func TestFDBudget(t *testing.T) {
 				t.Fatalf("%d conns and %d pooled do not fit %d descriptors", c, i, tt.limit)
 			}
 		})
+	}
+}
+
+// Lowering the operator's own max_conns is a warning; fitting the
+// default to the machine is not (a fresh ferry on a 20,000-descriptor
+// machine starts without one).
+func TestFDBudgetWarnsOnlyForOwnLimit(t *testing.T) {
+	for _, tt := range []struct {
+		maxConns int
+		level    string
+	}{{front.DefaultMaxConns, "info"}, {15000, "warn"}, {0, "warn"}} {
+		var buf bytes.Buffer
+		fdBudget(20000, tt.maxConns, 1024, zerolog.New(&buf))
+		var line struct{ Level, Message string }
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil || !strings.HasPrefix(line.Message, "max_conns lowered") || line.Level != tt.level {
+			t.Errorf("max_conns %d lowered: log %q, want one line at %s", tt.maxConns, buf.String(), tt.level)
+		}
 	}
 }
