@@ -157,8 +157,12 @@ func parsePrefix(v string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// contains reports whether a is in one of p's prefixes. A link-local
+// address's zone (fe80::1%eth0, a client's or a dial's) is not part of
+// the address a rule names: netip's Contains is false for every zoned
+// address, which would let fe80::/10 rules pass link-local peers by.
 func (p *prefixes) contains(a netip.Addr) bool {
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	list := p.v6
 	if a.Is4() {
 		list = p.v4

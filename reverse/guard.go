@@ -22,7 +22,7 @@ type Guard struct {
 // Check reports whether ip may connect and, when it may not, the entry
 // that decided ("deny 10.0.0.0/8", or "allow" when no allow entry matched).
 func (g *Guard) Check(ip netip.Addr) (ok bool, rule string) {
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("") // a zone is no part of the address a CIDR names
 	for _, p := range g.Deny {
 		if p.Contains(ip) {
 			return false, "deny " + p.String()
@@ -43,7 +43,7 @@ func (g *Guard) Check(ip netip.Addr) (ok bool, rule string) {
 func (g *Guard) Empty() bool { return len(g.Allow) == 0 && len(g.Deny) == 0 }
 
 func containsAny(ps []netip.Prefix, ip netip.Addr) bool {
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("") // a zone is no part of the address a CIDR names
 	for _, p := range ps {
 		if p.Contains(ip) {
 			return true

@@ -137,7 +137,7 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 // Trusted reports whether a is in one of the prefixes (the balancers a
 // PROXY header is believed from).
 func Trusted(from []netip.Prefix, a netip.Addr) bool {
-	a = a.Unmap()
+	a = a.Unmap().WithZone("") // a zone is no part of the address a CIDR names
 	for _, p := range from {
 		if p.Contains(a) {
 			return true

@@ -3,6 +3,7 @@ package proxyhdr
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"testing"
 )
 
@@ -73,4 +74,13 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("length %d of %d bytes shown", n, len(b))
 		}
 	})
+}
+
+// A balancer reached over a link-local address (its zone on the peer
+// address) is trusted by the CIDR naming it.
+func TestTrustedZoned(t *testing.T) {
+	from := []netip.Prefix{netip.MustParsePrefix("fe80::/10")}
+	if !Trusted(from, netip.MustParseAddr("fe80::1%eth0")) {
+		t.Error("fe80::1 with a zone not trusted by fe80::/10")
+	}
 }
