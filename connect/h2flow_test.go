@@ -77,6 +77,54 @@ func TestH2IdleTimeout(t *testing.T) {
 	}
 }
 
+// The other way round: a tunnel whose download is silent (after a
+// banner) while its upload moves outlives the idle timeout too. The write
+// deadline given to x/net for the banner resets the stream when it
+// passes, so it must not be left armed while only the upload moves.
+func TestH2UploadOnlyOutlivesIdle(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	w := newH2World(t, options{engine: tunnel.Config{IdleTimeout: idle}})
+	const ticks = 12 // 1.2s of upload: four idle timeouts
+	got := make(chan int, 1)
+	target := rawServer(t, func(_ int, c net.Conn) {
+		c.Write([]byte("hello"))
+		n := 0
+		buf := make([]byte, 16)
+		for n < ticks {
+			m, err := c.Read(buf)
+			n += m
+			if err != nil {
+				break
+			}
+		}
+		got <- n
+		io.Copy(io.Discard, c)
+	})
+	res, s := connectH2(t, w.h2(t), target, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("CONNECT %d", res.StatusCode)
+	}
+	banner := make([]byte, 5)
+	if _, err := io.ReadFull(s, banner); err != nil {
+		t.Fatalf("banner: %v", err)
+	}
+	tick := time.NewTicker(idle / 3)
+	defer tick.Stop()
+	for i := range ticks {
+		<-tick.C
+		if _, err := s.Write([]byte{'.'}); err != nil {
+			t.Fatalf("upload byte %d: %v: the tunnel was cut while it moved", i, err)
+		}
+	}
+	if n := <-got; n != ticks {
+		t.Errorf("target got %d bytes, want %d: the tunnel was cut while it moved", n, ticks)
+	}
+	r := w.log.next(t)
+	if !errors.Is(r.Err, tunnel.ErrIdle) {
+		t.Errorf("tunnel ended with %v, want the idle timeout once both ways were silent", r.Err)
+	}
+}
+
 // GoAway (a reload) sends GOAWAY: the client opens no new stream on the
 // connection, the tunnel open on it goes on, and the connection closes
 // once that ends; a new connection is served.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/netx"
+	"github.com/ferry-proxy/ferry/tunnel"
 )
 
 // h2Stream is the client's side of a tunnel on an HTTP/2 stream: what
@@ -29,11 +30,13 @@ type h2Stream struct {
 	body *netx.DeadlineReader
 	done chan struct{} // closed when w is no longer used: the handler may return
 
-	mu       sync.Mutex // held across each write
-	want     time.Time  // the relay's write deadline; guarded by mu
-	armed    time.Time  // the one given to x/net; guarded by mu
-	rel      sync.Mutex // guards released
-	released bool       // done is closed: w is not to be used
+	mu       sync.Mutex   // held across each write
+	want     time.Time    // the relay's write deadline; guarded by mu
+	armed    time.Time    // the one given to x/net; guarded by mu
+	armedAt  atomic.Int64 // armed, in Unix nanoseconds, for Read; 0 when none
+	armedOn  atomic.Int64 // when it was given, in Unix nanoseconds
+	rel      sync.Mutex   // guards released
+	released bool         // done is closed: w is not to be used
 	ended    atomic.Bool
 	closed   atomic.Bool
 	writing  atomic.Bool
@@ -61,12 +64,56 @@ func newH2Stream(w http.ResponseWriter, r *http.Request, window int) *h2Stream {
 // Read reads the client's DATA. Once the tunnel has sent its last byte
 // (CloseWrite), the stream's end (a reset the handler's return causes)
 // is EOF.
+//
+// x/net resets the stream when the write deadline given to it passes,
+// whether a write is under way or not. So while the upload moves and the
+// download is silent, that deadline is taken back before it is due; and
+// a reset that came from it anyway (the relay's own idle check late on a
+// loaded machine) is the idle timeout it stands for.
 func (s *h2Stream) Read(p []byte) (int, error) {
 	n, err := s.body.Read(p)
-	if err != nil && err != io.EOF && s.ended.Load() && !errors.Is(err, os.ErrDeadlineExceeded) {
+	switch {
+	case n > 0:
+		s.uploadMoved()
+	case err == nil || err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded):
+	case s.ended.Load():
 		err = io.EOF
+	case s.writeDeadlinePassed():
+		err = tunnel.ErrIdle
 	}
 	return n, err
+}
+
+// uploadMoved disarms a write deadline that is more than half way to
+// firing, unless a write is under way (its deadline is the one that
+// matters then): the next write arms a fresh one. At most one round trip
+// to the connection's goroutine per half idle timeout.
+func (s *h2Stream) uploadMoved() {
+	at := s.armedAt.Load()
+	if at == 0 || time.Now().UnixNano() < at-(at-s.armedOn.Load())/2 {
+		return
+	}
+	if !s.mu.TryLock() {
+		return
+	}
+	defer s.mu.Unlock()
+	if s.armed.IsZero() {
+		return
+	}
+	s.armed = time.Time{}
+	s.armedAt.Store(0)
+	s.rel.Lock()
+	if !s.released {
+		s.rc.SetWriteDeadline(time.Time{})
+	}
+	s.rel.Unlock()
+}
+
+// writeDeadlinePassed reports whether the write deadline given to x/net
+// has passed: a reset the stream got then is that deadline's.
+func (s *h2Stream) writeDeadlinePassed() bool {
+	at := s.armedAt.Load()
+	return at != 0 && time.Now().UnixNano() >= at
 }
 
 // Write sends p as DATA at once.
@@ -113,6 +160,12 @@ func (s *h2Stream) arm() {
 		s.armed = s.want.Add(time.Until(s.want) / 8)
 	default:
 		return
+	}
+	if s.armed.IsZero() {
+		s.armedAt.Store(0)
+	} else {
+		s.armedAt.Store(s.armed.UnixNano())
+		s.armedOn.Store(time.Now().UnixNano())
 	}
 	s.rc.SetWriteDeadline(s.armed)
 }
