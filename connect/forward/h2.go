@@ -23,6 +23,9 @@ func (cl *Client) sendH2(r *http.Request, rt *route, u *tunnel.Upstream) (*http.
 	ctx, cancel := context.WithCancelCause(r.Context())
 	out := r.WithContext(ctx)
 	out.Header = r.Header.Clone()
+	// HTTP/2 has no Connection field: the connection options said on
+	// HTTP/1.1 (TE) are carried by the fields themselves (RFC 9113 §8.2.2).
+	delete(out.Header, "Connection")
 	if a := u.ProxyAuthorization(); a != "" {
 		out.Header.Set("Proxy-Authorization", a)
 	}

@@ -111,12 +111,21 @@ func (f *Forwarder) rewriteRequest(out *http.Request, client netip.AddrPort) {
 	upgrade := upgradeType(h)
 	removeHopByHop(h)
 	removeProxyFields(h)
-	if upgrade != "" {
+	// What ferry sends hop-by-hop itself is named in Connection, as its
+	// sender must (RFC 9110 §7.6.1, §10.1.4 for TE).
+	switch {
+	case upgrade != "" && in.trailers:
+		h.Set("Connection", "Upgrade, TE")
+	case upgrade != "":
 		h.Set("Connection", "Upgrade")
+	case in.trailers:
+		h.Set("Connection", "TE")
+	}
+	if upgrade != "" {
 		h.Set("Upgrade", upgrade)
 	}
 	if in.trailers {
-		h.Set("Te", "trailers") // hop-by-hop, but says the client takes them
+		h.Set("Te", "trailers") // the client takes trailer fields
 	}
 	for _, k := range forwardingHeaders {
 		delete(h, k)

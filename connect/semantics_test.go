@@ -1,0 +1,100 @@
+package connect_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// seenRequest is what an origin received: the request line's target and
+// version, the fields and the body.
+type seenRequest struct {
+	target, proto string
+	header        http.Header
+	body          string
+}
+
+// capturingOrigin records every request it gets and answers 200 "ok",
+// on keep-alive conns. It is raw: net/http would answer OPTIONS * itself.
+func capturingOrigin(t *testing.T) (*capturing, chan seenRequest) {
+	seen := make(chan seenRequest, 16)
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			seen <- seenRequest{target: r.RequestURI, proto: r.Proto, header: r.Header, body: string(b)}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	return &capturing{host: addr, URL: "http://" + addr}, seen
+}
+
+// capturing names a capturingOrigin as origin does an httptest one.
+type capturing struct{ host, URL string }
+
+// nextSeen is the next request the origin got, within bound.
+func nextSeen(t *testing.T, seen chan seenRequest) seenRequest {
+	t.Helper()
+	select {
+	case r := <-seen:
+		return r
+	case <-time.After(bound):
+		t.Fatal("origin got no request")
+		return seenRequest{}
+	}
+}
+
+// noRequest fails t if the origin got a request.
+func noRequest(t *testing.T, seen chan seenRequest) {
+	t.Helper()
+	select {
+	case r := <-seen:
+		t.Errorf("origin got %s %v, want nothing forwarded", r.target, r.header)
+	default:
+	}
+}
+
+// RFC 9110 §7.6.1, §10.1.4: a TE ferry sends on is named in Connection, as
+// every hop-by-hop field its sender adds must be; with an upgrade too.
+func TestSentHopByHopFieldsNamedInConnection(t *testing.T) {
+	tests := []struct {
+		name, fields string
+		want         []string // Connection options the origin must see
+	}{
+		{"te", "TE: trailers, deflate\r\nConnection: TE\r\n", []string{"te"}},
+		{"te unnamed by the client", "TE: trailers\r\n", []string{"te"}},
+		{"te and upgrade", "TE: trailers\r\nConnection: Upgrade, TE\r\nUpgrade: x-test\r\n", []string{"upgrade", "te"}},
+	}
+	o, seen := capturingOrigin(t)
+	w := newWorld(t, options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := w.raw(t)
+			c.send(t, "GET "+o.URL+"/x HTTP/1.1\r\nHost: "+o.host+"\r\n"+tt.fields+"\r\n")
+			c.response(t, "GET")
+			r := nextSeen(t, seen)
+			if te := r.header.Get("Te"); te != "trailers" {
+				t.Errorf("origin got TE %q, want trailers", te)
+			}
+			var got []string
+			for _, v := range r.header.Values("Connection") {
+				for o := range strings.SplitSeq(v, ",") {
+					got = append(got, strings.ToLower(strings.TrimSpace(o)))
+				}
+			}
+			for _, opt := range tt.want {
+				if !strings.Contains(strings.Join(got, " "), opt) {
+					t.Errorf("origin got Connection %q, want it to name %s", got, opt)
+				}
+			}
+		})
+	}
+}
