@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/tunnel"
 )
 
 // seenRequest is what an origin received: the request line's target and
@@ -59,6 +61,41 @@ func noRequest(t *testing.T, seen chan seenRequest) {
 	case r := <-seen:
 		t.Errorf("origin got %s %v, want nothing forwarded", r.target, r.header)
 	default:
+	}
+}
+
+// RFC 9112 §3.2.4: an OPTIONS for a URI with an empty path asks about the
+// server; the last proxy sends it as "*", one before it keeps the path
+// empty. A query makes it a resource's again.
+func TestOptionsServerWide(t *testing.T) {
+	o, seen := capturingOrigin(t)
+	direct := newWorld(t, options{})
+	child := newWorld(t, options{policy: routed(t, tunnel.RoutingSpec{
+		Upstreams: []tunnel.UpstreamSpec{upstream(t, "parent", "http://"+direct.addr)},
+		Default:   "parent",
+	})})
+	tests := []struct {
+		name   string
+		w      *world
+		target string
+		want   string
+	}{
+		{"direct", direct, o.URL, "*"},
+		{"through an upstream", child, o.URL, "*"},
+		{"with a query", direct, o.URL + "?q", "/?q"},
+		{"with a path", direct, o.URL + "/", "/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.w.raw(t)
+			c.send(t, "OPTIONS "+tt.target+" HTTP/1.1\r\nHost: "+o.host+"\r\n\r\n")
+			if resp, _ := c.response(t, "OPTIONS"); resp.StatusCode != 200 {
+				t.Fatalf("status %d, want 200", resp.StatusCode)
+			}
+			if r := nextSeen(t, seen); r.target != tt.want {
+				t.Errorf("origin got request-target %q, want %q", r.target, tt.want)
+			}
+		})
 	}
 }
 

@@ -34,7 +34,8 @@ func headOrigin(t *testing.T) (addr string, heads chan *http.Request) {
 // Plain HTTP over an HTTP/2 parent keeps what ferry does on HTTP/1.1: a
 // request with TE: trailers (which ferry names in Connection on HTTP/1.1,
 // RFC 9110 §10.1.4, and HTTP/2 has no Connection field for, RFC 9113
-// §8.2.2) goes through.
+// §8.2.2) goes through, and an OPTIONS for a URI with an empty path
+// reaches the origin as "*" (RFC 9112 §3.2.4; :path "*", RFC 9113 §8.3.1).
 func TestChainHTTP2RequestSemantics(t *testing.T) {
 	pki := newChainPKI(t)
 	parent := startFerry(t, parentConfig(pki))
@@ -51,6 +52,13 @@ default = "parent"
 			func(r *http.Request) string {
 				if r.Header.Get("Te") != "trailers" {
 					return fmt.Sprintf("origin got TE %q, want trailers", r.Header.Get("Te"))
+				}
+				return ""
+			}},
+		{"options server-wide", "OPTIONS http://" + addr + " HTTP/1.1\r\nHost: " + addr + "\r\n\r\n",
+			func(r *http.Request) string {
+				if r.RequestURI != "*" {
+					return fmt.Sprintf("origin got OPTIONS %q, want *", r.RequestURI)
 				}
 				return ""
 			}},

@@ -220,10 +220,7 @@ func (x *exchange) armHeadTimeout() {
 // body ferry sends: its Content-Length when known, else chunked.
 func (x *exchange) writeHead() error {
 	r, bw := x.r, x.c.bw
-	target := r.URL.RequestURI()
-	if x.absolute {
-		target = r.URL.Scheme + "://" + r.URL.Host + target
-	}
+	target := requestTarget(r, x.absolute)
 	bw.WriteString(r.Method + " " + target + " HTTP/1.1\r\nHost: " + r.URL.Host + "\r\n")
 	if x.authz != "" {
 		bw.WriteString("Proxy-Authorization: " + x.authz + "\r\n")
@@ -248,6 +245,29 @@ func (x *exchange) writeHead() error {
 	}
 	bw.WriteString("\r\n")
 	return bw.Flush()
+}
+
+// requestTarget is the request-target ferry sends: origin-form to the
+// origin, absolute-form to an HTTP upstream (RFC 9112 §3.2). An OPTIONS
+// for a URI with an empty path and no query asks about the server, not a
+// resource: the last proxy sends it as "*" (§3.2.4), one that is not the
+// last keeps the path empty rather than make it "/".
+func requestTarget(r *http.Request, absolute bool) string {
+	switch {
+	case serverWide(r) && absolute:
+		return r.URL.Scheme + "://" + r.URL.Host
+	case serverWide(r):
+		return "*"
+	case absolute:
+		return r.URL.Scheme + "://" + r.URL.Host + r.URL.RequestURI()
+	}
+	return r.URL.RequestURI()
+}
+
+// serverWide reports an OPTIONS about the server as a whole: its URI has
+// an empty path and no query (RFC 9112 §3.2.4).
+func serverWide(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.URL.Path == "" && r.URL.RawQuery == "" && !r.URL.ForceQuery
 }
 
 // bodyMethod reports a method whose request is expected to have a body:

@@ -26,6 +26,12 @@ func (cl *Client) sendH2(r *http.Request, rt *route, u *tunnel.Upstream) (*http.
 	// HTTP/2 has no Connection field: the connection options said on
 	// HTTP/1.1 (TE) are carried by the fields themselves (RFC 9113 §8.2.2).
 	delete(out.Header, "Connection")
+	if serverWide(r) {
+		// RFC 9113 §8.3.1: such an OPTIONS has the :path "*", not "/".
+		u := *r.URL
+		u.Opaque = "*"
+		out.URL = &u
+	}
 	if a := u.ProxyAuthorization(); a != "" {
 		out.Header.Set("Proxy-Authorization", a)
 	}
