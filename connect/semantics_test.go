@@ -64,6 +64,83 @@ func noRequest(t *testing.T, seen chan seenRequest) {
 	}
 }
 
+// RFC 9110 §7.6.2: a TRACE or OPTIONS with Max-Forwards: 0 is answered by
+// ferry as its final recipient (TRACE echoes the request, credentials
+// left out, §9.3.8); with more it is forwarded one lower; other methods
+// pass it untouched.
+func TestMaxForwards(t *testing.T) {
+	tests := []struct {
+		name, method, maxForwards string
+		forwarded                 string // the Max-Forwards the origin gets; "" none: ferry answers
+	}{
+		{"options 0", "OPTIONS", "0", ""},
+		{"trace 0", "TRACE", "0", ""},
+		{"options 5", "OPTIONS", "5", "4"},
+		{"trace 1", "TRACE", "1", "0"},
+		{"get 0", "GET", "0", "0"},
+		{"delete 3", "DELETE", "3", "3"},
+		{"options not a number", "OPTIONS", "x", "x"},
+	}
+	o, seen := capturingOrigin(t)
+	w := newWorld(t, options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := w.raw(t)
+			c.send(t, tt.method+" "+o.URL+"/x HTTP/1.1\r\nHost: "+o.host+"\r\nMax-Forwards: "+tt.maxForwards+
+				"\r\nAuthorization: Basic c2VjcmV0\r\nCookie: id=secret\r\nX-Probe: 1\r\n\r\n")
+			resp, body := c.response(t, tt.method)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d, want 200", resp.StatusCode)
+			}
+			w.log.next(t)
+			if tt.forwarded != "" {
+				r := nextSeen(t, seen)
+				if got := r.header.Get("Max-Forwards"); got != tt.forwarded {
+					t.Errorf("origin got Max-Forwards %q, want %q", got, tt.forwarded)
+				}
+				return
+			}
+			noRequest(t, seen)
+			if strings.Contains(resp.Header.Get("Via"), "ferry") {
+				t.Errorf("ferry's own answer carries Via %q", resp.Header.Get("Via"))
+			}
+			if tt.method != "TRACE" {
+				if body != "" {
+					t.Errorf("OPTIONS answer body %q, want none", body)
+				}
+				return
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "message/http" {
+				t.Errorf("TRACE answer Content-Type %q, want message/http", ct)
+			}
+			if !strings.HasPrefix(body, "TRACE "+o.URL+"/x HTTP/1.1\r\n") || !strings.Contains(body, "X-Probe: 1\r\n") ||
+				strings.Contains(body, "secret") || !strings.HasSuffix(body, "\r\n\r\n") {
+				t.Errorf("TRACE echo %q: want the request, without Authorization and Cookie", body)
+			}
+		})
+	}
+}
+
+// Max-Forwards counts every ferry on the way: through a parent, a TRACE
+// with 1 is answered by the parent, and the origin sees nothing.
+func TestMaxForwardsThroughUpstream(t *testing.T) {
+	o, seen := capturingOrigin(t)
+	parent := newWorld(t, options{})
+	child := newWorld(t, options{policy: routed(t, tunnel.RoutingSpec{
+		Upstreams: []tunnel.UpstreamSpec{upstream(t, "parent", "http://"+parent.addr)},
+		Default:   "parent",
+	})})
+	c := child.raw(t)
+	c.send(t, "TRACE "+o.URL+"/x HTTP/1.1\r\nHost: "+o.host+"\r\nMax-Forwards: 1\r\n\r\n")
+	resp, body := c.response(t, "TRACE")
+	if resp.StatusCode != 200 || !strings.Contains(body, "Max-Forwards: 0\r\n") || !strings.Contains(body, "Via: 1.1 ferry") {
+		t.Errorf("answer %d %q, want the parent's echo of the child's request (Max-Forwards 0, Via)", resp.StatusCode, body)
+	}
+	parent.log.next(t)
+	child.log.next(t)
+	noRequest(t, seen)
+}
+
 // RFC 9112 §3.2.4: an OPTIONS for a URI with an empty path asks about the
 // server; the last proxy sends it as "*", one before it keeps the path
 // empty. A query makes it a resource's again.

@@ -62,6 +62,9 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	if r.Method == MethodPurge && f.cache != nil {
 		return nil, f.purge(w, r, req, rec)
 	}
+	if answerLastHop(w, r, rec) {
+		return nil, nil
+	}
 	plan, out, err := f.engine.Route(r.Context(), req)
 	rec.Note(out)
 	if err != nil {

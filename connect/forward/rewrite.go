@@ -130,6 +130,7 @@ func (f *Forwarder) rewriteRequest(out *http.Request, client netip.AddrPort) {
 	for _, k := range forwardingHeaders {
 		delete(h, k)
 	}
+	decrementMaxForwards(out)
 	out.URL.RawQuery = cleanQueryParams(out.URL.RawQuery)
 	out.Host = out.URL.Host
 	switch f.cfg.Forwarded {
