@@ -141,6 +141,36 @@ func TestMaxForwardsThroughUpstream(t *testing.T) {
 	noRequest(t, seen)
 }
 
+// RFC 9110 §10.1.1: an expectation other than 100-continue gets 417,
+// nothing forwarded; a 100-continue from an HTTP/1.0 client is ignored,
+// so the origin is not asked to hold back a body that is already coming.
+func TestExpectations(t *testing.T) {
+	o, seen := capturingOrigin(t)
+	w := newWorld(t, options{})
+
+	c := w.raw(t)
+	c.send(t, "PUT "+o.URL+"/x HTTP/1.1\r\nHost: "+o.host+"\r\nExpect: 100-continue, x-unknown\r\nContent-Length: 2\r\n\r\nhi")
+	resp, _ := c.response(t, "PUT")
+	if resp.StatusCode != http.StatusExpectationFailed || !strings.Contains(resp.Header.Get("Proxy-Status"), "error=http_request_error") {
+		t.Errorf("unknown expectation: %d %q, want 417 with Proxy-Status", resp.StatusCode, resp.Header.Get("Proxy-Status"))
+	}
+	if rec := w.log.next(t); rec.Status != http.StatusExpectationFailed {
+		t.Errorf("logged status %d, want 417", rec.Status)
+	}
+	noRequest(t, seen)
+
+	c = w.raw(t)
+	c.send(t, "PUT "+o.URL+"/x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi")
+	resp, body := c.response(t, "PUT")
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("HTTP/1.0 with Expect: %d %q, want 200 ok", resp.StatusCode, body)
+	}
+	w.log.next(t)
+	if r := nextSeen(t, seen); r.header.Get("Expect") != "" || r.body != "hi" {
+		t.Errorf("origin got Expect %q and body %q, want no Expect and the body", r.header.Get("Expect"), r.body)
+	}
+}
+
 // RFC 9112 §3.2.4: an OPTIONS for a URI with an empty path asks about the
 // server; the last proxy sends it as "*", one before it keeps the path
 // empty. A query makes it a resource's again.

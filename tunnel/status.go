@@ -35,6 +35,7 @@ const (
 	URITooLong           // the request line is longer than max_header_bytes
 	Throttled            // a login refused unchecked: too many failures or checks at once (limiter.go)
 	Limited              // over a [[limit]]: tunnels at once, requests per window, bytes per period (limits.go)
+	Expectation          // the request's Expect asks for something ferry cannot meet
 )
 
 type statusRow struct {
@@ -99,6 +100,8 @@ var status = [...]statusRow{
 	// limit. SOCKS5 0x02, "connection not allowed by ruleset" (RFC 1928
 	// §6): the [[limit]] rules are rules.
 	Limited: {"limited", http.StatusTooManyRequests, 0x02, 91, "http_request_denied"},
+	// RFC 9110 §10.1.1, §15.5.18: an expectation other than 100-continue.
+	Expectation: {"expectation_failed", http.StatusExpectationFailed, 0x01, 91, "http_request_error"},
 }
 
 func (k Kind) row() statusRow {

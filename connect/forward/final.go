@@ -9,11 +9,35 @@ import (
 	"strings"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
 )
 
-// This file holds what ferry acts on before it forwards a request:
-// Max-Forwards, which can make ferry the request's final recipient (RFC
-// 9110 §7.6.2).
+// This file holds what ferry acts on before it forwards a request: the
+// expectations it must meet (RFC 9110 §10.1.1) and Max-Forwards, which
+// can make ferry the request's final recipient (§7.6.2).
+
+// checkExpect refuses a request whose Expect asks for anything but
+// 100-continue, which ferry cannot promise for the servers behind it
+// (RFC 9110 §10.1.1: 417). A 100-continue from an HTTP/1.0 client is
+// dropped: the client waits for no 100, and §10.1.1 says to ignore it,
+// so the origin must not be asked to hold the body back for one.
+func checkExpect(r *http.Request) error {
+	vv, ok := r.Header["Expect"]
+	if !ok {
+		return nil
+	}
+	for _, v := range vv {
+		for e := range strings.SplitSeq(v, ",") {
+			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "100-continue") {
+				return tunnel.Errorf(tunnel.Expectation, "unsupported expectation %q (RFC 9110 §10.1.1)", e)
+			}
+		}
+	}
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		delete(r.Header, "Expect")
+	}
+	return nil
+}
 
 // maxForwards is the Max-Forwards of a TRACE or OPTIONS request, the only
 // methods it applies to (RFC 9110 §7.6.2); ok false when there is none, or

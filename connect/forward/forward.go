@@ -62,6 +62,9 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	if r.Method == MethodPurge && f.cache != nil {
 		return nil, f.purge(w, r, req, rec)
 	}
+	if err := checkExpect(r); err != nil {
+		return nil, err
+	}
 	if answerLastHop(w, r, rec) {
 		return nil, nil
 	}
