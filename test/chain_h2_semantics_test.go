@@ -95,3 +95,54 @@ default = "parent"
 		})
 	}
 }
+
+// A request that fails on its own stream, the parent's connection still
+// working, does not count against the parent: one client's request whose
+// many small fields make a header list over the parent's advertised limit
+// (x/net refuses it before sending) gets its answer, and the next
+// client's request goes through the parent as before. Counted against
+// it, any client could keep the parent marked down for everyone.
+func TestChainHTTP2RequestFailureNotUpstreamFault(t *testing.T) {
+	pki := newChainPKI(t)
+	parent := startFerry(t, parentConfig(pki))
+	child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), "")+`
+[routing]
+default = "parent"
+`))
+	addr, heads := headOrigin(t)
+	get := func(extra string) *http.Response {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", child.Addr, eventTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(eventTimeout))
+		io.WriteString(c, "GET http://"+addr+"/ HTTP/1.1\r\nHost: "+addr+"\r\n"+extra+"\r\n")
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	if res := get(""); res.StatusCode != 200 {
+		t.Fatalf("first request: %d, want 200", res.StatusCode)
+	}
+	<-heads
+	// 60 KiB of head (under max_header_bytes) in 7,000 fields: about
+	// 290 KB of HTTP/2 header list (32 bytes of overhead each, RFC 9113
+	// §6.5.2), over the parent's 64 KiB.
+	big := strings.Repeat("X-A: b\r\n", 7000)
+	if res := get(big); res.StatusCode != http.StatusRequestHeaderFieldsTooLarge || res.Header.Get("Proxy-Status") == "" {
+		t.Fatalf("the oversized request: %d (%q), want 431 with Proxy-Status", res.StatusCode, res.Header.Get("Proxy-Status"))
+	}
+	for i := range 3 {
+		if res := get(""); res.StatusCode != 200 {
+			t.Fatalf("request %d after one client's oversized one: %d (%s), want 200: the parent was marked down for it",
+				i, res.StatusCode, res.Header.Get("Proxy-Status"))
+		}
+		<-heads
+	}
+}

@@ -317,6 +317,9 @@ func (u *Upstream) RoundTripH2(r *http.Request, retry bool) (res *http.Response,
 		res, err := pc.cc.RoundTrip(r)
 		pc.started()
 		if err == nil || attempt > 0 || !retry || r.Context().Err() != nil || !notStarted(err, pc) {
+			if err != nil && r.Context().Err() == nil && !notStarted(err, pc) {
+				err = streamFailure{err}
+			}
 			return res, pc.remote, true, err
 		}
 		u.h2.drop(pc)
@@ -329,6 +332,25 @@ func (p *h2Pool) speaksH1() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.h1 && len(p.conns) == 0
+}
+
+// streamFailure is a request that failed on its own stream while its
+// connection to the parent kept working: x/net refused it before sending
+// (a header list over the parent's advertised limit, say), the parent
+// reset the stream, or the client's body failed. It says nothing of the
+// parent's health: counted against the parent, one client's request
+// would take it out of service for everyone.
+type streamFailure struct{ err error }
+
+func (e streamFailure) Error() string { return e.err.Error() }
+func (e streamFailure) Unwrap() error { return e.err }
+
+// IsStreamFailure reports whether err is a request's own failure on a
+// working HTTP/2 connection to its parent (RoundTripH2): not the
+// parent's fault.
+func IsStreamFailure(err error) bool {
+	var sf streamFailure
+	return errors.As(err, &sf)
 }
 
 // notSent marks a failure to reach a parent: nothing of the request was

@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,11 +112,26 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 		return nil, false, err
 	case errors.As(err, &de):
 		return nil, tunnel.IsUpstreamFault(de.err), de.err
+	case tunnel.IsStreamFailure(err):
+		return nil, false, streamFailed(u, err)
 	}
 	// Connected, but no answer: an HTTP upstream answers even when the
 	// origin fails, so this is the upstream's fault.
 	return nil, bodyless, u.Fault(&tunnel.Error{Kind: tunnel.UpstreamFailed, NextHop: u.Name(),
 		Err: fmt.Errorf("upstream %s: no answer: %w", u.Name(), err)})
+}
+
+// streamFailed is the answer to a request that failed on its own stream
+// to u, u's connection still working (tunnel.IsStreamFailure): 431 when
+// its header list is over what u said it takes (RFC 9113 §6.5.2
+// SETTINGS_MAX_HEADER_LIST_SIZE; x/net says so only in its message), else
+// 502. u is not marked down for it.
+func streamFailed(u *tunnel.Upstream, err error) error {
+	kind := tunnel.UpstreamFailed
+	if strings.Contains(err.Error(), "header list larger than peer's advertised limit") {
+		kind = tunnel.TooLarge
+	}
+	return &tunnel.Error{Kind: kind, NextHop: u.Name(), Err: fmt.Errorf("upstream %s: %w", u.Name(), err)}
 }
 
 // hop is one way out for a request: where its conns go (the pool's key)
