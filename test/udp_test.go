@@ -232,8 +232,16 @@ max_destinations = 4
 	a.ctrl.Close()
 	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("method") == "UDP_ASSOCIATE" })
 	want := map[string]int64{"stranger": 1, "malformed": 3, "fragment": 1, "too_many_destinations": 7}
-	if got := dropsOf(ev); fmt.Sprint(got) != fmt.Sprint(want) || ev.Int("dropped") != 12 || ev.Int("dests") != 4 {
-		t.Errorf("drops %v (dropped %d, dests %d), want %v", got, ev.Int("dropped"), ev.Int("dests"), want)
+	got := dropsOf(ev)
+	// A new destination is set up on a goroutine of its own, its
+	// datagrams queued meanwhile. On a loaded machine "last", to a
+	// destination set up already, can come back and the test end the
+	// association before the three flood destinations that fit are set
+	// up: their datagrams then meet the closed socket (send_failed).
+	failed := got["send_failed"]
+	delete(got, "send_failed")
+	if fmt.Sprint(got) != fmt.Sprint(want) || failed > 3 || ev.Int("dropped") != 12+failed || ev.Int("dests") != 4 {
+		t.Errorf("drops %v, send_failed %d (dropped %d, dests %d), want %v and at most 3 send_failed", got, failed, ev.Int("dropped"), ev.Int("dests"), want)
 	}
 }
 
