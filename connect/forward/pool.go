@@ -101,9 +101,12 @@ func (p *pool) get(key string) *conn {
 }
 
 // put keeps c for the next request to its key, or closes it when the
-// pool is full or closed.
+// pool is full or closed. The deadlines the last exchange left (the
+// body's idle bounds) are dropped: past by the time the conn is reused,
+// they would fail the next request before a byte of it went out.
 func (p *pool) put(c *conn) {
 	c.idleAt = time.Now()
+	c.nc.SetDeadline(time.Time{})
 	p.mu.Lock()
 	if p.closed || p.n >= p.maxIdle || len(p.idle[c.key]) >= p.maxIdlePerKey {
 		p.mu.Unlock()
