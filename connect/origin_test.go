@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/connect"
 	"github.com/ferry-proxy/ferry/connect/forward"
+	"github.com/ferry-proxy/ferry/tunnel"
 )
 
 // oneShotOrigin answers one request per connection, numbered, and then
@@ -149,5 +150,58 @@ func TestClientGoneEndsOriginRequest(t *testing.T) {
 	}
 	if rec := w.log.next(t); rec.Err == nil {
 		t.Errorf("access record without an error: %+v", rec)
+	}
+}
+
+// A response the origin cuts short before any of it left ferry (the head
+// and the bytes after it are still in ferry's write buffer) gets ferry's
+// own answer, 502 (504 for an origin that stalls) with Proxy-Status and
+// an access record saying so, not a silent close. Once bytes reached the
+// client, the response is cut short instead: a head cannot be taken back.
+func TestOriginCutShortBeforeAnythingSent(t *testing.T) {
+	big := strings.Repeat("b", 64<<10)
+	tests := []struct {
+		name, response string
+		stall          bool
+		status         int
+		proxyStatus    string
+	}{
+		{"closed mid-body", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nETag: \"x\"\r\n\r\nshort", false, 502, "http_protocol_error"},
+		{"closed before the body", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", false, 502, "http_protocol_error"},
+		{"stalled mid-body", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", true, 504, "connection_timeout"},
+		{"closed after 64 KiB reached the client", "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + big, false, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			target := rawServer(t, func(_ int, c net.Conn) {
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				io.WriteString(c, tt.response)
+				if tt.stall {
+					<-release
+				}
+			})
+			w := newWorld(t, options{engine: tunnel.Config{IdleTimeout: 200 * time.Millisecond}})
+			c := w.raw(t)
+			c.send(t, "GET http://"+target+"/ HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+			resp, err := http.ReadResponse(c.br, nil)
+			if err != nil {
+				t.Fatalf("no response: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			ps := resp.Header.Get("Proxy-Status")
+			if resp.StatusCode != tt.status || (tt.proxyStatus != "") != strings.Contains(ps, "error="+tt.proxyStatus) {
+				t.Fatalf("got %d, Proxy-Status %q, body %.80q; want %d %s", resp.StatusCode, ps, body, tt.status, tt.proxyStatus)
+			}
+			if tt.proxyStatus != "" && (resp.Header.Get("ETag") != "" || !resp.Close) {
+				t.Errorf("the answer carries the origin's fields or keeps the connection: %v", resp.Header)
+			}
+			if r := w.log.next(t); r.Status != tt.status || r.ProxyStatus != tt.proxyStatus || r.Err == nil {
+				t.Errorf("access record status %d proxy_status %q err %v", r.Status, r.ProxyStatus, r.Err)
+			}
+		})
 	}
 }

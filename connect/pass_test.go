@@ -76,7 +76,8 @@ func TestForwardQuery(t *testing.T) {
 }
 
 // A response body the origin cuts short is cut short to the client too:
-// the client conn is closed, never ended as if the body were whole.
+// the client conn is closed, never ended as if the body were whole; or,
+// when none of it had left ferry's buffer, answered 502 in its place.
 func TestForwardTruncatedBody(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
@@ -89,7 +90,7 @@ func TestForwardTruncatedBody(t *testing.T) {
 	c.send(t, "GET "+o.URL+"/short HTTP/1.1\r\nHost: "+o.host+"\r\n\r\n")
 	// The head may not have left ferry's buffer either.
 	if resp, err := http.ReadResponse(c.br, &http.Request{Method: "GET"}); err == nil {
-		if b, err := io.ReadAll(resp.Body); err == nil {
+		if b, err := io.ReadAll(resp.Body); err == nil && (resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Proxy-Status") == "") {
 			t.Errorf("read %d bytes and a clean end, want the conn cut", len(b))
 		}
 	}

@@ -31,6 +31,7 @@ type response struct {
 	written     int64
 	chunked     *http1.ChunkedWriter
 	closeAfter  bool         // the connection ends after this response
+	headEnd     int          // bytes in the write buffer once the final head was in it; 0 once any may have left
 	err         error        // a failed write: the connection is done
 	answerBy    time.Time    // ferry's own answer: every write done by then
 	meter       *limit.Meter // the request's byte quotas, counted as the body goes; nil when none
@@ -102,6 +103,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	bw := w.hc.bw
 	w.arm()
+	from := bw.Buffered()
 	bw.WriteString("HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code) + "\r\n")
 	if _, ok := h["Date"]; !ok && code != http.StatusSwitchingProtocols {
 		bw.WriteString("Date: " + time.Now().UTC().Format(http.TimeFormat) + "\r\n")
@@ -130,6 +132,30 @@ func (w *response) WriteHeader(code int) {
 		w.chunked = http1.NewChunkedWriter(bw)
 	}
 	_, w.err = bw.WriteString("\r\n")
+	if from == 0 && w.err == nil {
+		w.headEnd = bw.Buffered()
+	}
+}
+
+// retract takes back a final head none of which has left ferry: it and
+// the body bytes after it are all still in the write buffer (a body that
+// is not chunked and was never flushed). A response whose origin failed
+// before that point can then get ferry's own answer (502 with
+// Proxy-Status) rather than a silent close. It reports whether it could;
+// the connection ends after the answer.
+func (w *response) retract() bool {
+	w.hc.wmu.Lock()
+	defer w.hc.wmu.Unlock()
+	bw := w.hc.bw
+	if !w.wroteHeader || w.err != nil || w.chunked != nil || w.headEnd == 0 ||
+		int64(bw.Buffered()) != int64(w.headEnd)+w.written {
+		return false
+	}
+	bw.Reset(w.hc.c) // drops what was buffered
+	clear(w.header)
+	w.wroteHeader, w.status, w.noBody, w.length, w.written, w.headEnd = false, 0, false, -1, 0, 0
+	w.closeAfter = true
+	return true
 }
 
 func (w *response) writeInterim(code int) {
@@ -209,6 +235,7 @@ func (w *response) FlushError() error {
 	w.hc.wmu.Lock()
 	defer w.hc.wmu.Unlock()
 	w.arm()
+	w.headEnd = 0
 	w.err = w.hc.bw.Flush()
 	return w.err
 }

@@ -2,6 +2,8 @@ package connect
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -166,6 +168,11 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 	case context.Cause(r.Context()) == errClientGone || err == errClientGone:
 		rec.Err = errClientGone
 		w.err = errClientGone // nobody reads an answer: none is written
+	case w.wroteHeader && w.retract():
+		// The origin failed before a byte of its response left ferry:
+		// the client gets ferry's answer, not a silent close.
+		rec.BytesDown = 0
+		s.refuse(w, r, rec, cutShort(err))
 	case w.wroteHeader:
 		// The response is cut short: the conn cannot carry another.
 		rec.Err = err
@@ -175,6 +182,17 @@ func (hc *httpConn) serveForward(w *response, r *http.Request, body *requestBody
 	}
 	rec.BytesDown = max(rec.BytesDown, w.written)
 	return nil, rec
+}
+
+// cutShort is the error of an origin's response that failed before any
+// of it reached the client: 504 when the origin stalled for idle_timeout,
+// else 502.
+func cutShort(err error) error {
+	kind := tunnel.BadGateway
+	if errors.Is(err, tunnel.ErrIdle) {
+		kind = tunnel.Timeout
+	}
+	return &tunnel.Error{Kind: kind, Err: fmt.Errorf("origin response cut short: %w", err)}
 }
 
 // canonicalURL puts the one form of the target's host (tunnel.CanonicalHost:
