@@ -120,7 +120,20 @@ func (s *Server) readConnect(c net.Conn, seen []byte, client netip.AddrPort) (r 
 		if method == http.MethodConnect {
 			proto = tunnel.ProtoConnect
 		}
-		s.refuseHead(c, client, proto, method, errHeadTooLarge(s.cfg.MaxHeaderBytes))
+		err := errHeadTooLarge(s.cfg.MaxHeaderBytes)
+		if _, ok := requestLine(b); !ok {
+			err = errLineTooLong // 414, as the HTTP/1 reader answers
+		}
+		s.refuseHead(c, client, proto, method, err)
+		return nil, c, false
+	case scan == headBadLine:
+		line, _ := requestLine(b)
+		_, _, _, err := parseRequestLine(line)
+		proto, method := tunnel.ProtoHTTP, firstToken(b)
+		if method == http.MethodConnect {
+			proto = tunnel.ProtoConnect
+		}
+		s.refuseHead(c, client, proto, method, err)
 		return nil, c, false
 	case scan == headNotHTTP:
 		s.refuseHead(c, client, tunnel.ProtoHTTP, "", tunnel.Errorf(tunnel.BadRequest,

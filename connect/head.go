@@ -3,6 +3,7 @@ package connect
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,6 +23,7 @@ const (
 	headOther                      // a complete head, not a CONNECT: the HTTP/1 reader's
 	headConnect                    // a complete CONNECT head
 	headNotHTTP                    // bytes no request line can start with (a SOCKS greeting, TLS)
+	headBadLine                    // a request line no fields can mend (HTTP/0.9's, without a version)
 )
 
 var connectPrefix = []byte("CONNECT ")
@@ -38,11 +40,35 @@ func scanHead(b []byte) (headScan, int) {
 		// that is not coming would hold the client until the deadline.
 		return headNotHTTP, 0
 	case n == 0:
+		// Judged as soon as it ends: a client that sent a line without
+		// a version (HTTP/0.9) sends no fields and waits for an answer.
+		if line, ok := requestLine(b); ok {
+			if _, _, _, err := parseRequestLine(line); err != nil {
+				return headBadLine, 0
+			}
+		}
 		return headIncomplete, 0
 	case bytes.HasPrefix(b, connectPrefix):
 		return headConnect, n
 	}
 	return headOther, n
+}
+
+// requestLine is the first line of b after the empty lines a server
+// skips (RFC 9112 §2.2), without its line end, once b holds all of it.
+func requestLine(b []byte) (string, bool) {
+	for range 4 {
+		if len(b) > 0 && b[0] == '\n' {
+			b = b[1:]
+		} else if len(b) > 1 && b[0] == '\r' && b[1] == '\n' {
+			b = b[2:]
+		}
+	}
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return "", false
+	}
+	return string(bytes.TrimSuffix(b[:i], []byte("\r"))), true
 }
 
 // headEnd is the length of the head at the start of b, up to and including
@@ -146,3 +172,7 @@ func isTokenByte(c byte) bool {
 func errHeadTooLarge(limit int) error {
 	return &tunnel.Error{Kind: tunnel.TooLarge, Err: fmt.Errorf("request head larger than %d bytes", limit)}
 }
+
+// errLineTooLong is a request line that did not end within
+// max_header_bytes (RFC 9112 §3: 414).
+var errLineTooLong = &tunnel.Error{Kind: tunnel.URITooLong, Err: errors.New("request line longer than max_header_bytes")}

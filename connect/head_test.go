@@ -21,6 +21,9 @@ var headTests = []struct {
 	{"method prefix", "CONN", headIncomplete, 0, "", 0},
 	{"method and space", "CONNECT ", headIncomplete, 0, "", 0},
 	{"request line only", "CONNECT a.test:443 HTTP/1.1\r\n", headIncomplete, 0, "", 0},
+	{"HTTP/0.9 request line", "GET http://a.test/\r\n", headBadLine, 0, "", 0},
+	{"CONNECT line without a version", "CONNECT a.test:443\n", headBadLine, 0, "", 0},
+	{"HTTP/2.0 request line", "\r\nGET http://a.test/ HTTP/2.0\r\nHost: a", headBadLine, 0, "", 0},
 	{"partial header", "CONNECT a.test:443 HTTP/1.1\r\nHost: a.te", headIncomplete, 0, "", 0},
 	{"one CR short", "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r", headIncomplete, 0, "", 0},
 	{"GET", "GET http://a.test/ HTTP/1.1\r\n\r\n", headOther, 0, "", 0},
@@ -64,7 +67,7 @@ func TestScanAndParseHead(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			scan, n := scanHead([]byte(tt.in))
 			want := 0
-			if tt.scan != headIncomplete && tt.scan != headNotHTTP {
+			if tt.scan != headIncomplete && tt.scan != headNotHTTP && tt.scan != headBadLine {
 				want = len(tt.in) - tt.rest
 			}
 			if scan != tt.scan || n != want {
@@ -121,12 +124,18 @@ func FuzzConnectHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		b := []byte(in)
 		scan, n := scanHead(b)
-		if scan == headIncomplete || scan == headNotHTTP {
+		if scan == headIncomplete || scan == headNotHTTP || scan == headBadLine {
 			if n != 0 {
 				t.Fatalf("scan %d with length %d", scan, n)
 			}
 			if scan == headNotHTTP && startsLikeRequest(b) {
 				t.Fatalf("%q refused, though it starts like a request line", b)
+			}
+			if scan == headBadLine {
+				line, ok := requestLine(b)
+				if _, _, _, err := parseRequestLine(line); !ok || err == nil {
+					t.Fatalf("%q refused for its request line %q", b, line)
+				}
 			}
 			return
 		}
@@ -142,10 +151,11 @@ func FuzzConnectHead(f *testing.F) {
 		if s, m := scanHead(b[:n]); s != headConnect || m != n {
 			t.Fatalf("the head alone scans as %d, %d", s, m)
 		}
-		if s, _ := scanHead(b[:n-1]); s != headIncomplete {
-			t.Fatalf("the head one byte short scans as %d", s)
-		}
+		short, _ := scanHead(b[:n-1])
 		r, err := parseConnect(b[:n])
+		if short != headIncomplete && (short != headBadLine || err == nil) {
+			t.Fatalf("the head one byte short scans as %d (its parse: %v)", short, err)
+		}
 		if err != nil {
 			if k := tunnel.KindOf(err); k != tunnel.BadRequest && k != tunnel.BadVersion {
 				t.Fatalf("error of kind %v: %v", tunnel.KindOf(err), err)

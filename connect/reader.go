@@ -55,24 +55,25 @@ const unlimited = math.MaxInt64
 // and the request as far as it was read when its request line was (for
 // the refusal's access line); io.EOF is a client that sent nothing more.
 func readRequest(br *bufio.Reader, lim *headLimit, limit int) (*http.Request, http1.Framing, error) {
-	line, h, err := http1.ReadHead(br)
+	line, err := http1.ReadStartLine(br)
 	if err != nil {
 		return nil, http1.Framing{}, headError(err, line, lim, limit)
 	}
-	method, rest, ok1 := strings.Cut(line, " ")
-	target, version, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || !isToken(method) || target == "" || strings.ContainsAny(target, " \t") || strings.Contains(version, " ") {
-		return nil, http1.Framing{}, tunnel.Errorf(tunnel.BadRequest,
-			"malformed request line %q: want method SP target SP version (RFC 9112 §3)", clip(line))
+	if len(line) > limit {
+		// Read from what the wait for this request buffered, which the
+		// limit does not bound.
+		return nil, http1.Framing{}, errLineTooLong
 	}
-	major, minor, ok := http1.ParseVersion(version)
-	switch {
-	case !ok:
-		return nil, http1.Framing{}, tunnel.Errorf(tunnel.BadRequest, "malformed HTTP version %q (RFC 9112 §2.3)", clip(version))
-	case major != 1:
-		return nil, http1.Framing{}, tunnel.Errorf(tunnel.BadVersion, "unsupported protocol version %q: want HTTP/1.x", version)
-	case minor > 1:
-		minor = 1 // RFC 9110 §2.5: a later 1.x is answered as 1.1
+	// The line is judged before the fields are read: a client that sent
+	// a line no fields can mend (HTTP/0.9's, without a version) may send
+	// nothing more, and is answered now, not at the handshake deadline.
+	method, target, minor, err := parseRequestLine(line)
+	if err != nil {
+		return nil, http1.Framing{}, err
+	}
+	h, err := http1.ReadFields(br)
+	if err != nil {
+		return nil, http1.Framing{}, headError(err, line, lim, limit)
 	}
 	r := &http.Request{
 		Method: method, RequestURI: target, Header: h,
@@ -85,7 +86,7 @@ func readRequest(br *bufio.Reader, lim *headLimit, limit int) (*http.Request, ht
 	if err := checkHost(r); err != nil {
 		return r, http1.Framing{}, err
 	}
-	f, err := http1.RequestFraming(major, minor, h)
+	f, err := http1.RequestFraming(1, minor, h)
 	if err != nil {
 		if errors.Is(err, http1.ErrUnsupportedCoding) {
 			return r, f, tunnel.Errorf(tunnel.BadCoding, "unsupported transfer coding: only chunked is (RFC 9112 §6.1)")
@@ -103,13 +104,34 @@ func readRequest(br *bufio.Reader, lim *headLimit, limit int) (*http.Request, ht
 	return r, f, nil
 }
 
+// parseRequestLine splits a request line (RFC 9112 §3) into its method,
+// target and minor version (of HTTP/1; a later 1.x is answered as 1.1,
+// RFC 9110 §2.5), or says why it is none: 400, or 505 for a version
+// other than HTTP/1.x.
+func parseRequestLine(line string) (method, target string, minor int, err error) {
+	method, rest, ok1 := strings.Cut(line, " ")
+	target, version, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || !isToken(method) || target == "" || strings.ContainsAny(target, " \t") || strings.Contains(version, " ") {
+		return "", "", 0, tunnel.Errorf(tunnel.BadRequest,
+			"malformed request line %q: want method SP target SP version (RFC 9112 §3)", clip(line))
+	}
+	major, minor, ok := http1.ParseVersion(version)
+	switch {
+	case !ok:
+		return "", "", 0, tunnel.Errorf(tunnel.BadRequest, "malformed HTTP version %q (RFC 9112 §2.3)", clip(version))
+	case major != 1:
+		return "", "", 0, tunnel.Errorf(tunnel.BadVersion, "unsupported protocol version %q: want HTTP/1.x", version)
+	}
+	return method, target, min(minor, 1), nil
+}
+
 // headError says why a head could not be read: the limit (414 while still
 // in the request line, else 431), bad syntax (400), or the client's own
 // end (returned as it is).
 func headError(err error, line string, lim *headLimit, limit int) error {
 	switch {
 	case lim.N <= 0 && line == "":
-		return &tunnel.Error{Kind: tunnel.URITooLong, Err: errors.New("request line longer than max_header_bytes")}
+		return errLineTooLong
 	case lim.N <= 0:
 		return errHeadTooLarge(limit)
 	case errors.Is(err, http1.ErrMalformed):

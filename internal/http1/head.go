@@ -32,6 +32,20 @@ const maxEmptyLines = 4
 // CR or NUL is rejected); an obs-fold is replaced by a space (§5.2). The
 // caller bounds the bytes br may read.
 func ReadHead(br *bufio.Reader) (line string, h http.Header, err error) {
+	if line, err = ReadStartLine(br); err != nil {
+		return "", nil, err
+	}
+	// The start line goes back with any error of the fields: the caller
+	// tells a long request line from long fields by it.
+	h, err = ReadFields(br)
+	return line, h, err
+}
+
+// ReadStartLine reads the start line of a head, as ReadHead does: a
+// caller that can judge the line alone (a request line without a version,
+// as HTTP/0.9 sends, is never followed by fields) reads it first and the
+// fields with ReadFields.
+func ReadStartLine(br *bufio.Reader) (line string, err error) {
 	tp := textproto.NewReader(br)
 	for range maxEmptyLines + 1 {
 		if line, err = tp.ReadLine(); err != nil || line != "" {
@@ -39,35 +53,39 @@ func ReadHead(br *bufio.Reader) (line string, h http.Header, err error) {
 		}
 	}
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	if line == "" {
-		return "", nil, malformed("empty lines where a start line belongs")
+		return "", malformed("empty lines where a start line belongs")
 	}
 	if strings.ContainsFunc(line, isCtl) {
-		return "", nil, malformed("a control byte in the start line")
+		return "", malformed("a control byte in the start line")
 	}
-	// From here on the start line is returned with any error: the caller
-	// tells a long request line from long fields by it.
-	mh, err := tp.ReadMIMEHeader()
+	return line, nil
+}
+
+// ReadFields reads the field lines after a start line, up to the empty
+// line, checked as ReadHead says.
+func ReadFields(br *bufio.Reader) (http.Header, error) {
+	mh, err := textproto.NewReader(br).ReadMIMEHeader()
 	if err != nil {
 		var pe textproto.ProtocolError
 		if errors.As(err, &pe) {
-			return line, nil, malformed("%v", err)
+			return nil, malformed("%v", err)
 		}
-		return line, nil, err
+		return nil, err
 	}
 	for k, vv := range mh {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return line, nil, malformed("field name %q is not a token (RFC 9112 §5.1)", k)
+			return nil, malformed("field name %q is not a token (RFC 9112 §5.1)", k)
 		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return line, nil, malformed("a control byte in the value of %s (RFC 9110 §5.5)", k)
+				return nil, malformed("a control byte in the value of %s (RFC 9110 §5.5)", k)
 			}
 		}
 	}
-	return line, http.Header(mh), nil
+	return http.Header(mh), nil
 }
 
 func isCtl(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
