@@ -28,6 +28,8 @@ func TestConnectBadHead(t *testing.T) {
 		{"no version", "CONNECT a.test:443\r\n\r\n", 400, "malformed request line", false},
 		// Held to the HTTP/1 reader's rules, as a later CONNECT is.
 		{"Content-Length and Transfer-Encoding", "CONNECT a.test:443 HTTP/1.1\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "Transfer-Encoding", false},
+		{"Content-Length on a CONNECT", "CONNECT a.test:443 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 400, "no content", false},
+		{"Transfer-Encoding on a CONNECT", "CONNECT a.test:443 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "no content", false},
 		{"Transfer-Encoding on HTTP/1.0", "CONNECT a.test:443 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0", false},
 		{"a space in Host", "CONNECT a.test:443 HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "Host", false},
 		{"head over max_header_bytes", "CONNECT a.test:443 HTTP/1.1\r\nX-Big: " + strings.Repeat("b", 2048) + "\r\n\r\n",

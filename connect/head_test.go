@@ -46,6 +46,8 @@ var headTests = []struct {
 	{"pipelined bytes after the head", "CONNECT a.test:443 HTTP/1.1\r\n\r\n\x16\x03\x01\x02\x00",
 		headConnect, 5, "a.test:443", 0},
 	{"HTTP/1.0", "CONNECT a.test:443 HTTP/1.0\r\n\r\n", headConnect, 0, "a.test:443", 0},
+	{"Content-Length 0", "CONNECT a.test:443 HTTP/1.1\r\nContent-Length: 0\r\n\r\n", headConnect, 0, "a.test:443", 0},
+	{"Content-Length 1", "CONNECT a.test:443 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", headConnect, 1, "", tunnel.BadRequest},
 	{"IPv6 literal", "CONNECT [::1]:443 HTTP/1.1\r\n\r\n", headConnect, 0, "[::1]:443", 0},
 	// The port is checked by tunnel.SplitTarget when the tunnel opens.
 	{"missing port", "CONNECT a.test HTTP/1.1\r\n\r\n", headConnect, 0, "a.test", 0},

@@ -93,6 +93,12 @@ func readRequest(br *bufio.Reader, lim *headLimit, limit int) (*http.Request, ht
 		}
 		return r, f, tunnel.Errorf(tunnel.BadRequest, "%v", err)
 	}
+	if method == http.MethodConnect && (f.Chunked || f.Length > 0) {
+		// RFC 9110 §9.3.6: a CONNECT has no content. What follows its
+		// head is the tunnel's; a reader that took it for a body would
+		// disagree with ferry on where the next message starts.
+		return r, f, tunnel.Errorf(tunnel.BadRequest, "a CONNECT request has no content (RFC 9110 §9.3.6), but this one declares a body")
+	}
 	r.ContentLength = f.Length
 	if f.Chunked {
 		r.ContentLength = -1
