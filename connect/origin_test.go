@@ -205,3 +205,47 @@ func TestOriginCutShortBeforeAnythingSent(t *testing.T) {
 		})
 	}
 }
+
+// Interim responses share the response head's 1 MiB bound: an origin
+// that sends 103s without end gets 502 naming that bound, whatever line
+// the bound cuts.
+func TestOriginInterimFlood(t *testing.T) {
+	hint := "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+	first := "HTTP/1.1 103 Early Hints\r\nX-Pad: \r\n\r\n"
+	// The bound falls after byte at of a hint: inside the start line,
+	// between its CR and LF, after it, inside the field line.
+	for _, at := range []int{1, len("HTTP/1.1 103 Early Hints\r"), len("HTTP/1.1 103 Early Hints\r\n"), 40} {
+		cut := ((1<<20)-at-len(first))%len(hint) + len(hint)
+		t.Run(fmt.Sprint("bound after byte ", at), func(t *testing.T) {
+			target := rawServer(t, func(_ int, c net.Conn) {
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				io.WriteString(c, strings.Replace(first, "X-Pad: ", "X-Pad: "+strings.Repeat("p", cut), 1))
+				for range (1<<20)/len(hint) + 2 {
+					if _, err := io.WriteString(c, hint); err != nil {
+						return
+					}
+				}
+			})
+			w := newWorld(t, options{})
+			c := w.raw(t)
+			c.send(t, "GET http://"+target+"/ HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+			for range (1<<20)/len(hint) + 3 {
+				resp, err := http.ReadResponse(c.br, nil)
+				if err != nil {
+					t.Fatalf("reading responses: %v", err)
+				}
+				if resp.StatusCode == http.StatusEarlyHints {
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "response head over") {
+					t.Fatalf("final response %d %q, want 502 naming the head's bound", resp.StatusCode, body)
+				}
+				return
+			}
+			t.Fatal("no final response")
+		})
+	}
+}

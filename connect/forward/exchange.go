@@ -280,6 +280,11 @@ func bodyMethod(m string) bool {
 // decides its body's framing.
 func (x *exchange) readResponse() (*http.Response, http1.Framing, error) {
 	line, h, err := http1.ReadHead(x.c.br)
+	if err != nil && x.c.limit == 0 {
+		// The bound fell inside a line, which the reader then took
+		// as a whole (and, say, malformed): the bound is the reason.
+		err = errResponseHeadTooLarge
+	}
 	if err != nil {
 		return nil, http1.Framing{}, err
 	}
