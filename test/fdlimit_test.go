@@ -39,6 +39,20 @@ func TestFDLimitKeepsAdminReachable(t *testing.T) {
 		}
 		silent = append(silent, c)
 	}
+	// Each connection is counted on its own goroutine, so a burst is
+	// counted in no fixed order: once all 100 past the limit have been
+	// turned away, the others are all counted and the next is over.
+	if _, ok := waitMetrics(t, admin, 10*time.Second, func(ms metrics) bool {
+		refused := 0.0
+		for _, s := range ms {
+			if s.name == "ferry_connections_refused_total" {
+				refused += s.value
+			}
+		}
+		return refused >= 100
+	}); !ok {
+		t.Fatal("the 100 connections past max_conns were not all turned away")
+	}
 	c, err := net.DialTimeout("tcp", f.Addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
