@@ -317,7 +317,7 @@ func (u *Upstream) RoundTripH2(r *http.Request, retry bool) (res *http.Response,
 		res, err := pc.cc.RoundTrip(r)
 		pc.started()
 		if err == nil || attempt > 0 || !retry || r.Context().Err() != nil || !notStarted(err, pc) {
-			if err != nil && r.Context().Err() == nil && !notStarted(err, pc) {
+			if err != nil && !notStarted(err, pc) {
 				err = streamFailure{err}
 			}
 			return res, pc.remote, true, err
@@ -337,7 +337,8 @@ func (p *h2Pool) speaksH1() bool {
 // streamFailure is a request that failed on its own stream while its
 // connection to the parent kept working: x/net refused it before sending
 // (a header list over the parent's advertised limit, say), the parent
-// reset the stream, or the client's body failed. It says nothing of the
+// reset the stream, the client's body failed, or the request's context
+// ended (the client left, or no answer came in time: a slow origin). It says nothing of the
 // parent's health: counted against the parent, one client's request
 // would take it out of service for everyone.
 type streamFailure struct{ err error }

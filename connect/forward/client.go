@@ -122,13 +122,18 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 }
 
 // streamFailed is the answer to a request that failed on its own stream
-// to u, u's connection still working (tunnel.IsStreamFailure): 431 when
-// its header list is over what u said it takes (RFC 9113 §6.5.2
-// SETTINGS_MAX_HEADER_LIST_SIZE; x/net says so only in its message), else
-// 502. u is not marked down for it.
+// to u, u's connection still working (tunnel.IsStreamFailure): 504 when
+// no answer came within response_timeout, 431 when its header list is
+// over what u said it takes (RFC 9113 §6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE;
+// x/net says so only in its message), else 502. u is not marked down for
+// it.
 func streamFailed(u *tunnel.Upstream, err error) error {
 	kind := tunnel.UpstreamFailed
-	if strings.Contains(err.Error(), "header list larger than peer's advertised limit") {
+	var timeout errResponseTimeout
+	switch {
+	case errors.As(err, &timeout):
+		kind = tunnel.Timeout
+	case strings.Contains(err.Error(), "header list larger than peer's advertised limit"):
 		kind = tunnel.TooLarge
 	}
 	return &tunnel.Error{Kind: kind, NextHop: u.Name(), Err: fmt.Errorf("upstream %s: %w", u.Name(), err)}

@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -46,6 +47,9 @@ func (cl *Client) sendH2(r *http.Request, rt *route, u *tunnel.Upstream) (*http.
 		switch {
 		case tunnel.IsNotSent(err):
 			err = dialError{errors.Unwrap(err)}
+		case errors.As(context.Cause(ctx), &timeout) && tunnel.IsStreamFailure(err):
+			// The parent's connection works: the origin behind it is slow.
+			err = fmt.Errorf("%w: %w", timeout, err)
 		case errors.As(context.Cause(ctx), &timeout):
 			err = timeout
 		}
