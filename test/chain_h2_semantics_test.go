@@ -200,3 +200,39 @@ response_timeout = "300ms"
 		t.Fatalf("the next request: %d (%s), want 200: the parent was marked down for a slow origin", res.StatusCode, res.Header.Get("Proxy-Status"))
 	}
 }
+
+// A CONNECT to a target that does not answer (a full listen backlog: the
+// parent's dial hangs) runs into the child's dial_timeout: that tunnel
+// gets its 504, and the parent, known to work (a tunnel through it just
+// opened) and silent only because its own dial to the target is still
+// under way, is not marked down: the next tunnel through it opens.
+// Counted against the parent, a client naming any silent address would
+// take it out of service for everyone. (A parent silent with no success
+// behind it is still taken out: TestUpstreamHTTPSilentTimesOut.)
+func TestChainSlowTargetNotUpstreamFault(t *testing.T) {
+	for _, way := range []string{"http2 = true", "http2 = false", "socks5"} {
+		t.Run(way, func(t *testing.T) {
+			pki := newChainPKI(t)
+			parent := startFerry(t, parentConfig(pki))
+			upstream := httpsUpstream(pki, "parent", parent.AddrOf("tls"), way)
+			if way == "socks5" {
+				upstream = fmt.Sprintf("[[upstream]]\nname = \"parent\"\nurl = \"socks5h://laptop:change-me@%s\"\n", parent.AddrOf("plain"))
+			}
+			child := startFerry(t, childConfig(upstream+`
+[routing]
+default = "parent"
+
+[limits]
+dial_timeout = "300ms"
+`))
+			echo := echoOrigin(t)
+			echoThrough(t, child.Addr, echo, "before")
+			code, head, c := rawConnect(t, child.Addr, blackhole(t))
+			c.Close()
+			if code != http.StatusGatewayTimeout {
+				t.Fatalf("CONNECT to a silent target: %q, want 504", head)
+			}
+			echoThrough(t, child.Addr, echo, "after")
+		})
+	}
+}

@@ -27,7 +27,8 @@ type health struct {
 	now  func() time.Time
 	note func(UpstreamEvent) // set by the engine; nil: nobody listens
 
-	down atomic.Bool // fast path: a healthy upstream costs one load
+	down   atomic.Bool  // fast path: a healthy upstream costs one load
+	lastOK atomic.Int64 // when something through it last succeeded, Unix ns, to within a second
 
 	mu      sync.Mutex
 	until   time.Time
@@ -43,6 +44,12 @@ type health struct {
 func newHealth(spec HealthSpec) *health {
 	spec.setDefaults()
 	return &health{spec: spec, now: time.Now}
+}
+
+// workedWithin reports whether something through the upstream succeeded
+// within d.
+func (h *health) workedWithin(d time.Duration) bool {
+	return h.now().UnixNano()-h.lastOK.Load() < int64(d)
 }
 
 // available reports whether the upstream may be tried now.
@@ -93,6 +100,9 @@ func (h *health) failed(err error) {
 
 // succeeded brings the upstream back and resets its back-off.
 func (h *health) succeeded() {
+	if now := h.now().UnixNano(); now-h.lastOK.Load() > int64(time.Second) {
+		h.lastOK.Store(now) // once a second at most: no shared write per request
+	}
 	if !h.down.Load() {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ferry-proxy/ferry/internal/netx"
 	"golang.org/x/net/http2"
@@ -286,6 +287,27 @@ func (u *Upstream) judge(err error) error {
 // targetFailure is a failure the upstream reported about the target: it
 // is passed on to the client and does not count against the upstream.
 type targetFailure struct{ err error }
+
+// answerTimeout is no answer in time from a parent that was reached (the
+// connection made, TLS done, the request sent or its greeting answered).
+// While something else through the parent succeeded within
+// answerTimeoutGrace, the parent works and is most likely still dialing a
+// silent target: the target's failure, a 504 passed on, not counted
+// against the parent; counted, a client naming any silent address would
+// take the parent out of service for everyone (squid, too, counts only
+// failures to connect to a peer). Otherwise err is returned as it is, and
+// judge counts it: a parent that hangs is still taken out, within
+// answerTimeoutGrace of its last success.
+func (u *Upstream) answerTimeout(err error) error {
+	if !u.health.workedWithin(answerTimeoutGrace) {
+		return err
+	}
+	return &targetFailure{&Error{Kind: Timeout, NextHop: u.name, Err: err}}
+}
+
+// answerTimeoutGrace is how recent a parent's last success must be for
+// no answer in time to be put on the target (answerTimeout).
+const answerTimeoutGrace = 30 * time.Second
 
 func (t *targetFailure) Error() string { return t.err.Error() }
 func (t *targetFailure) Unwrap() error { return t.err }

@@ -36,7 +36,11 @@ func (u *Upstream) connectStream(ctx context.Context, pc *h2Parent, addr string)
 			res.Body.Close()
 			err = ctx.Err()
 		}
-		return nil, ctxErr(ctx, fmt.Errorf("CONNECT %s on upstream %s's HTTP/2 connection: %w", addr, u.name, err))
+		err = ctxErr(ctx, fmt.Errorf("CONNECT %s on upstream %s's HTTP/2 connection: %w", addr, u.name, err))
+		if st := pc.cc.State(); KindOf(err) == Timeout && !st.Closed && !st.Closing {
+			return nil, u.answerTimeout(err) // the connection works: the parent is dialing
+		}
+		return nil, err
 	}
 	a := connectReply{status: res.StatusCode}
 	a.errType, a.details = lastProxyStatusError(res.Header.Values("Proxy-Status"))

@@ -67,7 +67,11 @@ func (u *Upstream) ask(ctx context.Context, parent net.Conn, what string, b *str
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, nil, &Error{Kind: BadGateway, Err: fmt.Errorf("upstream %s closed the connection without answering %s", u.name, what)}
 	}
-	return nil, nil, ctxErr(ctx, fmt.Errorf("read %s answer of upstream %s: %w", what, u.name, err))
+	err = ctxErr(ctx, fmt.Errorf("read %s answer of upstream %s: %w", what, u.name, err))
+	if KindOf(err) == Timeout {
+		return nil, nil, u.answerTimeout(err) // sent: the parent is dialing
+	}
+	return nil, nil, err
 }
 
 // connectAnswer classifies the upstream's answer to CONNECT addr: 2xx is

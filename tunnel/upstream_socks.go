@@ -40,7 +40,11 @@ func (u *Upstream) socksConnect(ctx context.Context, parent net.Conn, addr strin
 		if k, ok := t.failure(auth != nil); ok {
 			return nil, u.socksFailure(k, addr, err)
 		}
-		return nil, ctxErr(ctx, fmt.Errorf("SOCKS5 handshake with upstream %s: %w", u.name, err))
+		err = ctxErr(ctx, fmt.Errorf("SOCKS5 handshake with upstream %s: %w", u.name, err))
+		if KindOf(err) == Timeout && t.awaitingReply(auth != nil) {
+			return nil, u.answerTimeout(err) // the request taken: the parent is dialing
+		}
+		return nil, err
 	}
 	return parent, nil
 }
@@ -107,6 +111,25 @@ func (t *transcript) Read(b []byte) (int, error) {
 // that far (the failure was I/O or a malformed answer).
 func (t *transcript) failure(offeredAuth bool) (socksFailureKind, bool) {
 	return parseSOCKSTranscript(t.got, offeredAuth)
+}
+
+// awaitingReply reports whether the server took the request: it chose a
+// method (and accepted the login, when there was one) and has not replied
+// to the request yet.
+func (t *transcript) awaitingReply(offeredAuth bool) bool {
+	b := t.got
+	if len(b) < 2 || b[0] != 0x05 {
+		return false
+	}
+	switch {
+	case b[1] == 0x00:
+		b = b[2:]
+	case b[1] == 0x02 && offeredAuth && len(b) >= 4 && b[3] == 0x00:
+		b = b[4:]
+	default:
+		return false
+	}
+	return len(b) < 2
 }
 
 func parseSOCKSTranscript(b []byte, offeredAuth bool) (socksFailureKind, bool) {
