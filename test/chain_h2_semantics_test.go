@@ -148,56 +148,64 @@ default = "parent"
 }
 
 // An origin that does not answer within the child's response_timeout,
-// behind a parent whose connection works, gets that request a 504; the
-// parent is not marked down for it (a client asking for a slow URL would
-// otherwise take the parent out of service for everyone).
-func TestChainHTTP2ResponseTimeoutNotUpstreamFault(t *testing.T) {
-	pki := newChainPKI(t)
-	parent := startFerry(t, parentConfig(pki))
-	child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), "")+`
+// behind a parent that works (HTTP/2: its connection; HTTP/1.1: a request
+// through it just succeeded), gets that request a 504; the parent is not
+// marked down for it (a client asking for a slow URL would otherwise take
+// the parent out of service for everyone).
+func TestChainResponseTimeoutNotUpstreamFault(t *testing.T) {
+	for _, way := range []string{"http2 = true", "http2 = false"} {
+		t.Run(way, func(t *testing.T) {
+			pki := newChainPKI(t)
+			parent := startFerry(t, parentConfig(pki))
+			child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), way)+`
 [routing]
 default = "parent"
 
 [limits]
 response_timeout = "300ms"
 `))
-	addr := tcpOrigin(t, func(c *net.TCPConn) {
-		c.SetDeadline(time.Now().Add(eventTimeout))
-		br := bufio.NewReader(c)
-		for {
-			r, err := http.ReadRequest(br)
-			if err != nil {
-				return
+			addr := tcpOrigin(t, func(c *net.TCPConn) {
+				c.SetDeadline(time.Now().Add(eventTimeout))
+				br := bufio.NewReader(c)
+				for {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if r.URL.Path == "/slow" {
+						br.ReadByte() // never answers: waits for the parent to give up (or the deadline)
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			})
+			get := func(path string) *http.Response {
+				t.Helper()
+				c, err := net.DialTimeout("tcp", child.Addr, eventTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(eventTimeout))
+				io.WriteString(c, "GET http://"+addr+path+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+				res, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				return res
 			}
-			if r.URL.Path == "/slow" {
-				br.ReadByte() // never answers: waits for the parent to give up (or the deadline)
-				return
+			if res := get("/fast"); res.StatusCode != 200 {
+				t.Fatalf("the first request: %d (%s), want 200", res.StatusCode, res.Header.Get("Proxy-Status"))
 			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
-	get := func(path string) *http.Response {
-		t.Helper()
-		c, err := net.DialTimeout("tcp", child.Addr, eventTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(eventTimeout))
-		io.WriteString(c, "GET http://"+addr+path+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
-		res, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res
-	}
-	if res := get("/slow"); res.StatusCode != http.StatusGatewayTimeout {
-		t.Fatalf("the stalled request: %d (%q), want 504", res.StatusCode, res.Header.Get("Proxy-Status"))
-	}
-	if res := get("/fast"); res.StatusCode != 200 {
-		t.Fatalf("the next request: %d (%s), want 200: the parent was marked down for a slow origin", res.StatusCode, res.Header.Get("Proxy-Status"))
+			if res := get("/slow"); res.StatusCode != http.StatusGatewayTimeout {
+				t.Fatalf("the stalled request: %d (%q), want 504", res.StatusCode, res.Header.Get("Proxy-Status"))
+			}
+			if res := get("/fast"); res.StatusCode != 200 {
+				t.Fatalf("the next request: %d (%s), want 200: the parent was marked down for a slow origin", res.StatusCode, res.Header.Get("Proxy-Status"))
+			}
+		})
 	}
 }
 

@@ -305,6 +305,17 @@ func (u *Upstream) answerTimeout(err error) error {
 	return &targetFailure{&Error{Kind: Timeout, NextHop: u.name, Err: err}}
 }
 
+// NoAnswer is the error for a request sent to u that got no answer in
+// time (response_timeout, on a connection of its own): the origin's
+// timeout while u worked recently (answerTimeout), else u's fault.
+func (u *Upstream) NoAnswer(err error) error {
+	var tf *targetFailure
+	if errors.As(u.answerTimeout(err), &tf) {
+		return tf.err
+	}
+	return u.fault(err)
+}
+
 // answerTimeoutGrace is how recent a parent's last success must be for
 // no answer in time to be put on the target (answerTimeout).
 const answerTimeoutGrace = 30 * time.Second

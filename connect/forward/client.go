@@ -115,6 +115,14 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 	case tunnel.IsStreamFailure(err):
 		return nil, false, streamFailed(u, err)
 	}
+	// Connected, but no answer in time: the origin's slowness while the
+	// upstream works (it answers an origin's failure itself, but not
+	// before its own timeout), else the upstream's fault.
+	var timeout errResponseTimeout
+	if errors.As(err, &timeout) {
+		return nil, false, u.NoAnswer(&tunnel.Error{Kind: tunnel.Timeout, NextHop: u.Name(),
+			Err: fmt.Errorf("upstream %s: %w", u.Name(), err)})
+	}
 	// Connected, but no answer: an HTTP upstream answers even when the
 	// origin fails, so this is the upstream's fault.
 	return nil, bodyless, u.Fault(&tunnel.Error{Kind: tunnel.UpstreamFailed, NextHop: u.Name(),
