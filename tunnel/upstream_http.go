@@ -120,6 +120,20 @@ func (u *Upstream) connectReplyError(a connectReply, addr string) error {
 		e.Kind = k
 		return &targetFailure{e}
 	}
+	return u.ownFailure(e)
+}
+
+// ownFailure is an upstream's answer of a failure of its own without a
+// word about the target (a 5xx without an RFC 9209 error type, as squid
+// answers a name that does not resolve; a SOCKS5 general failure). It
+// answered, so it runs: while something through it succeeded within
+// answerTimeoutGrace, the failure is this target's, passed on without
+// taking the upstream out for everyone (a client naming a bad target
+// would otherwise do that); else it counts.
+func (u *Upstream) ownFailure(e *Error) error {
+	if u.health.workedWithin(answerTimeoutGrace) {
+		return &targetFailure{e}
+	}
 	return e
 }
 

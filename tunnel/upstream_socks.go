@@ -72,7 +72,7 @@ func (u *Upstream) socksFailure(f socksFailureKind, addr string, err error) erro
 		e.Kind = Timeout
 	default: // 0x01 general failure, 0x07 command, 0x08 address type
 		e.Kind = UpstreamFailed
-		return e
+		return u.ownFailure(e)
 	}
 	return &targetFailure{e}
 }

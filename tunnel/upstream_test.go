@@ -184,6 +184,57 @@ func TestUpstreamHTTPAnswers(t *testing.T) {
 	}
 }
 
+// A parent that answers a failure of its own for one target (a 503 with
+// no word about the target, as squid answers a name that does not
+// resolve) after tunnels through it succeeded stays in: the failure is
+// passed on, and the next tunnel goes through it. Without a success
+// before, it is taken out (TestUpstreamHTTPAnswers).
+func TestUpstreamOwnFailureAfterSuccessStaysIn(t *testing.T) {
+	echo := echoServer(t)
+	parent := serveLoopback(t, loopbackListener(t), func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(req.Host, "bad.") {
+			io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		o, err := net.Dial("tcp", echo)
+		if err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		go func() {
+			io.Copy(o, br)
+			o.Close()
+		}()
+		io.Copy(c, o)
+	})
+	e, u := oneUpstream(t, "http://"+parent)
+	open := func(target string) error {
+		c, _, err := e.Open(context.Background(), targetOf(t, target))
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := open("ok.test:443"); err != nil {
+		t.Fatalf("first tunnel: %v", err)
+	}
+	err := open("bad.test:443")
+	if k := tunnel.KindOf(err); k != tunnel.UpstreamFailed {
+		t.Fatalf("KindOf(%v) = %v, want UpstreamFailed (the 503 passed on)", err, k)
+	}
+	if !u.Available() {
+		t.Fatal("the parent was taken out for one target's 503 after it had worked")
+	}
+	if err := open("ok.test:443"); err != nil {
+		t.Fatalf("the tunnel after: %v", err)
+	}
+}
+
 // A parent that never answers is cut off by the dial timeout.
 func TestUpstreamHTTPSilentTimesOut(t *testing.T) {
 	parent := silentParent(t)
