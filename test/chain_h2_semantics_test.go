@@ -110,23 +110,7 @@ func TestChainHTTP2RequestFailureNotUpstreamFault(t *testing.T) {
 default = "parent"
 `))
 	addr, heads := headOrigin(t)
-	get := func(extra string) *http.Response {
-		t.Helper()
-		c, err := net.DialTimeout("tcp", child.Addr, eventTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(eventTimeout))
-		io.WriteString(c, "GET http://"+addr+"/ HTTP/1.1\r\nHost: "+addr+"\r\n"+extra+"\r\n")
-		res, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res
-	}
+	get := func(extra string) *http.Response { return getVia(t, child.Addr, addr, "/", extra) }
 	if res := get(""); res.StatusCode != 200 {
 		t.Fatalf("first request: %d, want 200", res.StatusCode)
 	}
@@ -179,23 +163,7 @@ response_timeout = "300ms"
 					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 				}
 			})
-			get := func(path string) *http.Response {
-				t.Helper()
-				c, err := net.DialTimeout("tcp", child.Addr, eventTimeout)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(eventTimeout))
-				io.WriteString(c, "GET http://"+addr+path+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
-				res, err := http.ReadResponse(bufio.NewReader(c), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				return res
-			}
+			get := func(path string) *http.Response { return getVia(t, child.Addr, addr, path, "") }
 			if res := get("/fast"); res.StatusCode != 200 {
 				t.Fatalf("the first request: %d (%s), want 200", res.StatusCode, res.Header.Get("Proxy-Status"))
 			}
@@ -243,4 +211,24 @@ dial_timeout = "300ms"
 			echoThrough(t, child.Addr, echo, "after")
 		})
 	}
+}
+
+// getVia sends proxy a GET for http://addr+path, with the fields in extra
+// (each ending in CRLF), and returns the answer, its body read.
+func getVia(t *testing.T, proxy, addr, path, extra string) *http.Response {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", proxy, eventTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(eventTimeout))
+	io.WriteString(c, "GET http://"+addr+path+" HTTP/1.1\r\nHost: "+addr+"\r\n"+extra+"\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
 }
