@@ -232,3 +232,37 @@ func getVia(t *testing.T, proxy, addr, path, extra string) *http.Response {
 	res.Body.Close()
 	return res
 }
+
+// A plain-HTTP request through a group whose first parent accepts and
+// never answers (and has not worked lately) is answered by the next
+// member: no answer in time from a parent with no recent success is its
+// fault, and a request without a body goes on.
+func TestChainHungParentFailsOver(t *testing.T) {
+	hung := tcpOrigin(t, func(c *net.TCPConn) {
+		c.SetDeadline(time.Now().Add(eventTimeout))
+		io.Copy(io.Discard, c) // reads, never answers
+	})
+	pki := newChainPKI(t)
+	parent := startFerry(t, parentConfig(pki))
+	child := startFerry(t, childConfig(fmt.Sprintf(`
+[[upstream]]
+name = "hung"
+url = "http://%s"
+`, hung)+httpsUpstream(pki, "parent", parent.AddrOf("tls"), "")+`
+[[upstream_group]]
+name = "parents"
+members = ["hung", "parent"]
+policy = "failover"
+
+[routing]
+default = "parents"
+
+[limits]
+response_timeout = "300ms"
+`))
+	addr, heads := headOrigin(t)
+	if res := getVia(t, child.Addr, addr, "/", ""); res.StatusCode != 200 {
+		t.Fatalf("GET through a group whose first parent hangs: %d (%s), want 200 from the next", res.StatusCode, res.Header.Get("Proxy-Status"))
+	}
+	<-heads
+}

@@ -246,6 +246,8 @@ func (e *Engine) check(ctx context.Context, h *health, tick <-chan time.Time, st
 			c.Close()
 		case ctx.Err() != nil:
 			return
+		case isExcused(err):
+			u.fault(err) // the probe's target answers: the failure is the upstream's
 		case !isUpstreamFault(err):
 			h.succeeded()
 		}

@@ -299,10 +299,31 @@ type targetFailure struct{ err error }
 // judge counts it: a parent that hangs is still taken out, within
 // answerTimeoutGrace of its last success.
 func (u *Upstream) answerTimeout(err error) error {
+	return u.excuse(&Error{Kind: Timeout, NextHop: u.name, Err: err})
+}
+
+// excuse is e not counted against u while u worked within
+// answerTimeoutGrace (a targetFailure, marked excused), else e.
+func (u *Upstream) excuse(e *Error) error {
 	if !u.health.workedWithin(answerTimeoutGrace) {
-		return err
+		return e
 	}
-	return &targetFailure{&Error{Kind: Timeout, NextHop: u.name, Err: err}}
+	return &targetFailure{excused{e}}
+}
+
+// excused is a failure of an upstream's own that was not counted against
+// it because it worked recently. The active checker counts it: its probe
+// target is known to answer, so there the failure is the upstream's (and
+// a success it would otherwise note would keep a hung upstream in).
+type excused struct{ err error }
+
+func (e excused) Error() string { return e.err.Error() }
+func (e excused) Unwrap() error { return e.err }
+
+// isExcused reports whether err is a failure excused by excuse.
+func isExcused(err error) bool {
+	var ex excused
+	return errors.As(err, &ex)
 }
 
 // NoAnswer is the error for a request sent to u that got no answer in

@@ -130,12 +130,7 @@ func (u *Upstream) connectReplyError(a connectReply, addr string) error {
 // answerTimeoutGrace, the failure is this target's, passed on without
 // taking the upstream out for everyone (a client naming a bad target
 // would otherwise do that); else it counts.
-func (u *Upstream) ownFailure(e *Error) error {
-	if u.health.workedWithin(answerTimeoutGrace) {
-		return &targetFailure{e}
-	}
-	return e
-}
+func (u *Upstream) ownFailure(e *Error) error { return u.excuse(e) }
 
 // targetKinds are the RFC 9209 error types with which an upstream says
 // the target failed, not itself (§2.3): the client gets the same answer

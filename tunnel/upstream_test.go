@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -474,5 +475,50 @@ func TestUpstreamHTTPSResumes(t *testing.T) {
 		if got := <-resumed; got != want {
 			t.Errorf("tunnel %d: resumed %v, want %v", i, got, want)
 		}
+	}
+}
+
+// A parent that hangs after it worked is taken out by the active check:
+// the probe's target is known to answer, so the probe's timeout is the
+// parent's failure even within the grace that spares it for a client's
+// silent target (a success noted for it would keep the parent in for
+// good).
+func TestProbeTakesOutHungParentAfterSuccess(t *testing.T) {
+	var hang atomic.Bool
+	parent := serveLoopback(t, loopbackListener(t), func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		if hang.Load() {
+			io.Copy(io.Discard, br) // never answers
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+	})
+	rt, err := tunnel.NewRoutes(tunnel.RoutingSpec{
+		Upstreams: []tunnel.UpstreamSpec{{Name: "corp", URL: parseURL(t, "http://"+parent),
+			Health: tunnel.HealthSpec{Probe: "probe.test:443", Interval: 10 * time.Second}}},
+		Default: "corp",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := tunnel.New(tunnel.Config{DialTimeout: 100 * time.Millisecond}, nil)
+	t.Cleanup(e.Close)
+	ticks := make(chan time.Time)
+	tunnel.SetTicker(e, func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} })
+	e.SetPolicy(&tunnel.Policy{Routes: rt})
+	u := rt.Upstreams()["corp"]
+	c, _, err := e.Open(context.Background(), targetOf(t, "ok.test:443"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	hang.Store(true)
+	ticks <- time.Now() // a probe, within the grace of the success just now
+	ticks <- time.Now() // taken once the one before has ended
+	if u.Available() {
+		t.Error("a hung parent's probe timed out and the parent is still in service")
 	}
 }

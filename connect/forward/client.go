@@ -100,6 +100,7 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 		res, err = cl.send(r, rt, httpHop{u})
 	}
 	var de dialError
+	var timeout errResponseTimeout
 	switch {
 	case err == nil && res.StatusCode == http.StatusProxyAuthRequired:
 		res.Body.Close()
@@ -112,16 +113,17 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 		return nil, false, err
 	case errors.As(err, &de):
 		return nil, tunnel.IsUpstreamFault(de.err), de.err
+	case errors.As(err, &timeout):
+		// Connected, but no answer in time (on HTTP/1.1 or a stream of a
+		// working HTTP/2 connection): the origin's slowness while the
+		// upstream works (it answers an origin's failure itself, but not
+		// before its own timeout), else the upstream's fault, and a
+		// request without a body goes on to the next member.
+		err := u.NoAnswer(&tunnel.Error{Kind: tunnel.Timeout, NextHop: u.Name(),
+			Err: fmt.Errorf("upstream %s: %w", u.Name(), err)})
+		return nil, bodyless && tunnel.IsUpstreamFault(err), err
 	case tunnel.IsStreamFailure(err):
 		return nil, false, streamFailed(u, err)
-	}
-	// Connected, but no answer in time: the origin's slowness while the
-	// upstream works (it answers an origin's failure itself, but not
-	// before its own timeout), else the upstream's fault.
-	var timeout errResponseTimeout
-	if errors.As(err, &timeout) {
-		return nil, false, u.NoAnswer(&tunnel.Error{Kind: tunnel.Timeout, NextHop: u.Name(),
-			Err: fmt.Errorf("upstream %s: %w", u.Name(), err)})
 	}
 	// Connected, but no answer: an HTTP upstream answers even when the
 	// origin fails, so this is the upstream's fault.
@@ -130,18 +132,13 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 }
 
 // streamFailed is the answer to a request that failed on its own stream
-// to u, u's connection still working (tunnel.IsStreamFailure): 504 when
-// no answer came within response_timeout, 431 when its header list is
-// over what u said it takes (RFC 9113 §6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE;
-// x/net says so only in its message), else 502. u is not marked down for
-// it.
+// to u, u's connection still working (tunnel.IsStreamFailure), other
+// than by a timeout: 431 when its header list is over what u said it
+// takes (RFC 9113 §6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE; x/net says so
+// only in its message), else 502 (a reset). u is not marked down for it.
 func streamFailed(u *tunnel.Upstream, err error) error {
 	kind := tunnel.UpstreamFailed
-	var timeout errResponseTimeout
-	switch {
-	case errors.As(err, &timeout):
-		kind = tunnel.Timeout
-	case strings.Contains(err.Error(), "header list larger than peer's advertised limit"):
+	if strings.Contains(err.Error(), "header list larger than peer's advertised limit") {
 		kind = tunnel.TooLarge
 	}
 	return &tunnel.Error{Kind: kind, NextHop: u.Name(), Err: fmt.Errorf("upstream %s: %w", u.Name(), err)}
