@@ -179,6 +179,15 @@ func (p *h2Pool) dialed(pc *h2Parent, h1 bool, err error) bool {
 	return true
 }
 
+// dropIfGone drops c when it is going away (GOAWAY) or gone, before a
+// refused stream is asked again; a stream refused on a working connection
+// (REFUSED_STREAM, RFC 9113 §8.7) leaves it, and the tunnels on it, be.
+func (p *h2Pool) dropIfGone(c *h2Parent) {
+	if st := c.cc.State(); st.Closing || st.Closed {
+		p.drop(c)
+	}
+}
+
 // drop takes a connection that failed out of the pool and closes it.
 func (p *h2Pool) drop(c *h2Parent) {
 	p.mu.Lock()
@@ -273,7 +282,7 @@ func (u *Upstream) dialH2(ctx context.Context, addr string) (net.Conn, error) {
 		if err == nil || attempt > 0 || ctx.Err() != nil || !notStarted(err, pc) {
 			return s, err
 		}
-		u.h2.drop(pc)
+		u.h2.dropIfGone(pc)
 	}
 }
 
@@ -322,7 +331,7 @@ func (u *Upstream) RoundTripH2(r *http.Request, retry bool) (res *http.Response,
 			}
 			return res, pc.remote, true, err
 		}
-		u.h2.drop(pc)
+		u.h2.dropIfGone(pc)
 	}
 }
 

@@ -111,3 +111,31 @@ func h2ParentOverPipe(t *testing.T) (*h2Parent, <-chan struct{}) {
 	})
 	return &h2Parent{cc: cc}, served
 }
+
+// A stream refused on a working connection (REFUSED_STREAM) is asked
+// again without closing the connection, which carries other tunnels; a
+// connection going away is dropped before the retry.
+func TestH2RefusedStreamKeepsWorkingConn(t *testing.T) {
+	p := &h2Pool{max: 1}
+	pc, served := h2ParentOverPipe(t)
+	if p.take(); !p.dialed(pc, false, nil) {
+		t.Fatal("dialed: no stream reserved on the new connection")
+	}
+	pc.started()
+	p.dropIfGone(pc)
+	p.mu.Lock()
+	pooled := len(p.conns)
+	p.mu.Unlock()
+	if pooled != 1 || pc.cc.State().Closed {
+		t.Fatalf("a working connection was dropped (pooled %d, closed %v): its other tunnels would be cut", pooled, pc.cc.State().Closed)
+	}
+	pc.cc.Close()
+	<-served
+	p.dropIfGone(pc)
+	p.mu.Lock()
+	pooled = len(p.conns)
+	p.mu.Unlock()
+	if pooled != 0 {
+		t.Fatal("a closed connection stayed in the pool")
+	}
+}
