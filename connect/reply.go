@@ -1,7 +1,6 @@
 package connect
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-proxy/ferry/connect/forward"
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
@@ -93,4 +93,4 @@ func nextHopParams(err error) string {
 	return b.String()
 }
 
-var errClientGone = errors.New("client went away")
+var errClientGone = forward.ErrClientGone

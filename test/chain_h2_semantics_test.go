@@ -266,3 +266,39 @@ response_timeout = "300ms"
 	}
 	<-heads
 }
+
+// A client whose own request body is malformed (bad chunked syntax),
+// through a parent of either kind, gets its 400, and the parent is not
+// marked down for it: the next request goes through.
+func TestChainClientBodyFailureNotUpstreamFault(t *testing.T) {
+	pki := newChainPKI(t)
+	parent := startFerry(t, parentConfig(pki))
+	for _, way := range []string{"http2 = false", "http2 = true"} {
+		t.Run(way, func(t *testing.T) {
+			child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), way)+`
+[routing]
+default = "parent"
+`))
+			addr, heads := headOrigin(t)
+			if res := getVia(t, child.Addr, addr, "/", ""); res.StatusCode != 200 {
+				t.Fatalf("first request: %d, want 200", res.StatusCode)
+			}
+			<-heads
+			c, err := net.DialTimeout("tcp", child.Addr, eventTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(eventTimeout))
+			io.WriteString(c, "POST http://"+addr+"/ HTTP/1.1\r\nHost: "+addr+"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ\r\n")
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			c.Close()
+			if err != nil || res.StatusCode != http.StatusBadRequest {
+				t.Fatalf("a malformed chunked body: %v %v, want 400", res, err)
+			}
+			if res := getVia(t, child.Addr, addr, "/", ""); res.StatusCode != 200 {
+				t.Fatalf("the next request: %d (%s), want 200: the parent was marked down for a client's bad body", res.StatusCode, res.Header.Get("Proxy-Status"))
+			}
+			<-heads
+		})
+	}
+}

@@ -111,6 +111,8 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 		return res, false, nil
 	case r.Context().Err() != nil:
 		return nil, false, err
+	case clientFault(err):
+		return nil, false, err
 	case errors.As(err, &de):
 		return nil, tunnel.IsUpstreamFault(de.err), de.err
 	case errors.As(err, &timeout):

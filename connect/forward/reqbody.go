@@ -3,6 +3,7 @@ package forward
 import (
 	"errors"
 	"fmt"
+	"github.com/ferry-proxy/ferry/tunnel"
 	"io"
 	"sync"
 	"time"
@@ -106,6 +107,20 @@ func (w *bodyWriter) finished() bool {
 	default:
 		return false
 	}
+}
+
+// ErrClientGone is a client that left while its request was served (its
+// body's reads say so, as the front end's conn does).
+var ErrClientGone = errors.New("client went away")
+
+// clientFault reports whether err is the client's own failure: its
+// request body was malformed (400), stopped coming (408), or the client
+// left. Such a failure is passed on as it is, never counted against an
+// upstream: counted, any client could take the upstream out for everyone
+// with one bad body.
+func clientFault(err error) bool {
+	k := tunnel.KindOf(err)
+	return k == tunnel.BadRequest || k == tunnel.RequestTimeout || errors.Is(err, ErrClientGone)
 }
 
 // ErrBodyStopped is what a request body's Read returns once its Stop
