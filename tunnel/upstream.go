@@ -302,8 +302,11 @@ func (u *Upstream) answerTimeout(err error) error {
 	return u.excuse(&Error{Kind: Timeout, NextHop: u.name, Err: err})
 }
 
-// excuse is e not counted against u while u worked within
-// answerTimeoutGrace (a targetFailure, marked excused), else e.
+// excuse is e, a failure of u's own that may be this target's (no answer
+// in time, or an answer of a failure without a word about the target), not
+// counted against u while u worked within answerTimeoutGrace (a
+// targetFailure, marked excused), else e: a client naming a bad target
+// must not take u out for everyone.
 func (u *Upstream) excuse(e *Error) error {
 	if !u.health.workedWithin(answerTimeoutGrace) {
 		return e

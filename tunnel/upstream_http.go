@@ -120,17 +120,11 @@ func (u *Upstream) connectReplyError(a connectReply, addr string) error {
 		e.Kind = k
 		return &targetFailure{e}
 	}
-	return u.ownFailure(e)
+	// A failure of its own without a word about the target (a 5xx
+	// without an RFC 9209 error type, as squid answers a name that does
+	// not resolve): it answered, so it runs (excuse).
+	return u.excuse(e)
 }
-
-// ownFailure is an upstream's answer of a failure of its own without a
-// word about the target (a 5xx without an RFC 9209 error type, as squid
-// answers a name that does not resolve; a SOCKS5 general failure). It
-// answered, so it runs: while something through it succeeded within
-// answerTimeoutGrace, the failure is this target's, passed on without
-// taking the upstream out for everyone (a client naming a bad target
-// would otherwise do that); else it counts.
-func (u *Upstream) ownFailure(e *Error) error { return u.excuse(e) }
 
 // targetKinds are the RFC 9209 error types with which an upstream says
 // the target failed, not itself (§2.3): the client gets the same answer

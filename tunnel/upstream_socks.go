@@ -72,7 +72,7 @@ func (u *Upstream) socksFailure(f socksFailureKind, addr string, err error) erro
 		e.Kind = Timeout
 	default: // 0x01 general failure, 0x07 command, 0x08 address type
 		e.Kind = UpstreamFailed
-		return u.ownFailure(e)
+		return u.excuse(e) // a general failure: it answered, so it runs
 	}
 	return &targetFailure{e}
 }
@@ -83,6 +83,7 @@ const (
 	socksNoMethod
 	socksAuthFailed
 	socksReplied
+	socksLoggedIn // a method chosen (and the login accepted), no reply yet
 )
 
 type socksFailureKind struct {
@@ -117,21 +118,12 @@ func (t *transcript) failure(offeredAuth bool) (socksFailureKind, bool) {
 // method (and accepted the login, when there was one) and has not replied
 // to the request yet.
 func (t *transcript) awaitingReply(offeredAuth bool) bool {
-	b := t.got
-	if len(b) < 2 || b[0] != 0x05 {
-		return false
-	}
-	switch {
-	case b[1] == 0x00:
-		b = b[2:]
-	case b[1] == 0x02 && offeredAuth && len(b) >= 4 && b[3] == 0x00:
-		b = b[4:]
-	default:
-		return false
-	}
-	return len(b) < 2
+	f, _ := parseSOCKSTranscript(t.got, offeredAuth)
+	return f.stage == socksLoggedIn
 }
 
+// parseSOCKSTranscript reads the stage b got to; ok is true when that
+// classifies a failure (no method, login refused, a reply).
 func parseSOCKSTranscript(b []byte, offeredAuth bool) (socksFailureKind, bool) {
 	if len(b) < 2 || b[0] != 0x05 {
 		return socksFailureKind{}, false
@@ -152,7 +144,10 @@ func parseSOCKSTranscript(b []byte, offeredAuth bool) (socksFailureKind, bool) {
 	case method != 0x00:
 		return socksFailureKind{}, false
 	}
-	if len(b) < 2 || b[0] != 0x05 {
+	switch {
+	case len(b) < 2:
+		return socksFailureKind{stage: socksLoggedIn}, false
+	case b[0] != 0x05:
 		return socksFailureKind{}, false
 	}
 	return socksFailureKind{stage: socksReplied, rep: b[1]}, true
