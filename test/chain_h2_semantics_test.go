@@ -39,10 +39,7 @@ func headOrigin(t *testing.T) (addr string, heads chan *http.Request) {
 func TestChainHTTP2RequestSemantics(t *testing.T) {
 	pki := newChainPKI(t)
 	parent := startFerry(t, parentConfig(pki))
-	child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), "")+`
-[routing]
-default = "parent"
-`))
+	child := childOf(t, pki, parent, "", "")
 	addr, heads := headOrigin(t)
 	tests := []struct {
 		name, head string
@@ -105,10 +102,7 @@ default = "parent"
 func TestChainHTTP2RequestFailureNotUpstreamFault(t *testing.T) {
 	pki := newChainPKI(t)
 	parent := startFerry(t, parentConfig(pki))
-	child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), "")+`
-[routing]
-default = "parent"
-`))
+	child := childOf(t, pki, parent, "", "")
 	addr, heads := headOrigin(t)
 	get := func(extra string) *http.Response { return getVia(t, child.Addr, addr, "/", extra) }
 	if res := get(""); res.StatusCode != 200 {
@@ -141,13 +135,7 @@ func TestChainResponseTimeoutNotUpstreamFault(t *testing.T) {
 		t.Run(way, func(t *testing.T) {
 			pki := newChainPKI(t)
 			parent := startFerry(t, parentConfig(pki))
-			child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), way)+`
-[routing]
-default = "parent"
-
-[limits]
-response_timeout = "300ms"
-`))
+			child := childOf(t, pki, parent, way, "[limits]\nresponse_timeout = \"300ms\"\n")
 			addr := tcpOrigin(t, func(c *net.TCPConn) {
 				c.SetDeadline(time.Now().Add(eventTimeout))
 				br := bufio.NewReader(c)
@@ -275,10 +263,7 @@ func TestChainClientBodyFailureNotUpstreamFault(t *testing.T) {
 	parent := startFerry(t, parentConfig(pki))
 	for _, way := range []string{"http2 = false", "http2 = true"} {
 		t.Run(way, func(t *testing.T) {
-			child := startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), way)+`
-[routing]
-default = "parent"
-`))
+			child := childOf(t, pki, parent, way, "")
 			addr, heads := headOrigin(t)
 			if res := getVia(t, child.Addr, addr, "/", ""); res.StatusCode != 200 {
 				t.Fatalf("first request: %d, want 200", res.StatusCode)
@@ -301,4 +286,12 @@ default = "parent"
 			<-heads
 		})
 	}
+}
+
+// childOf starts a ferry whose default route is parent's TLS listener
+// (an https upstream with way, e.g. "http2 = false", as one of its keys),
+// and extra config after it.
+func childOf(t *testing.T, pki *chainPKI, parent *Ferry, way, extra string) *Ferry {
+	t.Helper()
+	return startFerry(t, childConfig(httpsUpstream(pki, "parent", parent.AddrOf("tls"), way)+"\n[routing]\ndefault = \"parent\"\n\n"+extra))
 }
