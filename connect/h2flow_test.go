@@ -137,15 +137,13 @@ func TestH2GoAwayOnReload(t *testing.T) {
 	}
 	w.srv.GoAway()
 	// The GOAWAY is sent from a goroutine of net/http's Shutdown: it may
-	// follow the first PING's answer, not the tenth.
+	// follow the first PING's answer, or (on a loaded machine) a later
+	// one. Each PING is a round trip; the loop ends at bound.
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	for i := 0; cc.CanTakeNewRequest(); i++ {
-		if i == 10 {
-			t.Fatal("the client may still open streams after 10 round trips: no GOAWAY")
-		}
+	for cc.CanTakeNewRequest() {
 		if err := cc.Ping(ctx); err != nil {
-			t.Fatalf("ping: %v", err)
+			t.Fatalf("the client may still open streams (no GOAWAY) after pinging until: %v", err)
 		}
 	}
 	go io.WriteString(s, "after GOAWAY")
