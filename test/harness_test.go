@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 	if cmd := os.Getenv(envExecWithoutMMsg); cmd != "" {
 		execWithoutMMsg(cmd) // a helper for a client under test: never returns
 	}
+	if fams := os.Getenv(envExecFamilies); fams != "" {
+		execWithFamilies(fams, os.Args[1:]) // a sandbox for ferry: never returns
+	}
 	os.Exit(testMain(m))
 }
 

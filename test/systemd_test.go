@@ -71,16 +71,7 @@ func TestSdNotify(t *testing.T) {
 // promises, and systemd-analyze (when installed) finds nothing wrong with
 // it pointed at the binary under test.
 func TestSystemdUnit(t *testing.T) {
-	unit, err := os.ReadFile("../contrib/ferry.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	directives := map[string][]string{}
-	for _, line := range strings.Split(string(unit), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			directives[k] = append(directives[k], v)
-		}
-	}
+	unit, directives := readUnit(t)
 	for _, want := range []struct{ key, value string }{
 		{"Type", "notify"},
 		{"DynamicUser", "yes"},
@@ -90,7 +81,7 @@ func TestSystemdUnit(t *testing.T) {
 		{"PrivateTmp", "yes"},
 		{"CapabilityBoundingSet", ""},
 		{"AmbientCapabilities", ""},
-		{"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"},
+		{"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX AF_NETLINK"},
 		{"SystemCallFilter", "@system-service"},
 		{"ExecReload", "/bin/kill -HUP $MAINPID"},
 		{"LimitNOFILE", "65536"},
@@ -118,5 +109,66 @@ func TestSystemdUnit(t *testing.T) {
 	out, err := exec.CommandContext(ctx, analyze, "verify", path).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "ferry.service") {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// readUnit reads contrib/ferry.service and its directives, each key's
+// values in order.
+func readUnit(t *testing.T) (unit []byte, directives map[string][]string) {
+	t.Helper()
+	unit, err := os.ReadFile("../contrib/ferry.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	directives = map[string][]string{}
+	for _, line := range strings.Split(string(unit), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			directives[k] = append(directives[k], v)
+		}
+	}
+	return unit, directives
+}
+
+// TestSystemdUnitAddressFamilies: with only the address families the
+// unit's RestrictAddressFamilies= leaves (a seccomp filter, as systemd
+// makes one), ferry check, the unit's ExecStartPre, accepts the embedded
+// config, whose rules name ip "self" (this host's addresses, read and
+// watched over netlink), and ferry starts, watches them, and serves.
+func TestSystemdUnitAddressFamilies(t *testing.T) {
+	if !familiesFilterable() {
+		t.Skip("no seccomp filter for this system")
+	}
+	_, directives := readUnit(t)
+	values := directives["RestrictAddressFamilies"]
+	if len(values) != 1 {
+		t.Fatalf("RestrictAddressFamilies=%q, want one line", values)
+	}
+	families := strings.Fields(values[0])
+	for _, name := range families {
+		if _, ok := addressFamilies[name]; !ok {
+			t.Fatalf("the unit allows %s, which this test cannot filter", name)
+		}
+	}
+	t.Setenv(envExecFamilies, strings.Join(families, ","))
+	sandbox := []string{os.Args[0]} // TestMain execs ferry under the filter
+
+	if code, _, stderr := runCmd(t, runTimeout, nil, os.Args[0], ferryBin, "check", "-q"); code != 0 {
+		t.Fatalf("ferry check -q (ExecStartPre) with only %v: exit %d, want 0\n%s", families, code, stderr)
+	}
+	f := startFerryUnder(t, sandbox, "[[listener]]\naddress = \"127.0.0.1:0\"\n") // the default rules
+	f.Reload("[[listener]]\naddress = \"127.0.0.1:0\"\n")                         // every start-up line is in by its event
+	if ev := f.Events("starting"); len(ev) != 1 || ev[0].Str("self") == "" {
+		t.Errorf("starting event %v: want the host's addresses in self", ev)
+	}
+	f.mu.Lock()
+	for _, line := range f.lines {
+		if strings.Contains(line, "self:") || strings.Contains(line, "address family not supported") {
+			t.Errorf("with only %v: %s", families, line)
+		}
+	}
+	f.mu.Unlock()
+	out, _, _ := runCurl(t, "-o", "/dev/null", "-w", "%{http_code}", "-x", "http://"+f.Addr, "http://127.0.0.1:1/")
+	if ev := f.WaitEvent("access", nil); out != "403" || ev.Str("rule") != "deny-internal-destinations" {
+		t.Errorf("a loopback target: %s, rule %q; want 403 by deny-internal-destinations", out, ev.Str("rule"))
 	}
 }
