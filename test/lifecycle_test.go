@@ -2,14 +2,18 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // echoRoundTrip writes msg to an echo tunnel and reads it back.
@@ -295,5 +299,48 @@ func TestStartingEvent(t *testing.T) {
 	}
 	if strings.Contains(stderr, "\x1b[") {
 		t.Errorf("colour codes in a pipe: %q", stderr)
+	}
+}
+
+// TestHashPassword: ferry hash-password hashes the line on stdin, and
+// refuses a password given as an argument instead of ignoring it (it would
+// hash what stdin holds, or wait there) or taking it (shell history).
+func TestHashPassword(t *testing.T) {
+	tests := []struct {
+		name, stdin, stderr string
+		args                []string
+		code                int
+	}{
+		{"stdin", "s3cret\n", "", nil, 0},
+		{"an argument", "other\n", `unexpected argument "s3cret"`, []string{"s3cret"}, 2},
+		{"-h", "", "Usage: ferry hash-password", []string{"-h"}, 0},
+		{"nothing on stdin", "", "on standard input", nil, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, ferryBin, append([]string{"hash-password"}, tt.args...)...)
+			cmd.Stdin = strings.NewReader(tt.stdin)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := cmd.ProcessState.ExitCode()
+			if err != nil && code <= 0 {
+				t.Fatal(err)
+			}
+			if code != tt.code || !strings.Contains(stderr.String(), tt.stderr) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tt.code, tt.stderr)
+			}
+			hash := strings.TrimSpace(stdout.String())
+			switch {
+			case tt.name == "stdin":
+				if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("s3cret")); err != nil {
+					t.Errorf("stdout %q is not a bcrypt hash of the password: %v", hash, err)
+				}
+			case hash != "":
+				t.Errorf("stdout %q, want nothing", hash)
+			}
+		})
 	}
 }

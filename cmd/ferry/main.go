@@ -43,9 +43,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&listens, "listen", "listen `address` (host:port), repeatable; replaces the config's listeners")
 	showVersion := fs.Bool("version", false, "print version, commit and Go version, then exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ferry [-config file] [-listen addr]...\n"+
-			"       ferry check [-config file]   (validate; print the effective config)\n"+
-			"       ferry explain -config file [-user u] [-client ip] target   (see ferry explain -h)\n"+
+		fmt.Fprintf(stderr, "Usage: ferry [-config file] [-listen addr]... [-version]\n"+
+			"       ferry check [-config file] [-listen addr]... [-q]   (validate; print the effective config)\n"+
+			"       ferry explain [-config file] [-user u] [-client ip] ... target   (see ferry explain -h)\n"+
 			"       ferry hash-password < password   (a bcrypt hash for [[auth.user]])\n\n"+
 			"ferry is a forward proxy: HTTP CONNECT, plain HTTP and SOCKS4/4a/5 on one port.\n"+
 			"Every config key is documented in config.toml.example.\n\nFlags:\n")

@@ -5,17 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 )
 
 // subcommands are chosen by the first argument; anything else is the
 // proxy itself and its flags. Each gets the arguments after its name.
 var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"check":   check,
-	"explain": explain,
-	"hash-password": func(_ []string, stdout, stderr io.Writer) int {
-		return hashPassword(os.Stdin, stdout, stderr)
-	},
+	"check":         check,
+	"explain":       explain,
+	"hash-password": hashPasswordCmd, // hashpassword.go
 }
 
 // runSubcommand runs the subcommand args[0] names, if any.
