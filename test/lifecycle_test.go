@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -274,6 +275,41 @@ func TestReload(t *testing.T) {
 			}
 			echoRoundTrip(t, connectTunnel(t, f.Addr, origin), "still serving")
 		})
+	}
+}
+
+// TestReloadStartOnly: a reload that changes a table applied only at start
+// ([limits], [http], [http2], [log], [admin], [cache]) is accepted for the
+// rest, keeps the running values, and says which tables wait for a
+// restart; a reload that changes none of them says nothing of the kind.
+func TestReloadStartOnly(t *testing.T) {
+	f := startFerry(t, minimalConfig)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("Via"))
+	}))
+	t.Cleanup(origin.Close)
+	c := proxyClient(t, f.Addr, nil)
+
+	if ev := f.Reload(minimalConfig + "\n[http]\nvia = \"renamed\"\n[limits]\nidle_timeout = \"1m\"\n"); ev["ok"] != true {
+		t.Fatalf("reload event %v, want ok", ev)
+	}
+	warns := f.Events("reload: [limits], [http] changed in the file: applied at the next start, not on reload")
+	if len(warns) != 1 {
+		t.Fatalf("%d warnings naming [limits] and [http], want 1", len(warns))
+	}
+	if _, via := get(t, c, context.Background(), origin.URL+"/"); via != "1.1 ferry" {
+		t.Errorf("after the reload the origin saw Via %q, want the start's \"1.1 ferry\"", via)
+	}
+
+	if ev := f.Reload(minimalConfig + "timezone = \"UTC\"\n"); ev["ok"] != true { // [acl] only
+		t.Fatalf("reload event %v, want ok", ev)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.events {
+		if strings.HasPrefix(e.Msg(), "reload: ") && e.Msg() != warns[0].Msg() {
+			t.Errorf("a reload of the rules only: %v", e)
+		}
 	}
 }
 

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"reflect"
-
 	"github.com/ferry-proxy/ferry/cache"
-	"github.com/ferry-proxy/ferry/internal/config"
 	"github.com/rs/zerolog"
 )
 
@@ -32,13 +29,5 @@ func newCache(cfg cache.Config, logger zerolog.Logger) (*cache.Cache, error) {
 func (a *app) closeCache() {
 	if a.cache != nil {
 		a.cache.Close()
-	}
-}
-
-// noteCacheReload says that [cache] changes wait for a restart: the stores
-// (and the directory's index) are opened once.
-func (a *app) noteCacheReload(old, cfg *config.File) {
-	if !reflect.DeepEqual(old.Cache, cfg.Cache) {
-		a.log.Warn().Msg("cache: [cache] changes take effect at the next start, not on reload")
 	}
 }

@@ -190,9 +190,6 @@ func (o *ops) reloaded(cfg *config.File) {
 		} else {
 			o.log.Error().Err(err).Msg("pac: kept the previous PAC")
 		}
-		if cfg.Admin != o.cfg.Admin || cfg.Log.Access != o.cfg.Log.Access || cfg.Log.Config.Format != o.cfg.Log.Config.Format {
-			o.log.Warn().Msg("[admin] and the access log's destination and format change at the next start, not on reload")
-		}
 	}
 	o.notify(sdnotify.Ready("reloaded"))
 }

@@ -199,18 +199,19 @@ func (a *app) handleSignals(sigs <-chan os.Signal, cfg *config.File, path string
 func (a *app) active() int { return int(a.mux.Active()) + a.reverse.Active() }
 
 // reload re-reads the config and returns it; a bad one is refused (nil)
-// and the old one stays.
-func (a *app) reload(path string, listens []string, old *config.File) *config.File {
+// and the running one stays. start is the config ferry started with, whose
+// listeners, [fleet] and start-only tables stay in force.
+func (a *app) reload(path string, listens []string, start *config.File) *config.File {
 	if path == "" {
 		a.log.Info().Bool("ok", true).Str("note", "embedded config: nothing to re-read").Msg("reload")
-		return old
+		return start
 	}
 	cfg, err := loadConfig(path, listens)
 	if err == nil {
-		err = sameListeners(old, cfg)
+		err = sameListeners(start, cfg)
 	}
 	if err == nil {
-		err = sameFleet(old, cfg) // fleet.go
+		err = sameFleet(start, cfg) // fleet.go
 	}
 	var pol *policy
 	if err == nil {
@@ -234,7 +235,7 @@ func (a *app) reload(path string, listens []string, old *config.File) *config.Fi
 	commitTLS()
 	a.http.GoAway() // HTTP/2 clients reconnect, under the new TLS material
 	a.http.SetBlockPage(pol.page)
-	a.noteCacheReload(old, cfg)
+	a.noteStartOnly(start, cfg) // startonly.go
 	a.log.Info().Bool("ok", true).Str("config", path).Msg("reload")
 	return cfg
 }
