@@ -56,7 +56,7 @@ func New(version, commit string) *Metrics {
 			"Requests and tunnels finished (one per access-log event), by front-end protocol and outcome: ok, auth_failed, or the RFC 9209 error type answered.",
 			"proto", "outcome"),
 		aclDecisions: f.counter("ferry_acl_decisions_total",
-			"ACL verdicts by deciding rule and action (allow, deny).", "rule", "action"),
+			"ACL verdicts by deciding rule and action (allow, deny, or undecided: the rule waited for an address and none was checked).", "rule", "action"),
 		authFailures: f.counter("ferry_auth_failures_total",
 			"Requests refused for missing or wrong credentials (HTTP 407, SOCKS auth failure).", "proto"),
 		bytes: f.counter("ferry_bytes_total",
