@@ -9,10 +9,16 @@ import (
 )
 
 // Tracker runs a server's accept loops and tracks the connections they
-// accept, each with its context, so that the server can stop accepting
-// (Close) and let its connections finish within a grace period (Drain).
-// front.Mux and reverse.Server are built on one. The zero Tracker is
-// ready to use; it must not be copied after first use.
+// accept, so that the server can stop accepting (Close) and let its
+// connections finish within a grace period (Drain). front.Mux and
+// reverse.Server are built on one. The zero Tracker is ready to use; it
+// must not be copied after first use.
+//
+// The conns of one Serve share one context, which Drain cancels when it
+// cuts them: a context of its own per conn would cost each idle tunnel
+// about 0.5 KiB (the map and channel its first child context leaves on
+// it, the dial's timeout), and what a conn's serving derives from the
+// context ends with that serving (a deferred cancel or stop).
 type Tracker struct {
 	// OnAcceptError, if set, is told of each accept error that Serve
 	// retries, with the wait before the retry (for a log line).
@@ -20,8 +26,9 @@ type Tracker struct {
 
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
-	conns  map[net.Conn]context.CancelFunc
-	wg     sync.WaitGroup // one per tracked conn
+	conns  map[net.Conn]struct{}
+	cuts   []context.CancelFunc // one per Serve: its conns' context
+	wg     sync.WaitGroup       // one per tracked conn
 	closed bool
 }
 
@@ -29,8 +36,9 @@ type Tracker struct {
 var ErrClosed = errors.New("server closed")
 
 // Serve accepts on ln until ln or t is closed, and runs serve on a new
-// goroutine for each conn, with a context from base that ends when the
-// conn is done or cut by Drain. serve must call t.Done(c) once when it is
+// goroutine for each conn, with a context from base that ends when Drain
+// cuts the conns (shared by the conns of this Serve). serve must call
+// t.Done(c) once when it is
 // finished with c: before it returns, or later from goroutines of its own
 // (a relay's). A temporary accept error (out of fds, say) is retried after
 // a back-off doubling from 5 ms to 1 s, as net/http does, instead of
@@ -38,7 +46,9 @@ var ErrClosed = errors.New("server closed")
 // Close, else the error Accept gave (net.ErrClosed within it when ln was
 // closed elsewhere).
 func (t *Tracker) Serve(ln net.Listener, base context.Context, serve func(ctx context.Context, c net.Conn)) error {
-	if !t.addListener(ln) {
+	ctx, cut := context.WithCancel(base)
+	if !t.addListener(ln, cut) {
+		cut()
 		ln.Close()
 		return ErrClosed
 	}
@@ -61,9 +71,7 @@ func (t *Tracker) Serve(ln net.Listener, base context.Context, serve func(ctx co
 			continue
 		}
 		backoff = 0
-		ctx, cancel := context.WithCancel(base)
-		if !t.add(c, cancel) {
-			cancel()
+		if !t.add(c) {
 			c.Close()
 			return ErrClosed
 		}
@@ -82,16 +90,11 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// Done ends the tracking of c and cancels its context. Serve's serve
-// calls it once per conn.
+// Done ends the tracking of c. Serve's serve calls it once per conn.
 func (t *Tracker) Done(c net.Conn) {
 	t.mu.Lock()
-	cancel := t.conns[c]
 	delete(t.conns, c)
 	t.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
 	t.wg.Done()
 }
 
@@ -122,8 +125,10 @@ func (t *Tracker) Drain(ctx context.Context) bool {
 	case <-ctx.Done():
 	}
 	t.mu.Lock()
-	for c, cancel := range t.conns {
-		cancel()
+	for _, cut := range t.cuts {
+		cut()
+	}
+	for c := range t.conns {
 		c.Close()
 	}
 	t.mu.Unlock()
@@ -131,7 +136,9 @@ func (t *Tracker) Drain(ctx context.Context) bool {
 	return false
 }
 
-func (t *Tracker) addListener(ln net.Listener) bool {
+// addListener tracks ln, and cut, which cancels the context of the conns
+// accepted on it, until Drain.
+func (t *Tracker) addListener(ln net.Listener, cut context.CancelFunc) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -141,6 +148,7 @@ func (t *Tracker) addListener(ln net.Listener) bool {
 		t.lns = map[net.Listener]struct{}{}
 	}
 	t.lns[ln] = struct{}{}
+	t.cuts = append(t.cuts, cut)
 	return true
 }
 
@@ -152,16 +160,16 @@ func (t *Tracker) removeListener(ln net.Listener) {
 	ln.Close()
 }
 
-func (t *Tracker) add(c net.Conn, cancel context.CancelFunc) bool {
+func (t *Tracker) add(c net.Conn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return false
 	}
 	if t.conns == nil {
-		t.conns = map[net.Conn]context.CancelFunc{}
+		t.conns = map[net.Conn]struct{}{}
 	}
-	t.conns[c] = cancel
+	t.conns[c] = struct{}{}
 	t.wg.Add(1)
 	return true
 }

@@ -82,8 +82,8 @@ func TestTrackerCloseThenDrain(t *testing.T) {
 	if clean := next(t, drained); !clean {
 		t.Error("Drain = false, want true: the conn ended on its own")
 	}
-	if s.ctx.Err() == nil {
-		t.Error("Done left the conn's context running")
+	if s.ctx.Err() != nil {
+		t.Error("a clean drain cancelled the conns' context")
 	}
 }
 
@@ -182,5 +182,34 @@ func TestTrackerAcceptBackoff(t *testing.T) {
 	}
 	if !tr.Drain(context.Background()) {
 		t.Error("Drain = false after the conn was done")
+	}
+}
+
+// The conns of one Serve share its context: a context of their own would
+// be memory each idle tunnel keeps (the map and channel a first child
+// context leaves on it). Drain's cut cancels it for every conn.
+func TestTrackerConnsShareContext(t *testing.T) {
+	var tr Tracker
+	addr, conns, errc := serveOn(t, &tr)
+	dial(t, addr)
+	dial(t, addr)
+	a, b := next(t, conns), next(t, conns)
+	if a.ctx != b.ctx {
+		t.Error("two conns of one Serve got contexts of their own")
+	}
+	a.end()
+	if b.ctx.Err() != nil {
+		t.Fatal("one conn's Done cancelled the context the other still uses")
+	}
+	tr.Close()
+	next(t, errc)
+	go func() {
+		<-b.ctx.Done()
+		b.end()
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if clean := tr.Drain(ctx); clean {
+		t.Error("Drain = true, want false: the conn had to be cut")
 	}
 }
