@@ -99,8 +99,8 @@ func takeParked(id uint64) *half {
 	}
 	delete(parking.parked, id)
 	h.parkID = 0
-	if h.wake != nil {
-		h.wake.Stop()
+	if r := h.r; r.wake != nil && r.up.parkID == 0 && r.down.parkID == 0 {
+		r.wake.Stop()
 	}
 	return h
 }
@@ -124,11 +124,12 @@ func (h *half) parkIt() bool {
 	h.parkID = id
 	parking.parked[id] = h
 	if r.idle > 0 {
+		// One timer a relay: both directions' timeout is the tunnel's.
 		due := time.Duration(r.lastActive.Load() + int64(r.idle) - time.Now().UnixNano())
-		if h.wake == nil {
-			h.wake = time.AfterFunc(due, h.idleDue)
+		if r.wake == nil {
+			r.wake = time.AfterFunc(due, r.idleDue)
 		} else {
-			h.wake.Reset(due)
+			r.wake.Reset(due)
 		}
 	}
 	op := unix.EPOLL_CTL_MOD
@@ -164,16 +165,19 @@ func (h *half) unpark() {
 	}
 }
 
-// idleDue runs when a parked direction's tunnel may have reached its idle
-// timeout: if it has, h resumes and ends with ErrIdle; if the other
-// direction moved meanwhile, it looks again when the timeout is next due.
-func (h *half) idleDue() {
-	r := h.r
+// idleDue runs when a tunnel with a parked direction may have reached its
+// idle timeout: if it has, a parked direction resumes and ends with
+// ErrIdle, and its failing the relay ends the other; if a direction
+// moved meanwhile, it looks again when the timeout is next due.
+func (r *relay) idleDue() {
 	parking.mu.Lock()
-	id := h.parkID
+	id := r.up.parkID
+	if id == 0 {
+		id = r.down.parkID
+	}
 	if id != 0 {
 		if due := time.Duration(r.lastActive.Load() + int64(r.idle) - time.Now().UnixNano()); due > 0 {
-			h.wake.Reset(due)
+			r.wake.Reset(due)
 			id = 0
 		}
 	}

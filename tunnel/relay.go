@@ -45,6 +45,7 @@ type relay struct {
 	up, down       half         // client → server, server → client
 	ended          atomic.Int32 // directions whose copy has ended
 	finished       atomic.Int32 // directions done with the relay
+	wake           *time.Timer  // resumes a parked direction at the idle timeout; guarded by the parking lock (park_linux.go)
 	stop           func() bool  // unhooks the context
 	done           func(Stats, error)
 }
@@ -58,7 +59,6 @@ type half struct {
 	sp       *splicer
 	noPark   bool         // parking failed once: wait in the runtime's poller
 	parkID   uint64       // non-zero while parked; guarded by the parking lock (park_linux.go)
-	wake     *time.Timer  // resumes h at the tunnel's idle timeout while parked
 	meter    *limit.Meter // the tunnel's byte quotas, nil when none (limits.go)
 }
 
