@@ -56,7 +56,10 @@ var (
 // conn is done with: when the loop returns, or when a tunnel (CONNECT or an
 // upgrade) that took the conn over ends.
 func (s *Server) serveHTTP1(ctx context.Context, c net.Conn, end func()) {
-	hc := &httpConn{s: s, ctx: ctx, c: c, end: end}
+	// The conn's own context: what each request derives from it stays
+	// off the context the listener's conns share (netx.Tracker).
+	ctx, cancel := context.WithCancel(ctx)
+	hc := &httpConn{s: s, ctx: ctx, c: c, end: func() { cancel(); end() }}
 	hc.client = proxyhdr.ClientOf(ctx, c)
 	hc.lim.r = c
 	hc.br = readers.Get().(*bufio.Reader)
@@ -72,7 +75,7 @@ func (s *Server) serveHTTP1(ctx context.Context, c net.Conn, end func()) {
 		if !taken {
 			hc.release()
 			c.Close()
-			end()
+			hc.end()
 		}
 	}()
 	for first := true; ; first = false {
