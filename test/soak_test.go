@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -87,6 +88,19 @@ func soak(t *testing.T, n, workers int) {
 			t.Fatalf("%s warm-up: %v", k.name, err)
 		}
 	}
+	// And let a tunnel park, which starts the parking epoll and its
+	// poller (an fd and a goroutine, for good): a soak tunnel on a loaded
+	// machine can be silent long enough to park.
+	idle, err := openCONNECT(f.Addr, echo)
+	if err != nil {
+		t.Fatalf("idle tunnel: %v", err)
+	}
+	if _, ok := waitMetrics(t, admin, eventTimeout, func(ms metrics) bool {
+		return ms.val("ferry_tunnel_directions_parked") >= 1
+	}); !ok {
+		t.Fatal("the idle warm-up tunnel did not park")
+	}
+	idle.Close()
 	quiet := func(ms metrics) bool {
 		return ms.val("ferry_connections_active", "listener", "main", "protocol", "http") == 0 &&
 			ms.val("ferry_connections_active", "listener", "main", "protocol", "socks") == 0
@@ -126,7 +140,7 @@ func soak(t *testing.T, n, workers int) {
 		t.Fatal(err)
 	}
 
-	total := float64(n + len(kinds))
+	total := float64(n + len(kinds) + 1) // and the idle warm-up tunnel
 	ms, ok := waitMetrics(t, admin, eventTimeout, func(ms metrics) bool {
 		done := 0.0
 		for _, k := range kinds {
@@ -150,7 +164,8 @@ func soak(t *testing.T, n, workers int) {
 		}
 		if time.Now().After(deadline) {
 			_, _, dump := adminGet(t, admin, "/debug/pprof/goroutine?debug=1")
-			t.Errorf("after %d tunnels resources did not return: before %v, after %v; ferry's goroutines:\n%s", n, before, after, dump)
+			t.Errorf("after %d tunnels resources did not return: before %v, after %v; ferry's fds: %s; ferry's goroutines:\n%s",
+				n, before, after, fdsOf(f.Cmd.Process.Pid), dump)
 			break
 		}
 		<-tick.C
@@ -278,4 +293,20 @@ func netipAddrPort(hostport string) (ip4Port, error) {
 		return ip4Port{}, errors.New("want an IPv4 host:port: " + hostport)
 	}
 	return ip4Port{ip, uint16(port)}, nil
+}
+
+// fdsOf lists what the open fds of process pid are, for a failure's
+// message.
+func fdsOf(pid int) string {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, n := range names {
+		target, _ := os.Readlink(dir + "/" + n.Name())
+		out = append(out, n.Name()+"="+target)
+	}
+	return strings.Join(out, " ")
 }

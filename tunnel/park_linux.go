@@ -152,6 +152,14 @@ func (h *half) parkIt() bool {
 	return takeParked(id) == nil
 }
 
+// ParkedDirections reports how many relay directions are parked now:
+// silent, each watched by ferry's own epoll instead of a goroutine.
+func ParkedDirections() int {
+	parking.mu.Lock()
+	defer parking.mu.Unlock()
+	return len(parking.parked)
+}
+
 // unpark resumes h if it is parked: the relay failed, and h ends on the
 // closed conn.
 func (h *half) unpark() {

@@ -10,6 +10,9 @@ import (
 // SplicedChunks reports how many relay reads used splice(2): none off Linux.
 func SplicedChunks() int64 { return 0 }
 
+// ParkedDirections reports none: off Linux, directions do not park.
+func ParkedDirections() int { return 0 }
+
 // parkAfter is zero: off Linux, directions do not park.
 var parkAfter time.Duration
 

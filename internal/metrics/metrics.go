@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
+	"github.com/ferry-proxy/ferry/tunnel"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -82,6 +83,9 @@ func New(version, commit string) *Metrics {
 		cacheUsage: newUsage(),
 		limits:     newLimits(),
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ferry_tunnel_directions_parked",
+		Help: "Directions of tunnels that are parked now: silent for a while, watched by ferry's own epoll instead of a goroutine (Linux)."},
+		func() float64 { return float64(tunnel.ParkedDirections()) }))
 	info := f.gaugeVec("ferry_build_info", "Version, commit and Go version ferry was built from; always 1.", "version", "commit", "goversion")
 	info.WithLabelValues(version, commit, goVersion()).Set(1)
 	m.reloadOK.Set(1)
