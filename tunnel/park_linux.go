@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -105,15 +106,15 @@ func takeParked(id uint64) *half {
 	return h
 }
 
-// parkIt parks h. It reports true if h's goroutine must end now: h is
-// another's to resume. False means h could not be parked and its goroutine
-// goes on.
-func (h *half) parkIt() bool {
+// parkIt parks h, watching in, the socket its source reads. It reports
+// true if h's goroutine must end now: h is another's to resume. False
+// means h could not be parked and its goroutine goes on.
+func (h *half) parkIt(in syscall.RawConn) bool {
 	parking.once.Do(startParking)
 	if parking.epfd < 0 {
 		return false
 	}
-	r, s := h.r, h.sp
+	r := h.r
 	parking.mu.Lock()
 	if parking.broken {
 		parking.mu.Unlock()
@@ -133,15 +134,15 @@ func (h *half) parkIt() bool {
 		}
 	}
 	op := unix.EPOLL_CTL_MOD
-	if !s.polled {
-		op, s.polled = unix.EPOLL_CTL_ADD, true
+	if !h.polled {
+		op, h.polled = unix.EPOLL_CTL_ADD, true
 	}
 	// From the epoll_ctl on, h may be resumed on another goroutine: write
 	// nothing of h after the unlock.
 	parking.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
 	var err error
-	cerr := s.in.Control(func(fd uintptr) { err = unix.EpollCtl(parking.epfd, op, int(fd), &ev) })
+	cerr := in.Control(func(fd uintptr) { err = unix.EpollCtl(parking.epfd, op, int(fd), &ev) })
 	if cerr == nil && err == nil {
 		if f := parkHook.Load(); f != nil {
 			(*f)()

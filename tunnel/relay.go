@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/netx"
@@ -58,6 +59,7 @@ type half struct {
 	quiet    int64 // unix nanoseconds of its last byte or its (re)start; kept when the relay parks
 	sp       *splicer
 	noPark   bool         // parking failed once: wait in the runtime's poller
+	polled   bool         // its source's socket was added to the parking epoll (park_linux.go)
 	parkID   uint64       // non-zero while parked; guarded by the parking lock (park_linux.go)
 	meter    *limit.Meter // the tunnel's byte quotas, nil when none (limits.go)
 }
@@ -135,16 +137,16 @@ func (h *half) run() bool {
 			}
 		}
 	}
-	if parked {
-		return false
-	}
 	if !handled {
 		if s, ok := tcpOf(h.src); ok {
-			err, handled = h.copyFromTCP(h.dst, s)
+			err, handled, parked = h.copyFromTCP(h.dst, s)
 		}
 	}
 	if !handled {
-		err = h.copyPump(h.dst, h.src)
+		err, parked = h.copyPump(h.dst, h.src)
+	}
+	if parked {
+		return false // h is another goroutine's now
 	}
 	first := r.ended.Add(1) == 1
 	if err != nil {
@@ -211,39 +213,62 @@ func (h *half) replayPeeked() error {
 }
 
 // Copy buffers. readBufs are taken for one read of a TCP socket
-// (copyFromTCP, Linux). pumpBufs are held by copyPump across its waits, so
-// an idle direction holds one: its source is not a TCP socket, which in
-// ferry means TLS (or a wrapper of it), and a TLS read returns at most one
-// record's plaintext, 16 KiB (RFC 8446 §5.1): more would be idle memory.
+// (copyFromTCP, Linux). pumpBufs are held by copyPump across its waits
+// (given back when it parks): its source is not a TCP socket, which in
+// ferry means TLS (or a wrapper of it) or an HTTP/2 stream, and a TLS
+// read returns at most one record's plaintext, 16 KiB (RFC 8446 §5.1):
+// more would be idle memory.
 var (
 	readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 	pumpBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 )
 
-// copyPump is the portable path (TLS, wrapped conns): a pooled buffer.
-func (h *half) copyPump(dst, src Stream) error {
-	r := h.r
+// copyPump is the portable path (TLS, wrapped conns, HTTP/2 streams): a
+// pooled buffer. A source with a socket beneath it (TLS over TCP, see
+// parkWatch) parks when silent, as a spliced direction does, giving back
+// its buffer and its goroutine: a TLS read that timed out left nothing
+// decrypted behind (a record it has in part waits in the conn for the
+// rest, which the socket then brings).
+func (h *half) copyPump(dst, src Stream) (err error, parked bool) {
+	in := parkWatch(src)
+	if in == nil {
+		h.noPark = true // nothing to watch: it waits on the read
+	} else if err := h.resumed(); err != nil {
+		return err, false
+	}
 	bp := pumpBufs.Get().(*[]byte)
-	defer pumpBufs.Put(bp)
-	buf := *bp
-	if err := r.arm(src); err != nil {
-		return err
+	err, parked = h.pump(dst, src, *bp, in)
+	pumpBufs.Put(bp) // not h's: the buffer may go back after h parked
+	return err, parked
+}
+
+// pump is copyPump's loop over buf.
+func (h *half) pump(dst, src Stream, buf []byte, in syscall.RawConn) (err error, parked bool) {
+	if err := h.arm(src); err != nil {
+		return err, false
 	}
 	for {
 		nr, er := src.Read(buf)
 		if nr > 0 {
-			r.touch()
+			h.touch()
 			if ew := h.write(dst, buf[:nr]); ew != nil {
-				return ew
+				return ew, false
 			}
-			r.touch()
+			h.touch()
 		}
 		if er == io.EOF {
-			return nil
+			return nil, false
 		}
 		if er != nil {
-			if er = r.rearm(src, er); er != nil {
-				return er
+			er = h.rearm(src, er)
+			if er == errPark {
+				if h.parkIt(in) {
+					return nil, true
+				}
+				er = h.neverPark(src)
+			}
+			if er != nil {
+				return er, false
 			}
 		}
 	}

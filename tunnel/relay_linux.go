@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-proxy/ferry/internal/netx"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,12 +62,13 @@ func (h *half) splicePump(dst, src *net.TCPConn) (err error, handled, parked boo
 		n, err := s.fill()
 		if err == errNoPipe {
 			// Out of fds for a pipe: this direction copies instead.
-			return h.copyPump(dst, src), true, false
+			err, parked := h.copyPump(dst, src)
+			return err, true, parked
 		}
 		if err != nil {
 			err = h.rearm(src, err)
 			if err == errPark {
-				if h.parkIt() {
+				if h.parkIt(s.in) {
 					return nil, true, true
 				}
 				err = h.neverPark(src)
@@ -112,7 +115,6 @@ type splicer struct {
 	err     error // the last splice's error
 	fillFn  func(fd uintptr) bool
 	drainFn func(fd uintptr) bool
-	polled  bool // src has been added to the parking epoll (park_linux.go)
 }
 
 func newSplicer(in, out syscall.RawConn) *splicer {
@@ -294,16 +296,19 @@ func sweepPipes() {
 }
 
 // copyFromTCP copies a TCP socket to a conn splice cannot write to (TLS,
-// a wrapped conn). Like the splice loop, its read is also its wait: the
-// buffer is taken from the pool for each read attempt and given back when
-// nothing was queued, so a direction waiting for its socket holds no
-// buffer (copyPump, reading TLS, holds one across its wait).
-func (h *half) copyFromTCP(dst Stream, src *net.TCPConn) (err error, handled bool) {
+// a wrapped conn, an HTTP/2 stream). Like the splice loop, its read is
+// also its wait: the buffer is taken from the pool for each read attempt
+// and given back when nothing was queued, so a direction waiting for its
+// socket holds no buffer (copyPump, reading TLS, holds one across its
+// wait); and like it, a silent direction parks.
+func (h *half) copyFromTCP(dst Stream, src *net.TCPConn) (err error, handled, parked bool) {
 	rc, err := src.SyscallConn()
 	if err != nil {
-		return nil, false
+		return nil, false, false
 	}
-	r := h.r
+	if err := h.resumed(); err != nil {
+		return err, true, false
+	}
 	var (
 		bp *[]byte
 		nr int
@@ -327,32 +332,72 @@ func (h *half) copyFromTCP(dst Stream, src *net.TCPConn) (err error, handled boo
 			return true
 		}
 	}
-	if err := r.arm(src); err != nil {
-		return err, true
+	if err := h.arm(src); err != nil {
+		return err, true, false
 	}
 	for {
 		if err := rc.Read(read); err != nil {
-			// A deadline (idle timeout) or a closed conn: no buffer held.
-			if err = r.rearm(src, err); err != nil {
-				return err, true
+			// A deadline (idle timeout, time to park) or a closed conn:
+			// no buffer held.
+			err = h.rearm(src, err)
+			if err == errPark {
+				if h.parkIt(rc) {
+					return nil, true, true
+				}
+				err = h.neverPark(src)
+			}
+			if err != nil {
+				return err, true, false
 			}
 			continue
 		}
 		if er != nil {
 			readBufs.Put(bp)
-			return os.NewSyscallError("read", er), true
+			return os.NewSyscallError("read", er), true, false
 		}
 		if nr == 0 {
 			readBufs.Put(bp)
-			return nil, true // EOF
+			return nil, true, false // EOF
 		}
-		r.touch()
+		h.touch()
 		copiedFromTCP.Add(1)
 		ew := h.write(dst, (*bp)[:nr])
 		readBufs.Put(bp)
 		if ew != nil {
-			return ew, true
+			return ew, true, false
 		}
-		r.touch()
+		h.touch()
+	}
+}
+
+// parkWatch is the socket under src that a parked direction reading src
+// can be woken by: src's own, or a TLS conn's over TCP (when the conn
+// holds no bytes it read ahead, which the socket would not announce); nil
+// when there is none.
+func parkWatch(src Stream) syscall.RawConn {
+	for c := src; ; {
+		switch cc := c.(type) {
+		case *countedConn:
+			c = cc.Conn
+		case *limitedConn:
+			c = cc.Conn
+		case *netx.Conn:
+			if len(cc.Peeked) > 0 {
+				return nil
+			}
+			c = cc.Conn
+		case *tls.Conn:
+			c = cc.NetConn()
+		case *netx.RecordBatcher: // under a TLS listener's conns; reads pass through
+			c = cc.NetConn()
+		case *net.TCPConn:
+			rc, err := cc.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return rc
+		default:
+			return nil
+		}
 	}
 }
