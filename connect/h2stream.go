@@ -49,7 +49,7 @@ type h2Stream struct {
 // connection of 100 stalled streams holds conn_window and 6.4 MiB more
 // at most.
 const (
-	h2ReadSize     = 16 << 10
+	h2ReadSize     = 2 << 10
 	h2BusyReadSize = 64 << 10
 )
 

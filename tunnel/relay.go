@@ -213,14 +213,18 @@ func (h *half) replayPeeked() error {
 }
 
 // Copy buffers. readBufs are taken for one read of a TCP socket
-// (copyFromTCP, Linux). pumpBufs are held by copyPump across its waits
-// (given back when it parks): its source is not a TCP socket, which in
-// ferry means TLS (or a wrapper of it) or an HTTP/2 stream, and a TLS
-// read returns at most one record's plaintext, 16 KiB (RFC 8446 §5.1):
-// more would be idle memory.
+// (copyFromTCP, Linux). copyPump's are held across its waits (given back
+// when it parks): its source is not a TCP socket, which in ferry means
+// TLS (or a wrapper of it) or an HTTP/2 stream. A TLS read returns at
+// most one record's plaintext, 16 KiB (RFC 8446 §5.1): pumpBufs. A
+// source that cannot park (an HTTP/2 stream) is read into a small buffer
+// until a read fills it, then into a large one until a read comes back
+// short, so that it waits holding the small one; TLS records of many
+// sizes would make that switch back and forth, a write each time.
 var (
-	readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-	pumpBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+	readBufs      = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	pumpBufs      = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+	pumpSmallBufs = sync.Pool{New: func() any { b := make([]byte, 2<<10); return &b }}
 )
 
 // copyPump is the portable path (TLS, wrapped conns, HTTP/2 streams): a
@@ -236,17 +240,57 @@ func (h *half) copyPump(dst, src Stream) (err error, parked bool) {
 	} else if err := h.resumed(); err != nil {
 		return err, false
 	}
-	bp := pumpBufs.Get().(*[]byte)
-	err, parked = h.pump(dst, src, *bp, in)
-	pumpBufs.Put(bp) // not h's: the buffer may go back after h parked
+	b := pumpBuf{fixed: in != nil}
+	err, parked = h.pump(dst, src, &b, in)
+	b.release() // not h's: the buffers may go back after h parked
 	return err, parked
 }
 
-// pump is copyPump's loop over buf.
-func (h *half) pump(dst, src Stream, buf []byte, in syscall.RawConn) (err error, parked bool) {
+// pumpBuf is copyPump's buffer: small until a read fills it, large until
+// one comes back short; large throughout when fixed.
+type pumpBuf struct {
+	fixed      bool
+	small, big *[]byte
+}
+
+// next is the buffer for the read after one that returned n bytes into
+// the previous one, buf.
+func (b *pumpBuf) next(buf []byte, n int) []byte {
+	switch {
+	case b.fixed:
+		if b.big == nil {
+			b.big = pumpBufs.Get().(*[]byte)
+		}
+		return *b.big
+	case b.small == nil:
+		b.small = pumpSmallBufs.Get().(*[]byte)
+		return *b.small
+	case n == len(buf) && b.big == nil:
+		b.big = pumpBufs.Get().(*[]byte)
+		return *b.big
+	case n < len(buf) && b.big != nil:
+		pumpBufs.Put(b.big)
+		b.big = nil
+		return *b.small
+	}
+	return buf
+}
+
+func (b *pumpBuf) release() {
+	if b.small != nil {
+		pumpSmallBufs.Put(b.small)
+	}
+	if b.big != nil {
+		pumpBufs.Put(b.big)
+	}
+}
+
+// pump is copyPump's loop.
+func (h *half) pump(dst, src Stream, b *pumpBuf, in syscall.RawConn) (err error, parked bool) {
 	if err := h.arm(src); err != nil {
 		return err, false
 	}
+	buf := b.next(nil, 0)
 	for {
 		nr, er := src.Read(buf)
 		if nr > 0 {
@@ -255,6 +299,7 @@ func (h *half) pump(dst, src Stream, buf []byte, in syscall.RawConn) (err error,
 				return ew, false
 			}
 			h.touch()
+			buf = b.next(buf, nr)
 		}
 		if er == io.EOF {
 			return nil, false

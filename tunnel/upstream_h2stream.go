@@ -57,7 +57,7 @@ func (u *Upstream) connectStream(ctx context.Context, pc *h2Parent, addr string)
 // up to h2BusyReadSize while the parent keeps sending: fewer reads, fewer
 // WINDOW_UPDATE frames to the parent.
 const (
-	h2ReadSize     = 16 << 10
+	h2ReadSize     = 2 << 10
 	h2BusyReadSize = 256 << 10
 )
 
