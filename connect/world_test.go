@@ -69,6 +69,7 @@ type world struct {
 	url     *url.URL // http://addr, for http.ProxyURL
 	log     sink
 	srv     *connect.Server
+	engine  *tunnel.Engine
 	mux     *front.Mux
 	clients *countingListener
 	pool    *x509.CertPool // trusts a TLS world's certificate
@@ -91,6 +92,7 @@ func newWorld(t testing.TB, o options) *world {
 	w := &world{log: make(sink, 256)}
 	engine := tunnel.New(o.engine, o.policy)
 	t.Cleanup(engine.Close)
+	w.engine = engine
 	w.srv = connect.New(o.cfg, engine, w.log, zerolog.Nop())
 	handshake := 5 * time.Second
 	if o.cfg.HandshakeTimeout > 0 {

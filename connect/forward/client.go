@@ -101,6 +101,7 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 	}
 	var de dialError
 	var timeout errResponseTimeout
+	var nothing errNothingBack
 	switch {
 	case err == nil && res.StatusCode == http.StatusProxyAuthRequired:
 		res.Body.Close()
@@ -126,6 +127,14 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 		return nil, bodyless && tunnel.IsUpstreamFault(err), err
 	case tunnel.IsStreamFailure(err):
 		return nil, false, streamFailed(u, err)
+	case errors.As(err, &nothing) && nothing.reused:
+		// The keep-alive race: the parent closed a connection it kept
+		// alive as the request went out, and send could not repeat the
+		// request (not idempotent, or its body not kept). The parent
+		// works (it served the conn's last request): 502, not counted,
+		// as the same race with an origin.
+		return nil, false, &tunnel.Error{Kind: tunnel.BadGateway, NextHop: u.Name(),
+			Err: fmt.Errorf("upstream %s: %w", u.Name(), err)}
 	}
 	// Connected, but no answer: an HTTP upstream answers even when the
 	// origin fails, so this is the upstream's fault.
@@ -278,7 +287,7 @@ func (cl *Client) send(r *http.Request, rt *route, h hop) (*http.Response, error
 			trace: httptrace.ContextClientTrace(ctx), timeout: cl.responseTimeout, idle: cl.idle}
 		res, err := x.roundTrip(ctx, &cl.pool)
 		var nothing errNothingBack
-		if err != nil && c.reused && !fresh && errors.As(err, &nothing) && replayable(r) &&
+		if err != nil && !fresh && errors.As(err, &nothing) && nothing.reused && replayable(r) &&
 			(body == nil || body.rewind()) {
 			continue
 		}

@@ -39,11 +39,20 @@ func (errResponseTimeout) Timeout() bool   { return true }
 func (errResponseTimeout) Temporary() bool { return true }
 
 // errNothingBack is a request that got not one byte of answer: on a
-// reused conn that is the origin having closed it while it idled, and the
-// request may be sent again (see replayable).
-type errNothingBack struct{ err error }
+// reused conn that is the peer (origin or upstream) having closed it as
+// it idled, the keep-alive race of RFC 9112 §9.3.1, and the request may
+// be sent again (see replayable).
+type errNothingBack struct {
+	err    error
+	reused bool // on a conn that served a request before
+}
 
-func (e errNothingBack) Error() string { return "no response: " + e.err.Error() }
+func (e errNothingBack) Error() string {
+	if e.reused {
+		return "no response on a kept-alive connection, closed as the request went out: " + e.err.Error()
+	}
+	return "no response: " + e.err.Error()
+}
 func (e errNothingBack) Unwrap() error { return e.err }
 
 // exchange is one request on one conn: it writes the request (its body on
@@ -159,7 +168,7 @@ func (x *exchange) classify(ctx context.Context, err error) error {
 		return errResponseTimeout{x.timeout}
 	}
 	if x.c.read == 0 && !errors.Is(err, errResponseHeadTooLarge) {
-		return errNothingBack{err}
+		return errNothingBack{err: err, reused: x.c.reused}
 	}
 	return err
 }

@@ -70,6 +70,10 @@ type bodyWriter struct {
 	aborted bool // set before gate closes; read after
 	done    chan struct{}
 	err     error // the writer's result, once done is closed
+
+	mu      sync.Mutex
+	reading bool // a read of the client's body is under way
+	halted  bool // stop came: no read starts after it
 }
 
 // startBody starts the body's writer.
@@ -129,17 +133,39 @@ func clientFault(err error) bool {
 var ErrBodyStopped = errors.New("request body: read after the request was done with")
 
 // stop ends the writer whatever it is doing: not started, it never
-// starts; writing, it fails on the conn the caller has closed; waiting for
-// the client's next bytes, the front end's body is stopped under it (it
-// can then no longer be replayed).
+// starts; writing, it fails on the conn the caller has closed; between
+// reads, it reads no more; waiting for the client's next bytes, the front
+// end's body is stopped under it (it can then no longer be replayed). So
+// a body not yet read, or read only as far as it was kept, can still go
+// again on a fresh conn (RFC 9112 §9.3.1: the keep-alive race).
 func (w *bodyWriter) stop() {
 	w.abort()
-	if !w.finished() {
+	w.mu.Lock()
+	w.halted = true
+	cut := w.reading
+	w.mu.Unlock()
+	if cut {
 		if s, ok := w.x.body.Reader.(interface{ Stop() }); ok {
 			s.Stop()
 		}
 	}
 	<-w.done
+}
+
+// Read is the writer's read of the request body: none starts after stop.
+func (w *bodyWriter) Read(p []byte) (int, error) {
+	w.mu.Lock()
+	if w.halted {
+		w.mu.Unlock()
+		return 0, errBodyUnsent
+	}
+	w.reading = true
+	w.mu.Unlock()
+	n, err := w.x.body.Read(p)
+	w.mu.Lock()
+	w.reading = false
+	w.mu.Unlock()
+	return n, err
 }
 
 // clientFailed is the error reading the client's body gave, if that, and
@@ -180,10 +206,10 @@ func (w *bodyWriter) run(wait bool) {
 	x := w.x
 	var err error
 	if x.r.ContentLength >= 0 {
-		err = x.copyBody(x.c.bw, io.LimitReader(x.body, x.r.ContentLength))
+		err = x.copyBody(x.c.bw, io.LimitReader(w, x.r.ContentLength))
 	} else {
 		cw := http1.NewChunkedWriter(x.c.bw)
-		if err = x.copyBody(cw, x.body); err == nil {
+		if err = x.copyBody(cw, w); err == nil {
 			err = cw.Close(x.r.Trailer)
 		}
 	}
