@@ -207,10 +207,11 @@ func TestOriginCutShortBeforeAnythingSent(t *testing.T) {
 }
 
 // Interim responses share the response head's 1 MiB bound: an origin
-// that sends 103s without end gets 502 naming that bound, whatever line
-// the bound cuts.
+// that sends large 103s without end gets 502 naming that bound, whatever
+// line the bound cuts (they are few enough not to reach maxInterim first:
+// TestInterimBound).
 func TestOriginInterimFlood(t *testing.T) {
-	hint := "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+	hint := "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nX-Pad: " + strings.Repeat("p", 64<<10) + "\r\n\r\n"
 	first := "HTTP/1.1 103 Early Hints\r\nX-Pad: \r\n\r\n"
 	// The bound falls after byte at of a hint: inside the start line,
 	// between its CR and LF, after it, inside the field line.

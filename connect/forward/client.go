@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
+	"net/textproto"
 	"slices"
 	"strings"
 	"sync"
@@ -37,12 +38,14 @@ type Client struct {
 // route is a request's way out, which the Forwarder puts in its context
 // for the Client (under the cache, which passes the context on).
 type route struct {
-	req  *tunnel.Request
-	plan *tunnel.Plan
-	rec  *accesslog.Record // for the cache's report; guarded by mu
+	req    *tunnel.Request
+	plan   *tunnel.Plan
+	rec    *accesslog.Record // for the cache's report; guarded by mu
+	got1xx func(code int, h textproto.MIMEHeader)
 
-	mu  sync.Mutex
-	out tunnel.Outcome // the dials' and reused conns' outcomes, joined
+	mu       sync.Mutex
+	out      tunnel.Outcome // the dials' and reused conns' outcomes, joined
+	interims int            // the interim responses received, on every try
 }
 
 func (rt *route) note(o tunnel.Outcome) {
@@ -55,6 +58,30 @@ func (rt *route) outcome() tunnel.Outcome {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	return rt.out
+}
+
+// interim takes one interim response (1xx) to the request, on HTTP/1.1
+// or HTTP/2, and hands it to got1xx: up to maxInterim of them, after
+// which the request fails (errTooManyInterim).
+func (rt *route) interim(code int, h textproto.MIMEHeader) error {
+	rt.mu.Lock()
+	rt.interims++
+	over := rt.interims > maxInterim
+	rt.mu.Unlock()
+	if over {
+		return errTooManyInterim
+	}
+	if rt.got1xx != nil {
+		rt.got1xx(code, h)
+	}
+	return nil
+}
+
+// tooManyInterim reports whether the request failed on maxInterim.
+func (rt *route) tooManyInterim() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.interims > maxInterim
 }
 
 type routeKey struct{}
@@ -125,6 +152,11 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 		err := u.NoAnswer(&tunnel.Error{Kind: tunnel.Timeout, NextHop: u.Name(),
 			Err: fmt.Errorf("upstream %s: %w", u.Name(), err)})
 		return nil, bodyless && tunnel.IsUpstreamFault(err), err
+	case errors.Is(err, errResponseHeadTooLarge) || errors.Is(err, errTooManyInterim):
+		// An answer over ferry's bounds is an answer: what the parent
+		// passed on from the origin, not the parent's failure.
+		return nil, false, &tunnel.Error{Kind: tunnel.BadGateway, NextHop: u.Name(),
+			Err: fmt.Errorf("upstream %s: %w", u.Name(), err)}
 	case tunnel.IsStreamFailure(err):
 		return nil, false, streamFailed(u, err)
 	case errors.As(err, &nothing) && nothing.reused:
@@ -284,7 +316,7 @@ func (cl *Client) send(r *http.Request, rt *route, h hop) (*http.Response, error
 		}
 		absolute, authz := h.absolute()
 		x := &exchange{c: c, r: r, absolute: absolute, authz: authz, body: body,
-			trace: httptrace.ContextClientTrace(ctx), timeout: cl.responseTimeout, idle: cl.idle}
+			interim: rt.interim, timeout: cl.responseTimeout, idle: cl.idle}
 		res, err := x.roundTrip(ctx, &cl.pool)
 		var nothing errNothingBack
 		if err != nil && !fresh && errors.As(err, &nothing) && nothing.reused && replayable(r) &&

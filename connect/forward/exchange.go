@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptrace"
 	"net/textproto"
 	"os"
 	"strconv"
@@ -18,10 +17,23 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// maxResponseHead bounds an origin's response head.
+// maxResponseHead bounds an origin's response head, its interim
+// responses (1xx) included.
 const maxResponseHead = 1 << 20
 
 var errResponseHeadTooLarge = fmt.Errorf("origin response head over %d bytes", maxResponseHead)
+
+// maxInterim bounds the interim responses (1xx) of one request, 100
+// Continue included: tiny ones could otherwise keep an exchange going
+// for ever under the head's byte bound (each resets no timer, but
+// response_timeout may be off). Legitimate use is a 100, a 103 or two
+// and, from some WebDAV servers, a 102 Processing every few seconds of a
+// long operation (RFC 2518 §10.1): a few dozen is room for those, where
+// Apache httpd's proxy stops at 10 (AP_MAX_INTERIM_RESPONSES) and Go's
+// HTTP/1 client at 5.
+const maxInterim = 32
+
+var errTooManyInterim = fmt.Errorf("origin sent more than %d interim (1xx) responses", maxInterim)
 
 // continueTimeout is how long a request with Expect: 100-continue waits
 // for the origin's 100 before its body is sent anyway (RFC 9110 §10.1.1),
@@ -61,11 +73,12 @@ func (e errNothingBack) Unwrap() error { return e.err }
 type exchange struct {
 	c        *conn
 	r        *http.Request
-	absolute bool   // absolute-form, to an HTTP upstream
-	authz    string // Proxy-Authorization for the upstream; "" none
-	trace    *httptrace.ClientTrace
+	absolute bool          // absolute-form, to an HTTP upstream
+	authz    string        // Proxy-Authorization for the upstream; "" none
 	timeout  time.Duration // for the response head; 0 none
 	idle     time.Duration // for each read of the response body; 0 none
+	// interim takes each 1xx (route.interim); its error ends the exchange.
+	interim func(code int, h textproto.MIMEHeader) error
 
 	body     *sentBody   // the request body as sent; nil without one
 	writer   *bodyWriter // sends body; nil until it starts
@@ -94,14 +107,9 @@ func (x *exchange) roundTrip(ctx context.Context, p *pool) (*http.Response, erro
 		if err != nil || res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
-		if res.StatusCode == http.StatusContinue {
-			if x.writer != nil {
-				x.writer.goAhead()
-			}
-			continue
-		}
-		if x.trace != nil && x.trace.Got1xxResponse != nil {
-			err = x.trace.Got1xxResponse(res.StatusCode, textproto.MIMEHeader(res.Header))
+		if err = x.interim(res.StatusCode, textproto.MIMEHeader(res.Header)); err == nil &&
+			res.StatusCode == http.StatusContinue && x.writer != nil {
+			x.writer.goAhead()
 		}
 	}
 	if err == nil && res.StatusCode == http.StatusSwitchingProtocols {

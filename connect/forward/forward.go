@@ -5,7 +5,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptrace"
 	"net/textproto"
 	"strings"
 	"sync"
@@ -73,10 +72,9 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	if err != nil {
 		return nil, err
 	}
-	rt := &route{req: req, plan: plan, rec: rec}
 	ex := &response{w: w}
-	ctx := httptrace.WithClientTrace(withRoute(r.Context(), rt), &httptrace.ClientTrace{Got1xxResponse: ex.got1xx})
-	ctx, cancel := context.WithCancelCause(ctx)
+	rt := &route{req: req, plan: plan, rec: rec, got1xx: ex.got1xx}
+	ctx, cancel := context.WithCancelCause(withRoute(r.Context(), rt))
 	defer cancel(nil)
 	if err := f.looped(r.Header); err != nil {
 		return nil, err
@@ -195,14 +193,14 @@ type response struct {
 	done bool
 }
 
-func (x *response) got1xx(code int, header textproto.MIMEHeader) error {
+func (x *response) got1xx(code int, header textproto.MIMEHeader) {
 	if code == http.StatusContinue {
-		return nil
+		return
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.done {
-		return nil
+		return
 	}
 	// The writer sends its header map with a 1xx and keeps it for the
 	// final response: the interim response goes out with its own fields
@@ -220,7 +218,6 @@ func (x *response) got1xx(code int, header textproto.MIMEHeader) error {
 	x.w.WriteHeader(code)
 	clear(h)
 	maps.Copy(h, kept)
-	return nil
 }
 
 func (x *response) final() {

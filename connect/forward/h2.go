@@ -22,7 +22,10 @@ func (cl *Client) sendH2(r *http.Request, rt *route, u *tunnel.Upstream) (*http.
 		return nil, false, nil // HTTP/2 has no upgrade (RFC 9113 §8.6)
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
-	out := r.WithContext(ctx)
+	// x/net hands every 1xx to this hook and leaves their number to it;
+	// it is the only Got1xxResponse in the request's trace, so its error
+	// is the one x/net acts on (a trace composed over it would drop it).
+	out := r.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: rt.interim}))
 	out.Header = r.Header.Clone()
 	// HTTP/2 has no Connection field: the connection options said on
 	// HTTP/1.1 (TE) are carried by the fields themselves (RFC 9113 §8.2.2).
@@ -47,6 +50,9 @@ func (cl *Client) sendH2(r *http.Request, rt *route, u *tunnel.Upstream) (*http.
 		switch {
 		case tunnel.IsNotSent(err):
 			err = dialError{errors.Unwrap(err)}
+		case rt.tooManyInterim():
+			// x/net reset the stream and says why only in its message.
+			err = fmt.Errorf("%w (%w)", errTooManyInterim, err)
 		case errors.As(context.Cause(ctx), &timeout) && tunnel.IsStreamFailure(err):
 			// The parent's connection works: the origin behind it is slow.
 			err = fmt.Errorf("%w: %w", timeout, err)
