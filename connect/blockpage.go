@@ -112,7 +112,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rec *accesslog.Rec
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Proxy-Status", proxyStatus(kind.ProxyStatus(), err.Error())+nextHopParams(err))
+	h.Set("Proxy-Status", tunnel.ProxyStatus(err))
 	var body bytes.Buffer
 	if page := s.page.Load(); page != nil && wantsHTML(r.Header.Values("Accept")) &&
 		page.tmpl.Execute(&limitedBuffer{&body, maxBlockPageRender}, d) == nil {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ferry-proxy/ferry/connect/forward"
@@ -24,8 +23,8 @@ func fail(w http.ResponseWriter, rec *accesslog.Record, err error) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	if ps := kind.ProxyStatus(); ps != "" {
-		h.Set("Proxy-Status", proxyStatus(ps, err.Error())+nextHopParams(err))
+	if ps := tunnel.ProxyStatus(err); ps != "" {
+		h.Set("Proxy-Status", ps)
 	}
 	if d := tunnel.RetryAfterOf(err); d > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(d/time.Second))) // RFC 9110 §10.2.3
@@ -44,53 +43,6 @@ func bounded(w http.ResponseWriter) {
 	if r, ok := w.(*response); ok {
 		r.answering()
 	}
-}
-
-// proxyStatus formats a Proxy-Status member for ferry (RFC 9209 §2) with
-// details as a structured-field string: printable ASCII, quotes escaped.
-func proxyStatus(errType, details string) string {
-	var b strings.Builder
-	b.WriteString(`ferry; error=`)
-	b.WriteString(errType)
-	b.WriteString(`; details=`)
-	sfString(&b, details, 256)
-	return b.String()
-}
-
-// sfString writes the first max bytes of s as an RFC 8941 §3.3.3 string.
-func sfString(b *strings.Builder, s string, max int) {
-	b.WriteByte('"')
-	for i := 0; i < len(s) && i < max; i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c > 0x7e:
-			b.WriteByte('?')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-}
-
-// nextHopParams are the Proxy-Status parameters naming the upstream that
-// failed or reported the failure and the status it answered (RFC 9209
-// §2.1.2 next-hop, §2.1.4 received-status), "" for ferry's own dials.
-func nextHopParams(err error) string {
-	hop, received := tunnel.NextHopOf(err)
-	if hop == "" {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString(`; next-hop=`)
-	sfString(&b, hop, 64)
-	if received > 0 {
-		b.WriteString("; received-status=")
-		b.WriteString(strconv.Itoa(received))
-	}
-	return b.String()
 }
 
 var errClientGone = forward.ErrClientGone

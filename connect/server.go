@@ -107,7 +107,7 @@ func (s *Server) Refuse(ctx context.Context, c net.Conn) {
 	const body = "ferry: too many connections, try again later\n"
 	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"+
 		"Proxy-Status: %s\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
-		k.HTTPStatus(), http.StatusText(k.HTTPStatus()), proxyStatus(k.ProxyStatus(), "connection limit"), len(body), body)
+		k.HTTPStatus(), http.StatusText(k.HTTPStatus()), tunnel.ProxyStatusMember(k.ProxyStatus(), "connection limit"), len(body), body)
 }
 
 func clientAddr(r *http.Request) netip.AddrPort {

@@ -17,5 +17,5 @@ func (s *Server) RefusePlaintext(c net.Conn) {
 	const body = "ferry: this listener speaks TLS: use an https:// proxy URL (curl -x https://host:port)\n"
 	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"+
 		"Proxy-Status: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
-		k.HTTPStatus(), http.StatusText(k.HTTPStatus()), proxyStatus(k.ProxyStatus(), "plaintext on a TLS listener"), len(body), body)
+		k.HTTPStatus(), http.StatusText(k.HTTPStatus()), tunnel.ProxyStatusMember(k.ProxyStatus(), "plaintext on a TLS listener"), len(body), body)
 }
