@@ -103,6 +103,7 @@ func TestStatusTable(t *testing.T) {
 		{tunnel.TLSCertificate, 502, 0x01, 91, "tls_certificate_error"},
 		{tunnel.TLSFailed, 502, 0x01, 91, "tls_protocol_error"},
 		{tunnel.Expectation, 417, 0x01, 91, "http_request_error"},
+		{tunnel.ResponseTimeout, 504, 0x04, 91, "http_response_timeout"},
 		{tunnel.Kind(200), 500, 0x01, 91, "proxy_internal_error"}, // out of range: a bug, not a panic
 	}
 	for _, tt := range tests {

@@ -26,6 +26,9 @@ func ParseConnectHead(head []byte) (status int, errType, details string, err err
 	return r.status, r.errType, r.details, err
 }
 
+// SquidErrorKind exposes the X-Squid-Error reader.
+func SquidErrorKind(v string) (Kind, bool) { return squidErrorKind(v) }
+
 // LastProxyStatusError exposes the Proxy-Status reader.
 func LastProxyStatusError(lines []string) (string, string) { return lastProxyStatusError(lines) }
 

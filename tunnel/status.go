@@ -36,6 +36,7 @@ const (
 	Throttled            // a login refused unchecked: too many failures or checks at once (limiter.go)
 	Limited              // over a [[limit]]: tunnels at once, requests per window, bytes per period (limits.go)
 	Expectation          // the request's Expect asks for something ferry cannot meet
+	ResponseTimeout      // an upstream reached the origin but had no response from it in time
 )
 
 type statusRow struct {
@@ -102,6 +103,9 @@ var status = [...]statusRow{
 	Limited: {"limited", http.StatusTooManyRequests, 0x02, 91, "http_request_denied"},
 	// RFC 9110 §10.1.1, §15.5.18: an expectation other than 100-continue.
 	Expectation: {"expectation_failed", http.StatusExpectationFailed, 0x01, 91, "http_request_error"},
+	// RFC 9209 §2.3.26, as an upstream reports it (squid's
+	// ERR_READ_TIMEOUT); a timeout of ferry's own is Timeout.
+	ResponseTimeout: {"response_timeout", http.StatusGatewayTimeout, 0x04, 91, "http_response_timeout"},
 }
 
 func (k Kind) row() statusRow {

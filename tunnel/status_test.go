@@ -24,7 +24,7 @@ var rfc9209 = map[string]bool{
 // Every kind has a name, an HTTP error status, a SOCKS5 reply from RFC
 // 1928 §6 and, when it has one, an RFC 9209 error type.
 func TestStatusTypesAreRFC9209(t *testing.T) {
-	for k := tunnel.Denied; k <= tunnel.Expectation; k++ { // the last kind
+	for k := tunnel.Denied; k <= tunnel.ResponseTimeout; k++ { // the last kind
 		if k.String() == "" || k.HTTPStatus() < 400 || k.HTTPStatus() > 599 || k.SOCKS5Reply() > 0x08 || k.SOCKS5Reply() == 0 {
 			t.Errorf("kind %d: %q %d %#x", k, k, k.HTTPStatus(), k.SOCKS5Reply())
 		}
@@ -32,7 +32,7 @@ func TestStatusTypesAreRFC9209(t *testing.T) {
 			t.Errorf("kind %v: Proxy-Status %q is not an RFC 9209 error type", k, ps)
 		}
 	}
-	if k := tunnel.Expectation + 1; k.String() != tunnel.Internal.String() {
+	if k := tunnel.ResponseTimeout + 1; k.String() != tunnel.Internal.String() {
 		t.Errorf("a kind past the table reads as %q, want internal", k)
 	}
 }

@@ -42,9 +42,7 @@ func (u *Upstream) connectStream(ctx context.Context, pc *h2Parent, addr string)
 		}
 		return nil, err
 	}
-	a := connectReply{status: res.StatusCode}
-	a.errType, a.details = lastProxyStatusError(res.Header.Values("Proxy-Status"))
-	if err := u.connectReplyError(a, addr); err != nil {
+	if err := u.connectReplyError(replyOf(res.StatusCode, res.Header), addr); err != nil {
 		res.Body.Close()
 		cancel()
 		up.Close()

@@ -91,14 +91,7 @@ func (u *Upstream) connectReplyError(a connectReply, addr string) error {
 	if a.status >= 200 && a.status < 300 {
 		return nil
 	}
-	msg := fmt.Sprintf("upstream %s answered CONNECT %s with %d", u.name, addr, a.status)
-	if a.errType != "" {
-		msg += " (" + a.errType
-		if a.details != "" {
-			msg += ": " + a.details
-		}
-		msg += ")"
-	}
+	msg := fmt.Sprintf("upstream %s answered CONNECT %s with %d%s", u.name, addr, a.status, a.why())
 	e := &Error{Kind: UpstreamFailed, Received: a.status, NextHop: u.name, Err: errors.New(msg)}
 	switch {
 	case a.status == http.StatusProxyAuthRequired:
@@ -122,8 +115,36 @@ func (u *Upstream) connectReplyError(a connectReply, addr string) error {
 	}
 	// A failure of its own without a word about the target (a 5xx
 	// without an RFC 9209 error type, as squid answers a name that does
-	// not resolve): it answered, so it runs (excuse).
+	// not resolve): it answered, so it runs (excuse). Squid's
+	// X-Squid-Error names the cause, which the client and the log get;
+	// whether it counts stays the excuse's to say, as for any bare 5xx
+	// (README "Failures"): squid names its own failures the same way.
+	if k, ok := a.squidKind(); ok {
+		e.Kind = k
+	}
 	return u.excuse(e)
+}
+
+// AnswerError is why an answer of u's to a plain-HTTP request failed, as
+// the answer says it: a 5xx whose last Proxy-Status member has an error
+// type of a server error that ferry knows (targetKinds), or else whose
+// X-Squid-Error names one (squidKind). nil when the answer did not fail or
+// says nothing ferry can read. It names u and the status received; the
+// answer itself goes to the client as it came, and it is an answer: u's
+// health is as after any other (it worked).
+func (u *Upstream) AnswerError(status int, h http.Header) error {
+	if status < 500 {
+		return nil
+	}
+	a := replyOf(status, h)
+	k, ok := targetKinds[a.errType]
+	if !ok || k.HTTPStatus() < 500 {
+		if k, ok = a.squidKind(); !ok {
+			return nil
+		}
+	}
+	return &Error{Kind: k, NextHop: u.name, Received: status,
+		Err: fmt.Errorf("upstream %s answered %d%s", u.name, status, a.why())}
 }
 
 // targetKinds are the RFC 9209 error types with which an upstream says
@@ -139,10 +160,43 @@ var targetKinds = map[string]Kind{
 	"http_request_denied":       Denied,
 }
 
-// connectAnswer is what parseConnectHead keeps of an answer.
+// connectReply is what ferry reads of an upstream's answer.
 type connectReply struct {
 	status           int
 	errType, details string // the last Proxy-Status member's error and details
+	squid            string // X-Squid-Error, when Proxy-Status has no error type
+}
+
+// replyOf reads the answer with status and fields h.
+func replyOf(status int, h http.Header) connectReply {
+	r := connectReply{status: status}
+	r.errType, r.details = lastProxyStatusError(h.Values("Proxy-Status"))
+	if r.errType == "" {
+		r.squid = h.Get("X-Squid-Error")
+	}
+	return r
+}
+
+// why is what the answer says of its failure, for a message: " (its
+// error type: details)" or " (X-Squid-Error: ...)", "" when nothing.
+func (a connectReply) why() string {
+	switch {
+	case a.errType != "" && a.details != "":
+		return " (" + a.errType + ": " + a.details + ")"
+	case a.errType != "":
+		return " (" + a.errType + ")"
+	case a.squid != "":
+		return " (X-Squid-Error: " + clip(a.squid, 64) + ")"
+	}
+	return ""
+}
+
+// squidKind is the kind of failure a 5xx's X-Squid-Error names.
+func (a connectReply) squidKind() (Kind, bool) {
+	if a.status < 500 {
+		return OK, false
+	}
+	return squidErrorKind(a.squid)
 }
 
 // parseConnectHead parses a response head (status line, headers, blank
@@ -157,9 +211,7 @@ func parseConnectHead(head []byte) (connectReply, error) {
 	if resp.StatusCode < 100 || resp.StatusCode > 599 {
 		return connectReply{}, fmt.Errorf("bad answer to CONNECT: status %d", resp.StatusCode)
 	}
-	r := connectReply{status: resp.StatusCode}
-	r.errType, r.details = lastProxyStatusError(resp.Header.Values("Proxy-Status"))
-	return r, nil
+	return replyOf(resp.StatusCode, resp.Header), nil
 }
 
 // ctxErr reports an I/O error after the dial context ended as the

@@ -126,3 +126,44 @@ func FuzzParseSOCKSTranscript(f *testing.F) {
 		tunnel.ParseSOCKSTranscript(b, auth) // must not panic
 	})
 }
+
+var squidErrorCases = []struct {
+	v    string
+	want tunnel.Kind
+	ok   bool
+}{
+	{"ERR_DNS_FAIL 0", tunnel.DNSFailed, true},
+	{"ERR_CONNECT_FAIL 111", tunnel.Refused, true},
+	{"ERR_CONNECT_FAIL 110", tunnel.Timeout, true},
+	{"ERR_CONNECT_FAIL 113", tunnel.HostUnreachable, true},
+	{"ERR_CONNECT_FAIL 61", tunnel.UpstreamFailed, true}, // another system's ECONNREFUSED
+	{"ERR_CONNECT_FAIL", tunnel.UpstreamFailed, true},
+	{"ERR_READ_TIMEOUT 0", tunnel.ResponseTimeout, true},
+	{"ERR_CANNOT_FORWARD 0", tunnel.UpstreamFailed, true},
+	{"ERR_SECURE_CONNECT_FAIL 71", tunnel.TLSFailed, true},
+	{" ERR_INVALID_RESP 0 ", tunnel.BadGateway, true},
+	{"ERR_ZERO_SIZE_OBJECT 0", tunnel.OK, false},
+	{"err_dns_fail 0", tunnel.OK, false},
+	{"", tunnel.OK, false},
+}
+
+func TestSquidErrorKind(t *testing.T) {
+	for _, tt := range squidErrorCases {
+		t.Run(tt.v, func(t *testing.T) {
+			if k, ok := tunnel.SquidErrorKind(tt.v); ok != tt.ok || ok && k != tt.want {
+				t.Errorf("= %v %v; want %v %v", k, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func FuzzSquidErrorKind(f *testing.F) {
+	for _, tt := range squidErrorCases {
+		f.Add(tt.v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if k, ok := tunnel.SquidErrorKind(v); ok && k.HTTPStatus() < 500 {
+			t.Fatalf("%q reads as %v, not a server error", v, k)
+		}
+	})
+}

@@ -1,6 +1,9 @@
 package tunnel
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // lastProxyStatusError reads the Proxy-Status field lines of an upstream's
 // answer (RFC 9209 §2: a Structured Fields list, RFC 8941 §3.1, of
@@ -151,4 +154,55 @@ func isTokenChar(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("!#$%&'*+-.^_`|~:/", c) >= 0
+}
+
+// squidErrors are the error pages squid names in X-Squid-Error (its
+// errorpage.cc writes "ERR_DNS_FAIL 0": the page, then the errno) with
+// the kind of failure each reports: the RFC 9209 error type squid would
+// have sent in Proxy-Status, had it sent one. ERR_CONNECT_FAIL is told
+// apart by its errno (squidConnectErrnos). Pages not here (squid's own
+// trouble: ERR_SOCKET_FAILURE, ERR_SHUTTING_DOWN; a response cut short:
+// ERR_READ_ERROR, ERR_ZERO_SIZE_OBJECT, which have no kind of ferry's)
+// leave the answer without a cause.
+var squidErrors = map[string]Kind{
+	"ERR_DNS_FAIL":            DNSFailed,       // dns_error
+	"ERR_READ_TIMEOUT":        ResponseTimeout, // http_response_timeout: connected, no response in read_timeout
+	"ERR_LIFETIME_EXP":        ResponseTimeout, // the request outlived client_lifetime
+	"ERR_CANNOT_FORWARD":      UpstreamFailed,  // destination_unavailable: no way to the origin now
+	"ERR_GATEWAY_FAILURE":     UpstreamFailed,
+	"ERR_SECURE_CONNECT_FAIL": TLSFailed,  // tls_protocol_error
+	"ERR_INVALID_RESP":        BadGateway, // http_protocol_error
+}
+
+// squidConnectErrnos are ERR_CONNECT_FAIL's errnos, as Linux numbers
+// them (squid prints the one its connect(2) got); another errno, or
+// another system's numbers, read as destination_unavailable.
+var squidConnectErrnos = map[int]Kind{
+	111: Refused,         // ECONNREFUSED: connection_refused
+	110: Timeout,         // ETIMEDOUT (squid's connect_timeout too): connection_timeout
+	113: HostUnreachable, // EHOSTUNREACH: destination_ip_unroutable
+	101: NetUnreachable,  // ENETUNREACH
+}
+
+// squidErrorKind reads an X-Squid-Error value; ok false for a page not in
+// squidErrors (or no value).
+func squidErrorKind(v string) (Kind, bool) {
+	page, errno, _ := strings.Cut(strings.TrimSpace(v), " ")
+	if page == "ERR_CONNECT_FAIL" {
+		n, _ := strconv.Atoi(strings.TrimSpace(errno))
+		if k, ok := squidConnectErrnos[n]; ok {
+			return k, true
+		}
+		return UpstreamFailed, true
+	}
+	k, ok := squidErrors[page]
+	return k, ok
+}
+
+// clip is s cut to at most n bytes.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

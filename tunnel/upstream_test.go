@@ -152,6 +152,21 @@ func TestUpstreamHTTPAnswers(t *testing.T) {
 		{"504 connection_timeout is the target's", func(t testing.TB) string {
 			return answeringParent(t, "HTTP/1.1 504 Gateway Timeout\r\nProxy-Status: up; error=connection_timeout\r\nContent-Length: 0\r\n\r\n")
 		}, tunnel.Timeout, false, 504},
+		{"squid's 503 ERR_DNS_FAIL says dns_error, counted as a bare 503", func(t testing.TB) string {
+			return answeringParent(t, "HTTP/1.1 503 Service Unavailable\r\nX-Squid-Error: ERR_DNS_FAIL 0\r\nContent-Length: 0\r\n\r\n")
+		}, tunnel.DNSFailed, true, 503},
+		{"squid's ERR_CONNECT_FAIL 111 says connection_refused", func(t testing.TB) string {
+			return answeringParent(t, "HTTP/1.1 503 Service Unavailable\r\nX-Squid-Error: ERR_CONNECT_FAIL 111\r\nContent-Length: 0\r\n\r\n")
+		}, tunnel.Refused, true, 503},
+		{"squid's 504 ERR_READ_TIMEOUT says http_response_timeout", func(t testing.TB) string {
+			return answeringParent(t, "HTTP/1.1 504 Gateway Timeout\r\nX-Squid-Error: ERR_READ_TIMEOUT 0\r\nContent-Length: 0\r\n\r\n")
+		}, tunnel.ResponseTimeout, true, 504},
+		{"squid's page not known", func(t testing.TB) string {
+			return answeringParent(t, "HTTP/1.1 503 Service Unavailable\r\nX-Squid-Error: ERR_SHUTTING_DOWN 0\r\nContent-Length: 0\r\n\r\n")
+		}, tunnel.UpstreamFailed, true, 503},
+		{"Proxy-Status before X-Squid-Error", func(t testing.TB) string {
+			return answeringParent(t, "HTTP/1.1 502 Bad Gateway\r\nProxy-Status: up; error=connection_refused\r\nX-Squid-Error: ERR_DNS_FAIL 0\r\nContent-Length: 0\r\n\r\n")
+		}, tunnel.Refused, false, 502},
 		{"403 is the upstream's policy", func(t testing.TB) string {
 			return answeringParent(t, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
 		}, tunnel.Denied, false, 403},
@@ -202,6 +217,10 @@ func TestUpstreamOwnFailureAfterSuccessStaysIn(t *testing.T) {
 			io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
 			return
 		}
+		if strings.HasPrefix(req.Host, "nxdomain.") {
+			io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nX-Squid-Error: ERR_DNS_FAIL 0\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
 		o, err := net.Dial("tcp", echo)
 		if err != nil {
 			return
@@ -230,6 +249,13 @@ func TestUpstreamOwnFailureAfterSuccessStaysIn(t *testing.T) {
 	}
 	if !u.Available() {
 		t.Fatal("the parent was taken out for one target's 503 after it had worked")
+	}
+	err = open("nxdomain.test:443")
+	if k := tunnel.KindOf(err); k != tunnel.DNSFailed || !strings.Contains(err.Error(), "X-Squid-Error: ERR_DNS_FAIL 0") {
+		t.Fatalf("KindOf(%v) = %v, want DNSFailed (squid's cause passed on)", err, k)
+	}
+	if !u.Available() {
+		t.Fatal("the parent was taken out for one target's ERR_DNS_FAIL after it had worked")
 	}
 	if err := open("ok.test:443"); err != nil {
 		t.Fatalf("the tunnel after: %v", err)

@@ -46,6 +46,7 @@ type route struct {
 	mu       sync.Mutex
 	out      tunnel.Outcome // the dials' and reused conns' outcomes, joined
 	interims int            // the interim responses received, on every try
+	failed   error          // why the upstream's 5xx answer failed, as it said (tunnel.Upstream.AnswerError)
 }
 
 func (rt *route) note(o tunnel.Outcome) {
@@ -75,6 +76,21 @@ func (rt *route) interim(code int, h textproto.MIMEHeader) error {
 		rt.got1xx(code, h)
 	}
 	return nil
+}
+
+// answered notes why the upstream's answer failed, as it said; nil: it
+// did not, or did not say.
+func (rt *route) answered(failed error) {
+	rt.mu.Lock()
+	rt.failed = failed
+	rt.mu.Unlock()
+}
+
+// answerFailure is what answered noted.
+func (rt *route) answerFailure() error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.failed
 }
 
 // tooManyInterim reports whether the request failed on maxInterim.
@@ -136,6 +152,7 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 			Err: fmt.Errorf("upstream %s refused ferry's credentials (407); check the user info in its url", u.Name())})
 	case err == nil:
 		u.Succeeded()
+		rt.answered(u.AnswerError(res.StatusCode, res.Header))
 		return res, false, nil
 	case r.Context().Err() != nil:
 		return nil, false, err

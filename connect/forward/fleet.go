@@ -179,11 +179,13 @@ func (f *Forwarder) roundTrip(r *http.Request, rt *route, fromMember bool) (*htt
 
 // ownerRefused reports an owner's own refusal of a member's request (its
 // ACL, its login, a limit, its connection cap), which is no answer for
-// the client: ferry's refusals carry a Proxy-Status of ferry's.
+// the client: ferry's refusals carry a Proxy-Status of ferry's, without
+// the received-status of a parent's answer passed on (passFailure).
 func ownerRefused(res *http.Response) bool {
 	switch res.StatusCode {
 	case http.StatusForbidden, http.StatusProxyAuthRequired, http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		return strings.HasPrefix(res.Header.Get("Proxy-Status"), "ferry;")
+		ps := res.Header.Get("Proxy-Status")
+		return strings.HasPrefix(ps, "ferry;") && !strings.Contains(ps, "received-status=")
 	}
 	return false
 }

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"testing"
 
@@ -37,5 +38,31 @@ func TestPeersBounded(t *testing.T) {
 	p.upstream("10.9.0.2:3128")
 	if p.upstream("10.9.0.1:3128") != a {
 		t.Error("a member's upstream was replaced while it stayed")
+	}
+}
+
+// A fleet owner's own refusal sends the member's request elsewhere; a
+// parent's failure the owner passed on, with ferry's member naming it
+// (received-status), is the client's answer.
+func TestOwnerRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		ps     []string
+		want   bool
+	}{
+		{"the owner's connection cap", 503, []string{`ferry; error=connection_limit_reached; details="connection limit"`}, true},
+		{"the owner's ACL", 403, []string{`ferry; error=http_request_denied; details="denied"`}, true},
+		{"a parent's 503 passed on", 503, []string{`ferry; error=dns_error; details="x"; next-hop="corp"; received-status=503`}, false},
+		{"an origin's 503", 503, nil, false},
+		{"a 502 of the owner's", 502, []string{`ferry; error=dns_error; details="x"`}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := &http.Response{StatusCode: tt.status, Header: http.Header{"Proxy-Status": tt.ps}}
+			if got := ownerRefused(res); got != tt.want {
+				t.Errorf("ownerRefused = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -93,12 +93,28 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	}
 	rec.Status = res.StatusCode
 	f.rewriteResponse(res)
+	passFailure(res, rt, rec)
 	if up, ok := res.Body.(*Upgraded); ok {
 		copyHeader(w.Header(), res.Header)
 		w.WriteHeader(res.StatusCode)
 		return up, nil
 	}
 	return nil, f.copyResponse(w, res, rec)
+}
+
+// passFailure notes why an upstream's 5xx that is passed on failed, when
+// the upstream said (route.answered), as ferry notes its own failures: in
+// the access line's proxy_status and err, and in a Proxy-Status member of
+// ferry's after the upstream's (RFC 9209 §2: the intermediary nearest the
+// client last), with next-hop and received-status. A squid parent says it
+// only in X-Squid-Error: this member is then the client's only word.
+func passFailure(res *http.Response, rt *route, rec *accesslog.Record) {
+	failed := rt.answerFailure()
+	if _, received := tunnel.NextHopOf(failed); failed == nil || received != res.StatusCode {
+		return // not the upstream's answer (a stale copy the cache served instead)
+	}
+	rec.ProxyStatus, rec.Err = tunnel.KindOf(failed).ProxyStatus(), failed
+	res.Header.Add("Proxy-Status", tunnel.ProxyStatus(failed))
 }
 
 // copyResponse writes res to w: its head, its body as it comes (flushed
