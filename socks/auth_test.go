@@ -182,6 +182,20 @@ func TestSOCKS5Auth(t *testing.T) {
 			t.Fatalf("log %+v", rec)
 		}
 	})
+	t.Run("subnegotiation cut short is logged", func(t *testing.T) {
+		c := dial(t, addr)
+		c.Write([]byte{5, 1, 2})
+		expect(t, c, []byte{5, 2})
+		c.Write([]byte("\x01\x05ali"))
+		c.(*net.TCPConn).CloseWrite()
+		if got, err := io.ReadAll(c); len(got) > 0 || err != nil {
+			t.Fatalf("after the cut: %q, %v; want EOF and nothing", got, err)
+		}
+		if rec := sink(log).next(t); rec.Method != "AUTH" || rec.Status != 1 || rec.ProxyStatus != "http_request_error" ||
+			rec.Err == nil || !strings.Contains(rec.Err.Error(), "cut short") {
+			t.Fatalf("log %+v, want AUTH 1 http_request_error, cut short", rec)
+		}
+	})
 	t.Run("no-auth only gets 0xFF", func(t *testing.T) {
 		c := dial(t, addr)
 		c.Write([]byte{5, 1, 0})

@@ -119,6 +119,7 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 		s.logRefusal(protoSOCKS5, "", client, methodNoAcceptable, tunnel.Errorf(tunnel.BadRequest, "%v", err))
 	}
 	if err != nil {
+		s.logCutShort(protoSOCKS5, "", client, "SOCKS5 greeting", err)
 		return nil, err
 	}
 	auth := s.engine.Listener(ctx).Auth
@@ -148,6 +149,7 @@ func (s *Server) serve5(ctx context.Context, c net.Conn, br io.Reader, client ne
 		return nil, s.refuse5(c, rec, repGeneralFailure, tunnel.Errorf(tunnel.BadRequest, "%v", err))
 	}
 	if err != nil {
+		s.logCutShort(protoSOCKS5, "", client, "SOCKS5 request", err)
 		return nil, err
 	}
 	rec := accesslog.Start(s.sink, protoSOCKS5, client)
@@ -212,6 +214,7 @@ func (s *Server) serve4(ctx context.Context, c net.Conn, br io.Reader, client ne
 		return nil, s.refuse4(c, rec, tunnel.Errorf(tunnel.BadRequest, "%v", err))
 	}
 	if err != nil {
+		s.logCutShort(protoSOCKS4, "", client, "SOCKS4 request", err)
 		return nil, err
 	}
 	rec := accesslog.Start(s.sink, protoSOCKS4, client)
@@ -313,6 +316,7 @@ func (s *Server) authenticate5(ctx context.Context, c net.Conn, br io.Reader, cl
 			s.logAuthFailure(client, tunnel.Errorf(tunnel.BadRequest, "%v", err))
 		}
 		if err != nil {
+			s.logCutShort(protoSOCKS5, "AUTH", client, "username/password message (RFC 1929)", err)
 			return "", err
 		}
 		creds = tunnel.Credentials{Offered: true, User: user, Password: pass}
@@ -347,6 +351,32 @@ func (s *Server) logRefusal(proto, method string, client netip.AddrPort, code by
 	rec.Method = method
 	rec.Fail(int(code), err)
 	rec.Finish()
+}
+
+// logCutShort writes the access event of a handshake message (what) the
+// client did not finish, as the HTTP front end logs a head cut short:
+// it closed its side first (a bad request, 400 there) or fell silent
+// until the handshake deadline (408 there), both http_request_error.
+// The status is the reply of the error's kind (SOCKS5 0x01, SOCKS4 91),
+// though none is sent: SOCKS has no reply to half a message (RFC 1928
+// answers a request, and the client may not read one). A client that reset the
+// connection is gone, and one that sent nothing asked nothing: neither is
+// logged, as on HTTP.
+func (s *Server) logCutShort(proto, method string, client netip.AddrPort, what string, err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		err = tunnel.Errorf(tunnel.BadRequest, "%s cut short: the client closed its side before its end", what)
+	case errors.As(err, &ne) && ne.Timeout():
+		err = tunnel.Errorf(tunnel.RequestTimeout, "%s incomplete after handshake_timeout", what)
+	default:
+		return
+	}
+	code := tunnel.KindOf(err).SOCKS5Reply()
+	if proto == protoSOCKS4 {
+		code = tunnel.KindOf(err).SOCKS4Reply()
+	}
+	s.logRefusal(proto, method, client, code, err)
 }
 
 // refuseVersion answers a first byte that is neither SOCKS version. An

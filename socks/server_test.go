@@ -318,15 +318,19 @@ func TestSOCKSBrokenHandshakes(t *testing.T) {
 		name      string
 		in        string
 		want      string // everything the server sends before closing
-		logStatus int    // the access event's status; -1: no event
+		logStatus int    // the access event's status
 	}{
 		{"zero methods", "\x05\x00", "\x05\xff", 0xff},
-		{"truncated greeting", "\x05\x02\x00", "", -1},
-		{"version only", "\x05", "", -1},
+		// Cut short: logged as the HTTP front end logs a head cut short,
+		// with the reply of the kind (SOCKS5 0x01, SOCKS4 91), none sent.
+		{"truncated greeting", "\x05\x02\x00", "", 1},
+		{"version only", "\x05", "", 1},
 		{"request with wrong version", "\x05\x01\x00\x04\x01\x00\x01\x7f\x00\x00\x01\x00\x50",
 			"\x05\x00" + "\x05\x01\x00\x01\x00\x00\x00\x00\x00\x00", 1},
-		{"truncated request", "\x05\x01\x00\x05\x01\x00\x03\x0alocal", "\x05\x00", -1},
-		{"truncated socks4", "\x04\x01\x00\x50", "", -1},
+		{"greeting and no request", "\x05\x01\x00", "\x05\x00", 1},
+		{"truncated request", "\x05\x01\x00\x05\x01\x00\x03\x0alocal", "\x05\x00", 1},
+		{"truncated socks4", "\x04\x01\x00\x50", "", 91},
+		{"socks4 userid not ended", "\x04\x01\x00\x50\x7f\x00\x00\x01alice", "", 91},
 		{"socks4 userid too long", "\x04\x01\x00\x50\x7f\x00\x00\x01" + strings.Repeat("u", 300), "\x00\x5b\x00\x00\x00\x00\x00\x00", 91},
 		{"socks4a empty host", "\x04\x01\x00\x50\x00\x00\x00\x01\x00\x00", "\x00\x5b\x00\x00\x00\x00\x00\x00", 91},
 		// On a SOCKS-only listener (protocol = "socks"), which does not sniff:
@@ -352,20 +356,86 @@ func TestSOCKSBrokenHandshakes(t *testing.T) {
 			if err != nil && !isReset(err) {
 				t.Errorf("read: %v, want EOF or reset", err)
 			}
-			if tt.logStatus < 0 {
-				select {
-				case r := <-w.log:
-					t.Errorf("access record for a client that left mid-message: %+v", r)
-				default:
-				}
-				return
-			}
 			r := w.log.next(t)
 			if r.Status != tt.logStatus || r.ProxyStatus != "http_request_error" || r.Err == nil {
 				t.Errorf("access record: status %d %q, err %v; want %d http_request_error and the reason", r.Status, r.ProxyStatus, r.Err, tt.logStatus)
 			}
+			if want := map[byte]string{4: "socks4"}[tt.in[0]]; want != "" && r.Proto != want {
+				t.Errorf("access record proto %q, want %q", r.Proto, want)
+			}
 		})
 	}
+}
+
+// As on HTTP, a client gone without a word is no request: one that
+// connects and closes, or resets the connection mid-greeting, writes no
+// access event; one that falls silent mid-handshake is cut off at the
+// deadline and logged.
+func TestSOCKSGoneOrSilent(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		in    []byte
+		reset bool
+	}{
+		{"nothing sent", nil, false},
+		{"reset mid-greeting", []byte{5, 2, 0}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Write(tt.in)
+			if tt.reset {
+				c.(*net.TCPConn).SetLinger(0)
+			}
+			c.Close()
+			log := make(sink, 4)
+			sc.SetDeadline(time.Now().Add(bound))
+			// ServeConn returns once the handshake has failed: a record,
+			// if any, is written by then.
+			New(tunnel.New(tunnel.Config{}, nil), log, zerolog.Nop()).ServeConn(context.Background(), sc, nil, func() { sc.Close() })
+			select {
+			case r := <-log:
+				t.Errorf("access record for a client that asked nothing: %+v", r)
+			default:
+			}
+		})
+	}
+	t.Run("silent mid-request", func(t *testing.T) {
+		log := make(sink, 4)
+		m := &front.Mux{SOCKS: New(tunnel.New(tunnel.Config{}, nil), log, zerolog.Nop()), HandshakeTimeout: 100 * time.Millisecond}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go m.Serve(ln, front.Auto)
+		t.Cleanup(m.Close)
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(bound))
+		c.Write([]byte{5, 1, 0, 5, 1})
+		if got, err := io.ReadAll(c); err != nil || string(got) != "\x05\x00" {
+			t.Fatalf("got %x, %v; want 05 00 then EOF at the deadline", got, err)
+		}
+		r := log.next(t)
+		if r.Proto != "socks5" || r.Status != 1 || r.ProxyStatus != "http_request_error" || r.Err == nil ||
+			!strings.Contains(r.Err.Error(), "handshake_timeout") {
+			t.Errorf("access record: %s status %d %q, err %v; want socks5 1 http_request_error after handshake_timeout", r.Proto, r.Status, r.ProxyStatus, r.Err)
+		}
+	})
 }
 
 // A client that stops mid-handshake is cut off by the handshake deadline.
