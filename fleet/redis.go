@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,7 +104,7 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) er
 	switch {
 	case err == nil, errors.Is(err, redis.Nil), isScriptError(err):
 		c.misses.Store(0)
-	case ctx.Err() != nil && c.misses.Add(1) < downAfter:
+	case slow(ctx, err) && c.misses.Add(1) < downAfter:
 		// One slow answer (a busy host) costs its caller the fallback,
 		// not every request a reconnection: a refused dial or a broken
 		// conn, or downAfter slow answers in a row, mark Redis down.
@@ -116,6 +117,16 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) er
 // downAfter is how many calls in a row may miss their deadline before
 // Redis is taken for down.
 const downAfter = 3
+
+// slow reports whether err says Redis did not answer in time rather than
+// that the connection failed: the call's deadline passed, go-redis's read
+// or write timeout (which ends a call whose own deadline is longer, the
+// heartbeat's, first) or its wait for a pooled connection ran out.
+func slow(ctx context.Context, err error) bool {
+	var ne net.Error
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.As(err, &ne) && ne.Timeout()
+}
 
 // isScriptError is an error Redis answered (a bug in a script, a wrong
 // type): Redis is up.
