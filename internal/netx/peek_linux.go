@@ -51,10 +51,9 @@ func peekSocket(c *net.TCPConn, buf []byte, limit int, enough func([]byte) bool)
 				return true
 			}
 			if m < len(buf) {
-				// The rest is on its way, unless the peer has closed: a
-				// peek does not show the FIN behind queued data.
-				if finReceived(int(fd)) {
-					opErr = io.ErrUnexpectedEOF
+				// The rest is on its way, unless the peer has closed or
+				// reset: a peek shows neither behind queued data.
+				if opErr = ended(int(fd)); opErr != nil {
 					return true
 				}
 				return false
@@ -80,13 +79,28 @@ func recv(fd uintptr, buf []byte, flags int) (int, unix.Errno) {
 	return int(n), e
 }
 
-// finReceived reports whether the peer has closed its side, which a
-// MSG_PEEK cannot tell while data is queued: the socket is in CLOSE_WAIT
-// (the kernel's TCP states, which x/sys names for BPF). Should the query
-// fail, the wait goes on, bounded by the read deadline.
-func finReceived(fd int) bool {
+// ended reports why no more will come from the peer, which a MSG_PEEK
+// cannot tell while data is queued (recv(2) returns the data, not the
+// error behind it), or nil: the peer closed its side (the socket is in
+// CLOSE_WAIT: io.ErrUnexpectedEOF) or reset the connection (CLOSE, with
+// the socket's error, ECONNRESET). The states are the kernel's TCP
+// states, which x/sys names for BPF. Should the query fail, the wait goes
+// on, bounded by the read deadline.
+func ended(fd int) error {
 	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
-	return err == nil && info.State == unix.BPF_TCP_CLOSE_WAIT
+	if err != nil {
+		return nil
+	}
+	switch info.State {
+	case unix.BPF_TCP_CLOSE_WAIT:
+		return io.ErrUnexpectedEOF
+	case unix.BPF_TCP_CLOSE:
+		if e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
+			return os.NewSyscallError("recvfrom", unix.Errno(e))
+		}
+		return io.ErrUnexpectedEOF
+	}
+	return nil
 }
 
 // DiscardQueued reads and drops what c's peer has sent so far, without
