@@ -29,6 +29,7 @@ type Client struct {
 
 	down    atomic.Bool
 	misses  atomic.Int32 // calls failed in a row; downAfter of them mark Redis down
+	slowN   atomic.Int64 // calls Redis did not answer in time, for the metrics
 	changes atomic.Int64 // state changes, for the metrics
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -83,6 +84,11 @@ func (c *Client) Up() bool { return !c.down.Load() }
 // Changes counts the times Redis went down or came back.
 func (c *Client) Changes() int64 { return c.changes.Load() }
 
+// Slow counts the calls Redis did not answer in time: each made its
+// caller fall back (a limit as its on_store_error says), whether or not
+// Redis was then taken for down.
+func (c *Client) Slow() int64 { return c.slowN.Load() }
+
 // Timeout is the deadline of each call a request waits on.
 func (c *Client) Timeout() time.Duration { return c.timeout }
 
@@ -104,10 +110,14 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) er
 	switch {
 	case err == nil, errors.Is(err, redis.Nil), isScriptError(err):
 		c.misses.Store(0)
-	case slow(ctx, err) && c.misses.Add(1) < downAfter:
+	case slow(ctx, err):
 		// One slow answer (a busy host) costs its caller the fallback,
 		// not every request a reconnection: a refused dial or a broken
 		// conn, or downAfter slow answers in a row, mark Redis down.
+		c.slowN.Add(1)
+		if c.misses.Add(1) >= downAfter {
+			c.failed(err)
+		}
 	default:
 		c.failed(err)
 	}

@@ -52,6 +52,9 @@ func TestSlowAnswersMarkDownOnlyInARow(t *testing.T) {
 	if !c.Up() {
 		t.Fatal("one slow answer (the heartbeat's) marked Redis down")
 	}
+	if c.Slow() != 1 {
+		t.Errorf("slow answers counted %d, want 1", c.Slow())
+	}
 	waitUnpaused()
 	ping := func(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
 	if err := c.call(ctx, ping); err != nil { // an answer: the row starts again
@@ -66,5 +69,8 @@ func TestSlowAnswersMarkDownOnlyInARow(t *testing.T) {
 		if up, want := c.Up(), i < downAfter; up != want {
 			t.Fatalf("after %d slow answers in a row: up %v, want %v", i, up, want)
 		}
+	}
+	if n := c.Slow(); n != 1+downAfter {
+		t.Errorf("slow answers counted %d, want %d", n, 1+downAfter)
 	}
 }

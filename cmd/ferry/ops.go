@@ -104,7 +104,9 @@ func (a *app) attach(o *ops) {
 	o.metrics.SetAssociations(a.engine.Associations)
 	o.metrics.SetLimits(limitStats(a.engine)) // limits.go
 	if a.fleet != nil {
-		o.metrics.SetFleet(func() metrics.FleetStat { return metrics.FleetStat{Up: a.fleet.Up(), Changes: a.fleet.Changes()} })
+		o.metrics.SetFleet(func() metrics.FleetStat {
+			return metrics.FleetStat{Up: a.fleet.Up(), Slow: a.fleet.Slow(), Changes: a.fleet.Changes()}
+		})
 	}
 	if c := a.cache; c != nil {
 		o.metrics.SetCacheUsage(func() []metrics.StoreUsage {

@@ -18,6 +18,7 @@ type LimitStat struct {
 // FleetStat is the state of the fleet's Redis.
 type FleetStat struct {
 	Up      bool
+	Slow    int64 // calls it did not answer in time
 	Changes int64 // times it went down or came back
 }
 
@@ -30,9 +31,9 @@ func (m *Metrics) SetLimits(f func() []LimitStat) { m.limits.limits.Store(&f) }
 func (m *Metrics) SetFleet(f func() FleetStat) { m.limits.fleet.Store(&f) }
 
 type limitsCollector struct {
-	limits                                   atomic.Pointer[func() []LimitStat]
-	fleet                                    atomic.Pointer[func() FleetStat]
-	refused, stopped, storeDown, up, changes *prometheus.Desc
+	limits                                         atomic.Pointer[func() []LimitStat]
+	fleet                                          atomic.Pointer[func() FleetStat]
+	refused, stopped, storeDown, up, slow, changes *prometheus.Desc
 }
 
 func newLimits() *limitsCollector {
@@ -45,13 +46,15 @@ func newLimits() *limitsCollector {
 			"Requests refused because the fleet's Redis was unreachable and the limit fails closed, by limit.", []string{"limit"}, nil),
 		up: prometheus.NewDesc("ferry_fleet_redis_up",
 			"Whether the fleet's Redis answered the last call (1) or is being reconnected to (0).", nil, nil),
+		slow: prometheus.NewDesc("ferry_fleet_redis_slow_total",
+			"Calls the fleet's Redis did not answer within fleet.timeout; each fell back as the limit's on_store_error says.", nil, nil),
 		changes: prometheus.NewDesc("ferry_fleet_redis_state_changes_total",
 			"Times the fleet's Redis went down or came back.", nil, nil),
 	}
 }
 
 func (c *limitsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.refused, c.stopped, c.storeDown, c.up, c.changes} {
+	for _, d := range []*prometheus.Desc{c.refused, c.stopped, c.storeDown, c.up, c.slow, c.changes} {
 		ch <- d
 	}
 }
@@ -73,6 +76,7 @@ func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+		ch <- prometheus.MustNewConstMetric(c.slow, prometheus.CounterValue, float64(s.Slow))
 		ch <- prometheus.MustNewConstMetric(c.changes, prometheus.CounterValue, float64(s.Changes))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -94,6 +95,14 @@ func (r *Redis) Kill() {
 	<-r.done
 	r.cmd = nil
 }
+
+// Pause stops redis-server (SIGSTOP) until Resume: it keeps its port and
+// its connections, and the kernel still accepts new ones, but nothing is
+// answered, as with a Redis stalled by a slow disk or a long command.
+func (r *Redis) Pause() { r.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused redis-server go on (SIGCONT).
+func (r *Redis) Resume() { r.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Restart starts it again on the same port.
 func (r *Redis) Restart() {
