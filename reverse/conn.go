@@ -127,7 +127,8 @@ func (cn *conn) serve(ctx context.Context) (_ net.Conn, err error) {
 	}()
 	l := cn.l
 	pk := newPeeker(cn.c)
-	if containsAny(l.ProxyProtocolFrom, cn.client.Addr()) {
+	trusted := containsAny(l.ProxyProtocolFrom, cn.client.Addr())
+	if trusted {
 		h, err := readProxyHeader(pk)
 		if err != nil {
 			return nil, clientErr("PROXY header from %s: %w", cn.client, err)
@@ -149,7 +150,7 @@ func (cn *conn) serve(ctx context.Context) (_ net.Conn, err error) {
 	if l.Mode == ModeTLS {
 		hello, err := peekHello(pk)
 		if err != nil {
-			return nil, err
+			return nil, cn.untrustedProxy(pk, trusted, err)
 		}
 		if hello.ServerName != "" {
 			cn.rec.Target = net.JoinHostPort(hello.ServerName, strconv.Itoa(int(cn.dst.Port())))
@@ -188,6 +189,19 @@ func (cn *conn) serve(ctx context.Context) (_ net.Conn, err error) {
 		return nil, err
 	}
 	return server, nil
+}
+
+// untrustedProxy says so when what is not a ClientHello is a PROXY header
+// from a peer not in proxy_protocol_from (a balancer left out of it, say),
+// rather than only that it is not TLS; any other err is returned as it is.
+func (cn *conn) untrustedProxy(pk *peeker, trusted bool, err error) error {
+	if trusted || !errors.Is(err, ErrNotTLS) {
+		return err
+	}
+	if b, _ := pk.Peek(recordHeaderLen); proxyhdr.Looks(b) { // already queued: no wait
+		return clientErr("PROXY header from %s, which proxy_protocol_from does not list: not believed", cn.client.Addr())
+	}
+	return err
 }
 
 // peekHello peeks until the ClientHello is complete, never past the bound.

@@ -194,7 +194,8 @@ proxy_protocol_from = ["127.0.0.1/32"]
 }
 
 // A peer outside proxy_protocol_from that sends a PROXY header is not
-// believed: the header is not TLS, so it is refused as a bad request.
+// believed: the header is not TLS, so it is refused as a bad request, and
+// the access line says it was an untrusted PROXY header.
 func TestReverseProxyProtocolUntrusted(t *testing.T) {
 	a := startRevBackend(t, "A", nil, false)
 	f := startReverse(t, revHead+fmt.Sprintf(`
@@ -208,11 +209,20 @@ proxy_protocol_from = ["192.0.2.0/24"]
   backends = [{ address = %q }]
 `, a.addr))
 	edge := f.AddrOf("edge")
-	c := dial(t, edge)
-	io.WriteString(c, "PROXY TCP4 203.0.113.7 198.51.100.1 4711 443\r\n")
-	ev := f.WaitEvent("access", func(e Event) bool { return e.Int("status") == 400 })
-	if ev["client"] == "203.0.113.7:4711" {
-		t.Fatalf("an untrusted PROXY header was believed: %v", ev)
+	v2 := append([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c"), 203, 0, 113, 7, 198, 51, 100, 1, 0x12, 0x67, 1, 0xbb)
+	for _, hdr := range [][]byte{[]byte("PROXY TCP4 203.0.113.7 198.51.100.1 4711 443\r\n"), v2} {
+		c := dial(t, edge)
+		client := c.LocalAddr().String()
+		c.Write(hdr)
+		ev := f.WaitEvent("access", func(e Event) bool { return e.Str("client") == client })
+		c.Close()
+		if ev.Int("status") != 400 {
+			t.Fatalf("an untrusted PROXY header was believed: %v", ev)
+		}
+		// The log says why, for whoever left a balancer out of the list.
+		if !strings.Contains(ev.Str("err"), "PROXY header from 127.0.0.1, which proxy_protocol_from does not list") {
+			t.Errorf("access line err %q, want it to name the untrusted PROXY header", ev.Str("err"))
+		}
 	}
 }
 

@@ -101,6 +101,16 @@ func headerLen(peek func(n int) ([]byte, error)) (int, error) {
 	return 0, fmt.Errorf("PROXY v1 header: %w", proxyproto.ErrVersion1HeaderTooLong)
 }
 
+// Looks reports whether b, the first bytes a peer sent (5 or more), start
+// as a PROXY v1 or v2 header does: to say so when a peer that is not
+// trusted sends one, rather than that its bytes are not what the listener
+// speaks.
+func Looks(b []byte) bool {
+	v1 := []byte("PROXY ")
+	n1, n2 := min(len(b), len(v1)), min(len(b), len(proxyproto.SIGV2))
+	return len(b) >= 5 && (bytes.Equal(b[:n1], v1[:n1]) || bytes.Equal(b[:n2], proxyproto.SIGV2[:n2]))
+}
+
 // Addrs returns the client and destination a PROXY header carries; ok is
 // false for LOCAL (a balancer's own health check) and UNKNOWN, where the
 // peer's own addresses stand.

@@ -84,3 +84,27 @@ func TestTrustedZoned(t *testing.T) {
 		t.Error("fe80::1 with a zone not trusted by fe80::/10")
 	}
 }
+
+func TestLooks(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"v1", "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n", true},
+		{"v1, first 5 bytes", "PROXY", true},
+		{"v2", "\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c", true},
+		{"v2, first 5 bytes", "\r\n\r\n\x00", true},
+		{"TLS", "\x16\x03\x01\x02\x00\x01", false},
+		{"HTTP", "PUT / HTTP/1.1\r\n", false},
+		{"PROXY without its space", "PROXYTCP4", false},
+		{"too short to tell", "PROX", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Looks([]byte(tt.in)); got != tt.want {
+				t.Fatalf("Looks(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
