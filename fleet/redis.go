@@ -58,7 +58,11 @@ func New(c Config) (*Client, error) {
 	// a failed call answers as the limit's on_store_error says.
 	opt.MaxRetries = -1
 	opt.DialTimeout = max(10*timeout, 100*time.Millisecond)
-	opt.ReadTimeout, opt.WriteTimeout = timeout, timeout
+	// Each call's context is its deadline (-1: no read or write timeout
+	// of go-redis's own, which would end the longer deadlines of the
+	// heartbeat, the reconnection's ping and the quota flushes at the
+	// request's timeout); call gives one to a context without.
+	opt.ReadTimeout, opt.WriteTimeout = -1, -1
 	opt.ContextTimeoutEnabled = true
 	opt.DisableIdentity = true
 	opt.PoolTimeout = timeout
@@ -95,8 +99,9 @@ func (c *Client) Timeout() time.Duration { return c.timeout }
 // Ping checks that Redis answers, under the caller's deadline.
 func (c *Client) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
 
-// call runs f unless Redis is down, and marks it down if f fails for a
-// reason other than the caller's context.
+// call runs f unless Redis is down, under the caller's deadline or, with
+// none, the timeout, and marks Redis down when f fails (a slow answer
+// only when downAfter in a row were).
 func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) error {
 	if c.down.Load() {
 		return ErrDown
@@ -129,9 +134,8 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) er
 const downAfter = 3
 
 // slow reports whether err says Redis did not answer in time rather than
-// that the connection failed: the call's deadline passed, go-redis's read
-// or write timeout (which ends a call whose own deadline is longer, the
-// heartbeat's, first) or its wait for a pooled connection ran out.
+// that the connection failed: the call's deadline passed (a net timeout,
+// or the context's) or go-redis's wait for a pooled connection ran out.
 func slow(ctx context.Context, err error) bool {
 	var ne net.Error
 	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) ||

@@ -42,6 +42,9 @@ func (t *Throttle) Over(ctx context.Context, client netip.Prefix, user string, t
 		return "", 0, nil
 	}
 	ck, uk, left := t.keys(client, user, t.now())
+	// A request waits on it: the timeout at most, whatever its context.
+	ctx, cancel := context.WithTimeout(ctx, t.c.timeout)
+	defer cancel()
 	var vals []any
 	err := t.c.call(ctx, func(ctx context.Context) error {
 		var err error
@@ -68,6 +71,8 @@ func (t *Throttle) Over(ctx context.Context, client netip.Prefix, user string, t
 // Failed counts a failure for the client and the user.
 func (t *Throttle) Failed(ctx context.Context, client netip.Prefix, user string) {
 	ck, uk, _ := t.keys(client, user, t.now())
+	ctx, cancel := context.WithTimeout(ctx, t.c.timeout)
+	defer cancel()
 	t.c.call(ctx, func(ctx context.Context) error {
 		_, err := t.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, k := range []string{ck, uk} {
