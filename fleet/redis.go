@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,8 +97,13 @@ func (c *Client) Slow() int64 { return c.slowN.Load() }
 // Timeout is the deadline of each call a request waits on.
 func (c *Client) Timeout() time.Duration { return c.timeout }
 
-// Ping checks that Redis answers, under the caller's deadline.
-func (c *Client) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
+// Check checks that Redis takes a write, under the caller's deadline: a
+// PONG alone would come from a Redis that refuses every call of ferry's
+// (a replica, one still loading its data, one that wants another
+// password). It writes a key of ferry's, kept a second.
+func (c *Client) Check(ctx context.Context) error {
+	return c.rdb.Set(ctx, c.key("check"), "1", time.Second).Err()
+}
 
 // call runs f unless Redis is down, under the caller's deadline or, with
 // none, the timeout, and marks Redis down when f fails (a slow answer
@@ -113,7 +119,7 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) er
 	}
 	err := f(ctx)
 	switch {
-	case err == nil, errors.Is(err, redis.Nil), isScriptError(err):
+	case err == nil, errors.Is(err, redis.Nil), isScriptError(err) && !refusing(err):
 		c.misses.Store(0)
 	case slow(ctx, err):
 		// One slow answer (a busy host) costs its caller the fallback,
@@ -142,8 +148,25 @@ func slow(ctx context.Context, err error) bool {
 		errors.Is(err, redis.ErrPoolTimeout) || errors.As(err, &ne) && ne.Timeout()
 }
 
+// refusing reports whether err is Redis's answer that it will do no work
+// for ferry now, whatever the call: loading its data, a replica, out of
+// memory or unable to save (writes refused), busy with a script, or a
+// login or ACL refused. It is as good as down.
+func refusing(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	code, _, _ := strings.Cut(re.Error(), " ")
+	switch code {
+	case "LOADING", "READONLY", "OOM", "MISCONF", "BUSY", "MASTERDOWN", "NOAUTH", "WRONGPASS", "NOPERM":
+		return true
+	}
+	return false
+}
+
 // isScriptError is an error Redis answered (a bug in a script, a wrong
-// type): Redis is up.
+// type): Redis is up, unless the answer is that it is refusing work.
 func isScriptError(err error) bool {
 	var re redis.Error
 	return errors.As(err, &re)
@@ -166,8 +189,8 @@ func (c *Client) failed(err error) {
 	go c.reconnect()
 }
 
-// reconnect pings with back-off (100ms doubling to 5s) until Redis
-// answers, then marks it up.
+// reconnect checks with back-off (100ms doubling to 5s) until Redis takes
+// a write again, then marks it up.
 func (c *Client) reconnect() {
 	defer c.wg.Done()
 	wait := 100 * time.Millisecond
@@ -180,7 +203,7 @@ func (c *Client) reconnect() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), max(10*c.timeout, 100*time.Millisecond))
-		err := c.rdb.Ping(ctx).Err()
+		err := c.Check(ctx)
 		cancel()
 		if err == nil {
 			c.misses.Store(0)

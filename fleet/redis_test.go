@@ -4,8 +4,11 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-proxy/ferry/limit"
 )
 
 // A Redis that answers late (a real one, stalled by CLIENT PAUSE) costs
@@ -86,5 +89,85 @@ func TestHeartbeatWaitsItsOwnDeadline(t *testing.T) {
 	}
 	if want := []string{"127.0.0.1:1001", "127.0.0.1:1002"}; !slices.Equal(ring.Members(), want) {
 		t.Errorf("members %v, want %v", ring.Members(), want)
+	}
+}
+
+// A Redis that answers but will not do the work (a replica after a
+// failover, a password changed under ferry) is as good
+// as down: it is logged and shown as down, each limit does as its
+// on_store_error says, and it is up again only once a write goes through,
+// not at the first PONG. An error of ferry's own call (a script's) is not
+// Redis's state.
+func TestRedisRefusingWorkIsDown(t *testing.T) {
+	tests := []struct {
+		name         string
+		break_, mend []string // commands to the server (CONFIG SET ..., REPLICAOF ...)
+		kill         bool     // and ferry's connections are killed, so it logs in again
+	}{
+		{"a replica", []string{"REPLICAOF 127.0.0.1 1"}, []string{"REPLICAOF NO ONE"}, false},
+		{"password changed", []string{"CONFIG SET requirepass changed"}, []string{"CONFIG SET requirepass \"\""}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startRedis(t)
+			c := srv.client(t)
+			states := make(chan error, 4)
+			c.OnState = func(err error) { states <- err }
+			admin := srv.client(t)
+			admin.rdb.Do(context.Background(), "CLIENT", "SETNAME", "admin")
+			do := func(cmds []string) {
+				t.Helper()
+				for _, cmd := range cmds {
+					var args []any
+					for _, a := range strings.Fields(cmd) {
+						args = append(args, strings.Trim(a, `"`))
+					}
+					if err := admin.rdb.Do(context.Background(), args...).Err(); err != nil {
+						t.Fatalf("%s: %v", cmd, err)
+					}
+				}
+			}
+			l := c.Limits()
+			checks := []limit.Check{{Kind: limit.Slot, Key: "t|a", Max: 10}}
+			if _, err := l.Admit(context.Background(), "a#1", checks); err != nil {
+				t.Fatal(err)
+			}
+			do(tt.break_)
+			if tt.kill {
+				do([]string{"CLIENT KILL SKIPME yes TYPE normal"})
+				do([]string{"AUTH changed"})
+			}
+			_, err := l.Admit(context.Background(), "a#2", checks)
+			if err == nil {
+				t.Fatal("an admission went through")
+			}
+			select {
+			case s := <-states:
+				if s == nil {
+					t.Fatal("told up, want down")
+				}
+			case <-time.After(bound):
+				t.Fatalf("Redis refusing the work (%v) was not taken for down", err)
+			}
+			if c.Up() {
+				t.Fatal("Up, want down")
+			}
+			// What the reconnection checks: not a PONG, which this Redis gives.
+			if err := c.Check(context.Background()); err == nil {
+				t.Fatal("the check passed on a Redis that refuses the work")
+			}
+			do(tt.mend)
+			select {
+			case s := <-states:
+				if s != nil {
+					t.Fatalf("told down again (%v), want up", s)
+				}
+			case <-time.After(bound):
+				t.Fatal("Redis doing the work again was not noticed")
+			}
+			if _, err := l.Admit(context.Background(), "a#3", checks); err != nil {
+				t.Fatalf("after Redis came back: %v", err)
+			}
+		})
 	}
 }

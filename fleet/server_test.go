@@ -32,7 +32,7 @@ func (s *redisServer) client(t *testing.T) *Client {
 	t.Cleanup(func() { c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	if err := c.Ping(ctx); err != nil {
+	if err := c.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return c

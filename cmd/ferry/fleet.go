@@ -44,7 +44,7 @@ func startFleet(cfg *config.File, engine *tunnel.Engine, log zerolog.Logger) (*f
 	engine.SetSharedFailures(c.Throttle())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := c.Ping(ctx); err != nil {
+	if err := c.Check(ctx); err != nil {
 		// Not fatal: the fleet is the redundancy, and each limit says
 		// what to do without Redis.
 		c.MarkDown(err)
