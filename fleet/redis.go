@@ -121,6 +121,9 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) er
 	switch {
 	case err == nil, errors.Is(err, redis.Nil), isScriptError(err) && !refusing(err):
 		c.misses.Store(0)
+	case errors.Is(ctx.Err(), context.Canceled):
+		// The caller gave up (its client left, ferry drains): that says
+		// nothing of Redis.
 	case slow(ctx, err):
 		// One slow answer (a busy host) costs its caller the fallback,
 		// not every request a reconnection: a refused dial or a broken

@@ -171,3 +171,20 @@ func TestRedisRefusingWorkIsDown(t *testing.T) {
 		})
 	}
 }
+
+// A caller that gives up (its client left, ferry drains) says nothing of
+// Redis: however many in a row, Redis is not taken for slow or down.
+func TestCallerGivingUpIsNoMiss(t *testing.T) {
+	srv := startRedis(t)
+	c := srv.client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 2 * downAfter {
+		if err := c.call(ctx, func(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }); err == nil {
+			t.Fatalf("call %d under a cancelled context succeeded", i)
+		}
+	}
+	if !c.Up() || c.Slow() != 0 {
+		t.Fatalf("after callers gave up: up %v, slow answers %d; want up, none", c.Up(), c.Slow())
+	}
+}
