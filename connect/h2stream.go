@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ferry-proxy/ferry/internal/netx"
 	"github.com/ferry-proxy/ferry/tunnel"
 )
 
@@ -20,14 +19,16 @@ import (
 // waits on done and returns when the relay is through with the response,
 // which ends the stream (END_STREAM).
 //
-// Deadlines are the relay's idle timeout. Reads have net.Conn's through
-// a netx.DeadlineReader. A write deadline is x/net's, which resets the
-// stream when it fires: the relay treats a timed-out write on a stream
-// that is not a socket as the tunnel's end anyway.
+// Deadlines are the relay's idle timeout. Reads take none: the relay
+// reads the request body directly (a tunnel.UntimedReader) and watches
+// the idle timeout with a timer. A write deadline is x/net's, which
+// resets the stream when it fires: the relay treats a timed-out write on
+// a stream that is not a socket as the tunnel's end anyway.
 type h2Stream struct {
 	w    http.ResponseWriter
 	rc   *http.ResponseController
-	body *netx.DeadlineReader
+	body io.ReadCloser
+	busy int           // the read size while the client keeps sending (ReadSizes)
 	done chan struct{} // closed when w is no longer used: the handler may return
 
 	mu       sync.Mutex   // held across each write
@@ -42,9 +43,9 @@ type h2Stream struct {
 	writing  atomic.Bool
 }
 
-// The stream's reader takes h2ReadSize from the request body at a time,
-// and up to h2BusyReadSize while the client keeps sending: fewer reads,
-// fewer WINDOW_UPDATE frames to the client. What it took and its target
+// The relay reads h2ReadSize from the request body at a time, and up to
+// h2BusyReadSize while the client keeps sending: fewer reads, fewer
+// WINDOW_UPDATE frames to the client (ReadSizes). What it took and its target
 // has not is held beyond the flow-control windows, so it stays small: a
 // connection of 100 stalled streams holds conn_window and 6.4 MiB more
 // at most.
@@ -58,8 +59,11 @@ const (
 func newH2Stream(w http.ResponseWriter, r *http.Request, window int) *h2Stream {
 	busy := max(h2ReadSize, min(h2BusyReadSize, window/2))
 	return &h2Stream{w: w, rc: http.NewResponseController(w),
-		body: netx.NewDeadlineReader(r.Body, h2ReadSize, busy), done: make(chan struct{})}
+		body: r.Body, busy: busy, done: make(chan struct{})}
 }
+
+// ReadSizes are the sizes the relay reads the request body with.
+func (s *h2Stream) ReadSizes() (small, big int) { return h2ReadSize, s.busy }
 
 // Read reads the client's DATA. Once the tunnel has sent its last byte
 // (CloseWrite), the stream's end (a reset the handler's return causes)
@@ -170,7 +174,9 @@ func (s *h2Stream) arm() {
 	s.rc.SetWriteDeadline(s.armed)
 }
 
-func (s *h2Stream) SetReadDeadline(t time.Time) error { return s.body.SetReadDeadline(t) }
+// SetReadDeadline does nothing: reads take no deadline (the relay sets
+// none on an UntimedReader, and capsules are read without one).
+func (s *h2Stream) SetReadDeadline(time.Time) error { return nil }
 
 func (s *h2Stream) SetWriteDeadline(t time.Time) error {
 	s.mu.Lock()

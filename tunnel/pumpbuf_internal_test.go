@@ -6,7 +6,7 @@ import "testing"
 // are, large after one fills it, small again after a short one, so that
 // the direction waits holding the small one; fixed stays large.
 func TestPumpBuf(t *testing.T) {
-	var b pumpBuf
+	b := pumpBuf{smallSize: 2 << 10, bigSize: 16 << 10}
 	buf := b.next(nil, 0)
 	steps := []struct {
 		n    int // what the read into buf returned
@@ -27,7 +27,7 @@ func TestPumpBuf(t *testing.T) {
 		}
 	}
 	b.release()
-	f := pumpBuf{fixed: true}
+	f := pumpBuf{fixed: true, smallSize: 2 << 10, bigSize: 16 << 10}
 	if buf := f.next(f.next(nil, 0), 10); len(buf) != 16<<10 {
 		t.Errorf("fixed: %d bytes after a short read, want the large one", len(buf))
 	}

@@ -26,6 +26,19 @@ type Stream interface {
 	SetWriteDeadline(t time.Time) error
 }
 
+// UntimedReader is a Stream read best without read deadlines: an HTTP/2
+// stream's body, to which net.Conn deadlines can be given only by a
+// goroutine of their own (netx.DeadlineReader; x/net's own read deadline
+// ends the stream). The relay reads it directly, never setting a read
+// deadline, and watches the tunnel's idle timeout with a timer instead
+// (watchIdle). ReadSizes are the sizes to read it with: small while it
+// is quiet (what a waiting direction holds), big while reads fill them
+// (for HTTP/2, fewer reads: fewer WINDOW_UPDATE frames).
+type UntimedReader interface {
+	Stream
+	ReadSizes() (small, big int)
+}
+
 // ErrIdle ends a tunnel on which no byte moved for the idle timeout.
 var ErrIdle = errors.New("idle timeout")
 
@@ -47,7 +60,9 @@ type relay struct {
 	ended          atomic.Int32 // directions whose copy has ended
 	finished       atomic.Int32 // directions done with the relay
 	wake           *time.Timer  // resumes a parked direction at the idle timeout; guarded by the parking lock (park_linux.go)
-	stop           func() bool  // unhooks the context
+	watchMu        sync.Mutex
+	watch          *time.Timer // ends the tunnel at its idle timeout while a direction reads an UntimedReader; guarded by watchMu
+	stop           func() bool // unhooks the context
 	done           func(Stats, error)
 }
 
@@ -118,8 +133,56 @@ func (h *half) runStarted() {
 		return
 	}
 	r.stop()
+	r.stopWatch()
 	r.fail(nil)
 	r.done(Stats{Up: r.up.n, Down: r.down.n}, r.err)
+}
+
+// watchIdle ends the tunnel with ErrIdle once no byte has moved either
+// way for the idle timeout: for a direction whose reads have no deadline.
+func (r *relay) watchIdle() {
+	if r.idle <= 0 {
+		return
+	}
+	r.watchMu.Lock()
+	defer r.watchMu.Unlock()
+	if r.watch == nil {
+		r.watch = time.AfterFunc(r.idle, r.idleWatched)
+	}
+}
+
+func (r *relay) idleWatched() {
+	if due := time.Duration(r.lastActive.Load() + int64(r.idle) - time.Now().UnixNano()); due > 0 {
+		r.watchMu.Lock()
+		r.watch.Reset(due)
+		r.watchMu.Unlock()
+		return
+	}
+	r.fail(ErrIdle)
+}
+
+func (r *relay) stopWatch() {
+	r.watchMu.Lock()
+	if r.watch != nil {
+		r.watch.Stop()
+	}
+	r.watchMu.Unlock()
+}
+
+// untimedOf is the UntimedReader c reads, under the relay's wrappers.
+func untimedOf(c Stream) (UntimedReader, bool) {
+	for {
+		switch cc := c.(type) {
+		case UntimedReader:
+			return cc, true
+		case *countedConn:
+			c = cc.Conn
+		case *limitedConn:
+			c = cc.Conn
+		default:
+			return nil, false
+		}
+	}
 }
 
 // run copies src to dst: by splice(2) between two TCP sockets (see
@@ -216,15 +279,16 @@ func (h *half) replayPeeked() error {
 // (copyFromTCP, Linux). copyPump's are held across its waits (given back
 // when it parks): its source is not a TCP socket, which in ferry means
 // TLS (or a wrapper of it) or an HTTP/2 stream. A TLS read returns at
-// most one record's plaintext, 16 KiB (RFC 8446 §5.1): pumpBufs. A
-// source that cannot park (an HTTP/2 stream) is read into a small buffer
-// until a read fills it, then into a large one until a read comes back
-// short, so that it waits holding the small one; TLS records of many
-// sizes would make that switch back and forth, a write each time.
-var (
-	readBufs      = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-	pumpBufs      = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
-	pumpSmallBufs = sync.Pool{New: func() any { b := make([]byte, 2<<10); return &b }}
+// most one record's plaintext, 16 KiB (RFC 8446 §5.1). A source that
+// cannot park (an HTTP/2 stream) is read into a small buffer until a read
+// fills it, then into a large one until a read comes back short, so that
+// it waits holding the small one; TLS records of many sizes would make
+// that switch back and forth, a write each time.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+const (
+	pumpSize      = 16 << 10
+	pumpSmallSize = 2 << 10
 )
 
 // copyPump is the portable path (TLS, wrapped conns, HTTP/2 streams): a
@@ -240,8 +304,13 @@ func (h *half) copyPump(dst, src Stream) (err error, parked bool) {
 	} else if err := h.resumed(); err != nil {
 		return err, false
 	}
-	b := pumpBuf{fixed: in != nil}
-	err, parked = h.pump(dst, src, &b, in)
+	b := pumpBuf{fixed: in != nil, smallSize: pumpSmallSize, bigSize: pumpSize}
+	u, untimed := untimedOf(src)
+	if untimed {
+		b.smallSize, b.bigSize = u.ReadSizes()
+		h.r.watchIdle()
+	}
+	err, parked = h.pump(dst, src, &b, in, untimed)
 	b.release() // not h's: the buffers may go back after h parked
 	return err, parked
 }
@@ -249,8 +318,9 @@ func (h *half) copyPump(dst, src Stream) (err error, parked bool) {
 // pumpBuf is copyPump's buffer: small until a read fills it, large until
 // one comes back short; large throughout when fixed.
 type pumpBuf struct {
-	fixed      bool
-	small, big *[]byte
+	fixed              bool
+	smallSize, bigSize int
+	small, big         *[]byte
 }
 
 // next is the buffer for the read after one that returned n bytes into
@@ -259,17 +329,17 @@ func (b *pumpBuf) next(buf []byte, n int) []byte {
 	switch {
 	case b.fixed:
 		if b.big == nil {
-			b.big = pumpBufs.Get().(*[]byte)
+			b.big = getBuf(b.bigSize)
 		}
 		return *b.big
 	case b.small == nil:
-		b.small = pumpSmallBufs.Get().(*[]byte)
+		b.small = getBuf(b.smallSize)
 		return *b.small
 	case n == len(buf) && b.big == nil:
-		b.big = pumpBufs.Get().(*[]byte)
+		b.big = getBuf(b.bigSize)
 		return *b.big
 	case n < len(buf) && b.big != nil:
-		pumpBufs.Put(b.big)
+		putBuf(b.big)
 		b.big = nil
 		return *b.small
 	}
@@ -278,17 +348,38 @@ func (b *pumpBuf) next(buf []byte, n int) []byte {
 
 func (b *pumpBuf) release() {
 	if b.small != nil {
-		pumpSmallBufs.Put(b.small)
+		putBuf(b.small)
 	}
 	if b.big != nil {
-		pumpBufs.Put(b.big)
+		putBuf(b.big)
 	}
 }
 
-// pump is copyPump's loop.
-func (h *half) pump(dst, src Stream, b *pumpBuf, in syscall.RawConn) (err error, parked bool) {
-	if err := h.arm(src); err != nil {
-		return err, false
+// pumpPools are copyPump's buffers by size: pumpSmallSize, pumpSize,
+// and what UntimedReaders ask for.
+var pumpPools sync.Map // int → *sync.Pool of *[]byte
+
+func getBuf(size int) *[]byte {
+	p, ok := pumpPools.Load(size)
+	if !ok {
+		p, _ = pumpPools.LoadOrStore(size, &sync.Pool{New: func() any { b := make([]byte, size); return &b }})
+	}
+	return p.(*sync.Pool).Get().(*[]byte)
+}
+
+func putBuf(b *[]byte) {
+	if p, ok := pumpPools.Load(len(*b)); ok {
+		p.(*sync.Pool).Put(b)
+	}
+}
+
+// pump is copyPump's loop. An untimed source is read with no deadline
+// (watchIdle stands for it).
+func (h *half) pump(dst, src Stream, b *pumpBuf, in syscall.RawConn, untimed bool) (err error, parked bool) {
+	if !untimed {
+		if err := h.arm(src); err != nil {
+			return err, false
+		}
 	}
 	buf := b.next(nil, 0)
 	for {
