@@ -87,6 +87,13 @@ func (l h2Log) Write(p []byte) (int, error) {
 // goroutines of x/net's server, the connection's frames on this one.
 func (s *Server) serveH2(ctx context.Context, c *tls.Conn, end func()) {
 	defer end()
+	// The connection's own context, cancelled when it ends: its streams'
+	// tunnels run on it (not on their streams', which end when a
+	// half-close returns the handler), and one whose client has ended its
+	// side has nothing else to tell it the connection is gone. The one
+	// the listener's conns share (netx.Tracker) ends only at a drain.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	// x/net bounds the wait for the client's preface itself (10s), then
 	// the connection is its: it reads without a deadline and closes it
 	// after IdleTimeout without streams.
@@ -118,7 +125,7 @@ func (s *Server) GoAway() {
 // streams.
 type h2Conn struct {
 	s      *Server
-	ctx    context.Context // the mux's: drain cancels it
+	ctx    context.Context // the connection's: its end and a drain cancel it
 	c      *tls.Conn
 	conn   net.Conn // what x/net serves: c, or c with batched writes; close this one
 	client netip.AddrPort
