@@ -82,7 +82,7 @@ func (hc *httpConn) serveConnect(w *response, r *http.Request) bool {
 	})
 	switch {
 	case t != nil:
-		t.start(hc.ctx, hc.end)
+		t.start(hc.base, hc.end)
 		return true
 	case taken:
 		// Handed over, then the 200 could not be written: open closed
@@ -270,8 +270,9 @@ func (hc *httpConn) relayUpgrade(w *response, up *forward.Upgraded, rec *accessl
 	}
 	rec.BytesUp += int64(len(early))
 	rec.BytesDown += int64(len(up.Buffered))
-	tunnel.Start(hc.ctx, hc.c, up.Conn, hc.s.engine.IdleTimeout(), func(st tunnel.Stats, err error) {
-		defer hc.end()
+	end := hc.end // not hc: the relay keeps nothing of the conn's serving
+	tunnel.Start(hc.base, hc.c, up.Conn, hc.s.engine.IdleTimeout(), func(st tunnel.Stats, err error) {
+		defer end()
 		rec.BytesUp += st.Up
 		rec.BytesDown += st.Down
 		rec.Err = err
