@@ -62,6 +62,7 @@ type relay struct {
 	wake           *time.Timer  // resumes a parked direction at the idle timeout; guarded by the parking lock (park_linux.go)
 	watchMu        sync.Mutex
 	watch          *time.Timer // ends the tunnel at its idle timeout while a direction reads an UntimedReader; guarded by watchMu
+	watchDone      bool        // the relay finished: watch is not to be armed again; guarded by watchMu
 	stop           func() bool // unhooks the context
 	done           func(Stats, error)
 }
@@ -146,7 +147,7 @@ func (r *relay) watchIdle() {
 	}
 	r.watchMu.Lock()
 	defer r.watchMu.Unlock()
-	if r.watch == nil {
+	if r.watch == nil && !r.watchDone {
 		r.watch = time.AfterFunc(r.idle, r.idleWatched)
 	}
 }
@@ -154,7 +155,9 @@ func (r *relay) watchIdle() {
 func (r *relay) idleWatched() {
 	if due := time.Duration(r.lastActive.Load() + int64(r.idle) - time.Now().UnixNano()); due > 0 {
 		r.watchMu.Lock()
-		r.watch.Reset(due)
+		if !r.watchDone { // not re-armed for a relay that has finished
+			r.watch.Reset(due)
+		}
 		r.watchMu.Unlock()
 		return
 	}
@@ -163,6 +166,7 @@ func (r *relay) idleWatched() {
 
 func (r *relay) stopWatch() {
 	r.watchMu.Lock()
+	r.watchDone = true
 	if r.watch != nil {
 		r.watch.Stop()
 	}
