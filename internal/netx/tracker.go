@@ -15,7 +15,8 @@ import (
 // must not be copied after first use.
 //
 // The conns of one Serve share one context, which Drain cancels when it
-// cuts them: a context of its own per conn would cost each idle tunnel
+// cuts them, and which ends once Serve has returned and its last conn is
+// done: a context of its own per conn would cost each idle tunnel
 // about 0.5 KiB (the map and channel its first child context leaves on
 // it, the dial's timeout), and what a conn's serving derives from the
 // context ends with that serving (a deferred cancel or stop).
@@ -26,10 +27,19 @@ type Tracker struct {
 
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
-	conns  map[net.Conn]struct{}
-	cuts   []context.CancelFunc // one per Serve: its conns' context
-	wg     sync.WaitGroup       // one per tracked conn
+	conns  map[net.Conn]*serving
+	serves map[*serving]struct{} // the Serves with a context in use
+	wg     sync.WaitGroup        // one per tracked conn
 	closed bool
+}
+
+// serving is one Serve's context and what uses it, guarded by the
+// Tracker's mu: the context is cancelled, and forgotten, once its Serve
+// has returned and its last conn is done (or by Drain's cut).
+type serving struct {
+	cut      context.CancelFunc
+	open     int  // its conns not done
+	returned bool // Serve has returned
 }
 
 // ErrClosed is returned by Serve once the Tracker is closed.
@@ -47,12 +57,13 @@ var ErrClosed = errors.New("server closed")
 // closed elsewhere).
 func (t *Tracker) Serve(ln net.Listener, base context.Context, serve func(ctx context.Context, c net.Conn)) error {
 	ctx, cut := context.WithCancel(base)
-	if !t.addListener(ln, cut) {
+	s := &serving{cut: cut}
+	if !t.addListener(ln, s) {
 		cut()
 		ln.Close()
 		return ErrClosed
 	}
-	defer t.removeListener(ln)
+	defer t.removeListener(ln, s)
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -71,7 +82,7 @@ func (t *Tracker) Serve(ln net.Listener, base context.Context, serve func(ctx co
 			continue
 		}
 		backoff = 0
-		if !t.add(c) {
+		if !t.add(c, s) {
 			c.Close()
 			return ErrClosed
 		}
@@ -93,7 +104,11 @@ func isTemporary(err error) bool {
 // Done ends the tracking of c. Serve's serve calls it once per conn.
 func (t *Tracker) Done(c net.Conn) {
 	t.mu.Lock()
-	delete(t.conns, c)
+	if s := t.conns[c]; s != nil {
+		delete(t.conns, c)
+		s.open--
+		t.forget(s)
+	}
 	t.mu.Unlock()
 	t.wg.Done()
 }
@@ -125,8 +140,8 @@ func (t *Tracker) Drain(ctx context.Context) bool {
 	case <-ctx.Done():
 	}
 	t.mu.Lock()
-	for _, cut := range t.cuts {
-		cut()
+	for s := range t.serves {
+		s.cut()
 	}
 	for c := range t.conns {
 		c.Close()
@@ -136,9 +151,8 @@ func (t *Tracker) Drain(ctx context.Context) bool {
 	return false
 }
 
-// addListener tracks ln, and cut, which cancels the context of the conns
-// accepted on it, until Drain.
-func (t *Tracker) addListener(ln net.Listener, cut context.CancelFunc) bool {
+// addListener tracks ln, and s, the context of the conns accepted on it.
+func (t *Tracker) addListener(ln net.Listener, s *serving) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -148,28 +162,42 @@ func (t *Tracker) addListener(ln net.Listener, cut context.CancelFunc) bool {
 		t.lns = map[net.Listener]struct{}{}
 	}
 	t.lns[ln] = struct{}{}
-	t.cuts = append(t.cuts, cut)
+	if t.serves == nil {
+		t.serves = map[*serving]struct{}{}
+	}
+	t.serves[s] = struct{}{}
 	return true
 }
 
-// removeListener forgets and closes ln: Serve has returned.
-func (t *Tracker) removeListener(ln net.Listener) {
+// forget cancels and drops s once nothing uses its context. t.mu is held.
+func (t *Tracker) forget(s *serving) {
+	if s.returned && s.open == 0 {
+		delete(t.serves, s)
+		s.cut()
+	}
+}
+
+// removeListener forgets and closes ln: Serve, of s, has returned.
+func (t *Tracker) removeListener(ln net.Listener, s *serving) {
 	t.mu.Lock()
 	delete(t.lns, ln)
+	s.returned = true
+	t.forget(s)
 	t.mu.Unlock()
 	ln.Close()
 }
 
-func (t *Tracker) add(c net.Conn) bool {
+func (t *Tracker) add(c net.Conn, s *serving) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return false
 	}
 	if t.conns == nil {
-		t.conns = map[net.Conn]struct{}{}
+		t.conns = map[net.Conn]*serving{}
 	}
-	t.conns[c] = struct{}{}
+	t.conns[c] = s
+	s.open++
 	t.wg.Add(1)
 	return true
 }
