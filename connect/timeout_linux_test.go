@@ -47,8 +47,10 @@ func TestSilentOriginIs504(t *testing.T) {
 	if resp.StatusCode != 504 || !strings.Contains(body, "timeout") {
 		t.Errorf("status %d %q, want 504 naming the timeout", resp.StatusCode, body)
 	}
-	if ps := resp.Header.Get("Proxy-Status"); !strings.HasPrefix(ps, "ferry; error=connection_timeout") {
-		t.Errorf("Proxy-Status %q, want connection_timeout", ps)
+	// Connected, but no response from the next hop in time: RFC 9209's
+	// http_response_timeout, not connection_timeout (no connection made).
+	if ps := resp.Header.Get("Proxy-Status"); !strings.HasPrefix(ps, "ferry; error=http_response_timeout") {
+		t.Errorf("Proxy-Status %q, want http_response_timeout", ps)
 	}
 	if rec := w.log.next(t); rec.Status != 504 || rec.Target != target || rec.Err == nil {
 		t.Errorf("access record status %d target %q err %v; want 504, %s and the error", rec.Status, rec.Target, rec.Err, target)

@@ -166,7 +166,7 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 		// upstream works (it answers an origin's failure itself, but not
 		// before its own timeout), else the upstream's fault, and a
 		// request without a body goes on to the next member.
-		err := u.NoAnswer(&tunnel.Error{Kind: tunnel.Timeout, NextHop: u.Name(),
+		err := u.NoAnswer(&tunnel.Error{Kind: tunnel.ResponseTimeout, NextHop: u.Name(),
 			Err: fmt.Errorf("upstream %s: %w", u.Name(), err)})
 		return nil, bodyless && tunnel.IsUpstreamFault(err), err
 	case errors.Is(err, errResponseHeadTooLarge) || errors.Is(err, errTooManyInterim):

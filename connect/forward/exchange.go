@@ -41,8 +41,15 @@ var errTooManyInterim = fmt.Errorf("origin sent more than %d interim (1xx) respo
 const continueTimeout = time.Second
 
 // errResponseTimeout is the response-head timeout, a net.Error with
-// Timeout(), which ferry answers with 504.
+// Timeout(), which ferry answers with 504 and RFC 9209's
+// http_response_timeout (no response from the next hop in time), as
+// responseTimeout wraps it.
 type errResponseTimeout struct{ d time.Duration }
+
+// responseTimeout is the error a response-head timeout of d answers with.
+func responseTimeout(d time.Duration) error {
+	return &tunnel.Error{Kind: tunnel.ResponseTimeout, Err: errResponseTimeout{d}}
+}
 
 func (e errResponseTimeout) Error() string {
 	return fmt.Sprintf("timeout: origin sent no response head within %v", e.d)
@@ -173,7 +180,7 @@ func (x *exchange) classify(ctx context.Context, err error) error {
 		return cerr
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) && x.timeout > 0 {
-		return errResponseTimeout{x.timeout}
+		return responseTimeout(x.timeout)
 	}
 	if x.c.read == 0 && !errors.Is(err, errResponseHeadTooLarge) {
 		return errNothingBack{err: err, reused: x.c.reused}

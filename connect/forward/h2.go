@@ -57,7 +57,7 @@ func (cl *Client) sendH2(r *http.Request, rt *route, u *tunnel.Upstream) (*http.
 			// The parent's connection works: the origin behind it is slow.
 			err = fmt.Errorf("%w: %w", timeout, err)
 		case errors.As(context.Cause(ctx), &timeout):
-			err = timeout
+			err = responseTimeout(timeout.d)
 		}
 		cancel(nil)
 		return nil, ok, err
