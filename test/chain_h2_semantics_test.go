@@ -155,8 +155,9 @@ func TestChainResponseTimeoutNotUpstreamFault(t *testing.T) {
 			if res := get("/fast"); res.StatusCode != 200 {
 				t.Fatalf("the first request: %d (%s), want 200", res.StatusCode, res.Header.Get("Proxy-Status"))
 			}
-			if res := get("/slow"); res.StatusCode != http.StatusGatewayTimeout {
-				t.Fatalf("the stalled request: %d (%q), want 504", res.StatusCode, res.Header.Get("Proxy-Status"))
+			if res := get("/slow"); res.StatusCode != http.StatusGatewayTimeout ||
+				!strings.Contains(res.Header.Get("Proxy-Status"), "error=http_response_timeout") {
+				t.Fatalf("the stalled request: %d (%q), want 504 and http_response_timeout", res.StatusCode, res.Header.Get("Proxy-Status"))
 			}
 			if res := get("/fast"); res.StatusCode != 200 {
 				t.Fatalf("the next request: %d (%s), want 200: the parent was marked down for a slow origin", res.StatusCode, res.Header.Get("Proxy-Status"))

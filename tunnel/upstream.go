@@ -299,7 +299,11 @@ type targetFailure struct{ err error }
 // judge counts it: a parent that hangs is still taken out, within
 // answerTimeoutGrace of its last success.
 func (u *Upstream) answerTimeout(err error) error {
-	return u.excuse(&Error{Kind: Timeout, NextHop: u.name, Err: err})
+	kind := Timeout // a CONNECT's answer: the parent's connection to the target
+	if KindOf(err) == ResponseTimeout {
+		kind = ResponseTimeout // a response head: the origin's answer
+	}
+	return u.excuse(&Error{Kind: kind, NextHop: u.name, Err: err})
 }
 
 // excuse is e, a failure of u's own that may be this target's (no answer
