@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
@@ -74,6 +76,12 @@ func (s *Server) serveConn(ctx context.Context, sk *socket, c net.Conn) {
 	if err != nil {
 		if tunnel.KindOf(err) == tunnel.Overloaded { // max_conns_per_ip
 			refused()
+		}
+		if errors.Is(err, errSentNothing) {
+			// Connected and closed (or reset) without a byte, a
+			// balancer's health check: no request, no access line,
+			// as on a forward listener.
+			cn.rec.Drop()
 		}
 		cn.fail(err)
 		cn.rec.Finish() // the event need not wait for the linger
@@ -204,12 +212,19 @@ func (cn *conn) untrustedProxy(pk *peeker, trusted bool, err error) error {
 	return err
 }
 
+// errSentNothing is a client that closed or reset its connection before
+// sending a byte (after its PROXY header, if any).
+var errSentNothing = errors.New("the client sent nothing")
+
 // peekHello peeks until the ClientHello is complete, never past the bound.
 func peekHello(pk *peeker) (*ClientHello, error) {
 	need := recordHeaderLen
 	for {
 		b, err := pk.Peek(need)
 		if err != nil && len(b) < need {
+			if len(b) == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+				err = fmt.Errorf("%w: %w", errSentNothing, err)
+			}
 			return nil, clientErr("reading ClientHello: %w", err)
 		}
 		h, err := ParseClientHello(b)

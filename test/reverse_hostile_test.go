@@ -129,6 +129,48 @@ handshake_timeout = "300ms"
 		})
 	}
 	admin := f.AddrOf("admin")
+
+	// A connect-and-close and a connect-and-reset with no byte sent (a
+	// balancer's health check) are no request: no access line, as on a
+	// forward listener, and nothing left open.
+	accepted := func(ms metrics) float64 {
+		return ms.val("ferry_connections_accepted_total", "listener", "edge", "protocol", "tls")
+	}
+	before := accepted(scrape(t, admin))
+	var nulls []string
+	for _, reset := range []bool{false, true} {
+		c, err := net.DialTimeout("tcp", edge, ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nulls = append(nulls, c.LocalAddr().String())
+		if reset {
+			c.(*net.TCPConn).SetLinger(0)
+		}
+		c.Close()
+	}
+	if _, ok := waitMetrics(t, admin, eventTimeout, func(ms metrics) bool {
+		return accepted(ms) == before+2 && ms.val("ferry_connections_active", "listener", "edge", "protocol", "tls") == 0
+	}); !ok {
+		t.Fatal("the empty connections were not accepted and ended")
+	}
+	// A line for them would come before this one's.
+	probe, err := net.DialTimeout("tcp", edge, ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(probe, "not TLS\r\n\r\n")
+	readToEOF(t, probe.(*net.TCPConn))
+	probe.Close()
+	f.WaitEvent("access", func(e Event) bool { return e.Str("client") == probe.LocalAddr().String() })
+	for _, e := range f.Events("access") {
+		for _, n := range nulls {
+			if e.Str("client") == n {
+				t.Errorf("an access line for an empty connection: %v", e)
+			}
+		}
+	}
+
 	ms, ok := waitMetrics(t, admin, eventTimeout, func(ms metrics) bool {
 		return ms.val("ferry_connections_active", "listener", "edge", "protocol", "tls") == 0 &&
 			ms.val("ferry_connections_active", "listener", "slow", "protocol", "tls") == 0
@@ -138,8 +180,9 @@ handshake_timeout = "300ms"
 			ms.val("ferry_connections_active", "listener", "edge", "protocol", "tls"),
 			ms.val("ferry_connections_active", "listener", "slow", "protocol", "tls"))
 	}
-	if n := ms.val("ferry_requests_total", "outcome", "http_request_error", "proto", "tls"); n != 7 {
-		t.Errorf("ferry_requests_total{outcome=http_request_error} %v, want 7", n)
+	// The 7 rows refused, and the probe; not the empty connections.
+	if n := ms.val("ferry_requests_total", "outcome", "http_request_error", "proto", "tls"); n != 8 {
+		t.Errorf("ferry_requests_total{outcome=http_request_error} %v, want 8", n)
 	}
 }
 

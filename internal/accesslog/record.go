@@ -65,6 +65,15 @@ func Start(sink Sink, proto string, client netip.AddrPort) *Record {
 	}
 }
 
+// Drop ends the record without writing it: a connection that asked for
+// nothing (a balancer's connect-and-close health check) is no request.
+// Later calls to Finish do nothing.
+func (r *Record) Drop() {
+	if r != nil {
+		r.done.Store(true)
+	}
+}
+
 // Finish writes the record once; later calls do nothing.
 func (r *Record) Finish() {
 	if r == nil || r.sink == nil || r.done.Swap(true) {
