@@ -107,7 +107,11 @@ func TestUDPDigSocksify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmdline := strings.Join([]string{socksify, dig, "+time=5", "+tries=1", "+short",
+	// Up to three tries of 3 s: now and then (once in this suite's runs
+	// of 2026-12-08) socksify sends dig's first query bare, without its
+	// SOCKS header, and ferry drops it as a fragment (a DNS query's flags
+	// byte, RD set, reads as FRAG 1); dig's retry goes wrapped.
+	cmdline := strings.Join([]string{socksify, dig, "+time=3", "+tries=3", "+short",
 		"@" + server.Addr().String(), "-p", fmt.Sprint(server.Port()), "ferry.test", "A"}, "\x1f")
 	env := []string{"PATH=" + os.Getenv("PATH"), "SOCKS_CONF=" + conf,
 		// Without this, socksify sends loopback destinations direct.
@@ -118,7 +122,7 @@ func TestUDPDigSocksify(t *testing.T) {
 		t.Fatalf("socksify dig: exit %d, answer %q: %s", code, out, errs)
 	}
 	ev := f.WaitEvent("access", func(e Event) bool { return e.Str("method") == "UDP_ASSOCIATE" })
-	if ev.Str("target") != server.String() || ev.Int("dgrams_up") != 1 || ev.Int("dgrams_down") != 1 || ev.Str("err") != "" {
+	if ev.Str("target") != server.String() || ev.Int("dgrams_up") < 1 || ev.Int("dgrams_down") < 1 || ev.Str("err") != "" {
 		t.Errorf("access event %v", ev)
 	}
 }
