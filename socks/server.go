@@ -395,20 +395,65 @@ func (s *Server) refuseVersion(c net.Conn, client netip.AddrPort, v byte) error 
 	return err
 }
 
-// Refuse logs a connection over max_conns as an access event, as the
-// HTTP front end does, and leaves the close to the mux: SOCKS has no reply
-// that says "busy" before the request, so the client sees the close. The
-// version byte (the mux peeked it) names the protocol.
+// refuseWait bounds what Refuse reads: a client over max_conns gets a
+// refusal in its protocol only if it says enough in time.
+const refuseWait = 200 * time.Millisecond
+
+// Refuse turns away a connection over max_conns with its protocol's own
+// refusal where one can be given without serving a login: SOCKS4 gets 91
+// (rejected) to its request; a SOCKS5 client offering "no authentication" is
+// answered so and then refused its request with general failure (RFC 1928
+// has no "busy" before the request). A SOCKS5 client offering only a
+// login, or silent past refuseWait, is closed unanswered; its access line
+// has the reply it would have had, as logCutShort's, and says why none was
+// sent.
 func (s *Server) Refuse(ctx context.Context, c net.Conn) {
-	proto, code := protoSOCKS5, tunnel.Overloaded.SOCKS5Reply()
-	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	var v [1]byte
-	if n, _ := c.Read(v[:]); n == 1 && v[0] == 4 {
-		proto, code = protoSOCKS4, tunnel.Overloaded.SOCKS4Reply()
+	overLimit := tunnel.Errorf(tunnel.Overloaded, "over max_conns")
+	client := proxyhdr.ClientOf(ctx, c)
+	c.SetDeadline(time.Now().Add(refuseWait))
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	v, err := br.ReadByte()
+	switch {
+	case err == nil && v == version4:
+		rec := accesslog.Start(s.sink, protoSOCKS4, client)
+		if r, err := readRequest4(br); err == nil {
+			rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
+		}
+		cd := tunnel.Overloaded.SOCKS4Reply()
+		c.Write(reply4(cd))
+		rec.Fail(int(cd), overLimit)
+		rec.Finish()
+	case err == nil && v == version5:
+		rec := accesslog.Start(s.sink, protoSOCKS5, client)
+		rep := tunnel.Overloaded.SOCKS5Reply()
+		methods, err := readGreeting(br)
+		if err == nil && !bytes.Contains(methods, []byte{methodNoAuth}) {
+			err = errors.New("the client offers only a login")
+		}
+		if err == nil {
+			_, err = c.Write([]byte{version5, methodNoAuth})
+		}
+		var r request5
+		if err == nil {
+			r, _, err = readRequest5(br)
+		}
+		if err == nil {
+			rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
+			c.Write(appendReply5(make([]byte, 0, 22), rep, netip.AddrPort{}))
+			rec.Fail(int(rep), overLimit)
+		} else {
+			rec.Fail(int(rep), tunnel.Errorf(tunnel.Overloaded, "over max_conns; closed unanswered: %v", err))
+		}
+		rec.Finish()
+	default:
+		s.logRefusal(protoSOCKS5, "", client, tunnel.Overloaded.SOCKS5Reply(),
+			tunnel.Errorf(tunnel.Overloaded, "over max_conns; closed unanswered"))
 	}
-	rec := accesslog.Start(s.sink, proto, proxyhdr.ClientOf(ctx, c))
-	rec.Fail(int(code), tunnel.Errorf(tunnel.Overloaded, "over max_conns"))
-	rec.Finish()
 }
 
 // answerUserPass writes the RFC 1929 status reply.

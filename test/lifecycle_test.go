@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -107,8 +108,8 @@ shutdown_grace = "300ms"
 }
 
 // TestMaxConns: with max_conns open, the next connection gets a clean
-// refusal (HTTP 503, or a closed conn for SOCKS), not a hang, and an
-// access event.
+// refusal (HTTP 503, a SOCKS reply where one can be given without a
+// login), not a hang, and an access event.
 func TestMaxConns(t *testing.T) {
 	const maxConns = 2
 	f := startFerry(t, minimalConfig+fmt.Sprintf(`
@@ -134,24 +135,49 @@ shutdown_grace = "2s"
 			t.Errorf("over the limit got %d %v %q", resp.StatusCode, resp.Header, body)
 		}
 	})
-	t.Run("SOCKS is closed", func(t *testing.T) {
-		c := dial(t, f.Addr)
-		c.Write([]byte{5, 1, 0})
-		b, err := io.ReadAll(c)
-		if len(b) != 0 || isTimeout(err) {
-			t.Errorf("over the limit got %q, %v; want the conn closed", b, err)
-		}
-	})
-	if n := len(f.WaitEvents("connection refused: over limit", nil, 2)); n != 2 {
-		t.Errorf("%d over-limit events, want 2", n)
+	// SOCKS has no "busy" before the request: a client that can be
+	// answered without a login is refused its request.
+	socks := []struct {
+		name      string
+		send      string // the greeting and request at once
+		want      []byte
+		proto     string
+		status    int64
+		unanswerd bool
+	}{
+		{"SOCKS5 no-auth gets general failure", "\x05\x01\x00\x05\x01\x00\x01\x7f\x00\x00\x01\x00\x50",
+			[]byte{5, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0}, "socks5", 1, false},
+		{"SOCKS4 gets 91", "\x04\x01\x00\x50\x7f\x00\x00\x01\x00", []byte{0, 91, 0, 0, 0, 0, 0, 0}, "socks4", 91, false},
+		{"SOCKS5 login-only is closed", "\x05\x01\x02", nil, "socks5", 1, true},
+	}
+	for _, tt := range socks {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dial(t, f.Addr)
+			c.Write([]byte(tt.send))
+			b, err := io.ReadAll(c)
+			if !bytes.Equal(b, tt.want) || isTimeout(err) {
+				t.Errorf("over the limit got % x, %v; want % x and the conn closed", b, err, tt.want)
+			}
+		})
+	}
+	if n := len(f.WaitEvents("connection refused: over limit", nil, 1+len(socks))); n != 1+len(socks) {
+		t.Errorf("%d over-limit events, want %d", n, 1+len(socks))
 	}
 	ev := f.WaitEvent("access", func(e Event) bool { return e.Int("status") == 503 })
 	if ev.Str("proxy_status") != "connection_limit_reached" || ev.Str("proto") != "http" {
 		t.Errorf("access event of the HTTP refusal %v; want proto http, connection_limit_reached", ev)
 	}
-	ev = f.WaitEvent("access", func(e Event) bool { return e.Str("proto") == "socks5" })
-	if ev.Str("proxy_status") != "connection_limit_reached" || ev.Int("status") != 1 {
-		t.Errorf("access event of the SOCKS5 refusal %v; want status 1, connection_limit_reached", ev)
+	for _, tt := range socks {
+		ev = f.WaitEvent("access", func(e Event) bool {
+			return e.Str("proto") == tt.proto && strings.Contains(e.Str("err"), "unanswered") == tt.unanswerd
+		})
+		target := "127.0.0.1:80"
+		if tt.unanswerd {
+			target = ""
+		}
+		if ev.Str("proxy_status") != "connection_limit_reached" || ev.Int("status") != tt.status || ev.Str("target") != target {
+			t.Errorf("%s: access event %v; want status %d, connection_limit_reached, target %q", tt.name, ev, tt.status, target)
+		}
 	}
 }
 
