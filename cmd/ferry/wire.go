@@ -130,6 +130,7 @@ func serve(cfg *config.File, path string, listens []string, stderr io.Writer) in
 	memCtx, stopMem := context.WithCancel(context.Background())
 	defer stopMem()
 	go releaseMemory(memCtx, a.active) // memory.go
+	paceGC()                           // gcpace.go
 	a.ops.ready(lns)
 
 	a.handleSignals(sigs, cfg, path, listens)
