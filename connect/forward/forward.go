@@ -58,6 +58,9 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
 		return nil, tunnel.Errorf(tunnel.BadRequest, "unsupported scheme %q", r.URL.Scheme)
 	}
+	if err := checkTarget(r.RequestURI); err != nil {
+		return nil, err
+	}
 	if r.Method == MethodPurge && f.cache != nil {
 		return nil, f.purge(w, r, req, rec)
 	}
