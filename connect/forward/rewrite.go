@@ -109,7 +109,12 @@ func (f *Forwarder) rewriteRequest(out *http.Request, client netip.AddrPort) {
 	for i, k := range forwardingHeaders {
 		in.forwarded[i] = h[k]
 	}
-	upgrade := upgradeType(h)
+	upgrade := ""
+	if in.major != 1 || in.minor != 0 {
+		// An HTTP/1.0 request's Upgrade is ignored (RFC 9110 §7.8:
+		// MUST): its client could not be sent the 101 (§15.2).
+		upgrade = upgradeType(h)
+	}
 	removeHopByHop(h)
 	removeProxyFields(h)
 	// What ferry sends hop-by-hop itself is named in Connection, as its
