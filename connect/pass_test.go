@@ -34,6 +34,33 @@ func TestForwardInterimResponse(t *testing.T) {
 	}
 }
 
+// An interim response leaves its hop-by-hop fields behind as a final one
+// does (RFC 9110 §7.6.1): those its Connection names, and the ones that
+// always are.
+func TestForwardInterimHopByHop(t *testing.T) {
+	o := rawServer(t, func(_ int, c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nConnection: X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n"+
+			"Upgrade: foo\r\nProxy-Authenticate: Basic\r\nLink: </a>; rel=preload\r\n\r\n"+
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	c.send(t, "GET http://"+o+"/ HTTP/1.1\r\nHost: "+o+"\r\n\r\n")
+	resp, _ := c.response(t, "GET")
+	if resp.StatusCode != http.StatusEarlyHints || resp.Header.Get("Link") == "" {
+		t.Fatalf("first response %d %q, want 103 with its Link", resp.StatusCode, resp.Header)
+	}
+	for _, k := range []string{"Connection", "X-Hop", "Keep-Alive", "Upgrade", "Proxy-Authenticate"} {
+		if v, ok := resp.Header[k]; ok {
+			t.Errorf("the 103 passed on %s: %q", k, v)
+		}
+	}
+	if resp, body := c.response(t, "GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Errorf("final response %d %q, want 200 ok", resp.StatusCode, body)
+	}
+}
+
 // RFC 9110 §6.5: trailer fields of a chunked response reach the client.
 func TestForwardTrailers(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
