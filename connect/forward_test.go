@@ -600,3 +600,35 @@ func TestForwardEarlyAnswerReachesUploader(t *testing.T) {
 		c.Close()
 	}
 }
+
+// An Upgrade in an HTTP/1.0 request is ignored (RFC 9110 §7.8: MUST), so
+// the origin is not asked to switch, and a 101 it sends all the same is
+// unasked (502): an HTTP/1.0 client gets no 1xx (§15.2).
+func TestForwardUpgradeIgnoredOnHTTP10(t *testing.T) {
+	const upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+	t.Run("not asked", func(t *testing.T) {
+		o, seen := capturingOrigin(t)
+		w := newWorld(t, options{})
+		c := w.raw(t)
+		c.send(t, "GET "+o.URL+"/ws HTTP/1.0\r\n"+upgrade+"\r\n")
+		if resp, _ := c.response(t, "GET"); resp.StatusCode != 200 {
+			t.Errorf("status %d, want the origin's 200", resp.StatusCode)
+		}
+		r := nextSeen(t, seen)
+		if r.header.Get("Upgrade") != "" || strings.Contains(strings.ToLower(r.header.Get("Connection")), "upgrade") {
+			t.Errorf("origin got Upgrade %q, Connection %q; want neither", r.header.Get("Upgrade"), r.header.Get("Connection"))
+		}
+	})
+	t.Run("switched unasked", func(t *testing.T) {
+		o := rawServer(t, func(_ int, c net.Conn) {
+			http.ReadRequest(bufio.NewReader(c))
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n"+upgrade+"\r\nraw")
+		})
+		w := newWorld(t, options{})
+		c := w.raw(t)
+		c.send(t, "GET http://"+o+"/ws HTTP/1.0\r\n"+upgrade+"\r\n")
+		if resp, _ := c.response(t, "GET"); resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Proxy-Status") == "" {
+			t.Errorf("status %d %q, want 502 with Proxy-Status", resp.StatusCode, resp.Header.Get("Proxy-Status"))
+		}
+	})
+}

@@ -190,8 +190,11 @@ func TestRequestFramingRefused(t *testing.T) {
 			"\r\nContent-Length: 5\r\nContent-Length: 0\r\n\r\nhello", 400},
 		{"last coding not chunked", "POST " + o.URL + "/ HTTP/1.1\r\nHost: " + o.host +
 			"\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400},
+		// Chunked twice: malformed (RFC 9112 §6.1), not a coding to implement.
 		{"two Transfer-Encoding lines", "POST " + o.URL + "/ HTTP/1.1\r\nHost: " + o.host +
-			"\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501},
+			"\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"a coding under chunked", "POST " + o.URL + "/ HTTP/1.1\r\nHost: " + o.host +
+			"\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
 		{"space before the colon", "POST " + o.URL + "/ HTTP/1.1\r\nHost: " + o.host +
 			"\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
 		{"obs-fold hiding a coding", "POST " + o.URL + "/ HTTP/1.1\r\nHost: " + o.host +

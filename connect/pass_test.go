@@ -1,7 +1,9 @@
 package connect_test
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,6 +34,33 @@ func TestForwardInterimResponse(t *testing.T) {
 	}
 }
 
+// An interim response leaves its hop-by-hop fields behind as a final one
+// does (RFC 9110 §7.6.1): those its Connection names, and the ones that
+// always are.
+func TestForwardInterimHopByHop(t *testing.T) {
+	o := rawServer(t, func(_ int, c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nConnection: X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n"+
+			"Upgrade: foo\r\nProxy-Authenticate: Basic\r\nLink: </a>; rel=preload\r\n\r\n"+
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	w := newWorld(t, options{})
+	c := w.raw(t)
+	c.send(t, "GET http://"+o+"/ HTTP/1.1\r\nHost: "+o+"\r\n\r\n")
+	resp, _ := c.response(t, "GET")
+	if resp.StatusCode != http.StatusEarlyHints || resp.Header.Get("Link") == "" {
+		t.Fatalf("first response %d %q, want 103 with its Link", resp.StatusCode, resp.Header)
+	}
+	for _, k := range []string{"Connection", "X-Hop", "Keep-Alive", "Upgrade", "Proxy-Authenticate"} {
+		if v, ok := resp.Header[k]; ok {
+			t.Errorf("the 103 passed on %s: %q", k, v)
+		}
+	}
+	if resp, body := c.response(t, "GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Errorf("final response %d %q, want 200 ok", resp.StatusCode, body)
+	}
+}
+
 // RFC 9110 §6.5: trailer fields of a chunked response reach the client.
 func TestForwardTrailers(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
@@ -48,28 +77,65 @@ func TestForwardTrailers(t *testing.T) {
 	}
 }
 
-// The query the origin sees is the one ferry parsed: an ambiguous one
-// (';' as a separator, a bad escape) is re-encoded, as ReverseProxy does;
-// a clean one is passed as sent.
-func TestForwardQuery(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"clean", "a=1&b=%20x", "a=1&b=%20x"},
-		{"semicolon", "a=1;b=2&c=3", "c=3"},
-		{"bad escape", "a=%zz&b=2", "b=2"},
+// requestLineOrigin answers every request with 200 and sends the
+// request line it got on lines.
+func requestLineOrigin(t *testing.T) (addr string, lines chan string) {
+	lines = make(chan string, 16)
+	addr = rawServer(t, func(_ int, c net.Conn) {
+		br := bufio.NewReader(c)
+		for range 100 {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == "\r\n" {
+					break
+				}
+			}
+			lines <- strings.TrimSuffix(line, "\r\n")
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	return addr, lines
+}
+
+// The origin gets the path and query as the client sent them (RFC 9110
+// §7.7: a proxy MUST NOT modify them), not net/url's form of them: a ';'
+// and a bad escape in the query stay (they were re-encoded, and the
+// parameters around them lost), and bytes net/url escapes again ('|',
+// '"', a byte over 0x7f) stay as they came.
+func TestForwardTargetAsSent(t *testing.T) {
+	tests := []struct{ name, target string }{
+		{"clean", "/q?a=1&b=%20x"},
+		{"semicolon", "/q?b=2&a=1;c=3"},
+		{"bad escape", "/q?a=%zz&b=2"},
+		{"unsorted", "/q?z=1&a=2"},
+		{"escaped slash", "/a%2fb%7E/c"},
+		{"delimiters", "/a|b^c{d}e`f\\g\"h<i>?x=|"},
+		{"not ascii", "/caf\xe9?q=\xe9"},
+		{"dot segments", "/a/../b/./c"},
+		{"empty path", "?x=1"},
 	}
-	queries := make(chan string, 1)
-	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { queries <- r.URL.RawQuery })
+	addr, lines := requestLineOrigin(t)
 	w := newWorld(t, options{})
-	client := w.client(t)
+	c := w.raw(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := client.Get(o.URL + "/q?" + tt.in)
-			if err != nil {
-				t.Fatal(err)
+			c.send(t, "GET http://"+addr+tt.target+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+			if resp, _ := c.response(t, "GET"); resp.StatusCode != 200 {
+				t.Fatalf("status %d (%s), want 200", resp.StatusCode, resp.Header.Get("Proxy-Status"))
 			}
-			resp.Body.Close()
-			if got := <-queries; got != tt.want {
-				t.Errorf("origin got query %q, want %q", got, tt.want)
+			want := tt.target
+			if !strings.HasPrefix(want, "/") {
+				want = "/" + want
+			}
+			if got := <-lines; got != "GET "+want+" HTTP/1.1" {
+				t.Errorf("origin got %q, want %q", got, "GET "+want+" HTTP/1.1")
 			}
 		})
 	}

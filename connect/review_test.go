@@ -80,7 +80,8 @@ func TestNoContinueAfterTheAnswer(t *testing.T) {
 
 // Responses framed in ways a client could not decode, or misread, are
 // answered 502 or reframed (RFC 9112 §6.3): the client never gets a
-// Content-Length the body does not have.
+// Content-Length the body does not have, nor a body still under a
+// transfer coding whose field is gone.
 func TestResponseFramingForwarded(t *testing.T) {
 	tests := []struct {
 		name, resp string
@@ -89,7 +90,12 @@ func TestResponseFramingForwarded(t *testing.T) {
 	}{
 		{"TE on HTTP/1.0", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 502, ""},
 		{"a coding ferry cannot take off, under chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\nzzzz\r\n0\r\n\r\n", 502, ""},
-		{"a coding not ending in chunked: until close", "HTTP/1.1 200 OK\r\nTransfer-Encoding: x-odd\r\nContent-Length: 2\r\n\r\nzzzz", 200, "zzzz"},
+		// Until the close (RFC 9112 §6.3 rule 4), but coded: with the
+		// field gone as hop-by-hop, the coded bytes would pass for the
+		// content (§6.1: a recipient that keeps a coding keeps the field).
+		{"a coding not ending in chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: x-odd\r\nContent-Length: 2\r\n\r\nzzzz", 502, ""},
+		{"gzip alone", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b\x08\x00", 502, ""},
+		{"chunked twice", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n7\r\n2\r\nok\r\n\r\n0\r\n\r\n", 502, ""},
 		{"identity until close, its Content-Length dropped", "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello world", 200, "hello world"},
 		{"204 with a Content-Length", "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", 204, ""},
 	}

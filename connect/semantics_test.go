@@ -80,6 +80,10 @@ func TestMaxForwards(t *testing.T) {
 		{"get 0", "GET", "0", "0"},
 		{"delete 3", "DELETE", "3", "3"},
 		{"options not a number", "OPTIONS", "x", "x"},
+		// Beyond what ferry counts: still a number above 0, sent on as
+		// the most ferry supports less one (§7.6.2: MUST update).
+		{"trace beyond int64", "TRACE", "99999999999999999999", "9223372036854775806"},
+		{"options signed", "OPTIONS", "+3", "+3"},
 	}
 	o, seen := capturingOrigin(t)
 	w := newWorld(t, options{})

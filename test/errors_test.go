@@ -43,6 +43,9 @@ shutdown_grace = "2s"
 		// not decode before a final chunked: 501 (§6.1).
 		{"transfer coding not ending in chunked", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "does not end in chunked", "http_request_error", "", ""},
 		{"unknown transfer coding", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, "only chunked", "http_request_error", "", ""},
+		// Chunked twice is no coding to implement but a framing error
+		// (§6.1: MUST NOT be applied more than once).
+		{"chunked twice", "POST http://example.org/ HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "more than once", "http_request_error", "", ""},
 		{"missing Host", "GET http://example.org/ HTTP/1.1\r\n\r\n", 400, "missing Host", "http_request_error", "", ""},
 		{"HTTP/9.9", "GET http://example.org/ HTTP/9.9\r\nHost: example.org\r\n\r\n", 505, "unsupported protocol version", "http_request_error", "", ""},
 		{"CONNECT without a port", "CONNECT example.org HTTP/1.1\r\nHost: example.org\r\n\r\n", 400, "bad target", "http_request_error", "example.org", ""},

@@ -283,9 +283,9 @@ func requestTarget(r *http.Request, absolute bool) string {
 	case serverWide(r):
 		return "*"
 	case absolute:
-		return r.URL.Scheme + "://" + r.URL.Host + r.URL.RequestURI()
+		return r.URL.Scheme + "://" + r.URL.Host + pathAndQuery(r)
 	}
-	return r.URL.RequestURI()
+	return pathAndQuery(r)
 }
 
 // serverWide reports an OPTIONS about the server as a whole: its URI has

@@ -2,7 +2,9 @@ package forward
 
 import (
 	"bytes"
+	"errors"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -41,7 +43,8 @@ func checkExpect(r *http.Request) error {
 
 // maxForwards is the Max-Forwards of a TRACE or OPTIONS request, the only
 // methods it applies to (RFC 9110 §7.6.2); ok false when there is none, or
-// none that is a number (then the request goes on untouched).
+// none that is a number (1*DIGIT; then the request goes on untouched). A
+// number beyond what ferry counts is the most it does.
 func maxForwards(r *http.Request) (n int64, ok bool) {
 	if r.Method != http.MethodTrace && r.Method != http.MethodOptions {
 		return 0, false
@@ -50,8 +53,11 @@ func maxForwards(r *http.Request) (n int64, ok bool) {
 	if len(vv) != 1 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(vv[0]), 10, 64)
-	return n, err == nil && n >= 0
+	u, err := strconv.ParseUint(strings.TrimSpace(vv[0]), 10, 63)
+	if errors.Is(err, strconv.ErrRange) {
+		return math.MaxInt64, true
+	}
+	return int64(u), err == nil
 }
 
 // decrementMaxForwards counts ferry as a hop: a TRACE or OPTIONS sent on

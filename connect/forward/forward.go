@@ -58,6 +58,9 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
 		return nil, tunnel.Errorf(tunnel.BadRequest, "unsupported scheme %q", r.URL.Scheme)
 	}
+	if err := checkTarget(r.RequestURI); err != nil {
+		return nil, err
+	}
 	if r.Method == MethodPurge && f.cache != nil {
 		return nil, f.purge(w, r, req, rec)
 	}
@@ -221,16 +224,13 @@ func (x *response) got1xx(code int, header textproto.MIMEHeader) {
 	// The writer sends its header map with a 1xx and keeps it for the
 	// final response: the interim response goes out with its own fields
 	// only, and the ones already set for the final response (a
-	// Connection: close, say) are put back after it.
+	// Connection: close, say) are put back after it. Its hop-by-hop
+	// fields stay behind, as a final response's do (RFC 9110 §7.6.1).
 	h := x.w.Header()
 	kept := maps.Clone(h)
 	clear(h)
-	for k, vv := range header {
-		if k == "Connection" || k == "Keep-Alive" {
-			continue
-		}
-		h[k] = vv
-	}
+	maps.Copy(h, http.Header(header))
+	removeHopByHop(h)
 	x.w.WriteHeader(code)
 	clear(h)
 	maps.Copy(h, kept)

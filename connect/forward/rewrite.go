@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferry-proxy/ferry/tunnel"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -108,7 +109,12 @@ func (f *Forwarder) rewriteRequest(out *http.Request, client netip.AddrPort) {
 	for i, k := range forwardingHeaders {
 		in.forwarded[i] = h[k]
 	}
-	upgrade := upgradeType(h)
+	upgrade := ""
+	if in.major != 1 || in.minor != 0 {
+		// An HTTP/1.0 request's Upgrade is ignored (RFC 9110 §7.8:
+		// MUST): its client could not be sent the 101 (§15.2).
+		upgrade = upgradeType(h)
+	}
 	removeHopByHop(h)
 	removeProxyFields(h)
 	// What ferry sends hop-by-hop itself is named in Connection, as its
@@ -131,7 +137,6 @@ func (f *Forwarder) rewriteRequest(out *http.Request, client netip.AddrPort) {
 		delete(h, k)
 	}
 	decrementMaxForwards(out)
-	out.URL.RawQuery = cleanQueryParams(out.URL.RawQuery)
 	out.Host = out.URL.Host
 	switch f.cfg.Forwarded {
 	case ForwardedOff, "":
@@ -215,38 +220,65 @@ func upgradeType(h http.Header) string {
 	return h.Get("Upgrade")
 }
 
-// maxQueryParams is net/url's bound on query parameters.
-const maxQueryParams = 10000
-
-// cleanQueryParams re-encodes a query net/url would not parse the same
-// way as the origin might (a ';' separator, a bad escape), as
-// ReverseProxy does: the origin sees the query the proxy understood.
-func cleanQueryParams(s string) string {
-	reencode := func(s string) string {
-		v, _ := url.ParseQuery(s)
-		return v.Encode()
+// pathAndQuery is the path and query of r's target as the client sent
+// them: a proxy MUST NOT change them (RFC 9110 §7.7), and net/url's form
+// escapes again what it would not have written itself ('|', '"', a byte
+// over 0x7f), which can name another resource to the origin than the
+// client did. A request ferry made itself (no RequestURI), or whose URL
+// was changed since, goes as its URL says.
+func pathAndQuery(r *http.Request) string {
+	own := r.URL.RequestURI()
+	sent := clientPathAndQuery(r.RequestURI)
+	if sent == "" || sent == own {
+		return own // nearly every request: nothing parsed again
 	}
-	if strings.Count(s, "&")+1 > maxQueryParams {
-		return reencode(s)
+	if u, err := url.ParseRequestURI(sent); err != nil || u.Path != r.URL.Path || u.RawQuery != r.URL.RawQuery {
+		return own
 	}
-	for i := 0; i < len(s); {
-		switch s[i] {
-		case ';':
-			return reencode(s)
-		case '%':
-			if i+2 >= len(s) || !ishex(s[i+1]) || !ishex(s[i+2]) {
-				return reencode(s)
-			}
-			i += 3
-		default:
-			i++
-		}
-	}
-	return s
+	return sent
 }
 
-func ishex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+// clientPathAndQuery is the path and query of an origin-form (HTTP/2's
+// :path) or absolute-form target, "" when its path is empty (the URL's
+// form, "/", is then the same) or a byte in it could not stand in a
+// request line (checkTarget refuses those first).
+func clientPathAndQuery(target string) string {
+	if !strings.HasPrefix(target, "/") {
+		_, rest, ok := strings.Cut(target, "://")
+		i := strings.IndexByte(rest, '/')
+		if !ok || i < 0 || strings.IndexByte(rest[:i], '?') >= 0 {
+			return ""
+		}
+		target = rest[i:]
+	}
+	if strings.ContainsFunc(target, notInTarget) {
+		return ""
+	}
+	return target
+}
+
+// checkTarget refuses a target that cannot be sent on as the client
+// wrote it: one with a fragment, which no request-target carries (RFC
+// 9112 §3.2; escaped to %23 it would name another resource), or with
+// whitespace or a control byte, which the HTTP/1.1 reader refuses in the
+// request line but an HTTP/2 :path may hold.
+func checkTarget(target string) error {
+	if i := strings.IndexFunc(target, notInTarget); i >= 0 {
+		return tunnel.Errorf(tunnel.BadRequest, "byte %q in the request target %q (RFC 9112 §3.2)", target[i], clipTarget(target))
+	}
+	if strings.IndexByte(target, '#') >= 0 {
+		return tunnel.Errorf(tunnel.BadRequest, "a fragment in the request target %q: a request-target has none (RFC 9112 §3.2)", clipTarget(target))
+	}
+	return nil
+}
+
+func notInTarget(c rune) bool { return c <= ' ' || c == 0x7f }
+
+func clipTarget(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "..."
+	}
+	return s
 }
 
 // originKey is the host:port of an http or https URL, the scheme's

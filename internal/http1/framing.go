@@ -2,6 +2,7 @@ package http1
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -61,6 +62,8 @@ func chunkedOnly(te []string) error {
 		return malformed("empty Transfer-Encoding")
 	case codings[len(codings)-1] != "chunked":
 		return malformed("Transfer-Encoding %q does not end in chunked (RFC 9112 §6.3)", strings.Join(te, ", "))
+	case slices.Contains(codings[:len(codings)-1], "chunked"):
+		return malformed("Transfer-Encoding %q applies chunked more than once (RFC 9112 §6.1)", strings.Join(te, ", "))
 	case len(codings) > 1:
 		return ErrUnsupportedCoding
 	}
@@ -110,11 +113,11 @@ func contentLength(lines []string) (int64, error) {
 // since the bytes an origin may still send would be read as the next
 // response. Transfer-Encoding: chunked wins over Content-Length, which
 // the caller must then not forward (§6.3 rule 3), and the connection
-// closes after; a Transfer-Encoding not ending in chunked makes the body
-// end at the close. A Transfer-Encoding on HTTP/1.0 (§6.1: faulty
-// framing), a coding under chunked that ferry cannot take off, and an
-// invalid Content-Length are errors a proxy answers 502 (§6.3 rule 5). A
-// body with neither field ends at the close.
+// closes after; identity alone makes the body end at the close. A
+// Transfer-Encoding on HTTP/1.0 (§6.1: faulty framing), a coding ferry
+// cannot take off (responseCoding), and an invalid Content-Length are
+// errors a proxy answers 502 (§6.3 rule 5). A body with neither field
+// ends at the close.
 func ResponseFraming(major, minor, status int, method string, h http.Header) (Framing, error) {
 	te, hasTE := h["Transfer-Encoding"]
 	cl, hasCL := h["Content-Length"]
@@ -144,30 +147,23 @@ func ResponseFraming(major, minor, status int, method string, h http.Header) (Fr
 }
 
 // responseCoding is ResponseFraming for a response with a
-// Transfer-Encoding. Chunked once and last frames the body (a coding
-// under it that ferry cannot take off is unsupported: the client, with
-// the field gone as hop-by-hop, could not either). Otherwise the body
-// ends at the close (§6.3 rule 4), and passes as it came.
+// Transfer-Encoding. Chunked alone frames the body; identity alone (no
+// coding, RFC 9112 §6.3 rule 4) ends it at the close, and it passes as it
+// came. Any other coding is unsupported: ferry does not take it off, and
+// the client, the field gone as hop-by-hop, would take the coded bytes
+// for the content (a gzip'd body, or chunked framing applied twice).
 func responseCoding(major, minor int, te []string, hasCL bool) (Framing, error) {
 	if major == 1 && minor == 0 {
 		return Framing{}, malformed("Transfer-Encoding in an HTTP/1.0 response (RFC 9112 §6.1)")
 	}
 	codings := codingList(te)
-	chunked, other := 0, false
-	for _, c := range codings {
-		switch c {
-		case "chunked":
-			chunked++
-		case "identity":
-		default:
-			other = true
-		}
-	}
-	if chunked == 1 && codings[len(codings)-1] == "chunked" {
-		if other {
-			return Framing{}, ErrUnsupportedCoding
-		}
+	chunkedLast := len(codings) > 0 && codings[len(codings)-1] == "chunked"
+	codings = slices.DeleteFunc(codings, func(c string) bool { return c == "identity" })
+	switch {
+	case len(codings) == 0:
+		return Framing{UntilClose: true, Close: true}, nil
+	case len(codings) == 1 && chunkedLast:
 		return Framing{Chunked: true, Close: hasCL}, nil
 	}
-	return Framing{UntilClose: true, Close: true}, nil
+	return Framing{}, ErrUnsupportedCoding
 }
