@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"context"
 	"io"
 	"maps"
 	"net/http"
@@ -77,8 +76,9 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	}
 	ex := &response{w: w}
 	rt := &route{req: req, plan: plan, rec: rec, got1xx: ex.got1xx}
-	ctx, cancel := context.WithCancelCause(withRoute(r.Context(), rt))
-	defer cancel(nil)
+	// The request's context ends with the front end's serving of it:
+	// nothing started here outlives that.
+	ctx := withRoute(r.Context(), rt)
 	if err := f.looped(r.Header); err != nil {
 		return nil, err
 	}
