@@ -248,3 +248,40 @@ func TestPartialSurvivesRestart(t *testing.T) {
 		t.Errorf("%d entries on disk, want 2 (the partial ones replaced by the complete)", s.DiskObjects)
 	}
 }
+
+// TestRangeAndConditionalsOnlyForSuccess is RFC 9110 §14.2 and §13.2.1
+// for a stored response that is no 200: a Range is evaluated "only if the
+// result in absence of the Range header field would be a 200", and
+// preconditions only where it would be a 2xx. A client resuming a
+// download of a URL that now answers 404 must get the 404, not its error
+// page as a 206 to append to the file, nor a 416 or a 304 that keeps its
+// old copy alive.
+func TestRangeAndConditionalsOnlyForSuccess(t *testing.T) {
+	page := "no-such-file"
+	lm := date(rangeLM)
+	var cases []conformanceCase
+	for _, status := range []int{http.StatusNotFound, http.StatusMovedPermanently, http.StatusGone, http.StatusInternalServerError} {
+		cases = append(cases, conformanceCase{
+			name:   strconv.Itoa(status),
+			origin: fixed(status, page, "Cache-Control", "max-age=60", "ETag", `"e"`, "Last-Modified", lm, "Location", "/elsewhere"),
+			steps: []step{
+				{status: status, cache: "fwd=uri-miss; fwd-status=" + strconv.Itoa(status) + "; stored", body: page, hits: 1},
+				{header: rg("bytes=3-"), status: status, cache: "hit; ttl=60", body: page, want: map[string]string{"Content-Range": ""}, hits: 1},
+				{header: rg("bytes=100-"), status: status, cache: "hit; ttl=60", body: page, want: map[string]string{"Content-Range": ""}, hits: 1},
+				{header: map[string]string{"If-None-Match": `"e"`}, status: status, cache: "hit; ttl=60", body: page, hits: 1},
+				{header: map[string]string{"If-Modified-Since": lm}, status: status, cache: "hit; ttl=60", body: page, hits: 1},
+			},
+		})
+	}
+	// A 2xx other than 200 takes preconditions, not ranges.
+	cases = append(cases, conformanceCase{
+		name:   "203",
+		origin: fixed(http.StatusNonAuthoritativeInfo, page, "Cache-Control", "max-age=60", "ETag", `"e"`),
+		steps: []step{
+			{status: 203, cache: "fwd=uri-miss; fwd-status=203; stored", hits: 1},
+			{header: rg("bytes=3-"), status: 203, cache: "hit; ttl=60", body: page, hits: 1},
+			{header: map[string]string{"If-None-Match": `"e"`}, status: 304, cache: "hit; ttl=60", empty: true, hits: 1},
+		},
+	})
+	runCases(t, cases)
+}

@@ -20,14 +20,17 @@ type part struct {
 // that range; several ranges get the whole response (a server may ignore
 // Range, and ferry builds no multipart/byteranges); no satisfiable range
 // gets 416. A stored partial o answers only a single range it holds
-// whole; ok is false otherwise.
+// whole; ok is false otherwise. A Range of a response that is no 200 (a
+// 404, a redirect) is ignored: it is evaluated "only if the result in
+// absence of the Range header field would be a 200" (§14.2).
 func pick(req *http.Request, o *object) (p part, ok bool) {
 	whole := part{status: o.Status, n: o.size}
 	if o.partial {
 		whole.cr = o.span.String()
 	}
 	specs, _ := requestRanges(req)
-	if specs == nil || !ifRange(req, o.Header, dateOf(o.Header, o.RespTime)) {
+	ranged := o.Status == http.StatusOK || o.partial
+	if specs == nil || !ranged || !ifRange(req, o.Header, dateOf(o.Header, o.RespTime)) {
 		return whole, !o.partial
 	}
 	if len(specs) > 1 {

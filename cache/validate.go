@@ -117,8 +117,13 @@ func (c *Cache) invalidateAfter(target *url.URL, h http.Header) {
 
 // notModified evaluates the client's own conditionals against o (§4.3.2,
 // RFC 9110 §13.2.2): If-None-Match by weak comparison, else
-// If-Modified-Since against Last-Modified (or Date).
+// If-Modified-Since against Last-Modified (or Date). They are ignored
+// for a stored response that is no 2xx (RFC 9110 §13.2.1): a 304 would
+// tell a client to keep its copy of what is now a 404.
 func notModified(req *http.Request, o *object) bool {
+	if o.Status < 200 || o.Status > 299 {
+		return false
+	}
 	if inm := req.Header.Values("If-None-Match"); len(inm) > 0 {
 		etag := o.Header.Get("ETag")
 		return etag != "" && etagListMatch(inm, etag)
