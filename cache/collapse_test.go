@@ -231,3 +231,43 @@ func headHeldOrigin(g *gate) originFunc {
 		io.WriteString(w, strings.Repeat("w", bigSize))
 	}
 }
+
+// TestCollapsedFollowerGetsNoCookie: a follower of a collapsed fetch is
+// answered from the stored response, so it never gets the cookie the
+// origin gave the leader's client (public lets such a response be
+// stored; the cookie stays the leader's).
+func TestCollapsedFollowerGetsNoCookie(t *testing.T) {
+	w, g := held(t, Config{MemoryBytes: 8 << 20}, "Cache-Control", "public, max-age=60", "Set-Cookie", "sid=leader")
+	joined := joins(w)
+	leader := get(t, w, "/big")
+	defer leader.Body.Close()
+	within(t, joined, "the leader")
+	follower := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", w.origin.URL+"/big", nil)
+		resp, err := w.tr.RoundTrip(req)
+		if err != nil {
+			close(follower)
+			return
+		}
+		follower <- resp
+	}()
+	if !within(t, joined, "the follower") {
+		t.Fatal("the second request did not follow")
+	}
+	g.open()
+	resp := within(t, follower, "the follower's response")
+	if resp == nil {
+		t.Fatal("the follower got an error")
+	}
+	defer resp.Body.Close()
+	if !strings.HasSuffix(cacheStatus(resp.Header), "collapsed") {
+		t.Fatalf("follower: Cache-Status %q, want a collapsed fetch", cacheStatus(resp.Header))
+	}
+	if c := resp.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("the follower got the leader's Set-Cookie %q", c)
+	}
+	if c := leader.Header.Get("Set-Cookie"); c != "sid=leader" {
+		t.Errorf("the leader's Set-Cookie %q, want sid=leader", c)
+	}
+}

@@ -84,6 +84,10 @@ func readEntry(f *os.File) (*diskEntry, error) {
 	if err := json.Unmarshal(js, &e.meta); err != nil || e.meta.Key == "" || e.meta.Status < 200 {
 		return nil, fmt.Errorf("%w: meta: %v", errCorrupt, err)
 	}
+	// An entry an older ferry wrote may hold the cookies of the client
+	// that fetched it; they are no longer served (see unstored).
+	delete(e.meta.Header, setCookie)
+	delete(e.meta.Header, setCookie2)
 	return e, nil
 }
 

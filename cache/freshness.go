@@ -54,9 +54,10 @@ func storable(req *http.Request, reqCC Directives, resp *http.Response, cc Direc
 	case len(resp.Trailer) > 0 || has(resp.Header, "Trailer"):
 		return "trailer"
 	case (has(resp.Header, setCookie) || has(resp.Header, setCookie2)) && !cc.Public && cc.SMaxAge < 0:
-		// RFC 9111 would allow it, but one client's cookie served to the
-		// next is the classic shared-cache leak; storing is never
-		// required (§3), so it takes an explicit public or s-maxage.
+		// RFC 9111 would allow it, but a response that sets a cookie is
+		// often made for that one client; storing is never required
+		// (§3), so it takes an explicit public or s-maxage, and the
+		// cookie itself is never stored (see unstored).
 		return "set-cookie"
 	}
 	if _, matchable := varyFields(resp.Header); !matchable {

@@ -28,9 +28,7 @@ func (t *Transport) head(req *http.Request, reqCC Directives, o *object, fwd str
 			if r := t.serve(req, n, o, status); r != nil {
 				resp.Body.Close()
 				// Its cookies are this client's own, never the entry's.
-				for _, v := range resp.Header[setCookie] {
-					r.Header.Add(setCookie, v)
-				}
+				addCookies(r.Header, resp.Header)
 				return r, nil
 			}
 		}

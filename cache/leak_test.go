@@ -3,6 +3,7 @@ package cache
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -78,12 +79,12 @@ func TestNoLeakThrough304(t *testing.T) {
 			},
 		},
 		{
-			name:   "an explicitly public entry keeps its own cookie but never takes a 304's",
+			name:   "an explicitly public entry is stored without its cookie and never takes a 304's",
 			origin: publicCookie304(),
 			steps: []step{
 				{cache: "fwd=uri-miss; fwd-status=200; stored", want: map[string]string{"Set-Cookie": "shared=1"}, hits: 1},
-				{advance: 20 * time.Second, header: alice, cache: "fwd=stale; fwd-status=304", hits: 2},
-				{header: bob, cache: "hit; ttl=10", want: map[string]string{"Set-Cookie": "shared=1"}, hits: 2},
+				{advance: 20 * time.Second, header: alice, cache: "fwd=stale; fwd-status=304", want: map[string]string{"Set-Cookie": "sid=alice"}, hits: 2},
+				{header: bob, cache: "hit; ttl=10", want: map[string]string{"Set-Cookie": ""}, hits: 2},
 			},
 		},
 	}
@@ -227,4 +228,111 @@ func FuzzUpdate304(f *testing.F) {
 			t.Fatalf("stored %v, transient %v, storable %q", stored, n.transient, why)
 		}
 	})
+}
+
+// userCookie is an origin with ETag "v1" and Cache-Control cc that gives
+// every request a cookie (in field, Set-Cookie or Set-Cookie2) naming the
+// request's X-User, on its 304s to If-None-Match "v1" as on full answers,
+// and answers HEAD without a body.
+func userCookie(cc, field string) originFunc {
+	return func(w http.ResponseWriter, r *http.Request, n int, now time.Time) {
+		h := w.Header()
+		h.Set("Date", date(now))
+		h.Set("ETag", `"v1"`)
+		h.Set("Cache-Control", cc)
+		h.Set(field, "sid="+r.Header.Get("X-User"))
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		fmt.Fprint(w, "body-v1")
+	}
+}
+
+// TestCookiesNeverShared: a response that may be stored although it sets
+// a cookie (public, s-maxage) is stored without it. The client whose
+// request fetched it gets its cookie; a hit, a stale copy served when the
+// origin fails, and the answer after another client's revalidation
+// never carry it. A 304's or a HEAD's cookie, of either field, reaches
+// its own client.
+func TestCookiesNeverShared(t *testing.T) {
+	alice := map[string]string{"X-User": "alice"}
+	bob := map[string]string{"X-User": "bob"}
+	var cases []conformanceCase
+	for _, field := range []string{"Set-Cookie", "Set-Cookie2"} {
+		cases = append(cases, conformanceCase{
+			name:   field + " with public",
+			origin: userCookie("public, max-age=10, stale-if-error=600", field),
+			steps: []step{
+				{header: alice, cache: "fwd=uri-miss; fwd-status=200; stored", want: map[string]string{field: "sid=alice"}, hits: 1},
+				{header: bob, cache: "hit; ttl=10", body: "body-v1", want: map[string]string{field: ""}, hits: 1},
+				{advance: 20 * time.Second, header: bob, cache: "fwd=stale; fwd-status=304", body: "body-v1", want: map[string]string{field: "sid=bob"}, hits: 2},
+				{header: alice, cache: "hit; ttl=10", body: "body-v1", want: map[string]string{field: ""}, hits: 2},
+				{advance: 20 * time.Second, method: "HEAD", header: alice, cache: "fwd=stale; fwd-status=200", empty: true,
+					want: map[string]string{field: "sid=alice"}, hits: 3},
+				{header: bob, cache: "hit; ttl=10", want: map[string]string{field: ""}, hits: 3},
+			},
+		}, conformanceCase{
+			name:   field + " with s-maxage",
+			origin: userCookie("s-maxage=10", field),
+			steps: []step{
+				{header: alice, cache: "fwd=uri-miss; fwd-status=200; stored", want: map[string]string{field: "sid=alice"}, hits: 1},
+				{header: bob, cache: "hit; ttl=10", want: map[string]string{field: ""}, hits: 1},
+			},
+		})
+	}
+	runCases(t, cases)
+}
+
+// TestCookiesNeverSharedOnDisk: an entry an older ferry wrote with the
+// cookie of the client that fetched it is served without it.
+func TestCookiesNeverSharedOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	w := newWorld(t, Config{DiskDir: dir, DiskBytes: 8 << 20}, userCookie("public, max-age=60", "Set-Cookie"))
+	if r := w.do("GET", "/r", map[string]string{"X-User": "alice"}); r.header.Get("Set-Cookie") != "sid=alice" {
+		t.Fatalf("alice's own fetch: Set-Cookie %q", r.header.Get("Set-Cookie"))
+	}
+	files := entryFiles(t, dir)
+	if len(files) != 1 {
+		t.Fatalf("%d entry files, want 1", len(files))
+	}
+	addStoredField(t, files[0], "Set-Cookie", "sid=alice")
+	w.open(Config{DiskDir: dir, DiskBytes: 8 << 20})
+	r := w.do("GET", "/r", map[string]string{"X-User": "bob"})
+	if cacheStatus(r.header) != "hit; ttl=60" || r.body != "body-v1" {
+		t.Fatalf("bob: %q %q, want the stored entry", cacheStatus(r.header), r.body)
+	}
+	if c := r.header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("bob's hit carries Set-Cookie %q", c)
+	}
+}
+
+// addStoredField rewrites the entry file at path with field: value added
+// to its stored header, as a ferry that kept the field would have written
+// it.
+func addStoredField(t *testing.T, path, field, value string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := readEntry(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, e.bodyLen)
+	_, err = f.ReadAt(body, e.bodyOff)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.meta.Header.Add(field, value)
+	head, _, err := encodeHead(&e.meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append(append(head, body...), encodeTrailer(e.bodyLen, e.bodyCRC)...)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -210,19 +210,37 @@ func variantID(key string, vary http.Header, fields []string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// The fields that carry cookies: never stored from a 304, and a response
-// with any line of them is stored only when explicitly shareable.
+// The fields that carry cookies. A response with any line of them is
+// stored only when explicitly shareable (see storable), and then without
+// them: a stored header never holds one.
 const (
 	setCookie  = "Set-Cookie"
 	setCookie2 = "Set-Cookie2"
 )
 
-// unstored are the fields a cache must not store (§3.1): hop-by-hop
+// unstored are the fields a stored header never holds. §3.1's: hop-by-hop
 // fields (RFC 9110 §7.6.1) and those of the client's proxy configuration,
 // Proxy-Authenticate, Proxy-Authentication-Info and Proxy-Authorization.
+// And the cookies the origin gave the client whose request fetched the
+// response: they reach that client (the origin's response is passed on
+// as it came), never a hit, a collapsed follower or a 304 update's later
+// readers. Even with public, one client's session cookie served to every
+// other is the classic shared-cache leak; Squid too strips Set-Cookie
+// from hits.
 var unstored = []string{
 	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Proxy-Authentication-Info", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	setCookie, setCookie2,
+}
+
+// addCookies adds the cookies of from, a response from the origin to this
+// client's own request, to to, the answer built from a stored response.
+func addCookies(to, from http.Header) {
+	for _, f := range []string{setCookie, setCookie2} {
+		for _, v := range from[f] {
+			to.Add(f, v)
+		}
+	}
 }
 
 // storedHeader is the header of resp as a cache keeps it.

@@ -110,9 +110,11 @@ func sameDate(a, b string, ref time.Time) bool {
 //     Connection-listed, Proxy-*: storedHeader drops them),
 //   - Content-Length, which describes the stored body, not fresh's,
 //   - Content-Range, "automatically processed" (§3.2): ferry's own
-//     record of which bytes a stored partial response holds,
-//   - Set-Cookie and Set-Cookie2: one client's cookie in a shared entry
-//     would be served to every later client as a hit (#20 item 1).
+//     record of which bytes a stored partial response holds.
+//
+// Set-Cookie and Set-Cookie2 are among the fields storedHeader drops: one
+// client's cookie in a shared entry would be served to every later
+// client as a hit (#20 item 1).
 //
 // The stored Age goes in any case: kept, it would be counted again on top
 // of the new request and response times; fresh's own Age replaces it.
@@ -121,7 +123,7 @@ func mergeHeader(stored, fresh http.Header) http.Header {
 	h.Del("Age")
 	for k, vs := range storedHeader(fresh) {
 		switch k {
-		case "Content-Length", "Content-Range", setCookie, setCookie2:
+		case "Content-Length", "Content-Range":
 		default:
 			h[k] = vs
 		}

@@ -67,10 +67,8 @@ func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, f
 			}
 			if r != nil {
 				// The 304's cookies are this client's own: they reach
-				// its answer, never the stored entry (see update).
-				for _, v := range resp.Header[setCookie] {
-					r.Header.Add(setCookie, v)
-				}
+				// its answer, never the stored entry (see unstored).
+				addCookies(r.Header, resp.Header)
 				return r, nil
 			}
 		}
