@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -334,5 +335,58 @@ func addStoredField(t *testing.T, path, field, value string) {
 	b := append(append(head, body...), encodeTrailer(e.bodyLen, e.bodyCRC)...)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGETWithContentBypasses: content in a GET has no generally defined
+// semantics (RFC 9110 §9.3.1), but an origin that reads it (a search API
+// taking its query in the body) answers per body. Such a request is
+// neither answered from the store nor stored, so one client's answer is
+// never served for another's query, nor a stored answer for the URI
+// alone for a query.
+func TestGETWithContentBypasses(t *testing.T) {
+	echo := func(w http.ResponseWriter, r *http.Request, n int, now time.Time) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Date", date(now))
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		fmt.Fprintf(w, "n=%d query=%s", n, b)
+	}
+	send := func(w *world, body string, chunked bool) (string, string) {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequest("GET", w.origin.URL+"/search", rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if chunked {
+			req.ContentLength = -1
+		}
+		resp, err := w.tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		w.settle()
+		return cacheStatus(resp.Header), string(b)
+	}
+	for _, chunked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
+			w := newWorld(t, Config{}, echo)
+			steps := []struct{ body, cache, got string }{
+				{"alice", "fwd=bypass", "n=1 query=alice"},
+				{"bob", "fwd=bypass", "n=2 query=bob"},
+				{"", "fwd=uri-miss; fwd-status=200; stored", "n=3 query="},
+				{"", "hit; ttl=60", "n=3 query="},
+				{"carol", "fwd=bypass", "n=4 query=carol"},
+			}
+			for i, s := range steps {
+				if cache, got := send(w, s.body, chunked && s.body != ""); cache != s.cache || got != s.got {
+					t.Errorf("step %d (content %q): %q %q, want %q %q", i+1, s.body, cache, got, s.cache, s.got)
+				}
+			}
+		})
 	}
 }

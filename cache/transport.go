@@ -38,9 +38,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := t.Cache
 	reqCC := requestDirectives(req.Header)
 	ranges, readable := requestRanges(req)
-	if !readable || has(req.Header, "Upgrade") {
+	if !readable || has(req.Header, "Upgrade") || hasContent(req) {
 		// A Range ferry does not read (another unit, too many ranges) is
 		// the origin's to answer; upgrades are not responses to keep.
+		// Content in a GET has no defined meaning (RFC 9110 §9.3.1), but
+		// an origin that reads it (a search API) answers per content:
+		// keyed by its URI alone, the answer would be another client's.
 		return t.bypass(req, reqCC)
 	}
 	o, p, found := c.lookup(req)
@@ -331,6 +334,12 @@ func (c *Cache) store(req *http.Request, reqCC Directives, resp *http.Response, 
 	// needless.
 	f.replaces = o.partialID()
 	return o, f
+}
+
+// hasContent reports whether req carries content: a Content-Length
+// above 0, or a body of unknown length (chunked).
+func hasContent(req *http.Request) bool {
+	return req.ContentLength > 0 || req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody
 }
 
 func safeMethod(m string) bool {
