@@ -5,6 +5,7 @@ package test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -202,4 +203,35 @@ func TestCache304CookieStaysWithItsClient(t *testing.T) {
 		t.Errorf("bob's hit carries Set-Cookie %q", c)
 	}
 	f.WaitEvents("access", nil, 3)
+}
+
+// TestCacheGETWithContentBypasses: through the real binary, a GET with a
+// body (as search APIs take their query) is never answered from the
+// store nor stored, with a Content-Length or chunked: each client's
+// query reaches the origin and gets its own answer.
+func TestCacheGETWithContentBypasses(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fmt.Fprintf(w, "results for %q", b)
+	}))
+	t.Cleanup(origin.Close)
+	f := startFerry(t, minimalConfig+"\n[cache]\nenabled = true\n")
+	url := origin.URL + "/index/_search"
+	steps := []struct {
+		args        []string
+		body, cache string
+	}{
+		{[]string{"-X", "GET", "--data", "alice"}, `results for "alice"`, "ferry; fwd=bypass"},
+		{[]string{"-X", "GET", "--data", "bob", "-H", "Transfer-Encoding: chunked"}, `results for "bob"`, "ferry; fwd=bypass"},
+		{nil, `results for ""`, "ferry; fwd=uri-miss; fwd-status=200; stored"},
+		{[]string{"-X", "GET", "--data", "carol"}, `results for "carol"`, "ferry; fwd=bypass"},
+	}
+	for i, s := range steps {
+		h, status, body := cacheCurl(t, f.Addr, append(s.args, url)...)
+		if status != 200 || body != s.body || h.Get("Cache-Status") != s.cache {
+			t.Errorf("step %d: %d %q, Cache-Status %q; want %q, %q", i+1, status, body, h.Get("Cache-Status"), s.body, s.cache)
+		}
+	}
+	f.WaitEvents("access", nil, len(steps))
 }
