@@ -88,3 +88,55 @@ func TestCacheKeyOneForm(t *testing.T) {
 		w.log.next(t)
 	}
 }
+
+// A port is one number however it is written: with leading zeros it is
+// sent on as Host, logged and dialed in plain decimal, as a CONNECT to the
+// same target is (RFC 3986 §6.2.3; RFC 9112 §3.2.2: Host is the target's
+// authority); an empty port is left out; one that is no port gets 400.
+func TestOneFormOfThePort(t *testing.T) {
+	o, heads := recordingOrigin(t, nil)
+	_, port, _ := net.SplitHostPort(o.host)
+	w := newWorld(t, options{})
+	t.Run("leading zeros", func(t *testing.T) {
+		c := w.raw(t)
+		c.send(t, "GET http://127.0.0.1:000"+port+"/p HTTP/1.1\r\nHost: 127.0.0.1:000"+port+"\r\n\r\n")
+		if resp, body := c.response(t, "GET"); resp.StatusCode != 200 {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+		if h := nextHead(t, heads); h.Get("X-Seen-Host") != o.host {
+			t.Errorf("origin got Host %q, want %s", h.Get("X-Seen-Host"), o.host)
+		}
+		if r := w.log.next(t); r.Target != o.host || r.URL != "http://"+o.host+"/p" {
+			t.Errorf("logged target %q url %q", r.Target, r.URL)
+		}
+	})
+	t.Run("CONNECT leading zeros", func(t *testing.T) {
+		c := w.raw(t)
+		c.send(t, "CONNECT 127.0.0.1:000"+port+" HTTP/1.1\r\n\r\n")
+		c.connected(t)
+		c.Close()
+		if r := w.log.next(t); r.Target != o.host {
+			t.Errorf("logged target %q, want %s", r.Target, o.host)
+		}
+	})
+	t.Run("empty port", func(t *testing.T) {
+		c := w.raw(t)
+		c.send(t, "GET http://127.0.0.1:/p HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+		c.response(t, "GET") // whatever port 80 of loopback says
+		if r := w.log.next(t); r.Target != "127.0.0.1:80" || r.URL != "http://127.0.0.1/p" {
+			t.Errorf("logged target %q url %q", r.Target, r.URL)
+		}
+	})
+	for _, bad := range []string{"65536", "0", "00000", "99999999999999999999"} {
+		t.Run("port "+bad, func(t *testing.T) {
+			c := w.raw(t)
+			c.send(t, "GET http://127.0.0.1:"+bad+"/p HTTP/1.1\r\nHost: 127.0.0.1:"+bad+"\r\n\r\n")
+			if resp, _ := c.response(t, "GET"); resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", resp.StatusCode)
+			}
+			if r := w.log.next(t); r.ProxyStatus != tunnel.BadRequest.ProxyStatus() {
+				t.Errorf("logged %q", r.ProxyStatus)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -195,11 +196,14 @@ func cutShort(err error) error {
 	return &tunnel.Error{Kind: kind, Err: fmt.Errorf("origin response cut short: %w", err)}
 }
 
-// canonicalURL puts the one form of the target's host (tunnel.CanonicalHost:
-// UTS #46 lookup mapping, punycode, lower case, no trailing dot) in r's
-// URL, which the ACL, the route, the dial, the Host field sent, the cache
-// key and the log all take it from: the origin is asked for the name a
-// rule approved (issue 20 item 3). A host without one is refused (400).
+// canonicalURL puts the one form of the target's authority in r's URL,
+// which the ACL, the route, the dial, the Host field sent, the cache key
+// and the log all take it from: the host as tunnel.CanonicalHost writes it
+// (UTS #46 lookup mapping, punycode, lower case, no trailing dot), so the
+// origin is asked for the name a rule approved (issue 20 item 3), and the
+// port in decimal without leading zeros, an empty one left out (RFC 3986
+// §6.2.3), as CONNECT and SOCKS targets are dialed and sent on. A host or
+// port without such a form is refused (400).
 func canonicalURL(r *http.Request) error {
 	u := r.URL
 	host, err := tunnel.CanonicalHost(u.Hostname())
@@ -210,7 +214,11 @@ func canonicalURL(r *http.Request) error {
 		host = "[" + host + "]"
 	}
 	if port := u.Port(); port != "" {
-		host += ":" + port
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return tunnel.Errorf(tunnel.BadRequest, "bad port %q in the request target", clip(port))
+		}
+		host += ":" + strconv.FormatUint(n, 10)
 	}
 	u.Host, r.Host = host, host
 	return nil
