@@ -169,7 +169,7 @@ func (cl *Client) tryUpstream(r *http.Request, rt *route, u *tunnel.Upstream) (*
 		err := u.NoAnswer(&tunnel.Error{Kind: tunnel.ResponseTimeout, NextHop: u.Name(),
 			Err: fmt.Errorf("upstream %s: %w", u.Name(), err)})
 		return nil, bodyless && tunnel.IsUpstreamFault(err), err
-	case errors.Is(err, errResponseHeadTooLarge) || errors.Is(err, errTooManyInterim):
+	case errors.Is(err, errResponseHeadTooLarge) || errors.Is(err, errTooManyInterim) || errors.Is(err, errStatusRange):
 		// An answer over ferry's bounds is an answer: what the parent
 		// passed on from the origin, not the parent's failure.
 		return nil, false, &tunnel.Error{Kind: tunnel.BadGateway, NextHop: u.Name(),

@@ -35,6 +35,22 @@ const maxInterim = 32
 
 var errTooManyInterim = fmt.Errorf("origin sent more than %d interim (1xx) responses", maxInterim)
 
+// errStatusRange is a response whose status code is three digits outside
+// 100-599: RFC 9110 §15 makes it invalid (such codes serve libraries'
+// internal use), and a client that gets one SHOULD take it as a 5xx. The
+// client of ferry cannot be told what the origin meant, so it gets 502
+// with http_protocol_error, as for other responses ferry cannot pass on.
+var errStatusRange = errors.New("status code outside 100-599 (RFC 9110 section 15)")
+
+// checkStatus refuses a status code outside 100-599 (errStatusRange), on
+// HTTP/1.1 and HTTP/2 alike.
+func checkStatus(code int) error {
+	if code < 100 || code > 599 {
+		return &tunnel.Error{Kind: tunnel.BadGateway, Err: fmt.Errorf("origin sent status %d: %w", code, errStatusRange)}
+	}
+	return nil
+}
+
 // continueTimeout is how long a request with Expect: 100-continue waits
 // for the origin's 100 before its body is sent anyway (RFC 9110 §10.1.1),
 // as net/http's ExpectContinueTimeout.
@@ -316,8 +332,11 @@ func (x *exchange) readResponse() (*http.Response, http1.Framing, error) {
 	code, reason, _ := strings.Cut(rest, " ")
 	major, minor, ok := http1.ParseVersion(vers)
 	status, cerr := strconv.Atoi(code)
-	if !ok || major != 1 || cerr != nil || len(code) != 3 || status < 100 {
+	if !ok || major != 1 || cerr != nil || len(code) != 3 || code[0] < '0' || code[0] > '9' {
 		return nil, http1.Framing{}, fmt.Errorf("%w: status line %q", http1.ErrMalformed, line)
+	}
+	if err := checkStatus(status); err != nil {
+		return nil, http1.Framing{}, err
 	}
 	f, err := http1.ResponseFraming(major, minor, status, x.r.Method, h)
 	if err != nil {

@@ -63,6 +63,11 @@ func (cl *Client) sendH2(r *http.Request, rt *route, u *tunnel.Upstream) (*http.
 		return nil, ok, err
 	}
 	rt.note(tunnel.Outcome{Dialed: parent.String()})
+	if err := checkStatus(res.StatusCode); err != nil {
+		res.Body.Close()
+		cancel(nil)
+		return nil, true, err
+	}
 	if trace := httptrace.ContextClientTrace(r.Context()); trace != nil && trace.GotConn != nil {
 		// Not the origin's address: the cache must not take it for one.
 		trace.GotConn(httptrace.GotConnInfo{Conn: viaConn{}, Reused: true})
