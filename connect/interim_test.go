@@ -181,3 +181,48 @@ func TestHugeHeadThroughParent(t *testing.T) {
 		t.Error("the parent was taken out for passing on an origin's huge head")
 	}
 }
+
+// An interim response passed on carries ferry's Via with the version it
+// came on, as every message a proxy forwards must (RFC 9110 §7.6.3): from
+// an HTTP/1.1 origin "1.1 ferry", from an HTTP/2 parent "2 ferry" after
+// the parent's own.
+func TestInterimCarriesVia(t *testing.T) {
+	h2parent := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.Header().Set("Via", "1.1 parent")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "ok")
+	}))
+	h2parent.EnableHTTP2 = true
+	h2parent.StartTLS()
+	t.Cleanup(h2parent.Close)
+	tests := []struct {
+		name   string
+		policy *tunnel.Policy
+		want   []string
+	}{
+		{"HTTP/1.1 origin", nil, []string{"1.1 ferry"}},
+		{"HTTP/2 parent", routed(t, tunnel.RoutingSpec{Default: "corp", Upstreams: []tunnel.UpstreamSpec{{
+			Name: "corp", URL: upstream(t, "corp", h2parent.URL).URL, HTTP2: true,
+			TLS: &tls.Config{RootCAs: h2parent.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}}}}),
+			[]string{"1.1 parent", "2 ferry"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := interimServer(t, hint, 1)
+			w := newWorld(t, options{policy: tt.policy})
+			c := w.raw(t)
+			c.send(t, "GET http://"+target+"/ HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+			resp, _ := c.response(t, http.MethodGet)
+			if resp.StatusCode != http.StatusEarlyHints || resp.Header.Get("Link") == "" {
+				t.Fatalf("%d %v, want the 103 with its Link", resp.StatusCode, resp.Header)
+			}
+			if got := resp.Header.Values("Via"); strings.Join(got, ", ") != strings.Join(tt.want, ", ") {
+				t.Errorf("103 Via %q, want %q", got, tt.want)
+			}
+			if resp, _ := c.response(t, http.MethodGet); resp.StatusCode != 200 {
+				t.Errorf("final %d, want 200", resp.StatusCode)
+			}
+		})
+	}
+}

@@ -41,7 +41,7 @@ type route struct {
 	req    *tunnel.Request
 	plan   *tunnel.Plan
 	rec    *accesslog.Record // for the cache's report; guarded by mu
-	got1xx func(code int, h textproto.MIMEHeader)
+	got1xx func(code, major, minor int, h textproto.MIMEHeader)
 
 	mu       sync.Mutex
 	out      tunnel.Outcome // the dials' and reused conns' outcomes, joined
@@ -61,10 +61,10 @@ func (rt *route) outcome() tunnel.Outcome {
 	return rt.out
 }
 
-// interim takes one interim response (1xx) to the request, on HTTP/1.1
-// or HTTP/2, and hands it to got1xx: up to maxInterim of them, after
-// which the request fails (errTooManyInterim).
-func (rt *route) interim(code int, h textproto.MIMEHeader) error {
+// interim takes one interim response (1xx) to the request, received on
+// HTTP/major.minor (2.0: HTTP/2), and hands it to got1xx: up to
+// maxInterim of them, after which the request fails (errTooManyInterim).
+func (rt *route) interim(code, major, minor int, h textproto.MIMEHeader) error {
 	rt.mu.Lock()
 	rt.interims++
 	over := rt.interims > maxInterim
@@ -73,7 +73,7 @@ func (rt *route) interim(code int, h textproto.MIMEHeader) error {
 		return errTooManyInterim
 	}
 	if rt.got1xx != nil {
-		rt.got1xx(code, h)
+		rt.got1xx(code, major, minor, h)
 	}
 	return nil
 }

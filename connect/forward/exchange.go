@@ -101,7 +101,7 @@ type exchange struct {
 	timeout  time.Duration // for the response head; 0 none
 	idle     time.Duration // for each read of the response body; 0 none
 	// interim takes each 1xx (route.interim); its error ends the exchange.
-	interim func(code int, h textproto.MIMEHeader) error
+	interim func(code, major, minor int, h textproto.MIMEHeader) error
 
 	body     *sentBody   // the request body as sent; nil without one
 	writer   *bodyWriter // sends body; nil until it starts
@@ -130,7 +130,7 @@ func (x *exchange) roundTrip(ctx context.Context, p *pool) (*http.Response, erro
 		if err != nil || res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
-		if err = x.interim(res.StatusCode, textproto.MIMEHeader(res.Header)); err == nil &&
+		if err = x.interim(res.StatusCode, res.ProtoMajor, res.ProtoMinor, textproto.MIMEHeader(res.Header)); err == nil &&
 			res.StatusCode == http.StatusContinue && x.writer != nil {
 			x.writer.goAhead()
 		}

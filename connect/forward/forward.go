@@ -74,7 +74,7 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	if err != nil {
 		return nil, err
 	}
-	ex := &response{w: w}
+	ex := &response{w: w, via: f.via}
 	rt := &route{req: req, plan: plan, rec: rec, got1xx: ex.got1xx}
 	// The request's context ends with the front end's serving of it:
 	// nothing started here outlives that.
@@ -208,11 +208,13 @@ func isStreaming(res *http.Response) bool {
 // would give the client two.
 type response struct {
 	w    http.ResponseWriter
+	via  func(major, minor int) string // Forwarder.via
 	mu   sync.Mutex
 	done bool
 }
 
-func (x *response) got1xx(code int, header textproto.MIMEHeader) {
+// got1xx passes on an interim response received on HTTP/major.minor.
+func (x *response) got1xx(code, major, minor int, header textproto.MIMEHeader) {
 	if code == http.StatusContinue {
 		return
 	}
@@ -225,12 +227,14 @@ func (x *response) got1xx(code int, header textproto.MIMEHeader) {
 	// final response: the interim response goes out with its own fields
 	// only, and the ones already set for the final response (a
 	// Connection: close, say) are put back after it. Its hop-by-hop
-	// fields stay behind, as a final response's do (RFC 9110 §7.6.1).
+	// fields stay behind, as a final response's do (RFC 9110 §7.6.1),
+	// and it gets ferry's Via as every message forwarded does (§7.6.3).
 	h := x.w.Header()
 	kept := maps.Clone(h)
 	clear(h)
 	maps.Copy(h, http.Header(header))
 	removeHopByHop(h)
+	h.Add("Via", x.via(major, minor))
 	x.w.WriteHeader(code)
 	clear(h)
 	maps.Copy(h, kept)

@@ -80,18 +80,19 @@ func (w *headerLog) Write(p []byte) (int, error) { return len(p), nil }
 func (w *headerLog) WriteHeader(code int)        { w.sent = append(w.sent, w.h.Clone()) }
 
 // An interim response (RFC 9110 §15.2) goes out with its own fields only,
-// without its hop-by-hop ones, and leaves the fields ferry had already set
-// for the final response in place (a Connection: close, which on HTTP/2
-// is what makes the server send GOAWAY).
+// without its hop-by-hop ones, with ferry's Via (§7.6.3), and leaves the
+// fields ferry had already set for the final response in place (a
+// Connection: close, which on HTTP/2 is what makes the server send GOAWAY).
 func TestInterimKeepsFinalFields(t *testing.T) {
 	w := &headerLog{h: http.Header{"Connection": {"close"}}}
-	x := &response{w: w}
-	x.got1xx(http.StatusEarlyHints, map[string][]string{"Link": {"</a.css>; rel=preload"}, "Connection": {"x"}})
+	f := &Forwarder{cfg: Config{HTTP: HTTP{ViaName: "ferry"}}, via11: "1.1 ferry"}
+	x := &response{w: w, via: f.via}
+	x.got1xx(http.StatusEarlyHints, 1, 1, map[string][]string{"Link": {"</a.css>; rel=preload"}, "Connection": {"x"}})
 	if len(w.sent) != 1 {
 		t.Fatalf("%d heads written, want 1", len(w.sent))
 	}
-	if got := w.sent[0]; got.Get("Link") == "" || got.Get("Connection") != "" {
-		t.Errorf("103 sent with %q, want its Link and no Connection", got)
+	if got := w.sent[0]; got.Get("Link") == "" || got.Get("Connection") != "" || got.Get("Via") != "1.1 ferry" {
+		t.Errorf("103 sent with %q, want its Link, Via: 1.1 ferry and no Connection", got)
 	}
 	if got := w.h; got.Get("Connection") != "close" || got.Get("Link") != "" {
 		t.Errorf("after the 103 the final response's fields are %q, want Connection: close and no Link", got)

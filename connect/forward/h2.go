@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"time"
 
 	"github.com/ferry-proxy/ferry/tunnel"
@@ -25,7 +26,8 @@ func (cl *Client) sendH2(r *http.Request, rt *route, u *tunnel.Upstream) (*http.
 	// x/net hands every 1xx to this hook and leaves their number to it;
 	// it is the only Got1xxResponse in the request's trace, so its error
 	// is the one x/net acts on (a trace composed over it would drop it).
-	out := r.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: rt.interim}))
+	got1xx := func(code int, h textproto.MIMEHeader) error { return rt.interim(code, 2, 0, h) }
+	out := r.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: got1xx}))
 	out.Header = r.Header.Clone()
 	// HTTP/2 has no Connection field: the connection options said on
 	// HTTP/1.1 (TE) are carried by the fields themselves (RFC 9113 §8.2.2).
