@@ -210,6 +210,33 @@ func TestOptionsServerWide(t *testing.T) {
 	}
 }
 
+// OPTIONS * sent to ferry asks about ferry itself (RFC 9110 §9.3.7): it
+// is answered 200 with no content, with Max-Forwards 0 or none (ferry is
+// its final recipient either way), and the connection carries on.
+func TestOptionsToFerry(t *testing.T) {
+	w := newWorld(t, options{})
+	for _, head := range []string{
+		"OPTIONS * HTTP/1.1\r\nHost: ferry.test\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: ferry.test\r\nMax-Forwards: 0\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: ferry.test\r\nMax-Forwards: 5\r\n\r\n",
+	} {
+		c := w.raw(t)
+		c.send(t, head)
+		resp, body := c.response(t, "OPTIONS")
+		if resp.StatusCode != 200 || resp.ContentLength != 0 || body != "" {
+			t.Errorf("%q: %d (length %d) %q, want 200 with no content", head, resp.StatusCode, resp.ContentLength, body)
+		}
+		if r := w.log.next(t); r.Status != 200 || r.Method != "OPTIONS" {
+			t.Errorf("logged %d %s", r.Status, r.Method)
+		}
+		c.send(t, "GET / HTTP/1.1\r\nHost: ferry.test\r\n\r\n")
+		if resp, _ := c.response(t, "GET"); resp.StatusCode != 200 {
+			t.Errorf("the next request on the connection: %d, want 200", resp.StatusCode)
+		}
+		w.log.next(t)
+	}
+}
+
 // RFC 9110 §7.6.1, §10.1.4: a TE ferry sends on is named in Connection, as
 // every hop-by-hop field its sender adds must be; with an upgrade too.
 func TestSentHopByHopFieldsNamedInConnection(t *testing.T) {
