@@ -80,7 +80,7 @@ func parseWeekdays(vals []string, loc *time.Location) (*weekdayMatcher, error) {
 		a, ok1 := weekdays[day3(from)]
 		b, ok2 := weekdays[day3(to)]
 		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("%q is not a weekday (mon … sun) or a range such as mon-fri", v)
+			return nil, fmt.Errorf("%q is not a weekday (mon ... sun) or a range such as mon-fri", v)
 		}
 		for d := a; ; d = (d + 1) % 7 {
 			m.days |= 1 << d

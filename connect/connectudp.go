@@ -101,12 +101,12 @@ func (hc *httpConn) serveConnectUDP(w *response, r *http.Request) bool {
 func connectUDPTarget(r *http.Request) (tunnel.PacketAddr, error) {
 	switch {
 	case r.Method != http.MethodGet:
-		return tunnel.PacketAddr{}, tunnel.Errorf(tunnel.BadRequest, "CONNECT-UDP with method %s: want GET (RFC 9298 §3.3)", r.Method)
+		return tunnel.PacketAddr{}, tunnel.Errorf(tunnel.BadRequest, "CONNECT-UDP with method %s: want GET (RFC 9298 section 3.3)", r.Method)
 	case r.ProtoMinor < 1:
-		return tunnel.PacketAddr{}, tunnel.Errorf(tunnel.BadRequest, "CONNECT-UDP over HTTP/1.0: want HTTP/1.1 (RFC 9298 §3.3)")
+		return tunnel.PacketAddr{}, tunnel.Errorf(tunnel.BadRequest, "CONNECT-UDP over HTTP/1.0: want HTTP/1.1 (RFC 9298 section 3.3)")
 	case !httpguts.HeaderValuesContainsToken(r.Header["Upgrade"], "connect-udp"),
 		!httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade"):
-		return tunnel.PacketAddr{}, tunnel.Errorf(tunnel.BadRequest, "CONNECT-UDP without Upgrade: connect-udp and Connection: Upgrade (RFC 9298 §3.3)")
+		return tunnel.PacketAddr{}, tunnel.Errorf(tunnel.BadRequest, "CONNECT-UDP without Upgrade: connect-udp and Connection: Upgrade (RFC 9298 section 3.3)")
 	}
 	return masqueTarget(r)
 }

@@ -137,7 +137,7 @@ func (s *Server) readConnect(c net.Conn, seen []byte, client netip.AddrPort) (r 
 		return nil, c, false
 	case scan == headNotHTTP:
 		s.refuseHead(c, client, tunnel.ProtoHTTP, "", tunnel.Errorf(tunnel.BadRequest,
-			"malformed request: not an HTTP request line, which starts with a method (RFC 9112 §3)"))
+			"malformed request: not an HTTP request line, which starts with a method (RFC 9112 section 3)"))
 		return nil, c, false
 	case scan == headOther:
 		return nil, c, true // the HTTP/1 reader's (conn.go)

@@ -108,7 +108,7 @@ func (h *h2Conn) serveWebSocket(w http.ResponseWriter, r *http.Request, slot *fu
 func (h *h2Conn) relayWebSocket(w http.ResponseWriter, r *http.Request, up *forward.Upgraded, aw *websocketAnswer, rec *accesslog.Record, slot *func()) {
 	if !aw.matched {
 		up.Conn.Close()
-		fail(w, rec, tunnel.Errorf(tunnel.BadGateway, "the origin's Sec-WebSocket-Accept does not answer ferry's key (RFC 6455 §4.2.2)"))
+		fail(w, rec, tunnel.Errorf(tunnel.BadGateway, "the origin's Sec-WebSocket-Accept does not answer ferry's key (RFC 6455 section 4.2.2)"))
 		rec.Finish()
 		return
 	}

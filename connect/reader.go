@@ -89,7 +89,7 @@ func readRequest(br *bufio.Reader, lim *headLimit, limit int) (*http.Request, ht
 	f, err := http1.RequestFraming(1, minor, h)
 	if err != nil {
 		if errors.Is(err, http1.ErrUnsupportedCoding) {
-			return r, f, tunnel.Errorf(tunnel.BadCoding, "unsupported transfer coding: only chunked is (RFC 9112 §6.1)")
+			return r, f, tunnel.Errorf(tunnel.BadCoding, "unsupported transfer coding: only chunked is (RFC 9112 section 6.1)")
 		}
 		return r, f, tunnel.Errorf(tunnel.BadRequest, "%v", err)
 	}
@@ -97,7 +97,7 @@ func readRequest(br *bufio.Reader, lim *headLimit, limit int) (*http.Request, ht
 		// RFC 9110 §9.3.6: a CONNECT has no content. What follows its
 		// head is the tunnel's; a reader that took it for a body would
 		// disagree with ferry on where the next message starts.
-		return r, f, tunnel.Errorf(tunnel.BadRequest, "a CONNECT request has no content (RFC 9110 §9.3.6), but this one declares a body")
+		return r, f, tunnel.Errorf(tunnel.BadRequest, "a CONNECT request has no content (RFC 9110 section 9.3.6), but this one declares a body")
 	}
 	r.ContentLength = f.Length
 	if f.Chunked {
@@ -119,12 +119,12 @@ func parseRequestLine(line string) (method, target string, minor int, err error)
 	target, version, ok2 := strings.Cut(rest, " ")
 	if !ok1 || !ok2 || !isToken(method) || target == "" || strings.ContainsAny(target, " \t") || strings.Contains(version, " ") {
 		return "", "", 0, tunnel.Errorf(tunnel.BadRequest,
-			"malformed request line %q: want method SP target SP version (RFC 9112 §3)", clip(line))
+			"malformed request line %q: want method SP target SP version (RFC 9112 section 3)", clip(line))
 	}
 	major, minor, ok := http1.ParseVersion(version)
 	switch {
 	case !ok:
-		return "", "", 0, tunnel.Errorf(tunnel.BadRequest, "malformed HTTP version %q (RFC 9112 §2.3)", clip(version))
+		return "", "", 0, tunnel.Errorf(tunnel.BadRequest, "malformed HTTP version %q (RFC 9112 section 2.3)", clip(version))
 	case major != 1:
 		return "", "", 0, tunnel.Errorf(tunnel.BadVersion, "unsupported protocol version %q: want HTTP/1.x", version)
 	}
@@ -155,13 +155,13 @@ func parseTarget(r *http.Request) error {
 	switch {
 	case r.Method == http.MethodConnect:
 		if strings.ContainsAny(t, "/?#@") {
-			return tunnel.Errorf(tunnel.BadRequest, "bad CONNECT target %q: want host:port (RFC 9110 §9.3.6)", clip(t))
+			return tunnel.Errorf(tunnel.BadRequest, "bad CONNECT target %q: want host:port (RFC 9110 section 9.3.6)", clip(t))
 		}
 		r.URL, r.Host = &url.URL{Host: t}, t
 		return nil
 	case t == "*":
 		if r.Method != http.MethodOptions {
-			return tunnel.Errorf(tunnel.BadRequest, "asterisk-form target with method %s (RFC 9112 §3.2.4)", r.Method)
+			return tunnel.Errorf(tunnel.BadRequest, "asterisk-form target with method %s (RFC 9112 section 3.2.4)", r.Method)
 		}
 		r.URL = &url.URL{Path: "*"}
 	case t[0] == '/':
@@ -173,13 +173,13 @@ func parseTarget(r *http.Request) error {
 	default:
 		u, err := url.ParseRequestURI(t)
 		if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
-			return tunnel.Errorf(tunnel.BadRequest, "malformed request target %q: want a path or an absolute URI (RFC 9112 §3.2)", clip(t))
+			return tunnel.Errorf(tunnel.BadRequest, "malformed request target %q: want a path or an absolute URI (RFC 9112 section 3.2)", clip(t))
 		}
 		if u.User != nil {
 			// RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs and
 			// a sender MUST NOT generate it; a recipient SHOULD treat it
 			// as an error (it spoofs hosts: http://bank@evil/).
-			return tunnel.Errorf(tunnel.BadRequest, "request target %q carries userinfo (RFC 9110 §4.2.4)", u.Redacted())
+			return tunnel.Errorf(tunnel.BadRequest, "request target %q carries userinfo (RFC 9110 section 4.2.4)", u.Redacted())
 		}
 		u.Scheme = strings.ToLower(u.Scheme)
 		r.URL, r.Host = u, u.Host
@@ -194,11 +194,11 @@ func checkHost(r *http.Request) error {
 	hosts := r.Header["Host"]
 	switch {
 	case len(hosts) > 1:
-		return tunnel.Errorf(tunnel.BadRequest, "more than one Host header (RFC 9112 §3.2)")
+		return tunnel.Errorf(tunnel.BadRequest, "more than one Host header (RFC 9112 section 3.2)")
 	case len(hosts) == 0 && r.ProtoMinor >= 1 && r.Method != http.MethodConnect:
 		// CONNECT names its authority in the request line; net/http and
 		// the fast path accept it without Host, and clients rely on that.
-		return tunnel.Errorf(tunnel.BadRequest, "missing Host header (RFC 9112 §3.2)")
+		return tunnel.Errorf(tunnel.BadRequest, "missing Host header (RFC 9112 section 3.2)")
 	case len(hosts) == 1 && !httpguts.ValidHostHeader(hosts[0]):
 		return tunnel.Errorf(tunnel.BadRequest, "malformed Host header %q", clip(hosts[0]))
 	}

@@ -31,7 +31,7 @@ func checkExpect(r *http.Request) error {
 	for _, v := range vv {
 		for e := range strings.SplitSeq(v, ",") {
 			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "100-continue") {
-				return tunnel.Errorf(tunnel.Expectation, "unsupported expectation %q (RFC 9110 §10.1.1)", e)
+				return tunnel.Errorf(tunnel.Expectation, "unsupported expectation %q (RFC 9110 section 10.1.1)", e)
 			}
 		}
 	}

@@ -264,10 +264,10 @@ func clientPathAndQuery(target string) string {
 // request line but an HTTP/2 :path may hold.
 func checkTarget(target string) error {
 	if i := strings.IndexFunc(target, notInTarget); i >= 0 {
-		return tunnel.Errorf(tunnel.BadRequest, "byte %q in the request target %q (RFC 9112 §3.2)", target[i], clipTarget(target))
+		return tunnel.Errorf(tunnel.BadRequest, "byte %q in the request target %q (RFC 9112 section 3.2)", target[i], clipTarget(target))
 	}
 	if strings.IndexByte(target, '#') >= 0 {
-		return tunnel.Errorf(tunnel.BadRequest, "a fragment in the request target %q: a request-target has none (RFC 9112 §3.2)", clipTarget(target))
+		return tunnel.Errorf(tunnel.BadRequest, "a fragment in the request target %q: a request-target has none (RFC 9112 section 3.2)", clipTarget(target))
 	}
 	return nil
 }

@@ -32,9 +32,9 @@ func RequestFraming(major, minor int, h http.Header) (Framing, error) {
 	cl, hasCL := h["Content-Length"]
 	switch {
 	case hasTE && major == 1 && minor == 0:
-		return Framing{}, malformed("Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)")
+		return Framing{}, malformed("Transfer-Encoding in an HTTP/1.0 request (RFC 9112 section 6.1)")
 	case hasTE && hasCL:
-		return Framing{}, malformed("both Transfer-Encoding and Content-Length (RFC 9112 §6.3)")
+		return Framing{}, malformed("both Transfer-Encoding and Content-Length (RFC 9112 section 6.3)")
 	case hasTE:
 		if err := chunkedOnly(te); err != nil {
 			return Framing{}, err
@@ -61,9 +61,9 @@ func chunkedOnly(te []string) error {
 	case len(codings) == 0:
 		return malformed("empty Transfer-Encoding")
 	case codings[len(codings)-1] != "chunked":
-		return malformed("Transfer-Encoding %q does not end in chunked (RFC 9112 §6.3)", strings.Join(te, ", "))
+		return malformed("Transfer-Encoding %q does not end in chunked (RFC 9112 section 6.3)", strings.Join(te, ", "))
 	case slices.Contains(codings[:len(codings)-1], "chunked"):
-		return malformed("Transfer-Encoding %q applies chunked more than once (RFC 9112 §6.1)", strings.Join(te, ", "))
+		return malformed("Transfer-Encoding %q applies chunked more than once (RFC 9112 section 6.1)", strings.Join(te, ", "))
 	case len(codings) > 1:
 		return ErrUnsupportedCoding
 	}
@@ -154,7 +154,7 @@ func ResponseFraming(major, minor, status int, method string, h http.Header) (Fr
 // for the content (a gzip'd body, or chunked framing applied twice).
 func responseCoding(major, minor int, te []string, hasCL bool) (Framing, error) {
 	if major == 1 && minor == 0 {
-		return Framing{}, malformed("Transfer-Encoding in an HTTP/1.0 response (RFC 9112 §6.1)")
+		return Framing{}, malformed("Transfer-Encoding in an HTTP/1.0 response (RFC 9112 section 6.1)")
 	}
 	codings := codingList(te)
 	chunkedLast := len(codings) > 0 && codings[len(codings)-1] == "chunked"

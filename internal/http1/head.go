@@ -77,11 +77,11 @@ func ReadFields(br *bufio.Reader) (http.Header, error) {
 	}
 	for k, vv := range mh {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, malformed("field name %q is not a token (RFC 9112 §5.1)", k)
+			return nil, malformed("field name %q is not a token (RFC 9112 section 5.1)", k)
 		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil, malformed("a control byte in the value of %s (RFC 9110 §5.5)", k)
+				return nil, malformed("a control byte in the value of %s (RFC 9110 section 5.5)", k)
 			}
 		}
 	}
