@@ -82,6 +82,7 @@ type options struct {
 	maxConns int
 	tls      *tls.Config // non-nil: the listener speaks TLS (h2world_test.go)
 	listener string      // the listener's name in the engine's policy; "" none
+	ln       net.Listener // the world's listener; nil: a new one on 127.0.0.1:0
 }
 
 func newWorld(t testing.TB, o options) *world {
@@ -108,9 +109,12 @@ func newWorld(t testing.TB, o options) *world {
 			return tunnel.WithListener(context.Background(), o.listener)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ln := o.ln
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	w.clients = &countingListener{Listener: ln}
 	w.addr = ln.Addr().String()

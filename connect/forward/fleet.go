@@ -81,21 +81,6 @@ func (f *Forwarder) FromMember(r *http.Request, client netip.AddrPort) bool {
 		tunnel.ListenerOf(r.Context()) == p.listener && p.owners.IsMember(client.Addr())
 }
 
-// looped reports a request that passed this member before: its Via
-// holds this member's token.
-func (f *Forwarder) looped(h http.Header) error {
-	p := f.peers
-	if p == nil {
-		return nil
-	}
-	for _, v := range h["Via"] {
-		if strings.Contains(v, p.token) {
-			return tunnel.Errorf(tunnel.Loop, "request loop: it passed this fleet member already (Via %q)", v)
-		}
-	}
-	return nil
-}
-
 // ownerPlan is the plan to the member that owns r's URL when that is
 // another member and r is for the shared cache (GET or HEAD of an http
 // URL, not sent on by a member already); nil: r is served here.
