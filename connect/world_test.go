@@ -80,8 +80,8 @@ type options struct {
 	engine   tunnel.Config
 	policy   *tunnel.Policy // nil: allow all, direct
 	maxConns int
-	tls      *tls.Config // non-nil: the listener speaks TLS (h2world_test.go)
-	listener string      // the listener's name in the engine's policy; "" none
+	tls      *tls.Config  // non-nil: the listener speaks TLS (h2world_test.go)
+	listener string       // the listener's name in the engine's policy; "" none
 	ln       net.Listener // the world's listener; nil: a new one on 127.0.0.1:0
 }
 
