@@ -121,17 +121,17 @@ func (c *Cache) Stats() Stats {
 	return s
 }
 
-// lookup finds the stored responses that req selects (§4.1): the most
-// recent complete variant whose Vary fields match, and the most recent
-// partial one (§3.3), which may answer only a range it holds. found
-// reports whether the URI had any variant, to tell a vary-miss from a
-// uri-miss.
-func (c *Cache) lookup(req *http.Request) (o, p *object, found bool) {
+// lookup finds the stored responses that req, going out by route,
+// selects (§4.1): the most recent complete variant of that route whose
+// Vary fields match, and the most recent partial one (§3.3), which may
+// answer only a range it holds. found reports whether the URI had any
+// variant, of any route, to tell a vary-miss from a uri-miss.
+func (c *Cache) lookup(req *http.Request, route string) (o, p *object, found bool) {
 	key := primaryKey(http.MethodGet, req.URL)
 	if c.mem != nil {
 		objs := c.mem.variants(key)
 		found = len(objs) > 0
-		o, p = newest(objs, req, false), newest(objs, req, true)
+		o, p = newest(objs, req, route, false), newest(objs, req, route, true)
 		for _, hit := range []*object{o, p} {
 			if hit != nil {
 				c.mem.touch(hit.id)
@@ -158,20 +158,20 @@ func (c *Cache) lookup(req *http.Request) (o, p *object, found bool) {
 		}
 	}
 	if p == nil {
-		p = newest(objs, req, true)
+		p = newest(objs, req, route, true)
 	}
-	return newest(objs, req, false), p, found
+	return newest(objs, req, route, false), p, found
 }
 
 // newest is the stored response req selects among objs, complete or
-// partial: of those whose Vary fields match, "the most recent one (as
-// determined by the Date header field)" (§4), the one received last if
-// two have the same Date.
-func newest(objs []*object, req *http.Request, partial bool) *object {
+// partial: of those fetched by route whose Vary fields match, "the most
+// recent one (as determined by the Date header field)" (§4), the one
+// received last if two have the same Date.
+func newest(objs []*object, req *http.Request, route string, partial bool) *object {
 	var best *object
 	var bestDate time.Time
 	for _, o := range objs {
-		if o.partial != partial || !o.varyMatch(req.Header) {
+		if o.partial != partial || o.Route != route || !o.varyMatch(req.Header) {
 			continue
 		}
 		d := dateOf(o.Header, o.RespTime)

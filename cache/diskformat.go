@@ -88,8 +88,22 @@ func readEntry(f *os.File) (*diskEntry, error) {
 	// that fetched it; they are no longer served (see unstored).
 	delete(e.meta.Header, setCookie)
 	delete(e.meta.Header, setCookie2)
+	if e.meta.Route == "" {
+		// An older ferry recorded no route. With the origin's address it
+		// fetched the response itself: direct. Without, it came through
+		// an upstream, which one unknown: served to no route, it is
+		// dropped (errUnrouted).
+		if !e.meta.Addr.IsValid() {
+			return nil, errUnrouted
+		}
+		e.meta.Route = RouteDirect
+	}
 	return e, nil
 }
+
+// errUnrouted is an entry an older ferry fetched through an upstream
+// without recording which: no request's route is known to match it.
+var errUnrouted = errors.New("cache: entry fetched through an upstream an older ferry did not record; dropped")
 
 // readFrame reads and checks the head and trailer of f: magic, lengths
 // and checksums, not the meta itself. That is enough to find the body of

@@ -18,6 +18,7 @@ func entryBytes(t testing.TB, body []byte) []byte {
 		Header:   http.Header{"Cache-Control": {"max-age=60"}},
 		ReqTime:  time.Unix(1700000000, 0).UTC(),
 		RespTime: time.Unix(1700000001, 0).UTC(),
+		Route:    RouteDirect,
 	}
 	head, _, err := encodeHead(&m)
 	if err != nil {

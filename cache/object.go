@@ -21,6 +21,22 @@ type meta struct {
 	ReqTime  time.Time      // request_time of §4.2.3
 	RespTime time.Time      // response_time of §4.2.3
 	Addr     netip.AddrPort // the origin address the response came from, for the ACL on a hit
+	Route    string         // the way it was fetched: RouteDirect, or an upstream or group (Transport.Route)
+}
+
+// RouteDirect is the route of a response ferry fetched from the origin
+// itself, and of every request when Transport.Route is nil.
+const RouteDirect = "direct"
+
+// routedKey is a primary key with the route a response was fetched by:
+// responses of two routes are variants of their own, never one answering
+// a request of the other. A direct response's is the primary key alone,
+// as before routes were recorded, so disk entries keep their names.
+func routedKey(key, route string) string {
+	if route == RouteDirect {
+		return key
+	}
+	return key + "\x00route=" + route
 }
 
 // object is one stored response (one variant of a key). Objects are never
@@ -52,7 +68,7 @@ func newObject(m meta, size int64, body []byte) *object {
 	o.lifetime = freshnessLifetime(m.Header, o.cc, m.Status, date)
 	o.initAge = initialAge(m.Header, date, m.ReqTime, m.RespTime)
 	o.varyOn, _ = varyFields(m.Header)
-	key := m.Key
+	key := routedKey(m.Key, m.Route)
 	if m.Status == http.StatusPartialContent {
 		// A partial response is a variant of its own, beside the
 		// complete one of the same secondary key.
@@ -65,10 +81,12 @@ func newObject(m meta, size int64, body []byte) *object {
 }
 
 // partialID is the id a partial response of o's variant is stored as.
-func (o *object) partialID() string { return variantID(o.Key+partialKey, o.Vary, o.varyOn) }
+func (o *object) partialID() string {
+	return variantID(routedKey(o.Key, o.Route)+partialKey, o.Vary, o.varyOn)
+}
 
 // partialKey marks the variant id of a stored partial response; no
-// primary key holds a NUL.
+// primary key or route name holds a NUL.
 const partialKey = "\x00partial"
 
 // age is current_age (§4.2.3) at now.

@@ -24,6 +24,15 @@ type Transport struct {
 	// addresses; nil allows all. A stored response is not used when it
 	// says no: the request is forwarded and meets the rule at the dial.
 	Allow func(req *http.Request, origin netip.AddrPort) bool
+	// Route names the way req is fetched when it goes out: RouteDirect,
+	// or the upstream or group its route goes through, as decided before
+	// the cache is asked. A stored response answers only requests of the
+	// route it was fetched by: a hit must not skip the way the client's
+	// request would have gone (a filtering parent, one that logs in with
+	// credentials of its own). Another route's request is a miss, and its
+	// response is stored beside, as a variant of its route. nil: every
+	// request is RouteDirect.
+	Route func(req *http.Request) string
 	// Report receives the Cache-Status parameters of each request (for
 	// the access log), and again with "stored" dropped if storing fails
 	// before the body's end.
@@ -46,7 +55,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// keyed by its URI alone, the answer would be another client's.
 		return t.bypass(req, reqCC)
 	}
-	o, p, found := c.lookup(req)
+	route := t.route(req)
+	o, p, found := c.lookup(req, route)
 	if o != nil && !t.allowed(req, o) {
 		// The client may not reach where o came from: let the dial decide.
 		return t.bypass(req, reqCC)
@@ -73,7 +83,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		fwd = "vary-miss"
 	}
 	if collapsible(req) {
-		f, leader := c.join(primaryKey(http.MethodGet, req.URL))
+		f, leader := c.join(routedKey(primaryKey(http.MethodGet, req.URL), route))
 		if leader {
 			return t.fetch(req, reqCC, fwd, f)
 		}
@@ -167,6 +177,17 @@ func (c *Cache) usable(o *object, reqCC Directives, now time.Time) string {
 		return "request"
 	}
 	return ""
+}
+
+// route is the way req goes out (see Transport.Route).
+func (t *Transport) route(req *http.Request) string {
+	if t.Route == nil {
+		return RouteDirect
+	}
+	if r := t.Route(req); r != "" {
+		return r
+	}
+	return RouteDirect
 }
 
 func (t *Transport) allowed(req *http.Request, o *object) bool {
@@ -285,7 +306,7 @@ func (t *Transport) fetch(req *http.Request, reqCC Directives, fwd string, f *fl
 // marked with Cache-Status.
 func (t *Transport) admit(req *http.Request, reqCC Directives, resp *http.Response, ex exchange, fwd string) (*object, *fill) {
 	status := fwd + "; fwd-status=" + strconv.Itoa(resp.StatusCode)
-	o, f := t.Cache.store(req, reqCC, resp, ex)
+	o, f := t.Cache.store(req, reqCC, resp, ex, t.route(req))
 	if f != nil {
 		unstored := status
 		f.report = func(stored bool) {
@@ -301,8 +322,9 @@ func (t *Transport) admit(req *http.Request, reqCC Directives, resp *http.Respon
 	return o, f
 }
 
-// store starts storing resp if §3 allows and it could ever be reused.
-func (c *Cache) store(req *http.Request, reqCC Directives, resp *http.Response, ex exchange) (*object, *fill) {
+// store starts storing resp, fetched by route, if §3 allows and it could
+// ever be reused.
+func (c *Cache) store(req *http.Request, reqCC Directives, resp *http.Response, ex exchange, route string) (*object, *fill) {
 	cc := parseCacheControl(resp.Header["Cache-Control"])
 	if storable(req, reqCC, resp, cc) != "" || resp.ContentLength > c.maxObject {
 		return nil, nil
@@ -316,6 +338,7 @@ func (c *Cache) store(req *http.Request, reqCC Directives, resp *http.Response, 
 		ReqTime:  ex.reqTime,
 		RespTime: ex.respTime,
 		Addr:     ex.addr,
+		Route:    route,
 	}
 	if resp.StatusCode == http.StatusPartialContent {
 		return c.storePartial(req, resp, m)

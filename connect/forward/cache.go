@@ -25,7 +25,19 @@ func (f *Forwarder) cached(next http.RoundTripper) http.RoundTripper {
 	if f.cache == nil {
 		return next
 	}
-	return &cache.Transport{Cache: f.cache, Next: next, Name: f.cfg.ViaName, Allow: f.cacheAllow, Report: cacheReport}
+	return &cache.Transport{Cache: f.cache, Next: next, Name: f.cfg.ViaName, Allow: f.cacheAllow, Route: cacheRoute, Report: cacheReport}
+}
+
+// cacheRoute is the way r goes out, as the engine routed it before the
+// cache is asked: direct, or the upstream or group of its route (the
+// access log's upstream). A stored response serves only requests of its
+// own way, so a hit never skips a user's parent.
+func cacheRoute(r *http.Request) string {
+	rt, ok := r.Context().Value(routeKey{}).(*route)
+	if !ok || rt.plan.Direct() {
+		return cache.RouteDirect // without a route cacheAllow refuses every hit
+	}
+	return rt.plan.Via
 }
 
 // cacheAllow asks the ACL whether this client may reach the address a
