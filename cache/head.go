@@ -19,6 +19,9 @@ func (t *Transport) head(req *http.Request, reqCC Directives, o *object, fwd str
 		}
 	}
 	if err != nil {
+		if r := t.unreachable(req, o, err, fwd); r != nil {
+			return r, nil
+		}
 		t.report(req, "fwd="+fwd)
 		return nil, err
 	}

@@ -3,11 +3,13 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -68,6 +70,63 @@ func (c *Cache) staleOnError(req *http.Request, reqCC Directives, o *object, res
 		return "origin-unreachable"
 	}
 	return ""
+}
+
+// validationDirective names the directive of o's own that forbids using
+// it without the origin now (§4.2.4): no-cache (§5.2.2.4) always; once o
+// is stale, must-revalidate, proxy-revalidate or s-maxage (§5.2.2.2,
+// §5.2.2.8, §5.2.2.10). "" when none does.
+func (o *object) validationDirective(now time.Time) string {
+	switch {
+	case o.cc.NoCache:
+		return "no-cache"
+	case o.staleness(now) < 0:
+		return ""
+	case o.cc.MustRevalidate:
+		return "must-revalidate"
+	case o.cc.ProxyRevalidate:
+		return "proxy-revalidate"
+	case o.cc.SMaxAge >= 0:
+		return "s-maxage"
+	}
+	return ""
+}
+
+// unreachable is the 504 a cache "SHOULD generate" when it cannot reach
+// the origin to validate o, which its own directives forbid using
+// without validation (§5.2.2.2): not the 502 of a miss, as the stored
+// response is there but may not be used. nil when that is not why o is
+// not served (err is no failure to reach the origin, or the ACL's), or
+// there is no client to answer.
+func (t *Transport) unreachable(req *http.Request, o *object, err error, fwd string) *http.Response {
+	directive := o.validationDirective(t.Cache.now())
+	if directive == "" || !isUnreachable(err) || req.Context().Err() != nil || background(req) {
+		return nil
+	}
+	err = fmt.Errorf("the stored response must be revalidated (%s) and the origin could not be reached: %w", directive, err)
+	body := "ferry: " + http.StatusText(http.StatusGatewayTimeout) + ": " + err.Error() + "\n"
+	status := "fwd=" + fwd + "; detail=" + directive
+	h := http.Header{
+		"Content-Type":   {"text/plain; charset=utf-8"},
+		"Cache-Control":  {"no-store"},
+		"Content-Length": {strconv.Itoa(len(body))},
+		"Cache-Status":   {t.member(status)},
+	}
+	if t.Unreachable != nil {
+		if ps := t.Unreachable(req, err); ps != "" {
+			h.Set("Proxy-Status", ps)
+		}
+	}
+	t.report(req, status)
+	return &http.Response{
+		Status:     "504 Gateway Timeout",
+		StatusCode: http.StatusGatewayTimeout,
+		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        h,
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
 }
 
 // serverError is RFC 5861 §4's "error": a 500, 502, 503 or 504.

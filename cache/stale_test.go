@@ -57,7 +57,12 @@ func TestStaleOnError(t *testing.T) {
 		s.hits = 3
 		return s
 	}
-	failsClosed := step{advance: later, fails: true, hits: 3}
+	// §5.2.2.2: a response its own directives forbid using unvalidated,
+	// whose origin cannot be reached, is the cache's 504, not a failure.
+	timeout := func(directive string) step {
+		return step{advance: later, status: 504, cache: "fwd=stale; detail=" + directive, body: "ferry: Gateway Timeout: the stored response must be revalidated (" + directive,
+			want: map[string]string{"Cache-Control": "no-store"}, hits: 3}
+	}
 	passed := func(code int) step {
 		return step{advance: later, status: code, cache: fmt.Sprintf("fwd=stale; fwd-status=%d", code), body: "origin error", hits: 2}
 	}
@@ -86,15 +91,19 @@ func TestStaleOnError(t *testing.T) {
 		{name: "unreachable origin, request no-cache", origin: thenFail("close", "Cache-Control", "max-age=100, stale-if-error=600"),
 			steps: []step{stored, {advance: later, header: map[string]string{"Cache-Control": "no-cache"}, fails: true, hits: 3}}},
 		{name: "must-revalidate", origin: thenFail("close", "Cache-Control", "max-age=10, must-revalidate, stale-if-error=600"),
-			steps: []step{stored, failsClosed}},
+			steps: []step{stored, timeout("must-revalidate")}},
 		{name: "proxy-revalidate", origin: thenFail("close", "Cache-Control", "max-age=10, proxy-revalidate, stale-if-error=600"),
-			steps: []step{stored, failsClosed}},
+			steps: []step{stored, timeout("proxy-revalidate")}},
 		{name: "s-maxage", origin: thenFail("close", "Cache-Control", "s-maxage=10, stale-if-error=600"),
-			steps: []step{stored, failsClosed}},
+			steps: []step{stored, timeout("s-maxage")}},
 		{name: "no-cache", origin: thenFail("close", "Cache-Control", "no-cache, max-age=10, stale-if-error=600", "ETag", `"n"`),
-			steps: []step{stored, failsClosed}},
+			steps: []step{stored, timeout("no-cache")}},
 		{name: "must-revalidate and a 503", origin: thenFail("503", "Cache-Control", "max-age=10, must-revalidate, stale-if-error=600"),
 			steps: []step{stored, passed(503)}},
+		{name: "a HEAD, must-revalidate, unreachable origin", origin: thenFail("close", "Cache-Control", "max-age=10, must-revalidate"),
+			steps: []step{stored, {advance: later, method: "HEAD", status: 504, cache: "fwd=stale; detail=must-revalidate", hits: 3}}},
+		{name: "fresh, must-revalidate, request no-cache: the origin's failure", origin: thenFail("close", "Cache-Control", "max-age=100, must-revalidate"),
+			steps: []step{stored, {advance: later, header: map[string]string{"Cache-Control": "no-cache"}, fails: true, hits: 3}}},
 		{name: "a HEAD, unreachable origin", origin: thenFail("close", "Cache-Control", "max-age=10"),
 			steps: []step{stored, {advance: later, method: "HEAD", cache: "fwd=stale; detail=origin-unreachable", empty: true, hits: 3}}},
 	})

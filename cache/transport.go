@@ -37,6 +37,11 @@ type Transport struct {
 	// the access log), and again with "stored" dropped if storing fails
 	// before the body's end.
 	Report func(req *http.Request, status string)
+	// Unreachable is told why the origin could not be reached to
+	// validate a stored response that may not be used without it, which
+	// the cache answers with 504 (§5.2.2.2), and returns the Proxy-Status
+	// member for the answer (RFC 9209), "" for none.
+	Unreachable func(req *http.Request, err error) string
 }
 
 // RoundTrip serves req (RFC 9111 §4).

@@ -44,6 +44,9 @@ func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, f
 		}
 	}
 	if err != nil {
+		if r := t.unreachable(req, o, err, fwd); r != nil {
+			return r, nil
+		}
 		t.report(req, "fwd="+fwd)
 		return nil, err
 	}

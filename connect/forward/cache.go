@@ -25,7 +25,7 @@ func (f *Forwarder) cached(next http.RoundTripper) http.RoundTripper {
 	if f.cache == nil {
 		return next
 	}
-	return &cache.Transport{Cache: f.cache, Next: next, Name: f.cfg.ViaName, Allow: f.cacheAllow, Route: cacheRoute, Report: cacheReport}
+	return &cache.Transport{Cache: f.cache, Next: next, Name: f.cfg.ViaName, Allow: f.cacheAllow, Route: cacheRoute, Report: cacheReport, Unreachable: cacheUnreachable}
 }
 
 // cacheRoute is the way r goes out, as the engine routed it before the
@@ -65,6 +65,18 @@ func cacheReport(r *http.Request, status string) {
 		rt.rec.Cache = status
 		rt.mu.Unlock()
 	}
+}
+
+// cacheUnreachable notes in the access log why the cache answers 504: the
+// origin could not be reached to validate a response that may not be used
+// without it (RFC 9111 §5.2.2.2); and gives the answer's Proxy-Status.
+func cacheUnreachable(r *http.Request, err error) string {
+	if rt, ok := r.Context().Value(routeKey{}).(*route); ok {
+		rt.mu.Lock()
+		rt.rec.Fail(http.StatusGatewayTimeout, err)
+		rt.mu.Unlock()
+	}
+	return tunnel.ProxyStatus(err)
 }
 
 // purge answers PURGE for an absolute URI, after the front end's
