@@ -93,7 +93,9 @@ func (t *Transport) follow(req *http.Request, reqCC Directives, f *flight, fwd s
 }
 
 // collapsible reports whether req may share an origin fetch: a plain GET
-// for the whole response, that no credentials could make personal.
+// for the whole response, that no credentials could make personal and no
+// precondition of the origin's (originPreconditions) could make fail.
 func collapsible(req *http.Request) bool {
-	return req.Method == http.MethodGet && !has(req.Header, "Authorization") && !has(req.Header, "Range")
+	return req.Method == http.MethodGet && !has(req.Header, "Authorization") && !has(req.Header, "Range") &&
+		!originPreconditions(req)
 }

@@ -34,6 +34,9 @@ func storable(req *http.Request, reqCC Directives, resp *http.Response, cc Direc
 		// HEAD is answered from a stored GET; its own responses are not kept.
 		return "method"
 	case resp.StatusCode < 200 || resp.StatusCode == http.StatusNotModified,
+		// A 412 answers a request's preconditions, never a request
+		// without them.
+		resp.StatusCode == http.StatusPreconditionFailed,
 		resp.StatusCode == http.StatusPartialContent && !has(req.Header, "Range"):
 		return "status"
 	case cc.MustUnderstand && !understood(resp.StatusCode):

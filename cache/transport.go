@@ -71,7 +71,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		found = false // its body failed the check and is gone
-	} else if ranges != nil && p != nil && t.allowed(req, p) && c.usable(p, reqCC, c.now()) == "" {
+	} else if ranges != nil && p != nil && !originPreconditions(req) && t.allowed(req, p) && c.usable(p, reqCC, c.now()) == "" {
 		// A partial response answers a range it holds whole (§3.3).
 		if resp := t.serve(req, p, p, "hit; ttl="+ttl(p, c.now())); resp != nil {
 			return resp, nil
@@ -110,6 +110,9 @@ func (t *Transport) answer(req *http.Request, reqCC Directives, o *object) (*htt
 	c := t.Cache
 	now := c.now()
 	fwd := c.usable(o, reqCC, now)
+	if fwd == "" && originPreconditions(req) {
+		fwd = "request"
+	}
 	var revalidateLater func()
 	if fwd == "stale" && whileRevalidate(o, reqCC, now) {
 		if revalidateLater = t.reserveRevalidation(req, reqCC, o); revalidateLater != nil {

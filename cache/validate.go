@@ -8,9 +8,21 @@ import (
 	"strings"
 )
 
-// conditionals are the request fields a revalidation replaces with the
-// stored response's own validators (§4.3.1).
-var conditionals = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"}
+// conditionals are the client's request fields a revalidation replaces
+// with the stored response's own validators (§4.3.1). If-Match and
+// If-Unmodified-Since are not: a cache does not evaluate them (§4.3.2),
+// they go on with the cache's own validators, and as the origin evaluates
+// them first (RFC 9110 §13.2.2) the client gets the 412 it would send.
+var conditionals = []string{"If-None-Match", "If-Modified-Since", "If-Range"}
+
+// originPreconditions reports whether req has If-Match or
+// If-Unmodified-Since, which only the origin may evaluate (§4.3.2): such
+// a request is never answered from store alone, nor shares another's
+// fetch; ferry revalidates, so a stored response serves it only once the
+// origin has judged them.
+func originPreconditions(req *http.Request) bool {
+	return has(req.Header, "If-Match") || has(req.Header, "If-Unmodified-Since")
+}
 
 // revalidate asks the origin whether o is still good (§4.3.1) and answers
 // from o updated by a 304 (§4.3.4), or with the full response it sent
@@ -79,9 +91,10 @@ func (t *Transport) revalidate(req *http.Request, reqCC Directives, o *object, f
 		// ask again without conditions.
 		return t.fetch(req, reqCC, fwd, nil)
 	}
-	if resp.StatusCode < 500 {
+	if resp.StatusCode < 500 && resp.StatusCode != http.StatusPreconditionFailed {
 		// A new full response replaces o (§4.3.3); if it is not stored
-		// itself, o must not outlive it.
+		// itself, o must not outlive it. A 412 is the client's
+		// precondition failing, not a new response.
 		c.removeVariant(o.id)
 	}
 	t.admit(req, reqCC, resp, ex, "fwd="+fwd)
