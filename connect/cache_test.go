@@ -301,3 +301,50 @@ func TestHitRespectsAddressRules(t *testing.T) {
 		t.Errorf("logged %+v", a)
 	}
 }
+
+// An origin's 304 to a request without If-None-Match or If-Modified-Since
+// answers nothing the client holds: 502 http_protocol_error, cache or
+// not. A client's own conditional gets it.
+func TestNotModifiedUnasked(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("ETag", `"v1"`)
+		rw.WriteHeader(http.StatusNotModified)
+	}))
+	t.Cleanup(origin.Close)
+	for _, cached := range []bool{false, true} {
+		var cfg Config
+		if cached {
+			c, err := cache.New(cache.Config{MemoryBytes: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Forward.Cache = c
+		}
+		log := make(sink, 8)
+		proxy := serveOn(t, New(cfg, tunnel.New(tunnel.Config{}, nil), log, zerolog.Nop()))
+		tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxy})}
+		t.Cleanup(tr.CloseIdleConnections)
+		for _, inm := range []string{"", `"v1"`} {
+			req, _ := http.NewRequest("GET", origin.URL+"/nm", nil)
+			if inm != "" {
+				req.Header.Set("If-None-Match", inm)
+			}
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := http.StatusBadGateway
+			if inm != "" {
+				want = http.StatusNotModified
+			}
+			ps := resp.Header.Get("Proxy-Status")
+			if resp.StatusCode != want || (want == 502) != strings.Contains(ps, "error=http_protocol_error") {
+				t.Errorf("cache %v, If-None-Match %q: %d, Proxy-Status %q; want %d", cached, inm, resp.StatusCode, ps, want)
+			}
+			if a := log.next(t); a.status != want {
+				t.Errorf("cache %v, If-None-Match %q: logged %d", cached, inm, a.status)
+			}
+		}
+	}
+}

@@ -106,8 +106,33 @@ func withRoute(ctx context.Context, rt *route) context.Context {
 	return context.WithValue(ctx, routeKey{}, rt)
 }
 
-// RoundTrip sends r as its route says.
+// RoundTrip sends r as its route says. A 304 to a request that asked no
+// condition it could answer is refused (notModifiedUnasked).
 func (cl *Client) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := cl.roundTrip(r)
+	if err == nil && res.StatusCode == http.StatusNotModified && !askedNotModified(r.Header) {
+		res.Body.Close()
+		return nil, &tunnel.Error{Kind: tunnel.BadGateway, Err: errNotModifiedUnasked}
+	}
+	return res, err
+}
+
+// errNotModifiedUnasked: a 304 answers only If-None-Match or
+// If-Modified-Since (RFC 9110 §15.4.5), telling the client to use the
+// copy it named; to a request without either there is no such copy, and
+// passed on it would leave the client with no response at all. So the
+// origin's answer is unusable: 502. (The cache's own revalidations carry
+// its conditions, and it answers their 304s from store itself, RFC 9111
+// §4.3.1; a client's own conditional gets the origin's 304.)
+var errNotModifiedUnasked = errors.New("the origin answered 304 Not Modified to a request without If-None-Match or If-Modified-Since: no response to pass on")
+
+// askedNotModified reports whether a request with header h may be
+// answered 304.
+func askedNotModified(h http.Header) bool {
+	return len(h["If-None-Match"]) > 0 || len(h["If-Modified-Since"]) > 0
+}
+
+func (cl *Client) roundTrip(r *http.Request) (*http.Response, error) {
 	rt, ok := r.Context().Value(routeKey{}).(*route)
 	if !ok {
 		return nil, tunnel.Errorf(tunnel.Internal, "forward %s: no route in the request's context", r.URL.Redacted())
