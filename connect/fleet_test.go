@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -166,5 +167,40 @@ func TestFleetOwnerRefusalServedHere(t *testing.T) {
 	fw.ownerAnswer = func(w http.ResponseWriter) { w.WriteHeader(http.StatusTooManyRequests) }
 	if code, _, _ := fw.get(t, "/busy", ""); code != http.StatusTooManyRequests {
 		t.Errorf("an origin's 429 through the owner: client got %d, want it passed on", code)
+	}
+}
+
+// The owner serves a member's request as the member's client's: its
+// address rules (and routes) are the client's, on a hit and on a miss,
+// never the member's (cache audit item 1).
+func TestFleetOwnerServesAsTheClient(t *testing.T) {
+	barred := netip.MustParseAddr("192.0.2.7")
+	pol := &tunnel.Policy{ACL: decideFunc(func(q *acl.Query) acl.Verdict {
+		if q.Client == barred && q.IP.IsLoopback() {
+			return acl.Verdict{Rule: "no-loopback-for-barred"}
+		}
+		return acl.Verdict{Allow: true, Rule: "ok"}
+	})}
+	fw := newFleetWorld(t, "peer", &fakeRing{self: "127.0.0.1:1", member: loopback}, pol)
+	hopFor := func(client string) string {
+		return forward.FleetHopHeader + ": client=" + url.QueryEscape(client) + "&user=\r\n"
+	}
+	fw.origin.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=300")
+		io.WriteString(w, "from the origin")
+	})
+	if code, body, _ := fw.get(t, "/s", hopFor("192.0.2.8:4000")); code != 200 || body != "from the origin" {
+		t.Fatalf("an allowed client: %d %q", code, body)
+	}
+	if code, _, h := fw.get(t, "/s", hopFor("192.0.2.8:4000")); code != 200 || !strings.Contains(h.Get("Cache-Status"), "hit") {
+		t.Fatalf("an allowed client again: %d, Cache-Status %q; want a hit", code, h.Get("Cache-Status"))
+	}
+	for _, path := range []string{"/s", "/other"} {
+		if code, body, _ := fw.get(t, path, hopFor(barred.String()+":4000")); code != http.StatusForbidden {
+			t.Errorf("%s for a client the ACL bars from the origin: %d %q, want 403", path, code, body)
+		}
+	}
+	if code, _, _ := fw.get(t, "/s", hopFor("not an address")); code != http.StatusBadRequest {
+		t.Errorf("a hop naming no address: %d, want 400", code)
 	}
 }

@@ -23,8 +23,11 @@ import (
 // whatever its own view of the owners (which may differ for a moment while
 // members come and go), so a request crosses at most one member to
 // another, and does not count it again against the [[limit]] rules (the
-// member that sent it did). Anywhere else the header is removed and not
-// believed. An owner that cannot be reached is left out for its back-off
+// member that sent it did). The header names the member's client and
+// user, as whom the owner authorizes and routes the request
+// (memberClient): its address rules and its route, and so the stored
+// responses that may answer it, are the client's. Anywhere else the
+// header is removed and not believed. An owner that cannot be reached is left out for its back-off
 // and the request is served here, from the origin; so is one the owner
 // refused (its own 403, 407, 429 or 503): the client is answered as this
 // member decided, not with another member's refusal.
@@ -141,7 +144,7 @@ func (f *Forwarder) roundTrip(r *http.Request, rt *route, fromMember bool) (*htt
 	own := rt.plan
 	rt.plan = plan
 	rt.note(tunnel.Outcome{Route: plan.Route})
-	r.Header.Set(FleetHopHeader, "1")
+	r.Header.Set(FleetHopHeader, fleetHop(rt.req))
 	res, err := f.client.RoundTrip(r) // not stored here: the owner stores it
 	if err == nil && !ownerRefused(res) {
 		return res, nil
@@ -160,6 +163,41 @@ func (f *Forwarder) roundTrip(r *http.Request, rt *route, fromMember bool) (*htt
 	rt.out.Upstream, rt.out.Route = "", own.Route // served here, as routed
 	rt.mu.Unlock()
 	return f.next.RoundTrip(r)
+}
+
+// fleetHop is FleetHopHeader's value for req: the client and user the
+// request is for, so that the owner routes it, and applies its address
+// rules (on its dial and on a hit), as for them, not for the member
+// (memberClient).
+func fleetHop(req *tunnel.Request) string {
+	return url.Values{"client": {req.Client.String()}, "user": {req.User}}.Encode()
+}
+
+// memberClient is the request as the owner serves it. A member's request
+// (fromMember) is for the member's client, named in FleetHopHeader: it
+// is authorized and routed as theirs, so that the route (and with it the
+// cache's route) and the ACL's address rules are the client's own, as on
+// the member (the fleet shares one config). The member itself passed
+// this member's ACL and logins as the client of the fleet listener. A
+// hop that names no client (a member of an older ferry) is the member's.
+func (f *Forwarder) memberClient(r *http.Request, req *tunnel.Request, fromMember bool) (*tunnel.Request, error) {
+	if !fromMember {
+		return req, nil
+	}
+	v, err := url.ParseQuery(r.Header.Get(FleetHopHeader))
+	if err != nil || !v.Has("client") {
+		return req, nil
+	}
+	client, err := netip.ParseAddrPort(v.Get("client"))
+	if err != nil {
+		return nil, tunnel.Errorf(tunnel.BadRequest, "%s: bad client %q", FleetHopHeader, v.Get("client"))
+	}
+	who := *req
+	who.Client, who.User = client, v.Get("user")
+	if _, err := f.engine.Authorize(r.Context(), &who); err != nil {
+		return nil, err
+	}
+	return &who, nil
 }
 
 // ownerRefused reports an owner's own refusal of a member's request (its

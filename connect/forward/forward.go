@@ -69,21 +69,25 @@ func (f *Forwarder) Serve(w http.ResponseWriter, r *http.Request, req *tunnel.Re
 	if answerLastHop(w, r, rec) {
 		return nil, nil
 	}
-	plan, out, err := f.engine.Route(r.Context(), req)
+	fromMember := f.FromMember(r, req.Client)
+	who, err := f.memberClient(r, req, fromMember)
+	r.Header.Del(FleetHopHeader) // believed or not, it goes no further
+	if err != nil {
+		return nil, err
+	}
+	plan, out, err := f.engine.Route(r.Context(), who)
 	rec.Note(out)
 	if err != nil {
 		return nil, err
 	}
 	ex := &response{w: w, via: f.via}
-	rt := &route{req: req, plan: plan, rec: rec, got1xx: ex.got1xx}
+	rt := &route{req: who, plan: plan, rec: rec, got1xx: ex.got1xx}
 	// The request's context ends with the front end's serving of it:
 	// nothing started here outlives that.
 	ctx := withRoute(r.Context(), rt)
 	if err := f.looped(r.Header); err != nil {
 		return nil, err
 	}
-	fromMember := f.FromMember(r, req.Client)
-	r.Header.Del(FleetHopHeader) // believed or not, it goes no further
 	f.rewriteRequest(r, req.Client)
 	if r.ContentLength == 0 {
 		r.Body = nil
