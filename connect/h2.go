@@ -159,6 +159,10 @@ func (h *h2Conn) resetEarly() {
 func (h *h2Conn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.recover(w)
 	h.streams.Add(1)
+	if why := h2Malformed(r); why != "" {
+		h.refuseMalformed(w, r, why)
+		return
+	}
 	if h.gen.retired.Load() {
 		// Served by a generation GoAway ended after this connection
 		// loaded it but before x/net counted it among the ones to send

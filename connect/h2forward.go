@@ -2,14 +2,17 @@ package connect
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/ferry-proxy/ferry/internal/accesslog"
 	"github.com/ferry-proxy/ferry/limit"
 	"github.com/ferry-proxy/ferry/tunnel"
+	"golang.org/x/net/http2"
 )
 
 // serveForward forwards a request on an HTTP/2 stream: its :scheme and
@@ -26,7 +29,7 @@ func (h *h2Conn) serveForward(w http.ResponseWriter, r *http.Request) {
 	r.URL.Host = r.Host
 	idle := s.engine.IdleTimeout()
 	rc := http.NewResponseController(w)
-	body := &h2Body{body: r.Body, rc: rc, idle: idle}
+	body := &h2Body{body: r.Body, rc: rc, idle: idle, ctx: r.Context()}
 	r.Body = body
 	hw := &h2Response{ResponseWriter: w, rc: rc, idle: idle}
 
@@ -89,12 +92,19 @@ func (h *h2Conn) serveForward(w http.ResponseWriter, r *http.Request) {
 func panicAbort() { panic(http.ErrAbortHandler) }
 
 // h2Body is a request body on a stream, counted, each read bounded by
-// the idle timeout as an HTTP/1.1 body's is.
+// the idle timeout as an HTTP/1.1 body's is, and a failure said to be
+// whose fault it is as an HTTP/1.1 body's is (requestBody): one that
+// stops coming is RequestTimeout (408), a client that reset the stream or
+// left errClientGone, and one that ends short of its content-length
+// (RFC 9113 §8.1.1) BadRequest (400). None is an origin's or an
+// upstream's.
 type h2Body struct {
-	body io.ReadCloser
-	rc   *http.ResponseController
-	idle time.Duration
-	n    atomic.Int64
+	body   io.ReadCloser
+	rc     *http.ResponseController
+	idle   time.Duration
+	ctx    context.Context // the stream's: a reset or the connection's end cancels it
+	n      atomic.Int64
+	closed atomic.Bool
 }
 
 func (b *h2Body) Read(p []byte) (int, error) {
@@ -103,10 +113,33 @@ func (b *h2Body) Read(p []byte) (int, error) {
 	}
 	n, err := b.body.Read(p)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF && !b.closed.Load() {
+		err = b.fault(err)
+	}
 	return n, err
 }
 
-func (b *h2Body) Close() error { return b.body.Close() }
+// fault maps a failed read to whose fault it is. x/net fails a body with
+// a StreamError when the client resets the stream, with its own error when
+// the connection ends (and cancels the stream's context just after), with
+// os.ErrDeadlineExceeded past the read deadline, and with an error of its
+// own when END_STREAM comes short of the content-length: the stream lives
+// on then, so what is left is that.
+func (b *h2Body) fault(err error) error {
+	var se http2.StreamError
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return tunnel.Errorf(tunnel.RequestTimeout, "request body: nothing received for %v (idle_timeout)", b.idle)
+	case errors.As(err, &se) || b.ctx.Err() != nil:
+		return errClientGone
+	}
+	return tunnel.Errorf(tunnel.BadRequest, "request body: %v", err)
+}
+
+func (b *h2Body) Close() error {
+	b.closed.Store(true) // a read after it fails for that, nobody's fault
+	return b.body.Close()
+}
 
 // h2Response is the response to a forwarded request on a stream: each
 // write bounded by the idle timeout, a client that stops reading cut off
