@@ -101,14 +101,21 @@ func (s *Server) serveH2(ctx context.Context, c *tls.Conn, end func()) {
 	// Behind a balancer the client is the one its PROXY header named.
 	gen := s.h2.Load()
 	h := &h2Conn{s: s, ctx: ctx, c: c, client: proxyhdr.ClientOf(ctx, c), gen: gen}
-	h.conn = c
+	var served h2Net = c
 	if b, ok := c.NetConn().(*netx.RecordBatcher); ok {
-		h.conn = netx.NewBatchedTLS(c, b) // front.Mux made it so
+		served = netx.NewBatchedTLS(c, b) // front.Mux made it so
 	}
+	h.conn = served
 	// Closed through what x/net serves: a raw tls.Conn's Close would wait
 	// behind a batched write blocked on a client that does not read.
 	defer h.conn.Close()
-	gen.srv.ServeConn(h.conn, &http2.ServeConnOpts{Context: ctx, BaseConfig: gen.hs, Handler: h})
+	gen.srv.ServeConn(newH2Guard(served, h.flooded), &http2.ServeConnOpts{Context: ctx, BaseConfig: gen.hs, Handler: h})
+}
+
+// flooded logs a connection h2Guard cuts.
+func (h *h2Conn) flooded() {
+	h.s.log.Warn().Str("client", h.client.String()).Int("burst", h2IdleBurst).Int("per_second", h2IdleRate).
+		Msg("http2: closing a connection that floods ferry with frames that carry nothing (PING, SETTINGS, PRIORITY, empty DATA or headers)")
 }
 
 // GoAway ends the current HTTP/2 generation: each of its connections is
