@@ -2,9 +2,12 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +201,102 @@ func goawayString(g *http2.GoAwayFrame) string {
 		return "(no GOAWAY)"
 	}
 	return fmt.Sprintf("GOAWAY %v", g.ErrCode)
+}
+
+// A client that opens its windows wide, asks for 50 large downloads and
+// never reads: ferry's writes stall on that connection only, what it
+// holds stays bounded (x/net hands a stream's handler one frame at a
+// time; the origins' bytes wait in their sockets), and the connection is
+// cut once nothing moved for idle_timeout (WriteByteTimeout).
+func TestH2ClientNeverReadsE2E(t *testing.T) {
+	pki := newChainPKI(t)
+	f := startFerry(t, h2HostileConfig(pki, "[limits]\nidle_timeout = \"3s\"\n"))
+	addr, admin := f.AddrOf("tls"), f.AddrOf("admin")
+	big := bytes.Repeat([]byte{'z'}, 1<<20)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 64 {
+			if _, err := w.Write(big); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(web.Close)
+	base := h2Measure(t, admin)
+
+	h := h2Dial(t, addr)
+	h.c.SetDeadline(time.Now().Add(time.Minute))
+	h.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	h.fr.WriteWindowUpdate(0, 1<<31-1-65535)
+	const streams = 50
+	for i := range streams {
+		h.headers(uint32(2*i+1), true, h2Block(":method", "GET", ":scheme", "http", ":authority", web.Listener.Addr().String(), ":path", "/"))
+	}
+	// Peak while ferry's writes are stalled: sampled until the connection
+	// is cut (ferry closes it; a read then ends).
+	var peak h2Gauges
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < 100; i++ {
+		g := h2Measure(t, admin)
+		peak.rss, peak.goroutines = max(peak.rss, g.rss), max(peak.goroutines, g.goroutines)
+		if g.goroutines <= base.goroutines+4 && i > 0 {
+			break // the connection and its streams are gone
+		}
+		<-tick.C
+	}
+	_, lasted := h.drain()
+	after, settled := h2Settle(t, admin, base, 4, 10*time.Second)
+	t.Logf("%d stalled downloads of 64 MiB: baseline %v; peak %v; after %v; drained the rest in %v", streams, base, peak, after, lasted)
+	if !settled {
+		t.Errorf("goroutines did not go back once the connection was cut: %v", after)
+	}
+	if peak.rss > base.rss+128<<20 {
+		t.Errorf("RSS grew from %v to %v while the client did not read", base, peak)
+	}
+	// Another client is served.
+	other := h2Dial(t, addr)
+	other.headers(1, true, h2Block(":method", "GET", ":scheme", "http", ":authority", web.Listener.Addr().String(), ":path", "/"))
+	if a := other.answer(1); a.status != "200" {
+		t.Fatalf("another client after: %v", a)
+	}
+}
+
+// A client that stops part way (before the preface, within it, within a
+// frame header, within a frame's payload) is cut: x/net waits 10 s for
+// the preface, and a connection with no stream open closes after
+// keepalive_timeout. No read from a client waits without end.
+func TestH2StalledClientE2E(t *testing.T) {
+	pki := newChainPKI(t)
+	f := startFerry(t, h2HostileConfig(pki, "[limits]\nkeepalive_timeout = \"2s\"\n"))
+	addr := f.AddrOf("tls")
+	tests := []struct {
+		name string
+		send func(h *h2Raw)
+	}{
+		{"no preface", func(h *h2Raw) {}},
+		{"half a preface", func(h *h2Raw) { io.WriteString(h.c, http2.ClientPreface[:10]) }},
+		{"half a frame header", func(h *h2Raw) {
+			io.WriteString(h.c, http2.ClientPreface)
+			h.fr.WriteSettings()
+			h.c.Write([]byte{0, 0, 8, 6})
+		}},
+		{"half a frame", func(h *h2Raw) {
+			io.WriteString(h.c, http2.ClientPreface)
+			h.fr.WriteSettings()
+			h.c.Write([]byte{0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := h2DialNoPreface(t, addr)
+			h.c.SetDeadline(time.Now().Add(eventTimeout))
+			tt.send(h)
+			_, lasted := h.drain()
+			if err := h.c.SetDeadline(time.Time{}); lasted >= eventTimeout-time.Second {
+				t.Fatalf("ferry kept the connection %v (%v)", lasted, err)
+			}
+			t.Logf("cut after %v", lasted.Round(10*time.Millisecond))
+		})
+	}
 }
