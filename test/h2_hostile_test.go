@@ -205,6 +205,9 @@ func TestH2MalformedRequestsE2E(t *testing.T) {
 				id = 0
 			}
 			got := h.answer(id)
+			for got.kind == "status" && tt.want.kind == "rst" {
+				got = h.answer(id) // a CONNECT's 200 may come before the reset
+			}
 			if got != tt.want {
 				t.Errorf("answered %v, want %v", got, tt.want)
 			}
