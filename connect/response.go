@@ -104,9 +104,11 @@ func (w *response) WriteHeader(code int) {
 	bw := w.hc.bw
 	w.arm()
 	from := bw.Buffered()
-	bw.WriteString("HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code) + "\r\n")
+	http1.WriteStatusLine(bw, code, statusText(code))
 	if _, ok := h["Date"]; !ok && code != http.StatusSwitchingProtocols {
-		bw.WriteString("Date: " + time.Now().UTC().Format(http.TimeFormat) + "\r\n")
+		bw.WriteString("Date: ")
+		bw.Write(time.Now().UTC().AppendFormat(bw.AvailableBuffer(), http.TimeFormat))
+		bw.WriteString("\r\n")
 	}
 	for k, vv := range h {
 		if k == "Transfer-Encoding" || k == "Trailer" || strings.HasPrefix(k, http.TrailerPrefix) ||
@@ -117,7 +119,7 @@ func (w *response) WriteHeader(code int) {
 			continue // deleted on purpose (no Content-Type of ferry's guessing)
 		}
 		for _, v := range vv {
-			bw.WriteString(k + ": " + v + "\r\n")
+			http1.WriteField(bw, k, v)
 		}
 	}
 	switch {
@@ -164,10 +166,10 @@ func (w *response) writeInterim(code int) {
 	}
 	bw := w.hc.bw
 	w.arm()
-	bw.WriteString("HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code) + "\r\n")
+	http1.WriteStatusLine(bw, code, statusText(code))
 	for k, vv := range w.header {
 		for _, v := range vv {
-			bw.WriteString(k + ": " + v + "\r\n")
+			http1.WriteField(bw, k, v)
 		}
 	}
 	bw.WriteString("\r\n")

@@ -261,9 +261,13 @@ func (x *exchange) armHeadTimeout() {
 func (x *exchange) writeHead() error {
 	r, bw := x.r, x.c.bw
 	target := requestTarget(r, x.absolute)
-	bw.WriteString(r.Method + " " + target + " HTTP/1.1\r\nHost: " + r.URL.Host + "\r\n")
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(target)
+	bw.WriteString(" HTTP/1.1\r\n")
+	http1.WriteField(bw, "Host", r.URL.Host)
 	if x.authz != "" {
-		bw.WriteString("Proxy-Authorization: " + x.authz + "\r\n")
+		http1.WriteField(bw, "Proxy-Authorization", x.authz)
 	}
 	h := r.Header
 	for k, vv := range h {
@@ -271,7 +275,7 @@ func (x *exchange) writeHead() error {
 			continue
 		}
 		for _, v := range vv {
-			bw.WriteString(k + ": " + v + "\r\n")
+			http1.WriteField(bw, k, v)
 		}
 	}
 	switch {

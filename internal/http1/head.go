@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -111,4 +112,23 @@ func KeepAlive(major, minor int, h http.Header) bool {
 		return httpguts.HeaderValuesContainsToken(conn, "keep-alive")
 	}
 	return major == 1
+}
+
+// WriteField writes one field line, "name: value" and CRLF, piece by
+// piece: a line built by concatenation first is an allocation for each
+// field of every message.
+func WriteField(w *bufio.Writer, name, value string) {
+	w.WriteString(name)
+	w.WriteString(": ")
+	w.WriteString(value)
+	w.WriteString("\r\n")
+}
+
+// WriteStatusLine writes "HTTP/1.1 code reason" and CRLF.
+func WriteStatusLine(w *bufio.Writer, code int, reason string) {
+	w.WriteString("HTTP/1.1 ")
+	w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(code), 10))
+	w.WriteByte(' ')
+	w.WriteString(reason)
+	w.WriteString("\r\n")
 }
