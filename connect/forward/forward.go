@@ -161,8 +161,21 @@ func (f *Forwarder) copyResponse(w http.ResponseWriter, res *http.Response, rec 
 }
 
 func copyHeader(dst, src http.Header) {
+	n := 0
+	for _, vv := range src {
+		n += len(vv)
+	}
+	// One array for the values of every field new to dst, each field's
+	// slice capped so that adding to it later cannot run into the next.
+	values := make([]string, 0, n)
 	for k, vv := range src {
-		dst[k] = append(dst[k], vv...)
+		if len(dst[k]) > 0 || len(vv) == 0 {
+			dst[k] = append(dst[k], vv...)
+			continue
+		}
+		i := len(values)
+		values = append(values, vv...)
+		dst[k] = values[i:len(values):len(values)]
 	}
 }
 
