@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -105,28 +104,13 @@ func (t *Transport) unreachable(req *http.Request, o *object, err error, fwd str
 	}
 	err = fmt.Errorf("the stored response must be revalidated (%s) and the origin could not be reached: %w", directive, err)
 	body := "ferry: " + http.StatusText(http.StatusGatewayTimeout) + ": " + err.Error() + "\n"
-	status := "fwd=" + fwd + "; detail=" + directive
-	h := http.Header{
-		"Content-Type":   {"text/plain; charset=utf-8"},
-		"Cache-Control":  {"no-store"},
-		"Content-Length": {strconv.Itoa(len(body))},
-		"Cache-Status":   {t.member(status)},
-	}
+	resp := t.gatewayTimeout(req, body, "fwd="+fwd+"; detail="+directive)
 	if t.Unreachable != nil {
 		if ps := t.Unreachable(req, err); ps != "" {
-			h.Set("Proxy-Status", ps)
+			resp.Header.Set("Proxy-Status", ps)
 		}
 	}
-	t.report(req, status)
-	return &http.Response{
-		Status:     "504 Gateway Timeout",
-		StatusCode: http.StatusGatewayTimeout,
-		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        h,
-		Body:          io.NopCloser(strings.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Request:       req,
-	}
+	return resp
 }
 
 // serverError is RFC 5861 §4's "error": a 500, 502, 503 or 504.

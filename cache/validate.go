@@ -213,7 +213,12 @@ func (t *Transport) respondNotModified(req *http.Request, o *object, status stri
 // (§5.2.1.7); the origin is not contacted.
 func (t *Transport) notCached(req *http.Request) *http.Response {
 	const body = "ferry: only-if-cached, and no stored response can be used without the origin\n"
-	status := "detail=only-if-cached"
+	return t.gatewayTimeout(req, body, "detail=only-if-cached")
+}
+
+// gatewayTimeout is a 504 of the cache's own, with a plain-text body and
+// its Cache-Status, reported as status.
+func (t *Transport) gatewayTimeout(req *http.Request, body, status string) *http.Response {
 	h := http.Header{
 		"Content-Type":   {"text/plain; charset=utf-8"},
 		"Cache-Control":  {"no-store"},
