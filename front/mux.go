@@ -201,8 +201,8 @@ func (m *Mux) serveConn(ctx context.Context, ln net.Listener, c net.Conn, proto 
 const overLimitWait = 50 * time.Millisecond
 
 // refuse turns c away over the connection limit, at once: what it sent
-// within overLimitWait picks its handler's refusal (an HTTP 503; SOCKS has
-// no answer before its request, so only the access event), then the conn
+// within overLimitWait picks its handler's refusal (an HTTP 503, a SOCKS
+// reply where one needs no login), then the conn
 // is closed without lingering, its unread bytes dropped first so the
 // close is a FIN. A TLS listener's conn is closed unanswered: answering
 // would take a handshake. A balancer's PROXY header is read first, in

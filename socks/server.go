@@ -401,12 +401,13 @@ const refuseWait = 200 * time.Millisecond
 
 // Refuse turns away a connection over max_conns with its protocol's own
 // refusal where one can be given without serving a login: SOCKS4 gets 91
-// (rejected) to its request; a SOCKS5 client offering "no authentication" is
-// answered so and then refused its request with general failure (RFC 1928
-// has no "busy" before the request). A SOCKS5 client offering only a
-// login, or silent past refuseWait, is closed unanswered; its access line
-// has the reply it would have had, as logCutShort's, and says why none was
-// sent.
+// (rejected) to its request; a SOCKS5 client that would be served without
+// authentication is answered so and then refused its request with general
+// failure (RFC 1928 has no "busy" before the request), and one offering
+// no method served here gets "no acceptable method", as under the limit.
+// A SOCKS5 client that would log in first, or is silent past refuseWait,
+// is closed unanswered; its access line has the reply it would have had,
+// as logCutShort's, and says why none was sent.
 func (s *Server) Refuse(ctx context.Context, c net.Conn) {
 	overLimit := tunnel.Errorf(tunnel.Overloaded, "over max_conns")
 	client := proxyhdr.ClientOf(ctx, c)
@@ -432,28 +433,41 @@ func (s *Server) Refuse(ctx context.Context, c net.Conn) {
 		rec := accesslog.Start(s.sink, protoSOCKS5, client)
 		rep := tunnel.Overloaded.SOCKS5Reply()
 		methods, err := readGreeting(br)
-		if err == nil && !bytes.Contains(methods, []byte{methodNoAuth}) {
-			err = errors.New("the client offers only a login")
+		method := chooseMethod(methods, s.engine.Listener(ctx).Auth, s.engine.HasUsers())
+		switch {
+		case err != nil:
+			err = tunnel.Errorf(tunnel.Overloaded, "over max_conns; closed unanswered: %v", err)
+		case method == methodNoAcceptable:
+			// As serve5 answers it: a refusal that needs no login.
+			c.Write([]byte{version5, methodNoAcceptable})
+			rep, err = methodNoAcceptable, overLimit
+		case method != methodNoAuth:
+			err = tunnel.Errorf(tunnel.Overloaded, "over max_conns; closed unanswered: a login would be served first")
+		default:
+			err = s.refuseRequest5(c, br, rec, rep)
 		}
-		if err == nil {
-			_, err = c.Write([]byte{version5, methodNoAuth})
-		}
-		var r request5
-		if err == nil {
-			r, _, err = readRequest5(br)
-		}
-		if err == nil {
-			rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
-			c.Write(appendReply5(make([]byte, 0, 22), rep, netip.AddrPort{}))
-			rec.Fail(int(rep), overLimit)
-		} else {
-			rec.Fail(int(rep), tunnel.Errorf(tunnel.Overloaded, "over max_conns; closed unanswered: %v", err))
-		}
+		rec.Fail(int(rep), err)
 		rec.Finish()
 	default:
 		s.logRefusal(protoSOCKS5, "", client, tunnel.Overloaded.SOCKS5Reply(),
 			tunnel.Errorf(tunnel.Overloaded, "over max_conns; closed unanswered"))
 	}
+}
+
+// refuseRequest5 answers "no authentication" and then the request with
+// rep: the refusal of a client over max_conns. It returns the access
+// line's error.
+func (s *Server) refuseRequest5(c net.Conn, br *bufio.Reader, rec *accesslog.Record, rep byte) error {
+	if _, err := c.Write([]byte{version5, methodNoAuth}); err != nil {
+		return tunnel.Errorf(tunnel.Overloaded, "over max_conns; closed unanswered: %v", err)
+	}
+	r, _, err := readRequest5(br)
+	if err != nil {
+		return tunnel.Errorf(tunnel.Overloaded, "over max_conns; closed after the method reply, the request not read: %v", err)
+	}
+	rec.Target = net.JoinHostPort(r.host, fmt.Sprint(r.port))
+	c.Write(appendReply5(make([]byte, 0, 22), rep, netip.AddrPort{}))
+	return tunnel.Errorf(tunnel.Overloaded, "over max_conns")
 }
 
 // answerUserPass writes the RFC 1929 status reply.

@@ -136,19 +136,22 @@ shutdown_grace = "2s"
 		}
 	})
 	// SOCKS has no "busy" before the request: a client that can be
-	// answered without a login is refused its request.
+	// answered without a login is refused its request; one offering no
+	// method served here is told so, as under the limit.
 	socks := []struct {
-		name      string
-		send      string // the greeting and request at once
-		want      []byte
-		proto     string
-		status    int64
-		unanswerd bool
+		name   string
+		send   string // the greeting and request at once
+		want   []byte
+		proto  string
+		status int64
+		target string
+		err    string
 	}{
 		{"SOCKS5 no-auth gets general failure", "\x05\x01\x00\x05\x01\x00\x01\x7f\x00\x00\x01\x00\x50",
-			[]byte{5, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0}, "socks5", 1, false},
-		{"SOCKS4 gets 91", "\x04\x01\x00\x50\x7f\x00\x00\x01\x00", []byte{0, 91, 0, 0, 0, 0, 0, 0}, "socks4", 91, false},
-		{"SOCKS5 login-only is closed", "\x05\x01\x02", nil, "socks5", 1, true},
+			[]byte{5, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0}, "socks5", 1, "127.0.0.1:80", "over max_conns"},
+		{"SOCKS4 gets 91", "\x04\x01\x00\x50\x7f\x00\x00\x01\x00", []byte{0, 91, 0, 0, 0, 0, 0, 0}, "socks4", 91, "127.0.0.1:80", "over max_conns"},
+		{"SOCKS5 login-only gets no method", "\x05\x01\x02", []byte{5, 0xFF}, "socks5", 0xFF, "", "over max_conns"},
+		{"SOCKS5 without its request is closed", "\x05\x01\x00", []byte{5, 0}, "socks5", 1, "", "request not read"},
 	}
 	for _, tt := range socks {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,15 +172,54 @@ shutdown_grace = "2s"
 	}
 	for _, tt := range socks {
 		ev = f.WaitEvent("access", func(e Event) bool {
-			return e.Str("proto") == tt.proto && strings.Contains(e.Str("err"), "unanswered") == tt.unanswerd
+			return e.Str("proto") == tt.proto && e.Int("status") == tt.status && e.Str("target") == tt.target
 		})
-		target := "127.0.0.1:80"
-		if tt.unanswerd {
-			target = ""
+		if ev.Str("proxy_status") != "connection_limit_reached" || !strings.Contains(ev.Str("err"), tt.err) {
+			t.Errorf("%s: access event %v; want connection_limit_reached, err with %q", tt.name, ev, tt.err)
 		}
-		if ev.Str("proxy_status") != "connection_limit_reached" || ev.Int("status") != tt.status || ev.Str("target") != target {
-			t.Errorf("%s: access event %v; want status %d, connection_limit_reached, target %q", tt.name, ev, tt.status, target)
-		}
+	}
+}
+
+// TestMaxConnsAuthSOCKS: over max_conns, a listener that requires a login
+// never tells a SOCKS5 client it needs none: offering only "no
+// authentication" gets "no acceptable method", as under the limit, and
+// offering a login too gets a close.
+func TestMaxConnsAuthSOCKS(t *testing.T) {
+	f := startFerry(t, fmt.Sprintf(`
+[[listener]]
+address = "127.0.0.1:0"
+auth = true
+
+[[auth.user]]
+name = "alice"
+bcrypt = %q
+
+[limits]
+max_conns = 1
+`, bcryptOf(t, "pw")))
+	held := dial(t, f.Addr)
+	defer held.Close()
+	held.Write([]byte{5, 1, 2}) // a greeting: the conn is served, and counted
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(held, got); err != nil || !bytes.Equal(got, []byte{5, 2}) {
+		t.Fatalf("under the limit: % x, %v; want 05 02", got, err)
+	}
+	for _, tt := range []struct {
+		name     string
+		greeting []byte
+		want     []byte
+	}{
+		{"no-auth only", []byte{5, 1, 0}, []byte{5, 0xFF}},
+		{"no-auth and login", []byte{5, 2, 0, 2}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dial(t, f.Addr)
+			c.Write(tt.greeting)
+			b, err := io.ReadAll(c)
+			if !bytes.Equal(b, tt.want) || isTimeout(err) {
+				t.Errorf("over the limit got % x, %v; want % x and the conn closed", b, err, tt.want)
+			}
+		})
 	}
 }
 

@@ -29,7 +29,7 @@ var paceOnce sync.Once
 // from the first call on.
 func paceGC() {
 	paceOnce.Do(func() {
-		if _, set := os.LookupEnv("GOGC"); !set {
+		if os.Getenv("GOGC") == "" { // as the runtime reads it: empty is unset
 			pace(func(p int) { debug.SetGCPercent(p) })
 		}
 	})
