@@ -2,7 +2,6 @@ package connect_test
 
 import (
 	"bufio"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -139,8 +138,7 @@ func TestInterimBoundThroughParent(t *testing.T) {
 		spec tunnel.UpstreamSpec
 	}{
 		{"HTTP/1.1", upstream(t, "corp", "http://"+interimServer(t, hint, flood))},
-		{"HTTP/2", tunnel.UpstreamSpec{Name: "corp", URL: upstream(t, "corp", h2parent.URL).URL, HTTP2: true,
-			TLS: &tls.Config{RootCAs: h2parent.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}}},
+		{"HTTP/2", h2Upstream(t, "corp", h2parent)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,9 +200,8 @@ func TestInterimCarriesVia(t *testing.T) {
 		want   []string
 	}{
 		{"HTTP/1.1 origin", nil, []string{"1.1 ferry"}},
-		{"HTTP/2 parent", routed(t, tunnel.RoutingSpec{Default: "corp", Upstreams: []tunnel.UpstreamSpec{{
-			Name: "corp", URL: upstream(t, "corp", h2parent.URL).URL, HTTP2: true,
-			TLS: &tls.Config{RootCAs: h2parent.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}}}}),
+		{"HTTP/2 parent", routed(t, tunnel.RoutingSpec{Default: "corp", Upstreams: []tunnel.UpstreamSpec{
+			h2Upstream(t, "corp", h2parent)}}),
 			[]string{"1.1 parent", "2 ferry"}},
 	}
 	for _, tt := range tests {

@@ -2,7 +2,6 @@ package connect_test
 
 import (
 	"bufio"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -71,8 +70,7 @@ func TestStatusOutOfRangeThroughParent(t *testing.T) {
 		spec tunnel.UpstreamSpec
 	}{
 		{"HTTP/1.1", upstream(t, "corp", "http://"+statusServer(t, "HTTP/1.1 799 Whatever"))},
-		{"HTTP/2", tunnel.UpstreamSpec{Name: "corp", URL: upstream(t, "corp", h2parent.URL).URL, HTTP2: true,
-			TLS: &tls.Config{RootCAs: h2parent.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}}},
+		{"HTTP/2", h2Upstream(t, "corp", h2parent)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

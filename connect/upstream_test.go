@@ -3,9 +3,11 @@ package connect_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -34,6 +36,15 @@ func upstream(t testing.TB, name, raw string) tunnel.UpstreamSpec {
 		t.Fatal(err)
 	}
 	return tunnel.UpstreamSpec{Name: name, URL: u}
+}
+
+// h2Upstream is an upstream named name speaking HTTP/2 to srv, a TLS test
+// server whose certificate it trusts.
+func h2Upstream(t testing.TB, name string, srv *httptest.Server) tunnel.UpstreamSpec {
+	spec := upstream(t, name, srv.URL)
+	spec.HTTP2 = true
+	spec.TLS = &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	return spec
 }
 
 func hello(w http.ResponseWriter, r *http.Request) {
